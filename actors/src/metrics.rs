@@ -1,0 +1,140 @@
+//! The node's Prometheus registry and the series every part of the node adds to.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Every series the node exports at `/metrics`. Cloning is cheap: the series share their values.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Admin API calls by method family and resulting status class.
+    pub admin_requests: IntCounterVec,
+    /// Failed authentications on the pub/sub API, by method (`basic`, `api_key`).
+    pub auth_failures: IntCounterVec,
+    /// Publications accepted, by topic and GD flag.
+    pub publications: IntCounterVec,
+    /// Publications refused, by reason (`inactive`, `depth`, `overflow_reject`, …).
+    pub publications_rejected: IntCounterVec,
+    /// In-RAM publications written to the overflow file instead of a queue.
+    pub overflow_messages: IntCounter,
+    /// Messages handed to subscribers, by subscription.
+    pub deliveries: IntCounterVec,
+    /// Messages acknowledged by subscribers.
+    pub acks: IntCounterVec,
+    /// Messages handed over again after a lease ran out.
+    pub redeliveries: IntCounterVec,
+    /// Messages moved to a dead-letter list.
+    pub dead_letters: IntCounterVec,
+    /// Messages dropped because they expired before delivery.
+    pub expired: IntCounter,
+    /// Current depth per topic and kind (`gd`, `ram`).
+    pub topic_depth: IntGaugeVec,
+    /// Current depth per subscription and kind (`gd`, `ram`).
+    pub subscription_depth: IntGaugeVec,
+    /// Publications per GD group commit.
+    pub gd_batch_size: Histogram,
+    /// Seconds per GD group commit, COMMIT included.
+    pub gd_commit_seconds: Histogram,
+    /// Messages refused because a bounded mailbox or queue was full, by where.
+    pub mailbox_overflows: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("signalbox".into()), None).expect("valid prefix");
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            registry.register(Box::new(h.clone())).expect("unique metric");
+            h
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        Metrics {
+            admin_requests: counter_vec(
+                "admin_requests_total",
+                "Admin API requests by method and status class.",
+                &["method", "status"],
+            ),
+            auth_failures: counter_vec(
+                "auth_failures_total",
+                "Failed pub/sub API authentications.",
+                &["method"],
+            ),
+            publications: counter_vec(
+                "publications_total",
+                "Publications accepted.",
+                &["topic", "gd"],
+            ),
+            publications_rejected: counter_vec(
+                "publications_rejected_total",
+                "Publications refused.",
+                &["reason"],
+            ),
+            overflow_messages: counter(
+                "overflow_messages_total",
+                "In-RAM publications written to the overflow file.",
+            ),
+            deliveries: counter_vec("deliveries_total", "Messages handed to subscribers.", &["sub_key"]),
+            acks: counter_vec("acks_total", "Messages acknowledged.", &["sub_key"]),
+            redeliveries: counter_vec(
+                "redeliveries_total",
+                "Messages handed over again after their lease ran out.",
+                &["sub_key"],
+            ),
+            dead_letters: counter_vec("dead_letters_total", "Messages dead-lettered.", &["sub_key"]),
+            expired: counter("expired_messages_total", "Messages expired before delivery."),
+            topic_depth: gauge_vec("topic_depth", "Messages held per topic.", &["topic", "kind"]),
+            subscription_depth: gauge_vec(
+                "subscription_depth",
+                "Messages queued per subscription.",
+                &["sub_key", "kind"],
+            ),
+            gd_batch_size: histogram(
+                "gd_commit_batch_size",
+                "Publications per GD group commit.",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+            ),
+            gd_commit_seconds: histogram(
+                "gd_commit_seconds",
+                "Time per GD group commit.",
+                vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0],
+            ),
+            mailbox_overflows: counter_vec(
+                "mailbox_overflows_total",
+                "Messages refused by a full bounded mailbox or queue.",
+                &["where"],
+            ),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

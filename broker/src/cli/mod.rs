@@ -1,0 +1,233 @@
+//! The command line: `serve` runs a node; every other verb is a client of the admin API.
+//! Errors go to stderr as one line; exit 0 ok, 1 the server refused, 2 usage.
+
+mod apply;
+mod client;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Map, Value};
+
+pub use client::{Client, ClientError};
+
+use crate::config::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "signalbox", version, about = "Signalbox: an actor-based pub/sub broker speaking Zato 3.x formats")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Node to talk to.
+    #[arg(long, global = true, env = "SIGNALBOX_URL", default_value = "http://127.0.0.1:17010")]
+    pub url: String,
+    /// Admin key; else read from <data dir>/admin.key.
+    #[arg(long, global = true, env = "SIGNALBOX_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Where to look for admin.key when --admin-key is not given.
+    #[arg(long, global = true, env = "SIGNALBOX_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Machine-readable JSON output instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a broker node.
+    Serve(ServeArgs),
+    /// Apply a declarative configuration file (idempotent).
+    Apply {
+        file: PathBuf,
+        /// Show what would change without changing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the current configuration as an apply file (no secrets).
+    Export,
+    /// Admin keys.
+    #[command(subcommand)]
+    AdminKey(AdminKeyCmd),
+    /// Topics.
+    #[command(subcommand)]
+    Topic(ObjectCmd),
+    /// Endpoints.
+    #[command(subcommand)]
+    Endpoint(ObjectCmd),
+    /// Subscriptions.
+    #[command(subcommand)]
+    Sub(ObjectCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeyCmd {
+    Create {
+        name: String,
+        #[arg(long)]
+        read_only: bool,
+    },
+    List,
+    Revoke {
+        name: String,
+    },
+}
+
+/// The verbs shared by topics, endpoints and subscriptions. Fields are given as `FIELD=VALUE`
+/// with the admin API's names; a VALUE that parses as JSON is taken as JSON (numbers, booleans,
+/// lists), anything else as a string.
+#[derive(Debug, Subcommand)]
+pub enum ObjectCmd {
+    List,
+    /// Create: topics and endpoints by NAME; subscriptions as `sub create TOPIC ENDPOINT`.
+    Create {
+        name: String,
+        /// FIELD=VALUE pairs (for `sub create`, the first is the endpoint name).
+        fields: Vec<String>,
+    },
+    Show {
+        name: String,
+    },
+    Edit {
+        name: String,
+        fields: Vec<String>,
+    },
+    Delete {
+        name: String,
+    },
+    /// Endpoints only: new password or API key, shown once.
+    RotateCredentials {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Topic,
+    Endpoint,
+    Sub,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Topic => "/topics",
+            Kind::Endpoint => "/endpoints",
+            Kind::Sub => "/subscriptions",
+        }
+    }
+
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::Topic => &["id", "name", "is_active", "has_gd", "max_depth_gd", "max_depth_non_gd"],
+            Kind::Endpoint => &["id", "name", "role", "endpoint_type", "auth", "username", "topic_patterns"],
+            Kind::Sub => &["sub_key", "topic_name", "endpoint", "delivery_method", "ack_mode", "node"],
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
+    let client = Client::new(global);
+    let result = match command {
+        Command::Serve(_) => unreachable!("serve is handled by main"),
+        Command::Apply { file, dry_run } => apply::apply(&client, &file, dry_run),
+        Command::Export => apply::export(&client),
+        Command::AdminKey(cmd) => admin_key(&client, cmd),
+        Command::Topic(cmd) => object(&client, Kind::Topic, cmd),
+        Command::Endpoint(cmd) => object(&client, Kind::Endpoint, cmd),
+        Command::Sub(cmd) => object(&client, Kind::Sub, cmd),
+    };
+    match result {
+        Ok(value) => {
+            if !value.is_null() {
+                println!("{}", render(global.json, &value, &[]));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("signalbox: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn render(as_json: bool, value: &Value, columns: &[&str]) -> String {
+    if as_json {
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    } else {
+        table::render(value, columns)
+    }
+}
+
+fn admin_key(client: &Client, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
+    match cmd {
+        AdminKeyCmd::Create { name, read_only } => {
+            let role = if read_only { "read-only" } else { "admin" };
+            client.post("/admin-keys", &json!({"name": name, "role": role}))
+        }
+        AdminKeyCmd::List => client.get("/admin-keys"),
+        AdminKeyCmd::Revoke { name } => client.delete(&format!("/admin-keys/{}", client::encode(&name))),
+    }
+}
+
+/// `FIELD=VALUE` pairs into a JSON object.
+pub fn parse_fields(pairs: &[String]) -> Result<Map<String, Value>, ClientError> {
+    let mut out = Map::new();
+    for pair in pairs {
+        let (key, raw) = pair
+            .split_once('=')
+            .ok_or_else(|| ClientError::Usage(format!("`{pair}` is not FIELD=VALUE")))?;
+        let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.into()));
+        out.insert(key.to_owned(), value);
+    }
+    Ok(out)
+}
+
+fn object(client: &Client, kind: Kind, cmd: ObjectCmd) -> Result<Value, ClientError> {
+    let out = match cmd {
+        ObjectCmd::List => client.get(kind.path())?,
+        ObjectCmd::Create { name, fields } => {
+            let mut body;
+            match kind {
+                Kind::Sub => {
+                    let (endpoint, rest) = fields
+                        .split_first()
+                        .ok_or_else(|| ClientError::Usage("usage: sub create TOPIC ENDPOINT [FIELD=VALUE…]".into()))?;
+                    body = parse_fields(rest)?;
+                    body.insert("topic_name".into(), json!(name));
+                    body.insert("endpoint".into(), json!(endpoint));
+                }
+                _ => {
+                    body = parse_fields(&fields)?;
+                    body.insert("name".into(), json!(name));
+                }
+            }
+            client.post(kind.path(), &Value::Object(body))?
+        }
+        ObjectCmd::Show { name } => client.get(&client.object_path(kind.path(), &name)?)?,
+        ObjectCmd::Edit { name, fields } => {
+            let body = Value::Object(parse_fields(&fields)?);
+            client.patch(&client.object_path(kind.path(), &name)?, &body)?
+        }
+        ObjectCmd::Delete { name } => client.delete(&client.object_path(kind.path(), &name)?)?,
+        ObjectCmd::RotateCredentials { name } => {
+            if !matches!(kind, Kind::Endpoint) {
+                return Err(ClientError::Usage("rotate-credentials applies to endpoints".into()));
+            }
+            let path = format!("{}/credentials", client.object_path(kind.path(), &name)?);
+            client.post(&path, &json!({}))?
+        }
+    };
+    if client.json {
+        return Ok(out);
+    }
+    println!("{}", table::render(&out, kind.columns()));
+    Ok(Value::Null)
+}

@@ -1,0 +1,278 @@
+//! `/admin/v1/endpoints`: who may publish and subscribe, and their credentials. A password or
+//! API key is shown once, in the answer that made it; only its hash or digest is stored.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::patterns::Patterns;
+use signalbox_actors::secrets;
+use signalbox_actors::time::{iso, now_micros};
+use signalbox_schema::models::{Endpoint, EndpointFields};
+
+use super::{one_of, parse_id, PageQuery};
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+
+pub const ROLES: &[&str] = &["pub-only", "sub-only", "pub-sub"];
+pub const ENDPOINT_TYPES: &[&str] = &["rest", "soap", "wsx", "srv", "amqp", "files"];
+pub const AUTH_KINDS: &[&str] = &["basic", "api_key", "none"];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/endpoints")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/endpoints/{id}")
+            .route(web::get().to(read))
+            .route(web::patch().to(edit))
+            .route(web::delete().to(delete)),
+    )
+    .service(web::resource("/endpoints/{id}/credentials").route(web::post().to(rotate)));
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointInput {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub endpoint_type: Option<String>,
+    pub topic_patterns: Option<Vec<String>>,
+    pub auth: Option<String>,
+    pub username: Option<String>,
+    pub wsx_channel: Option<String>,
+}
+
+impl EndpointInput {
+    fn validate(&self) -> Result<(), ApiError> {
+        if let Some(name) = &self.name {
+            if name.trim().is_empty() || name.len() > 200 {
+                return Err(ApiError::bad_request("`name` must be 1–200 characters"));
+            }
+        }
+        if let Some(role) = &self.role {
+            one_of("role", role, ROLES)?;
+        }
+        if let Some(t) = &self.endpoint_type {
+            one_of("endpoint_type", t, ENDPOINT_TYPES)?;
+        }
+        if let Some(a) = &self.auth {
+            one_of("auth", a, AUTH_KINDS)?;
+        }
+        if let Some(lines) = &self.topic_patterns {
+            Patterns::parse(lines).map_err(ApiError::bad_request)?;
+        }
+        if let Some(u) = &self.username {
+            if u.is_empty() || u.contains(':') || u.len() > 200 {
+                return Err(ApiError::bad_request("`username` must be 1–200 characters without `:`"));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn endpoint_json(e: &Endpoint) -> Value {
+    json!({
+        "id": e.id,
+        "name": e.name,
+        "role": e.role,
+        "endpoint_type": e.endpoint_type,
+        "topic_patterns": e.topic_patterns.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+        "auth": e.auth,
+        "username": e.username,
+        "wsx_channel": e.wsx_channel,
+        "created_at": iso(e.created_at),
+        "last_seen": e.last_seen.map(iso),
+    })
+}
+
+/// New credentials of `auth` kind: what is stored, and what is shown to the caller once.
+struct NewCredentials {
+    password_hash: Option<String>,
+    api_key_digest: Option<String>,
+    reveal: Option<(&'static str, String)>,
+}
+
+fn make_credentials(state: &AppState, auth: &str) -> Result<NewCredentials, ApiError> {
+    let fail = |e: secrets::SecretError| ApiError::internal(e.to_string());
+    Ok(match auth {
+        "basic" => {
+            let password = secrets::new_password().map_err(fail)?;
+            NewCredentials {
+                password_hash: Some(secrets::hash_password(&password).map_err(fail)?),
+                api_key_digest: None,
+                reveal: Some(("password", password)),
+            }
+        }
+        "api_key" => {
+            let key = secrets::new_token("sbk_").map_err(fail)?;
+            NewCredentials {
+                password_hash: None,
+                api_key_digest: Some(state.master_key.digest(&key)),
+                reveal: Some(("api_key", key)),
+            }
+        }
+        _ => NewCredentials { password_hash: None, api_key_digest: None, reveal: None },
+    })
+}
+
+fn with_reveal(endpoint: &Endpoint, reveal: Option<(&'static str, String)>) -> Value {
+    let mut body = endpoint_json(endpoint);
+    if let Some((field, secret)) = reveal {
+        body[field] = Value::String(secret);
+    }
+    body
+}
+
+async fn list(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let store = state.store.clone();
+    let rows = blocking(move || store.endpoints(page)).await?;
+    Ok(HttpResponse::Ok().json(rows.iter().map(endpoint_json).collect::<Vec<_>>()))
+}
+
+async fn create(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<EndpointInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    input.validate()?;
+    let name = input.name.clone().ok_or_else(|| ApiError::bad_request("`name` is required"))?;
+    let role = input.role.clone().ok_or_else(|| {
+        ApiError::bad_request(format!("`role` is required: one of {}", ROLES.join(", ")))
+    })?;
+    let auth = input.auth.clone().unwrap_or_else(|| "basic".into());
+    let state2 = state.clone();
+    let auth2 = auth.clone();
+    let creds = web::block(move || make_credentials(&state2, &auth2)).await??;
+    let username = match auth.as_str() {
+        "basic" => Some(input.username.clone().unwrap_or_else(|| name.clone())),
+        _ => None,
+    };
+    let fields = EndpointFields {
+        name: Some(name.clone()),
+        role: Some(role),
+        endpoint_type: Some(input.endpoint_type.unwrap_or_else(|| "rest".into())),
+        topic_patterns: Some(input.topic_patterns.unwrap_or_default().join("\n")),
+        auth: Some(auth),
+        username: Some(username),
+        password_hash: Some(creds.password_hash),
+        api_key_digest: Some(creds.api_key_digest),
+        wsx_channel: Some(input.wsx_channel),
+        created_at: Some(now_micros()),
+    };
+    let store = state.store.clone();
+    let endpoint = blocking(move || store.endpoint_create(fields)).await.map_err(|e| {
+        e.when_conflict(|| format!("an endpoint named `{name}` (or with that username) already exists"))
+    })?;
+    audit_admin(&caller, "endpoint.create", &endpoint.name);
+    state.config_changed();
+    Ok(HttpResponse::Created().json(with_reveal(&endpoint, creds.reveal)))
+}
+
+async fn read(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let endpoint = blocking(move || store.endpoint(id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
+}
+
+async fn edit(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<EndpointInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let input = body.into_inner();
+    input.validate()?;
+    if input.auth.is_some() {
+        return Err(ApiError::bad_request(
+            "`auth` cannot be changed in place: delete the endpoint and create it again",
+        ));
+    }
+    let store = state.store.clone();
+    let current = blocking(move || store.endpoint(id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    if input.username.is_some() && current.auth != "basic" {
+        return Err(ApiError::bad_request("`username` applies to `basic` endpoints only"));
+    }
+    let fields = EndpointFields {
+        name: input.name,
+        role: input.role,
+        endpoint_type: input.endpoint_type,
+        topic_patterns: input.topic_patterns.map(|l| l.join("\n")),
+        username: input.username.map(Some),
+        wsx_channel: input.wsx_channel.map(Some),
+        ..EndpointFields::default()
+    };
+    let store = state.store.clone();
+    let endpoint = blocking(move || store.endpoint_update(id, fields))
+        .await
+        .map_err(|e| e.when_conflict(|| "another endpoint has that name or username".into()))?;
+    audit_admin(&caller, "endpoint.edit", &endpoint.name);
+    state.credentials_changed(endpoint.id);
+    Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
+}
+
+async fn delete(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let endpoint = blocking(move || {
+        let e = store.endpoint(id)?;
+        store.endpoint_delete(id)?;
+        Ok(e)
+    })
+    .await
+    .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    audit_admin(&caller, "endpoint.delete", &endpoint.name);
+    state.credentials_changed(endpoint.id);
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// Replaces the endpoint's password or API key; the old one stops working at once.
+async fn rotate(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let current = blocking(move || store.endpoint(id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    if current.auth == "none" {
+        return Err(ApiError::bad_request("endpoint has `auth = none`: it has no credentials"));
+    }
+    let state2 = state.clone();
+    let auth = current.auth.clone();
+    let creds = web::block(move || make_credentials(&state2, &auth)).await??;
+    let fields = EndpointFields {
+        password_hash: Some(creds.password_hash),
+        api_key_digest: Some(creds.api_key_digest),
+        ..EndpointFields::default()
+    };
+    let store = state.store.clone();
+    let endpoint = blocking(move || store.endpoint_update(id, fields)).await?;
+    audit_admin(&caller, "endpoint.rotate_credentials", &endpoint.name);
+    state.credentials_changed(endpoint.id);
+    Ok(HttpResponse::Ok().json(with_reveal(&endpoint, creds.reveal)))
+}

@@ -1,0 +1,57 @@
+//! The admin API under `/admin/v1`: configuration objects and admin keys. Every route takes an
+//! [`AdminCaller`](super::auth::AdminCaller); every change writes an audit line.
+
+mod admin_keys;
+mod endpoints;
+mod subscriptions;
+mod topics;
+
+use actix_web::web;
+use serde::Deserialize;
+use signalbox_schema::Page;
+
+use super::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    topics::configure(cfg);
+    endpoints::configure(cfg);
+    subscriptions::configure(cfg);
+    admin_keys::configure(cfg);
+}
+
+/// `?limit=&offset=` of list routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        let limit = self.limit.unwrap_or(1000);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=10_000).contains(&limit) || offset < 0 {
+            return Err(ApiError::bad_request("limit must be 1–10000 and offset not negative"));
+        }
+        Ok(Page { limit, offset })
+    }
+}
+
+/// A path id that must be a number.
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a numeric id")))
+}
+
+/// Checks a value is one of `allowed`, naming them when it is not.
+pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{field}` must be one of {}, not `{value}`",
+            allowed.join(", ")
+        )))
+    }
+}

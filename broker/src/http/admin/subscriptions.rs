@@ -1,0 +1,329 @@
+//! `/admin/v1/subscriptions`: a subscription ties an endpoint to a topic and owns a queue.
+//! Validation lives here and is shared with the pub/sub API's subscribe route.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::patterns::{Access, Patterns};
+use signalbox_actors::push;
+use signalbox_actors::secrets::random_bytes;
+use signalbox_actors::time::{iso, now_micros};
+use signalbox_schema::models::{Endpoint, Subscription, SubscriptionFields};
+use signalbox_schema::StoreError;
+
+use super::{one_of, PageQuery};
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/subscriptions")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/subscriptions/{sub_key}")
+            .route(web::get().to(read))
+            .route(web::patch().to(edit))
+            .route(web::delete().to(delete)),
+    );
+}
+
+/// The subscription fields of INTERFACES §8.1 that a caller may set.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionOptions {
+    pub delivery_method: Option<String>,
+    pub ack_mode: Option<String>,
+    pub ack_timeout: Option<f64>,
+    pub delivery_batch_size: Option<i64>,
+    pub wrap_one_msg_in_list: Option<bool>,
+    pub delivery_max_retry: Option<i64>,
+    pub delivery_err_should_block: Option<bool>,
+    pub wait_sock_err: Option<f64>,
+    pub wait_non_sock_err: Option<f64>,
+    pub active_status: Option<String>,
+    pub max_in_flight: Option<i64>,
+    pub push: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateInput {
+    topic_name: String,
+    endpoint: String,
+    #[serde(flatten)]
+    options: SubscriptionOptions,
+}
+
+impl SubscriptionOptions {
+    /// Checks every given field and answers them as stored columns. `current` is the
+    /// subscription being edited (its values fill what the edit leaves out), `None` on create.
+    pub fn to_fields(
+        &self,
+        endpoint: &Endpoint,
+        current: Option<&Subscription>,
+        state: &AppState,
+    ) -> Result<SubscriptionFields, ApiError> {
+        let positive = |field: &str, v: Option<f64>, min: f64| match v {
+            Some(x) if !(x >= min && x.is_finite()) => {
+                Err(ApiError::bad_request(format!("`{field}` must be a number of at least {min}")))
+            }
+            _ => Ok(()),
+        };
+        positive("ack_timeout", self.ack_timeout, 0.001)?;
+        positive("wait_sock_err", self.wait_sock_err, 0.0)?;
+        positive("wait_non_sock_err", self.wait_non_sock_err, 0.0)?;
+        if self.delivery_batch_size.is_some_and(|v| !(1..=10_000).contains(&v)) {
+            return Err(ApiError::bad_request("`delivery_batch_size` must be 1–10000"));
+        }
+        if self.delivery_max_retry.is_some_and(|v| v < 1) {
+            return Err(ApiError::bad_request("`delivery_max_retry` must be at least 1"));
+        }
+        if self.max_in_flight.is_some_and(|v| !(1..=1000).contains(&v)) {
+            return Err(ApiError::bad_request("`max_in_flight` must be 1–1000"));
+        }
+        if let Some(v) = &self.active_status {
+            one_of("active_status", v, &["pub-sub", "pub-only", "sub-only", "disabled"])?;
+        }
+        let method = self
+            .delivery_method
+            .clone()
+            .or_else(|| current.map(|c| c.delivery_method.clone()))
+            .unwrap_or_else(|| "pull".into());
+        one_of("delivery_method", &method, &["pull", "notify"])?;
+        let ack_mode = self
+            .ack_mode
+            .clone()
+            .or_else(|| current.map(|c| c.ack_mode.clone()))
+            .unwrap_or_else(|| "auto".into());
+        one_of("ack_mode", &ack_mode, &["auto", "explicit"])?;
+        if method == "notify" && ack_mode == "explicit" {
+            return Err(ApiError::bad_request(
+                "`ack_mode = explicit` is for pull and WSX subscriptions: a push target acknowledges by succeeding",
+            ));
+        }
+        let push_config = match (&self.push, method.as_str()) {
+            (Some(_), "pull") => {
+                return Err(ApiError::bad_request("`push` applies to `delivery_method = notify` only"))
+            }
+            (Some(p), _) => Some(Some(
+                push::seal(&endpoint.endpoint_type, p, &state.master_key)
+                    .map_err(ApiError::bad_request)?
+                    .to_string(),
+            )),
+            (None, "notify") if current.and_then(|c| c.push_config.as_ref()).is_none() => {
+                return Err(ApiError::bad_request("`delivery_method = notify` needs a `push` target"))
+            }
+            (None, "pull") => Some(None),
+            (None, _) => None,
+        };
+        Ok(SubscriptionFields {
+            delivery_method: Some(method),
+            ack_mode: Some(ack_mode),
+            ack_timeout: self.ack_timeout,
+            delivery_batch_size: self.delivery_batch_size,
+            wrap_one_msg_in_list: self.wrap_one_msg_in_list,
+            delivery_max_retry: self.delivery_max_retry,
+            delivery_err_should_block: self.delivery_err_should_block,
+            wait_sock_err: self.wait_sock_err,
+            wait_non_sock_err: self.wait_non_sock_err,
+            active_status: self.active_status.clone(),
+            max_in_flight: self.max_in_flight,
+            push_config,
+            ..SubscriptionFields::default()
+        })
+    }
+}
+
+/// `zpsk.<endpoint type>.<6 hex digits>`, as Zato shapes sub keys.
+pub fn new_sub_key(endpoint_type: &str) -> String {
+    let bytes: [u8; 3] = random_bytes().unwrap_or_default();
+    format!("zpsk.{endpoint_type}.{}", hex::encode(bytes))
+}
+
+/// The role and `sub=` check; answers the pattern line that allowed it.
+pub fn sub_pattern(endpoint: &Endpoint, topic_name: &str) -> Option<String> {
+    if !matches!(endpoint.role.as_str(), "sub-only" | "pub-sub") {
+        return None;
+    }
+    Patterns::from_stored(&endpoint.topic_patterns)
+        .ok()?
+        .matching(Access::Sub, topic_name)
+        .map(str::to_owned)
+}
+
+/// Fills what a create left out with the documented defaults.
+pub fn with_defaults(mut f: SubscriptionFields) -> SubscriptionFields {
+    f.ack_timeout.get_or_insert(30.0);
+    f.delivery_batch_size.get_or_insert(500);
+    f.wrap_one_msg_in_list.get_or_insert(true);
+    f.delivery_max_retry.get_or_insert(123_456_789);
+    f.delivery_err_should_block.get_or_insert(true);
+    f.wait_sock_err.get_or_insert(10.0);
+    f.wait_non_sock_err.get_or_insert(3.0);
+    f.active_status.get_or_insert_with(|| "pub-sub".into());
+    f.max_in_flight.get_or_insert(1);
+    f.is_wsx.get_or_insert(false);
+    f.unsub_on_wsx_close.get_or_insert(true);
+    f.creation_time.get_or_insert_with(now_micros);
+    f.push_config.get_or_insert(None);
+    f
+}
+
+/// Stores a new subscription, retrying the rare clash of its random sub key.
+pub fn create_subscription(
+    state: &AppState,
+    fields: SubscriptionFields,
+    endpoint_type: &str,
+) -> Result<Subscription, StoreError> {
+    let mut last = StoreError::Conflict("sub_key".into());
+    for _ in 0..8 {
+        let fields = SubscriptionFields { sub_key: Some(new_sub_key(endpoint_type)), ..fields.clone() };
+        match state.store.subscription_create(fields) {
+            Err(StoreError::Conflict(reason)) if reason.contains("sub_key") => {
+                last = StoreError::Conflict(reason)
+            }
+            other => return other,
+        }
+    }
+    Err(last)
+}
+
+pub fn subscription_json(s: &Subscription, topic_name: &str, endpoint_name: &str) -> Value {
+    let push = s
+        .push_config
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .map(|p| push::public_view(&p));
+    json!({
+        "id": s.id,
+        "sub_key": s.sub_key,
+        "topic_name": topic_name,
+        "endpoint": endpoint_name,
+        "creation_time": iso(s.creation_time),
+        "sub_pattern_matched": s.sub_pattern_matched,
+        "delivery_method": s.delivery_method,
+        "ack_mode": s.ack_mode,
+        "ack_timeout": s.ack_timeout,
+        "delivery_batch_size": s.delivery_batch_size,
+        "wrap_one_msg_in_list": s.wrap_one_msg_in_list,
+        "delivery_max_retry": s.delivery_max_retry,
+        "delivery_err_should_block": s.delivery_err_should_block,
+        "wait_sock_err": s.wait_sock_err,
+        "wait_non_sock_err": s.wait_non_sock_err,
+        "active_status": s.active_status,
+        "max_in_flight": s.max_in_flight,
+        "push": push,
+        "is_wsx": s.is_wsx,
+        "node": s.server_name,
+    })
+}
+
+async fn list(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let store = state.store.clone();
+    let rows = blocking(move || store.subscriptions_named(page)).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.iter().map(|(s, t, e)| subscription_json(s, t, e)).collect::<Vec<_>>(),
+    ))
+}
+
+async fn create(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<CreateInput>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateInput { topic_name, endpoint, options } = body.into_inner();
+    let store = state.store.clone();
+    let name = topic_name.clone();
+    let topic = blocking(move || store.topic_by_name(&name))
+        .await
+        .map_err(|e| e.when_missing_reference(|| format!("no topic named `{topic_name}`")))?;
+    let store = state.store.clone();
+    let name = endpoint.clone();
+    let endpoint = blocking(move || store.endpoint_by_name(&name))
+        .await
+        .map_err(|e| e.when_missing_reference(|| format!("no endpoint named `{endpoint}`")))?;
+    let pattern = sub_pattern(&endpoint, &topic.name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "endpoint `{}` (role {}) has no `sub=` pattern matching topic `{}`",
+            endpoint.name, endpoint.role, topic.name
+        ))
+    })?;
+    let mut fields = options.to_fields(&endpoint, None, &state)?;
+    fields.topic_id = Some(topic.id);
+    fields.endpoint_id = Some(endpoint.id);
+    fields.sub_pattern_matched = Some(pattern);
+    fields.server_name = Some(Some(state.node_name.clone()));
+    let fields = with_defaults(fields);
+    let state2 = state.clone();
+    let endpoint_type = endpoint.endpoint_type.clone();
+    let sub = blocking(move || create_subscription(&state2, fields, &endpoint_type))
+        .await
+        .map_err(|e| {
+            e.when_conflict(|| {
+                format!("endpoint `{}` is already subscribed to `{}`", endpoint.name, topic.name)
+            })
+        })?;
+    audit_admin(&caller, "subscription.create", &sub.sub_key);
+    state.subscription_changed(&sub.sub_key);
+    Ok(HttpResponse::Created().json(subscription_json(&sub, &topic.name, &endpoint.name)))
+}
+
+async fn read(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    sub_key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (sub, topic, endpoint) = load(&state, sub_key.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(subscription_json(&sub, &topic, &endpoint)))
+}
+
+async fn load(state: &AppState, sub_key: String) -> Result<(Subscription, String, String), ApiError> {
+    let store = state.store.clone();
+    let key = sub_key.clone();
+    blocking(move || store.subscription_named(&key))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no subscription `{sub_key}`")))
+}
+
+async fn edit(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    sub_key: web::Path<String>,
+    body: web::Json<SubscriptionOptions>,
+) -> Result<HttpResponse, ApiError> {
+    let (current, topic, endpoint_name) = load(&state, sub_key.into_inner()).await?;
+    let store = state.store.clone();
+    let endpoint_id = current.endpoint_id;
+    let endpoint = blocking(move || store.endpoint(endpoint_id)).await?;
+    let fields = body.to_fields(&endpoint, Some(&current), &state)?;
+    let store = state.store.clone();
+    let key = current.sub_key.clone();
+    let sub = blocking(move || store.subscription_update(&key, fields)).await?;
+    audit_admin(&caller, "subscription.edit", &sub.sub_key);
+    state.subscription_changed(&sub.sub_key);
+    Ok(HttpResponse::Ok().json(subscription_json(&sub, &topic, &endpoint_name)))
+}
+
+async fn delete(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    sub_key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sub_key = sub_key.into_inner();
+    let store = state.store.clone();
+    let key = sub_key.clone();
+    blocking(move || store.subscription_delete(&key))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no subscription `{sub_key}`")))?;
+    audit_admin(&caller, "subscription.delete", &sub_key);
+    state.subscription_changed(&sub_key);
+    Ok(HttpResponse::Ok().json(json!({})))
+}

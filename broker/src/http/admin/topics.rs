@@ -1,0 +1,227 @@
+//! `/admin/v1/topics`: create, list, read, edit, delete.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::time::{iso, now_micros};
+use signalbox_schema::models::{Topic, TopicFields};
+
+use super::{one_of, parse_id, PageQuery};
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/topics")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/topics/{id}")
+            .route(web::get().to(read))
+            .route(web::patch().to(edit))
+            .route(web::delete().to(delete)),
+    );
+}
+
+/// Topic fields as the API takes them; absent fields keep their default (create) or value (edit).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicInput {
+    pub name: Option<String>,
+    pub is_active: Option<bool>,
+    pub has_gd: Option<bool>,
+    pub is_api_sub_allowed: Option<bool>,
+    pub max_depth_gd: Option<i64>,
+    pub max_depth_non_gd: Option<i64>,
+    pub on_overflow_non_gd: Option<String>,
+    pub limit_message_expiry: Option<i64>,
+    pub limit_sub_inactivity: Option<i64>,
+    pub on_no_subs_pub: Option<String>,
+    pub dedup_window: Option<i64>,
+}
+
+/// A valid topic name: printable ASCII without spaces, 1–200 characters.
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > 200 || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(ApiError::bad_request(
+            "`name` must be 1–200 printable ASCII characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+impl TopicInput {
+    fn into_fields(self) -> Result<TopicFields, ApiError> {
+        if let Some(name) = &self.name {
+            validate_topic_name(name)?;
+        }
+        for (field, value, min) in [
+            ("max_depth_gd", self.max_depth_gd, 1),
+            ("max_depth_non_gd", self.max_depth_non_gd, 1),
+            ("limit_message_expiry", self.limit_message_expiry, 1),
+            ("limit_sub_inactivity", self.limit_sub_inactivity, 0),
+            ("dedup_window", self.dedup_window, 0),
+        ] {
+            if value.is_some_and(|v| v < min) {
+                return Err(ApiError::bad_request(format!("`{field}` must be at least {min}")));
+            }
+        }
+        if let Some(v) = &self.on_overflow_non_gd {
+            one_of("on_overflow_non_gd", v, &["log", "reject"])?;
+        }
+        if let Some(v) = &self.on_no_subs_pub {
+            one_of("on_no_subs_pub", v, &["accept", "drop"])?;
+        }
+        Ok(TopicFields {
+            name: self.name,
+            is_active: self.is_active,
+            has_gd: self.has_gd,
+            is_api_sub_allowed: self.is_api_sub_allowed,
+            max_depth_gd: self.max_depth_gd,
+            max_depth_non_gd: self.max_depth_non_gd,
+            on_overflow_non_gd: self.on_overflow_non_gd,
+            limit_message_expiry: self.limit_message_expiry,
+            limit_sub_inactivity: self.limit_sub_inactivity,
+            on_no_subs_pub: self.on_no_subs_pub,
+            dedup_window: self.dedup_window,
+            created_at: None,
+        })
+    }
+}
+
+/// Fills every field a create left out with its documented default.
+fn with_defaults(mut f: TopicFields) -> TopicFields {
+    f.is_active.get_or_insert(true);
+    f.has_gd.get_or_insert(false);
+    f.is_api_sub_allowed.get_or_insert(true);
+    f.max_depth_gd.get_or_insert(10_000);
+    f.max_depth_non_gd.get_or_insert(1_000);
+    f.on_overflow_non_gd.get_or_insert_with(|| "log".into());
+    f.limit_message_expiry.get_or_insert(86_400);
+    f.limit_sub_inactivity.get_or_insert(0);
+    f.on_no_subs_pub.get_or_insert_with(|| "accept".into());
+    f.dedup_window.get_or_insert(120);
+    f.created_at = Some(now_micros());
+    f
+}
+
+pub fn topic_json(t: &Topic) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "is_active": t.is_active,
+        "has_gd": t.has_gd,
+        "is_api_sub_allowed": t.is_api_sub_allowed,
+        "max_depth_gd": t.max_depth_gd,
+        "max_depth_non_gd": t.max_depth_non_gd,
+        "on_overflow_non_gd": t.on_overflow_non_gd,
+        "limit_message_expiry": t.limit_message_expiry,
+        "limit_sub_inactivity": t.limit_sub_inactivity,
+        "on_no_subs_pub": t.on_no_subs_pub,
+        "dedup_window": t.dedup_window,
+        "created_at": iso(t.created_at),
+        "last_pub_time": t.last_pub_time.map(iso),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    name: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let store = state.store.clone();
+    if let Some(name) = query.name {
+        let found = blocking(move || match store.topic_by_name(&name) {
+            Ok(t) => Ok(vec![t]),
+            Err(signalbox_schema::StoreError::NotFound) => Ok(vec![]),
+            Err(e) => Err(e),
+        })
+        .await?;
+        return Ok(HttpResponse::Ok().json(found.iter().map(topic_json).collect::<Vec<_>>()));
+    }
+    let page = PageQuery { limit: query.limit, offset: query.offset }.page()?;
+    let topics = blocking(move || store.topics(page)).await?;
+    Ok(HttpResponse::Ok().json(topics.iter().map(topic_json).collect::<Vec<_>>()))
+}
+
+async fn create(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<TopicInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let Some(name) = input.name.clone() else {
+        return Err(ApiError::bad_request("`name` is required"));
+    };
+    let fields = with_defaults(input.into_fields()?);
+    let store = state.store.clone();
+    let topic = blocking(move || store.topic_create(fields))
+        .await
+        .map_err(|e| e.when_conflict(|| format!("a topic named `{name}` already exists")))?;
+    audit_admin(&caller, "topic.create", &topic.name);
+    state.config_changed();
+    Ok(HttpResponse::Created().json(topic_json(&topic)))
+}
+
+async fn read(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let topic = blocking(move || store.topic(id)).await.map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
+    Ok(HttpResponse::Ok().json(topic_json(&topic)))
+}
+
+async fn edit(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<TopicInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let input = body.into_inner();
+    let new_name = input.name.clone().unwrap_or_default();
+    let fields = input.into_fields()?;
+    let store = state.store.clone();
+    let topic = blocking(move || store.topic_update(id, fields))
+        .await
+        .map_err(|e| {
+            e.when_not_found(|| format!("no topic with id {id}"))
+                .when_conflict(|| format!("a topic named `{new_name}` already exists"))
+        })?;
+    audit_admin(&caller, "topic.edit", &topic.name);
+    state.config_changed();
+    Ok(HttpResponse::Ok().json(topic_json(&topic)))
+}
+
+async fn delete(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let topic = blocking(move || {
+        let topic = store.topic(id)?;
+        store.topic_delete(id)?;
+        Ok(topic)
+    })
+    .await
+    .map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
+    audit_admin(&caller, "topic.delete", &topic.name);
+    state.config_changed();
+    Ok(HttpResponse::Ok().json(json!({})))
+}

@@ -1,0 +1,115 @@
+//! Operations routes: `/health`, `/ready`, `/metrics`, and the admin API's own description.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::auth::AdminCaller;
+use super::error::ApiError;
+use super::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.route("/openapi.json", web::get().to(openapi));
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready once the database answers (migrations ran before the listener opened).
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let up = web::block(move || store.ping()).await.unwrap_or(false);
+    if up {
+        Ok(HttpResponse::Ok().json(json!({"status": "ready", "node": state.node_name})))
+    } else {
+        Err(ApiError::unavailable("database unreachable", 1))
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// Every admin route: method, path under `/admin/v1`, what it does, and whether it takes a body.
+pub const ADMIN_ROUTES: &[(&str, &str, &str, bool)] = &[
+    ("get", "/topics", "List topics (`?name=`, `?limit=&offset=`)", false),
+    ("post", "/topics", "Create a topic", true),
+    ("get", "/topics/{id}", "Read a topic", false),
+    ("patch", "/topics/{id}", "Edit a topic", true),
+    ("delete", "/topics/{id}", "Delete a topic with its subscriptions and messages", false),
+    ("get", "/endpoints", "List endpoints", false),
+    ("post", "/endpoints", "Create an endpoint; the answer shows its password or API key once", true),
+    ("get", "/endpoints/{id}", "Read an endpoint", false),
+    ("patch", "/endpoints/{id}", "Edit an endpoint", true),
+    ("delete", "/endpoints/{id}", "Delete an endpoint with its subscriptions", false),
+    ("post", "/endpoints/{id}/credentials", "Rotate credentials; the new secret is shown once", false),
+    ("get", "/subscriptions", "List subscriptions", false),
+    ("post", "/subscriptions", "Create a subscription", true),
+    ("get", "/subscriptions/{sub_key}", "Read a subscription", false),
+    ("patch", "/subscriptions/{sub_key}", "Edit a subscription", true),
+    ("delete", "/subscriptions/{sub_key}", "Delete a subscription and its queue", false),
+    ("get", "/admin-keys", "List admin keys (names and roles only)", false),
+    ("post", "/admin-keys", "Create an admin key; the key is shown once", true),
+    ("delete", "/admin-keys/{name}", "Revoke an admin key", false),
+    ("get", "/openapi.json", "This document", false),
+];
+
+async fn openapi(_caller: AdminCaller) -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document())
+}
+
+pub fn openapi_document() -> Value {
+    let envelope = json!({"$ref": "#/components/schemas/Error"});
+    let mut paths = Map::new();
+    for (method, path, summary, has_body) in ADMIN_ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": summary,
+            "parameters": params,
+            "security": [{"adminKey": []}],
+            "responses": {
+                "200": {"description": "Success", "content": {"application/json": {}}},
+                "400": {"description": "Bad input", "content": {"application/json": {"schema": envelope}}},
+                "401": {"description": "Missing or unknown admin key", "content": {"application/json": {"schema": envelope}}},
+                "403": {"description": "Read-only key", "content": {"application/json": {"schema": envelope}}},
+                "404": {"description": "Unknown object", "content": {"application/json": {"schema": envelope}}},
+            },
+        });
+        if *has_body {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        let entry = paths
+            .entry(format!("/admin/v1{path}"))
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Signalbox admin API", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {
+                "type": "object",
+                "required": ["result", "cid", "details"],
+                "properties": {
+                    "result": {"type": "string", "enum": ["Error"]},
+                    "cid": {"type": "string"},
+                    "details": {"type": "string"},
+                },
+            }},
+        },
+    })
+}

@@ -1,0 +1,8 @@
+//! Signalbox, the node: configuration, start-up and shutdown, the HTTP surface (pub/sub REST,
+//! admin API, metrics) and the command-line client.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod node;
+pub mod server;

@@ -1,0 +1,49 @@
+//! `signalbox serve`: prepare the node, run the HTTP server until SIGTERM/SIGINT, exit cleanly.
+
+use actix_web::{middleware, web, App, HttpServer};
+use signalbox_actors::Metrics;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::node;
+
+/// Runs a node to completion. Start-up failures come back as one line for the operator.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let prepared = node::prepare(&config)?;
+    let addr = prepared
+        .listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let node_name = config.node_name();
+    let state = web::Data::new(AppState {
+        store: prepared.store.clone(),
+        master_key: prepared.master_key.clone(),
+        metrics: Metrics::new(),
+        config: config.clone(),
+        node_name: node_name.clone(),
+    });
+    let max_body = config.max_message_size;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(http::envelope_errors())
+            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("signalbox::http"))
+            .configure(|cfg| http::configure(cfg, max_body))
+    })
+    .shutdown_timeout(10)
+    .listen(prepared.listener)
+    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    if config.workers > 0 {
+        server = server.workers(config.workers);
+    }
+    // Tests and scripts read this line to learn the port when `listen` asked for port 0.
+    println!("signalbox listening on http://{addr}");
+    log::info!(
+        "event=node_started node={node_name} listen={addr} backend={:?}",
+        prepared.store.backend()
+    );
+    server.run().await.map_err(|e| format!("server failed: {e}"))?;
+    log::info!("event=node_stopped node={node_name}");
+    drop(prepared._lock);
+    Ok(())
+}

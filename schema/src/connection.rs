@@ -1,0 +1,72 @@
+//! One connection type over both backends, and the pool set-up each backend needs.
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::{PgConnection, SqliteConnection};
+
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a database URL names: `postgres://` / `postgresql://`, else SQLite
+    /// (`sqlite://path`, or a bare path).
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// The form diesel's SQLite driver wants: a path, without the `sqlite://` scheme.
+pub(crate) fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// Per-connection SQLite settings: WAL so readers never wait for the writer, `synchronous=FULL`
+/// so a committed GD message survives power loss, and a busy timeout for the rare checkpoint.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            // busy_timeout first: the pool opens connections side by side. WAL mode is set once
+            // by the migrations and stays with the file.
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+pub(crate) fn build_pool(
+    url: &str,
+    backend: Backend,
+    size: u32,
+) -> Result<Pool<ConnectionManager<AnyConnection>>, String> {
+    let target = match backend {
+        Backend::Postgres => url,
+        Backend::Sqlite => sqlite_path(url),
+    };
+    let builder = Pool::builder()
+        .max_size(size.max(1))
+        .connection_timeout(std::time::Duration::from_secs(5));
+    let builder = match backend {
+        Backend::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
+        Backend::Postgres => builder,
+    };
+    builder
+        .build(ConnectionManager::<AnyConnection>::new(target))
+        .map_err(|e| format!("cannot connect to the database: {e}"))
+}

@@ -1,0 +1,54 @@
+//! Signalbox storage: the diesel tables and migrations for SQLite and PostgreSQL, and [`Store`],
+//! the only code in Signalbox that runs SQL.
+//!
+//! Every `Store` method blocks; callers run them on blocking threads (`web::block`,
+//! `spawn_blocking`), never on an actor's arbiter thread. SQLite has one writer: writes take
+//! `write_lock` so they never meet `SQLITE_BUSY` from each other.
+
+mod connection;
+pub mod models;
+pub mod schema;
+mod store;
+
+pub use connection::{AnyConnection, Backend};
+pub use store::{now_micros, Page, Store};
+
+/// What went wrong in storage, in terms a caller can map to a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint said no (a duplicate name, key or id).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or did not answer in time.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Start-up refusals and anything else the database said.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::NotFound => StoreError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

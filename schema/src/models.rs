@@ -1,0 +1,185 @@
+//! Rows as diesel reads and writes them. Validation happens at the HTTP edge; these are plain data.
+
+use crate::schema::*;
+use diesel::prelude::*;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = sb_admin_key)]
+pub struct AdminKey {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    #[serde(skip)]
+    pub key_digest: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sb_admin_key)]
+pub struct NewAdminKey<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub key_digest: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, PartialEq)]
+#[diesel(table_name = pubsub_topic)]
+pub struct Topic {
+    pub id: i64,
+    pub name: String,
+    pub is_active: bool,
+    pub has_gd: bool,
+    pub is_api_sub_allowed: bool,
+    pub max_depth_gd: i64,
+    pub max_depth_non_gd: i64,
+    pub on_overflow_non_gd: String,
+    pub limit_message_expiry: i64,
+    pub limit_sub_inactivity: i64,
+    pub on_no_subs_pub: String,
+    pub dedup_window: i64,
+    pub created_at: i64,
+    pub last_pub_time: Option<i64>,
+}
+
+/// Every settable topic field; used for create (all set) and edit (only the changed ones).
+#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+#[diesel(table_name = pubsub_topic)]
+pub struct TopicFields {
+    pub name: Option<String>,
+    pub is_active: Option<bool>,
+    pub has_gd: Option<bool>,
+    pub is_api_sub_allowed: Option<bool>,
+    pub max_depth_gd: Option<i64>,
+    pub max_depth_non_gd: Option<i64>,
+    pub on_overflow_non_gd: Option<String>,
+    pub limit_message_expiry: Option<i64>,
+    pub limit_sub_inactivity: Option<i64>,
+    pub on_no_subs_pub: Option<String>,
+    pub dedup_window: Option<i64>,
+    pub created_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = pubsub_endpoint)]
+pub struct Endpoint {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub endpoint_type: String,
+    /// Newline-separated `pub=GLOB` / `sub=GLOB` lines, in the order they are tried.
+    pub topic_patterns: String,
+    pub auth: String,
+    pub username: Option<String>,
+    /// `pbkdf2-sha256$<iterations>$<salt>$<hash>`; never leaves the node.
+    pub password_hash: Option<String>,
+    /// HMAC-SHA256(master key, API key), hex; never leaves the node.
+    pub api_key_digest: Option<String>,
+    pub wsx_channel: Option<String>,
+    pub created_at: i64,
+    pub last_seen: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+#[diesel(table_name = pubsub_endpoint)]
+pub struct EndpointFields {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub endpoint_type: Option<String>,
+    pub topic_patterns: Option<String>,
+    pub auth: Option<String>,
+    pub username: Option<Option<String>>,
+    pub password_hash: Option<Option<String>>,
+    pub api_key_digest: Option<Option<String>>,
+    pub wsx_channel: Option<Option<String>>,
+    pub created_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = pubsub_sub)]
+pub struct Subscription {
+    pub id: i64,
+    pub sub_key: String,
+    pub topic_id: i64,
+    pub endpoint_id: i64,
+    pub creation_time: i64,
+    pub sub_pattern_matched: String,
+    pub delivery_method: String,
+    pub ack_mode: String,
+    pub ack_timeout: f64,
+    pub delivery_batch_size: i64,
+    pub wrap_one_msg_in_list: bool,
+    pub delivery_max_retry: i64,
+    pub delivery_err_should_block: bool,
+    pub wait_sock_err: f64,
+    pub wait_non_sock_err: f64,
+    pub active_status: String,
+    pub max_in_flight: i64,
+    /// JSON of the push target; secrets inside are encrypted under the master key.
+    pub push_config: Option<String>,
+    pub is_wsx: bool,
+    pub unsub_on_wsx_close: bool,
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+#[diesel(table_name = pubsub_sub)]
+pub struct SubscriptionFields {
+    pub sub_key: Option<String>,
+    pub topic_id: Option<i64>,
+    pub endpoint_id: Option<i64>,
+    pub creation_time: Option<i64>,
+    pub sub_pattern_matched: Option<String>,
+    pub delivery_method: Option<String>,
+    pub ack_mode: Option<String>,
+    pub ack_timeout: Option<f64>,
+    pub delivery_batch_size: Option<i64>,
+    pub wrap_one_msg_in_list: Option<bool>,
+    pub delivery_max_retry: Option<i64>,
+    pub delivery_err_should_block: Option<bool>,
+    pub wait_sock_err: Option<f64>,
+    pub wait_non_sock_err: Option<f64>,
+    pub active_status: Option<String>,
+    pub max_in_flight: Option<i64>,
+    pub push_config: Option<Option<String>>,
+    pub is_wsx: Option<bool>,
+    pub unsub_on_wsx_close: Option<bool>,
+    pub server_name: Option<Option<String>>,
+}
+
+/// A guaranteed-delivery message as stored (also the shape in-RAM messages take in memory).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = pubsub_message)]
+pub struct StoredMessage {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub pub_msg_id: String,
+    pub topic_id: i64,
+    pub published_by_id: Option<i64>,
+    pub pub_correl_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub ext_client_id: Option<String>,
+    pub group_id: Option<String>,
+    pub position_in_group: Option<i64>,
+    pub pub_pattern_matched: String,
+    pub pub_time: i64,
+    pub ext_pub_time: Option<i64>,
+    pub expiration: i64,
+    pub expiration_time: i64,
+    pub data: String,
+    pub mime_type: String,
+    pub size: i64,
+    pub priority: i32,
+    pub user_ctx: Option<String>,
+    pub is_in_sub_queue: bool,
+    pub last_updated: Option<i64>,
+}
+
+/// One queued GD message for one subscription, joined with the message itself.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub message: StoredMessage,
+    pub delivery_count: i64,
+    pub is_deliverable: bool,
+}

@@ -1,0 +1,132 @@
+//! Diesel table definitions, matching both migration folders (`migrations/postgres`, `migrations/sqlite`).
+
+diesel::table! {
+    sb_meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    sb_admin_key (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        key_digest -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pubsub_topic (id) {
+        id -> BigInt,
+        name -> Text,
+        is_active -> Bool,
+        has_gd -> Bool,
+        is_api_sub_allowed -> Bool,
+        max_depth_gd -> BigInt,
+        max_depth_non_gd -> BigInt,
+        on_overflow_non_gd -> Text,
+        limit_message_expiry -> BigInt,
+        limit_sub_inactivity -> BigInt,
+        on_no_subs_pub -> Text,
+        dedup_window -> BigInt,
+        created_at -> BigInt,
+        last_pub_time -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pubsub_endpoint (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        endpoint_type -> Text,
+        topic_patterns -> Text,
+        auth -> Text,
+        username -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        api_key_digest -> Nullable<Text>,
+        wsx_channel -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pubsub_sub (id) {
+        id -> BigInt,
+        sub_key -> Text,
+        topic_id -> BigInt,
+        endpoint_id -> BigInt,
+        creation_time -> BigInt,
+        sub_pattern_matched -> Text,
+        delivery_method -> Text,
+        ack_mode -> Text,
+        ack_timeout -> Double,
+        delivery_batch_size -> BigInt,
+        wrap_one_msg_in_list -> Bool,
+        delivery_max_retry -> BigInt,
+        delivery_err_should_block -> Bool,
+        wait_sock_err -> Double,
+        wait_non_sock_err -> Double,
+        active_status -> Text,
+        max_in_flight -> BigInt,
+        push_config -> Nullable<Text>,
+        is_wsx -> Bool,
+        unsub_on_wsx_close -> Bool,
+        server_name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    pubsub_message (id) {
+        id -> BigInt,
+        pub_msg_id -> Text,
+        topic_id -> BigInt,
+        published_by_id -> Nullable<BigInt>,
+        pub_correl_id -> Nullable<Text>,
+        in_reply_to -> Nullable<Text>,
+        ext_client_id -> Nullable<Text>,
+        group_id -> Nullable<Text>,
+        position_in_group -> Nullable<BigInt>,
+        pub_pattern_matched -> Text,
+        pub_time -> BigInt,
+        ext_pub_time -> Nullable<BigInt>,
+        expiration -> BigInt,
+        expiration_time -> BigInt,
+        data -> Text,
+        mime_type -> Text,
+        size -> BigInt,
+        priority -> Integer,
+        user_ctx -> Nullable<Text>,
+        is_in_sub_queue -> Bool,
+        last_updated -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pubsub_endp_msg_queue (id) {
+        id -> BigInt,
+        pub_msg_id -> Text,
+        sub_key -> Text,
+        creation_time -> BigInt,
+        delivery_count -> BigInt,
+        last_delivery_time -> Nullable<BigInt>,
+        is_deliverable -> Bool,
+    }
+}
+
+diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
+diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
+diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    sb_meta,
+    sb_admin_key,
+    pubsub_topic,
+    pubsub_endpoint,
+    pubsub_sub,
+    pubsub_message,
+    pubsub_endp_msg_queue,
+);
