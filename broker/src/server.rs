@@ -1,6 +1,7 @@
 //! `signalbox serve`: prepare the node, run the HTTP server until SIGTERM/SIGINT, exit cleanly.
 
 use actix_web::{middleware, web, App, HttpServer};
+use tokio::signal::unix::{signal, SignalKind};
 use signalbox_actors::Metrics;
 
 use crate::config::Config;
@@ -31,18 +32,32 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .configure(|cfg| http::configure(cfg, max_body))
     })
     .shutdown_timeout(10)
+    .disable_signals()
     .listen(prepared.listener)
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     if config.workers > 0 {
         server = server.workers(config.workers);
     }
+    let server = server.run();
+    let handle = server.handle();
+    // Registered before the listening line, so a SIGTERM right after start-up is a clean stop.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signal handler: {e}"))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signal handler: {e}"))?;
+    actix_rt::spawn(async move {
+        let which = tokio::select! {
+            _ = sigterm.recv() => "SIGTERM",
+            _ = sigint.recv() => "SIGINT",
+        };
+        log::info!("event=shutdown_requested signal={which}");
+        handle.stop(true).await;
+    });
     // Tests and scripts read this line to learn the port when `listen` asked for port 0.
     println!("signalbox listening on http://{addr}");
     log::info!(
         "event=node_started node={node_name} listen={addr} backend={:?}",
         prepared.store.backend()
     );
-    server.run().await.map_err(|e| format!("server failed: {e}"))?;
+    server.await.map_err(|e| format!("server failed: {e}"))?;
     log::info!("event=node_stopped node={node_name}");
     drop(prepared._lock);
     Ok(())

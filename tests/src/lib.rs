@@ -1,1 +1,395 @@
-//! Test helpers.
+//! Test helpers: real Signalbox nodes started as processes on port 0, each with a fresh data
+//! directory and, for PostgreSQL, a fresh database.
+//!
+//! PostgreSQL runs are enabled by `SIGNALBOX_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1/test`,
+//! a database used only to create the per-test ones). With `SIGNALBOX_TEST_REQUIRE_PG=1`, a test
+//! that would skip PostgreSQL fails instead.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::Value;
+
+pub use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends every storage test runs on: SQLite always, PostgreSQL when configured.
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    if pg_admin_url().is_some() {
+        out.push(Backend::Postgres);
+    } else if std::env::var("SIGNALBOX_TEST_REQUIRE_PG").is_ok_and(|v| v == "1") {
+        panic!("SIGNALBOX_TEST_REQUIRE_PG=1 but SIGNALBOX_TEST_PG_URL is not set");
+    }
+    out
+}
+
+fn pg_admin_url() -> Option<String> {
+    std::env::var("SIGNALBOX_TEST_PG_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// The node binary, built once per test process so the tests always run the current code.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(path) = std::env::var("SIGNALBOX_BIN") {
+            return PathBuf::from(path);
+        }
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "signalbox", "--bin", "signalbox", "--manifest-path"])
+            .arg(&manifest)
+            .status()
+            .expect("run cargo build for the signalbox binary");
+        assert!(status.success(), "building the signalbox binary failed");
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/<test> → target/<profile>/signalbox
+        exe.parent().and_then(Path::parent).expect("target dir").join("signalbox")
+    })
+}
+
+/// A fresh, empty PostgreSQL database; dropped with the [`Node`] that uses it.
+fn fresh_pg_database() -> String {
+    let admin = pg_admin_url().expect("PostgreSQL configured");
+    let name = format!("sbt_{}_{}", std::process::id(), random_suffix());
+    let mut conn = PgConnection::establish(&admin).expect("connect to SIGNALBOX_TEST_PG_URL");
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
+    let (base, _) = admin.rsplit_once('/').expect("database URL with a path");
+    format!("{base}/{name}")
+}
+
+fn drop_pg_database(url: &str) {
+    if let (Some(admin), Some((_, name))) = (pg_admin_url(), url.rsplit_once('/')) {
+        if let Ok(mut conn) = PgConnection::establish(&admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    }
+}
+
+pub fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+/// How to start a node; `Default` is a fresh SQLite node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+/// A running node process. Killed (and its PostgreSQL database dropped) when dropped.
+pub struct Node {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub admin_key: String,
+    pub backend: Backend,
+    _tmp: Option<tempfile::TempDir>,
+    opts: NodeOptions,
+}
+
+impl Node {
+    pub fn start(backend: Backend) -> Node {
+        let database_url = match backend {
+            Backend::Postgres => Some(fresh_pg_database()),
+            Backend::Sqlite => None,
+        };
+        Node::start_with(NodeOptions { database_url, ..NodeOptions::default() })
+    }
+
+    pub fn start_with(mut opts: NodeOptions) -> Node {
+        let tmp = match &opts.data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("temp dir")),
+        };
+        let data_dir = opts.data_dir.clone().unwrap_or_else(|| tmp.as_ref().unwrap().path().to_path_buf());
+        opts.data_dir = Some(data_dir.clone());
+        let backend = match &opts.database_url {
+            Some(u) if u.starts_with("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        };
+        let (child, url) = spawn(&opts).unwrap_or_else(|e| panic!("node did not start: {e}"));
+        let admin_key = std::env::var("SIGNALBOX_ADMIN_KEY")
+            .ok()
+            .or_else(|| opts.env.iter().find(|(k, _)| k == "SIGNALBOX_ADMIN_KEY").map(|(_, v)| v.clone()))
+            .unwrap_or_else(|| {
+                std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key").trim().to_owned()
+            });
+        Node {
+            child: Some(child),
+            url,
+            data_dir,
+            database_url: opts.database_url.clone(),
+            admin_key,
+            backend,
+            _tmp: tmp,
+            opts,
+        }
+    }
+
+    /// The options that start another node on the same data directory and database.
+    pub fn same_storage(&self) -> NodeOptions {
+        NodeOptions { listen: None, ..self.opts.clone() }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("node.log")
+    }
+
+    /// Everything the node logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; answers the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("node running");
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("node did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the node again on the same data directory and database (a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        let (child, url) = spawn(&self.same_storage()).unwrap_or_else(|e| panic!("restart failed: {e}"));
+        self.child = Some(child);
+        self.url = url;
+    }
+
+    pub fn admin(&self) -> Http {
+        Http::new(&self.url).bearer(&self.admin_key)
+    }
+
+    pub fn http(&self) -> Http {
+        Http::new(&self.url)
+    }
+
+    /// Runs the CLI against this node; answers (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(binary())
+            .args(["--url", &self.url, "--admin-key", &self.admin_key])
+            .args(args)
+            .output()
+            .expect("run the CLI");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+        if self.backend == Backend::Postgres && self._tmp.is_some() {
+            if let Some(url) = &self.database_url {
+                drop_pg_database(url);
+            }
+        }
+    }
+}
+
+/// Starts `signalbox serve` and waits for its "listening on" line.
+pub fn spawn(opts: &NodeOptions) -> Result<(Child, String), String> {
+    let data_dir = opts.data_dir.clone().expect("data dir chosen");
+    std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("node.log"))
+        .map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve")
+        .args(["--listen", opts.listen.as_deref().unwrap_or("127.0.0.1:0")])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(&opts.args)
+        .env("RUST_LOG", std::env::var("SIGNALBOX_TEST_LOG").unwrap_or_else(|_| "info".into()))
+        .env_remove("SIGNALBOX_SECRET_KEY")
+        .env_remove("SIGNALBOX_ADMIN_KEY")
+        .env_remove("SIGNALBOX_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if let Some(url) = &opts.database_url {
+        cmd.args(["--database-url", url]);
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("signalbox listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            let status = child.try_wait().ok().flatten();
+            let _ = child.kill();
+            let log = std::fs::read_to_string(data_dir.join("node.log")).unwrap_or_default();
+            Err(format!("no listening line (exit {status:?}); log:\n{log}"))
+        }
+    }
+}
+
+/// Runs `signalbox serve` to completion with a deadline; answers (exit code, stderr). For
+/// start-up refusals, which must exit by themselves.
+pub fn serve_expecting_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve").args(args).env_remove("SIGNALBOX_SECRET_KEY").env_remove("SIGNALBOX_ADMIN_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status.code().unwrap_or(-1), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not exit by itself");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A small blocking HTTP client that answers (status, JSON body) whatever the status.
+#[derive(Clone)]
+pub struct Http {
+    base: String,
+    agent: ureq::Agent,
+    headers: Vec<(String, String)>,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Http {
+        Http {
+            base: base.trim_end_matches('/').to_owned(),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Http {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn bearer(self, key: &str) -> Http {
+        self.header("Authorization", &format!("Bearer {key}"))
+    }
+
+    pub fn basic(self, user: &str, password: &str) -> Http {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.header("Authorization", &format!("Basic {token}"))
+    }
+
+    /// Sends `body` as raw text (to test malformed JSON) or nothing.
+    pub fn raw(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value, Vec<(String, String)>) {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        for (k, v) in &self.headers {
+            req = req.set(k, v);
+        }
+        let res = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(b),
+            None => req.call(),
+        };
+        let res = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = res.status();
+        let headers = res
+            .headers_names()
+            .into_iter()
+            .map(|h| {
+                let v = res.header(&h).unwrap_or_default().to_owned();
+                (h, v)
+            })
+            .collect();
+        let text = res.into_string().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let text = body.map(|b| b.to_string());
+        let (status, value, _) = self.raw(method, path, text.as_deref());
+        (status, value)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None)
+    }
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, Some(body))
+    }
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call("PATCH", path, Some(body))
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.call("DELETE", path, None)
+    }
+}
+
+/// Asserts an error answer: the status and the Zato envelope.
+#[track_caller]
+pub fn assert_error(answer: &(u16, Value), status: u16) {
+    assert_eq!(answer.0, status, "expected {status}, got {answer:?}");
+    assert_eq!(answer.1["result"], "Error", "not the error envelope: {answer:?}");
+    assert!(answer.1["cid"].as_str().is_some_and(|c| !c.is_empty()), "no cid: {answer:?}");
+    assert!(answer.1["details"].as_str().is_some_and(|d| !d.is_empty()), "no details: {answer:?}");
+}
