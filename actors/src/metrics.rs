@@ -52,8 +52,8 @@ impl Metrics {
             g
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
-            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
-                .expect("valid metric");
+            let h =
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric");
             registry.register(Box::new(h.clone())).expect("unique metric");
             h
         };
@@ -73,11 +73,7 @@ impl Metrics {
                 "Failed pub/sub API authentications.",
                 &["method"],
             ),
-            publications: counter_vec(
-                "publications_total",
-                "Publications accepted.",
-                &["topic", "gd"],
-            ),
+            publications: counter_vec("publications_total", "Publications accepted.", &["topic", "gd"]),
             publications_rejected: counter_vec(
                 "publications_rejected_total",
                 "Publications refused.",

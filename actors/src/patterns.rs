@@ -57,10 +57,7 @@ impl Patterns {
 
     /// The first rule of `access` that matches `topic`, as its full line.
     pub fn matching(&self, access: Access, topic: &str) -> Option<&str> {
-        self.rules
-            .iter()
-            .find(|r| r.access == access && r.glob.is_match(topic))
-            .map(|r| r.line.as_str())
+        self.rules.iter().find(|r| r.access == access && r.glob.is_match(topic)).map(|r| r.line.as_str())
     }
 }
 

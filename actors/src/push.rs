@@ -107,10 +107,7 @@ pub fn public_view(stored: &Value) -> Value {
     fn scrub(v: &Value) -> Value {
         match v {
             Value::Object(m) => Value::Object(
-                m.iter()
-                    .filter(|(k, _)| !k.ends_with("_enc"))
-                    .map(|(k, v)| (k.clone(), scrub(v)))
-                    .collect(),
+                m.iter().filter(|(k, _)| !k.ends_with("_enc")).map(|(k, v)| (k.clone(), scrub(v))).collect(),
             ),
             other => other.clone(),
         }

@@ -94,9 +94,8 @@ impl MasterKey {
         let (nonce, rest) = raw.split_at(12);
         let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Decrypt)?;
         let mut buf = rest.to_vec();
-        let plain = key
-            .open_in_place(nonce, aead::Aad::empty(), &mut buf)
-            .map_err(|_| SecretError::Decrypt)?;
+        let plain =
+            key.open_in_place(nonce, aead::Aad::empty(), &mut buf).map_err(|_| SecretError::Decrypt)?;
         String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Decrypt)
     }
 
@@ -125,11 +124,7 @@ pub fn hash_password(password: &str) -> Result<String, SecretError> {
     let mut out = [0u8; 32];
     let rounds = NonZeroU32::new(PBKDF2_ROUNDS).expect("non-zero constant");
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &mut out);
-    Ok(format!(
-        "{PASSWORD_HASH_PREFIX}${PBKDF2_ROUNDS}${}${}",
-        STANDARD.encode(salt),
-        STANDARD.encode(out)
-    ))
+    Ok(format!("{PASSWORD_HASH_PREFIX}${PBKDF2_ROUNDS}${}${}", STANDARD.encode(salt), STANDARD.encode(out)))
 }
 
 /// Constant-time check of `password` against a hash made by [`hash_password`].
@@ -140,11 +135,9 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     else {
         return false;
     };
-    let (Some(rounds), Ok(salt), Ok(hash)) = (
-        rounds.parse::<u32>().ok().and_then(NonZeroU32::new),
-        STANDARD.decode(salt),
-        STANDARD.decode(hash),
-    ) else {
+    let (Some(rounds), Ok(salt), Ok(hash)) =
+        (rounds.parse::<u32>().ok().and_then(NonZeroU32::new), STANDARD.decode(salt), STANDARD.decode(hash))
+    else {
         return false;
     };
     pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &hash).is_ok()

@@ -13,15 +13,12 @@ pub fn iso(micros: i64) -> String {
 
 /// Parses an ISO 8601 / RFC 3339 time into microseconds since the epoch.
 pub fn parse_iso(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc).timestamp_micros())
-        .or_else(|| {
-            // Zato clients also send times without a zone, meaning UTC.
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc().timestamp_micros())
-        })
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc).timestamp_micros()).or_else(|| {
+        // Zato clients also send times without a zone, meaning UTC.
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|t| t.and_utc().timestamp_micros())
+    })
 }
 
 #[cfg(test)]

@@ -165,9 +165,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<SocketAddr>()
-            .map_err(|_| format!("bad listen address `{}`: expected HOST:PORT, e.g. 127.0.0.1:17010", self.listen))?;
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            format!("bad listen address `{}`: expected HOST:PORT, e.g. 127.0.0.1:17010", self.listen)
+        })?;
         if let Some(url) = &self.database_url {
             let ok = ["sqlite://", "postgres://", "postgresql://"]
                 .iter()
@@ -194,9 +194,9 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("signalbox.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("signalbox.db").display()))
     }
 
     pub fn node_name(&self) -> String {
@@ -230,11 +230,8 @@ mod tests {
         let dir = tempfile_dir();
         let path = dir.join("c.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:1\"\ncluster_name = \"file\"\n").unwrap();
-        let args = ServeArgs {
-            config: Some(path),
-            listen: Some("127.0.0.1:2".into()),
-            ..ServeArgs::default()
-        };
+        let args =
+            ServeArgs { config: Some(path), listen: Some("127.0.0.1:2".into()), ..ServeArgs::default() };
         let config = Config::load(&args).unwrap();
         assert_eq!(config.listen, "127.0.0.1:2");
         assert_eq!(config.cluster_name, "file");

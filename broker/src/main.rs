@@ -12,8 +12,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
-            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(&config.log))
-                .init();
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(&config.log)).init();
             let system = actix_rt::System::new();
             match system.block_on(signalbox::server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -31,20 +31,18 @@ pub struct Prepared {
 pub fn prepare(config: &Config) -> Result<Prepared, String> {
     let url = config.database_url();
     let backend = Backend::of_url(&url);
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!("cannot create data directory {}: {e}", config.data_dir.display())
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
     let lock = match backend {
         Backend::Sqlite => Some(lock_data_dir(&config.data_dir)?),
         Backend::Postgres => None,
     };
-    let listener = TcpListener::bind(&config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener =
+        TcpListener::bind(&config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let master_key = load_master_key(&config.data_dir)?;
     let store = Store::open(&url, config.pool_size).map_err(|e| e.to_string())?;
-    let stored_check = store
-        .meta_init(MASTER_KEY_CHECK, &master_key.check_value())
-        .map_err(|e| e.to_string())?;
+    let stored_check =
+        store.meta_init(MASTER_KEY_CHECK, &master_key.check_value()).map_err(|e| e.to_string())?;
     if stored_check != master_key.check_value() {
         return Err("the master key does not match this database: it was created with another key \
                     (every node of a cluster needs the same SIGNALBOX_SECRET_KEY or secret.key)"
@@ -69,9 +67,7 @@ fn lock_data_dir(data_dir: &Path) -> Result<File, String> {
             data_dir.display(),
             path.display()
         )),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(format!("cannot lock {}: {e}", path.display()))
-        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
 }
 

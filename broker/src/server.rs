@@ -1,8 +1,8 @@
 //! `signalbox serve`: prepare the node, run the HTTP server until SIGTERM/SIGINT, exit cleanly.
 
 use actix_web::{middleware, web, App, HttpServer};
-use tokio::signal::unix::{signal, SignalKind};
 use signalbox_actors::Metrics;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -11,10 +11,7 @@ use crate::node;
 /// Runs a node to completion. Start-up failures come back as one line for the operator.
 pub async fn serve(config: Config) -> Result<(), String> {
     let prepared = node::prepare(&config)?;
-    let addr = prepared
-        .listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let addr = prepared.listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     let node_name = config.node_name();
     let state = web::Data::new(AppState {
         store: prepared.store.clone(),
@@ -53,10 +50,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     });
     // Tests and scripts read this line to learn the port when `listen` asked for port 0.
     println!("signalbox listening on http://{addr}");
-    log::info!(
-        "event=node_started node={node_name} listen={addr} backend={:?}",
-        prepared.store.backend()
-    );
+    log::info!("event=node_started node={node_name} listen={addr} backend={:?}", prepared.store.backend());
     server.await.map_err(|e| format!("server failed: {e}"))?;
     log::info!("event=node_stopped node={node_name}");
     drop(prepared._lock);

@@ -59,9 +59,7 @@ pub(crate) fn build_pool(
         Backend::Postgres => url,
         Backend::Sqlite => sqlite_path(url),
     };
-    let builder = Pool::builder()
-        .max_size(size.max(1))
-        .connection_timeout(std::time::Duration::from_secs(5));
+    let builder = Pool::builder().max_size(size.max(1)).connection_timeout(std::time::Duration::from_secs(5));
     let builder = match backend {
         Backend::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
         Backend::Postgres => builder,

@@ -81,9 +81,7 @@ impl Store {
 
     /// Takes SQLite's writer slot (nothing on PostgreSQL) for the span of one write.
     fn writer(&self) -> Option<MutexGuard<'_, ()>> {
-        self.write_lock
-            .as_ref()
-            .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        self.write_lock.as_ref().map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// Runs `f` in one transaction, as SQLite's only writer where that applies.
@@ -99,11 +97,7 @@ impl Store {
     /// True when the database answers a trivial query.
     pub fn ping(&self) -> bool {
         self.conn()
-            .and_then(|mut c| {
-                diesel::sql_query("SELECT 1")
-                    .execute(&mut *c)
-                    .map_err(StoreError::from)
-            })
+            .and_then(|mut c| diesel::sql_query("SELECT 1").execute(&mut *c).map_err(StoreError::from))
             .is_ok()
     }
 
@@ -111,22 +105,15 @@ impl Store {
 
     pub fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         let mut conn = self.conn()?;
-        Ok(sb_meta::table
-            .find(key)
-            .select(sb_meta::value)
-            .first::<String>(&mut *conn)
-            .optional()?)
+        Ok(sb_meta::table.find(key).select(sb_meta::value).first::<String>(&mut *conn).optional()?)
     }
 
     /// Sets `key` unless it is set already; answers the value that is stored afterwards, so
     /// two nodes racing to set it agree on the winner.
     pub fn meta_init(&self, key: &str, value: &str) -> StoreResult<String> {
         self.write(|conn| {
-            let existing = sb_meta::table
-                .find(key)
-                .select(sb_meta::value)
-                .first::<String>(conn)
-                .optional()?;
+            let existing =
+                sb_meta::table.find(key).select(sb_meta::value).first::<String>(conn).optional()?;
             if let Some(existing) = existing {
                 return Ok(existing);
             }
@@ -141,10 +128,7 @@ impl Store {
 
     pub fn admin_keys(&self) -> StoreResult<Vec<AdminKey>> {
         let mut conn = self.conn()?;
-        Ok(sb_admin_key::table
-            .order(sb_admin_key::id)
-            .select(AdminKey::as_select())
-            .load(&mut *conn)?)
+        Ok(sb_admin_key::table.order(sb_admin_key::id).select(AdminKey::as_select()).load(&mut *conn)?)
     }
 
     pub fn admin_key_by_digest(&self, digest: &str) -> StoreResult<Option<AdminKey>> {
@@ -158,9 +142,7 @@ impl Store {
 
     pub fn admin_key_create(&self, new: NewAdminKey<'_>) -> StoreResult<AdminKey> {
         self.write(|conn| {
-            diesel::insert_into(sb_admin_key::table)
-                .values(&new)
-                .execute(conn)?;
+            diesel::insert_into(sb_admin_key::table).values(&new).execute(conn)?;
             Ok(sb_admin_key::table
                 .filter(sb_admin_key::name.eq(new.name))
                 .select(AdminKey::as_select())
@@ -175,17 +157,14 @@ impl Store {
             if count > 0 {
                 return Ok(false);
             }
-            diesel::insert_into(sb_admin_key::table)
-                .values(&new)
-                .execute(conn)?;
+            diesel::insert_into(sb_admin_key::table).values(&new).execute(conn)?;
             Ok(true)
         })
     }
 
     pub fn admin_key_delete(&self, name: &str) -> StoreResult<()> {
         self.write(|conn| {
-            let n = diesel::delete(sb_admin_key::table.filter(sb_admin_key::name.eq(name)))
-                .execute(conn)?;
+            let n = diesel::delete(sb_admin_key::table.filter(sb_admin_key::name.eq(name))).execute(conn)?;
             if n == 0 {
                 Err(StoreError::NotFound)
             } else {
@@ -208,10 +187,7 @@ impl Store {
 
     pub fn topic(&self, id: i64) -> StoreResult<Topic> {
         let mut conn = self.conn()?;
-        Ok(pubsub_topic::table
-            .find(id)
-            .select(Topic::as_select())
-            .first(&mut *conn)?)
+        Ok(pubsub_topic::table.find(id).select(Topic::as_select()).first(&mut *conn)?)
     }
 
     pub fn topic_by_name(&self, name: &str) -> StoreResult<Topic> {
@@ -225,9 +201,7 @@ impl Store {
     pub fn topic_create(&self, fields: TopicFields) -> StoreResult<Topic> {
         let name = fields.name.clone().unwrap_or_default();
         self.write(|conn| {
-            diesel::insert_into(pubsub_topic::table)
-                .values(&fields)
-                .execute(conn)?;
+            diesel::insert_into(pubsub_topic::table).values(&fields).execute(conn)?;
             Ok(pubsub_topic::table
                 .filter(pubsub_topic::name.eq(&name))
                 .select(Topic::as_select())
@@ -241,10 +215,7 @@ impl Store {
             if n == Some(0) {
                 return Err(StoreError::NotFound);
             }
-            Ok(pubsub_topic::table
-                .find(id)
-                .select(Topic::as_select())
-                .first(conn)?)
+            Ok(pubsub_topic::table.find(id).select(Topic::as_select()).first(conn)?)
         })
     }
 
@@ -273,10 +244,7 @@ impl Store {
 
     pub fn endpoint(&self, id: i64) -> StoreResult<Endpoint> {
         let mut conn = self.conn()?;
-        Ok(pubsub_endpoint::table
-            .find(id)
-            .select(Endpoint::as_select())
-            .first(&mut *conn)?)
+        Ok(pubsub_endpoint::table.find(id).select(Endpoint::as_select()).first(&mut *conn)?)
     }
 
     pub fn endpoint_by_name(&self, name: &str) -> StoreResult<Endpoint> {
@@ -306,9 +274,7 @@ impl Store {
     pub fn endpoint_create(&self, fields: EndpointFields) -> StoreResult<Endpoint> {
         let name = fields.name.clone().unwrap_or_default();
         self.write(|conn| {
-            diesel::insert_into(pubsub_endpoint::table)
-                .values(&fields)
-                .execute(conn)?;
+            diesel::insert_into(pubsub_endpoint::table).values(&fields).execute(conn)?;
             Ok(pubsub_endpoint::table
                 .filter(pubsub_endpoint::name.eq(&name))
                 .select(Endpoint::as_select())
@@ -322,10 +288,7 @@ impl Store {
             if n == Some(0) {
                 return Err(StoreError::NotFound);
             }
-            Ok(pubsub_endpoint::table
-                .find(id)
-                .select(Endpoint::as_select())
-                .first(conn)?)
+            Ok(pubsub_endpoint::table.find(id).select(Endpoint::as_select()).first(conn)?)
         })
     }
 
@@ -411,13 +374,9 @@ impl Store {
         let topic_id = fields.topic_id.unwrap_or_default();
         let now = fields.creation_time.unwrap_or_else(now_micros);
         self.write(|conn| {
-            let had_subs: i64 = pubsub_sub::table
-                .filter(pubsub_sub::topic_id.eq(topic_id))
-                .count()
-                .get_result(conn)?;
-            diesel::insert_into(pubsub_sub::table)
-                .values(&fields)
-                .execute(conn)?;
+            let had_subs: i64 =
+                pubsub_sub::table.filter(pubsub_sub::topic_id.eq(topic_id)).count().get_result(conn)?;
+            diesel::insert_into(pubsub_sub::table).values(&fields).execute(conn)?;
             if had_subs == 0 {
                 take_retained(conn, topic_id, &sub_key, now)?;
             }
@@ -428,7 +387,11 @@ impl Store {
         })
     }
 
-    pub fn subscription_update(&self, sub_key: &str, fields: SubscriptionFields) -> StoreResult<Subscription> {
+    pub fn subscription_update(
+        &self,
+        sub_key: &str,
+        fields: SubscriptionFields,
+    ) -> StoreResult<Subscription> {
         self.write(|conn| {
             let n = updated(
                 diesel::update(pubsub_sub::table.filter(pubsub_sub::sub_key.eq(sub_key)))
@@ -452,15 +415,13 @@ impl Store {
                 .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
                 .select(pubsub_endp_msg_queue::pub_msg_id)
                 .load(conn)?;
-            let n = diesel::delete(pubsub_sub::table.filter(pubsub_sub::sub_key.eq(sub_key)))
-                .execute(conn)?;
+            let n =
+                diesel::delete(pubsub_sub::table.filter(pubsub_sub::sub_key.eq(sub_key))).execute(conn)?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
-            diesel::delete(
-                pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::sub_key.eq(sub_key)),
-            )
-            .execute(conn)?;
+            diesel::delete(pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::sub_key.eq(sub_key)))
+                .execute(conn)?;
             delete_unreferenced(conn, &msg_ids)?;
             Ok(())
         })
@@ -472,9 +433,7 @@ impl Store {
 fn updated(result: QueryResult<usize>) -> StoreResult<Option<usize>> {
     match result {
         Ok(n) => Ok(Some(n)),
-        Err(diesel::result::Error::QueryBuilderError(e))
-            if e.is::<diesel::result::EmptyChangeset>() =>
-        {
+        Err(diesel::result::Error::QueryBuilderError(e)) if e.is::<diesel::result::EmptyChangeset>() => {
             Ok(None)
         }
         Err(e) => Err(e.into()),
@@ -494,11 +453,7 @@ pub(crate) fn take_retained(
         .filter(pubsub_message::is_in_sub_queue.eq(false))
         .filter(pubsub_message::expiration_time.gt(now));
     retained
-        .select((
-            pubsub_message::pub_msg_id,
-            sub_key.into_sql::<Text>(),
-            now.into_sql::<BigInt>(),
-        ))
+        .select((pubsub_message::pub_msg_id, sub_key.into_sql::<Text>(), now.into_sql::<BigInt>()))
         .insert_into(pubsub_endp_msg_queue::table)
         .into_columns((
             pubsub_endp_msg_queue::pub_msg_id,
@@ -506,9 +461,7 @@ pub(crate) fn take_retained(
             pubsub_endp_msg_queue::creation_time,
         ))
         .execute(conn)?;
-    diesel::update(retained)
-        .set(pubsub_message::is_in_sub_queue.eq(true))
-        .execute(conn)?;
+    diesel::update(retained).set(pubsub_message::is_in_sub_queue.eq(true)).execute(conn)?;
     Ok(())
 }
 
@@ -537,8 +490,7 @@ fn run_migrations(url: &str, backend: Backend) -> StoreResult<()> {
         Backend::Postgres => {
             let mut conn = PgConnection::establish(url)
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
-                .execute(&mut conn)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")).execute(&mut conn)?;
             let result = conn.run_pending_migrations(PG_MIGRATIONS).map(|_| ()).map_err(fail);
             diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
                 .execute(&mut conn)?;

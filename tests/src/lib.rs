@@ -71,7 +71,8 @@ fn fresh_pg_database() -> String {
 fn drop_pg_database(url: &str) {
     if let (Some(admin), Some((_, name))) = (pg_admin_url(), url.rsplit_once('/')) {
         if let Ok(mut conn) = PgConnection::establish(&admin) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
         }
     }
 }

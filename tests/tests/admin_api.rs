@@ -24,7 +24,8 @@ fn topics_are_created_with_defaults_read_edited_listed_and_deleted() {
         assert_eq!(created["dedup_window"], 120);
         let id = created["id"].as_i64().unwrap();
 
-        let (status, edited) = admin.patch(&format!("/admin/v1/topics/{id}"), &json!({"has_gd": true, "max_depth_gd": 5}));
+        let (status, edited) =
+            admin.patch(&format!("/admin/v1/topics/{id}"), &json!({"has_gd": true, "max_depth_gd": 5}));
         assert_eq!(status, 200, "{edited}");
         assert_eq!(edited["has_gd"], true);
         assert_eq!(edited["max_depth_gd"], 5);
@@ -79,7 +80,8 @@ fn admin_keys_authenticate_and_read_only_keys_may_only_read() {
         assert!(headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("www-authenticate")));
         assert_error(&node.http().bearer("sba_wrong").get("/admin/v1/topics"), 401);
 
-        let (status, created) = node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
+        let (status, created) =
+            node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
         assert_eq!(status, 201, "{created}");
         let viewer_key = created["key"].as_str().unwrap().to_owned();
         assert!(viewer_key.starts_with("sba_"));
@@ -118,7 +120,8 @@ fn endpoints_show_credentials_once_store_only_digests_and_rotate() {
         assert!(read.get("password").is_none());
         assert!(!read.to_string().contains(&password));
 
-        let (status, keyed) = admin.post("/admin/v1/endpoints", &json!({"name": "erp", "role": "pub-only", "auth": "api_key"}));
+        let (status, keyed) =
+            admin.post("/admin/v1/endpoints", &json!({"name": "erp", "role": "pub-only", "auth": "api_key"}));
         assert_eq!(status, 201, "{keyed}");
         let api_key = keyed["api_key"].as_str().unwrap().to_owned();
         assert!(api_key.starts_with("sbk_"));
@@ -134,15 +137,28 @@ fn endpoints_show_credentials_once_store_only_digests_and_rotate() {
             assert!(!text.contains(secret.as_str()), "a secret was listed");
             assert!(!node.log().contains(secret.as_str()), "a secret was logged");
         }
-        let (status, edited) = admin.patch(&format!("/admin/v1/endpoints/{id}"), &json!({"role": "sub-only"}));
+        let (status, edited) =
+            admin.patch(&format!("/admin/v1/endpoints/{id}"), &json!({"role": "sub-only"}));
         assert_eq!(status, 200, "{edited}");
         assert_eq!(edited["role"], "sub-only");
 
         assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "crm", "role": "pub-sub"})), 409);
         assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "x", "role": "boss"})), 400);
         assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "x"})), 400);
-        assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "x", "role": "pub-sub", "topic_patterns": ["/a"]})), 400);
-        assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "x", "role": "pub-sub", "endpoint_type": "fax"})), 400);
+        assert_error(
+            &admin.post(
+                "/admin/v1/endpoints",
+                &json!({"name": "x", "role": "pub-sub", "topic_patterns": ["/a"]}),
+            ),
+            400,
+        );
+        assert_error(
+            &admin.post(
+                "/admin/v1/endpoints",
+                &json!({"name": "x", "role": "pub-sub", "endpoint_type": "fax"}),
+            ),
+            400,
+        );
         assert_error(&admin.patch(&format!("/admin/v1/endpoints/{id}"), &json!({"auth": "none"})), 400);
         assert_eq!(admin.get("/admin/v1/endpoints").1.as_array().unwrap().len(), 2);
         assert_eq!(admin.delete(&format!("/admin/v1/endpoints/{id}")).0, 200);
@@ -157,11 +173,18 @@ fn subscriptions_are_validated_stored_edited_and_deleted() {
         let admin = node.admin();
         topic(&node, "/crm/new");
         topic(&node, "/hr/new");
-        admin.post("/admin/v1/endpoints", &json!({"name": "crm", "role": "pub-sub", "topic_patterns": ["sub=/crm/*"]}));
-        admin.post("/admin/v1/endpoints", &json!({"name": "pub", "role": "pub-only", "topic_patterns": ["pub=/crm/*", "sub=/crm/*"]}));
+        admin.post(
+            "/admin/v1/endpoints",
+            &json!({"name": "crm", "role": "pub-sub", "topic_patterns": ["sub=/crm/*"]}),
+        );
+        admin.post(
+            "/admin/v1/endpoints",
+            &json!({"name": "pub", "role": "pub-only", "topic_patterns": ["pub=/crm/*", "sub=/crm/*"]}),
+        );
         admin.post("/admin/v1/endpoints", &json!({"name": "hook", "role": "sub-only", "endpoint_type": "rest", "auth": "none", "topic_patterns": ["sub=/crm/*"]}));
 
-        let (status, sub) = admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "crm"}));
+        let (status, sub) =
+            admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "crm"}));
         assert_eq!(status, 201, "{sub}");
         let key = sub["sub_key"].as_str().unwrap().to_owned();
         assert!(key.starts_with("zpsk.rest."), "{key}");
@@ -171,15 +194,42 @@ fn subscriptions_are_validated_stored_edited_and_deleted() {
         assert_eq!(sub["sub_pattern_matched"], "sub=/crm/*");
         assert!(sub["node"].is_string());
 
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "crm"})), 409);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/hr/new", "endpoint": "crm"})), 400);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "pub"})), 400);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/nope", "endpoint": "crm"})), 400);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "nobody"})), 400);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify"})), 400);
+        assert_error(
+            &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "crm"})),
+            409,
+        );
+        assert_error(
+            &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/hr/new", "endpoint": "crm"})),
+            400,
+        );
+        assert_error(
+            &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "pub"})),
+            400,
+        );
+        assert_error(
+            &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/nope", "endpoint": "crm"})),
+            400,
+        );
+        assert_error(
+            &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "nobody"})),
+            400,
+        );
+        assert_error(
+            &admin.post(
+                "/admin/v1/subscriptions",
+                &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify"}),
+            ),
+            400,
+        );
         assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify", "push": {"url": "not a url"}})), 400);
         assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify", "ack_mode": "explicit", "push": {"url": "http://127.0.0.1:9/x"}})), 400);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_batch_size": 0})), 400);
+        assert_error(
+            &admin.post(
+                "/admin/v1/subscriptions",
+                &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_batch_size": 0}),
+            ),
+            400,
+        );
 
         let (status, push_sub) = admin.post(
             "/admin/v1/subscriptions",
@@ -187,15 +237,24 @@ fn subscriptions_are_validated_stored_edited_and_deleted() {
                     "push": {"url": "http://127.0.0.1:9/x", "auth": {"type": "basic", "username": "u", "password": "hunter2"}}}),
         );
         assert_eq!(status, 201, "{push_sub}");
-        assert_eq!(push_sub["push"], json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "basic", "username": "u"}}));
+        assert_eq!(
+            push_sub["push"],
+            json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "basic", "username": "u"}})
+        );
         assert!(!admin.get("/admin/v1/subscriptions").1.to_string().contains("hunter2"));
         assert!(!node.log().contains("hunter2"));
 
-        let (status, edited) = admin.patch(&format!("/admin/v1/subscriptions/{key}"), &json!({"ack_mode": "explicit", "ack_timeout": 2.5}));
+        let (status, edited) = admin.patch(
+            &format!("/admin/v1/subscriptions/{key}"),
+            &json!({"ack_mode": "explicit", "ack_timeout": 2.5}),
+        );
         assert_eq!(status, 200, "{edited}");
         assert_eq!(edited["ack_mode"], "explicit");
         assert_eq!(edited["ack_timeout"], 2.5);
-        assert_error(&admin.patch(&format!("/admin/v1/subscriptions/{key}"), &json!({"topic_name": "/hr/new"})), 400);
+        assert_error(
+            &admin.patch(&format!("/admin/v1/subscriptions/{key}"), &json!({"topic_name": "/hr/new"})),
+            400,
+        );
 
         assert_eq!(admin.get("/admin/v1/subscriptions").1.as_array().unwrap().len(), 2);
         assert_eq!(admin.delete(&format!("/admin/v1/subscriptions/{key}")).0, 200);
@@ -211,7 +270,8 @@ fn the_openapi_document_describes_every_admin_route_and_each_exists() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
-        let concrete = path.replace("{id}", "424242").replace("{sub_key}", "zpsk.none").replace("{name}", "nobody");
+        let concrete =
+            path.replace("{id}", "424242").replace("{sub_key}", "zpsk.none").replace("{name}", "nobody");
         for method in ops.as_object().unwrap().keys() {
             let (status, body) = node.admin().call(&method.to_uppercase(), &concrete, Some(&json!({})));
             assert_ne!(body["details"], "no such path", "{method} {path} is documented but not routed");
@@ -226,7 +286,9 @@ fn metrics_are_prometheus_text() {
     let node = Node::start(Backend::Sqlite);
     let (status, body, headers) = node.http().raw("GET", "/metrics", None);
     assert_eq!(status, 200);
-    assert!(headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("text/plain")));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("text/plain")));
     let text = body.as_str().unwrap_or_default();
     assert!(text.contains("# TYPE signalbox_gd_commit_seconds histogram"), "{text}");
 }

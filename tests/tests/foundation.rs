@@ -37,10 +37,8 @@ fn a_second_node_on_the_same_port_exits_with_one_clear_line() {
     let node = Node::start(Backend::Sqlite);
     let addr = node.url.trim_start_matches("http://").to_owned();
     let other = tempfile::tempdir().unwrap();
-    let (code, stderr) = serve_expecting_exit(
-        &["--listen", &addr, "--data-dir", other.path().to_str().unwrap()],
-        &[],
-    );
+    let (code, stderr) =
+        serve_expecting_exit(&["--listen", &addr, "--data-dir", other.path().to_str().unwrap()], &[]);
     assert_ne!(code, 0);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot listen on"), "{stderr}");
@@ -89,7 +87,14 @@ fn bad_configuration_stops_start_up_with_one_line() {
     assert!(stderr.contains("database_url"), "{stderr}");
 
     let (code, stderr) = serve_expecting_exit(
-        &["--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--database-url", "postgres://nobody@127.0.0.1:1/none"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ],
         &[],
     );
     assert_ne!(code, 0);

@@ -15,8 +15,16 @@ use super::client::{Client, ClientError};
 
 /// Fields the server adds that are not configuration, left out of exports and comparisons.
 const DERIVED: &[&str] = &[
-    "id", "created_at", "last_pub_time", "last_seen", "creation_time", "sub_key", "node",
-    "sub_pattern_matched", "is_wsx", "username",
+    "id",
+    "created_at",
+    "last_pub_time",
+    "last_seen",
+    "creation_time",
+    "sub_key",
+    "node",
+    "sub_pattern_matched",
+    "is_wsx",
+    "username",
 ];
 
 pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, ClientError> {
@@ -46,7 +54,17 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
     for wanted in entries(&doc, "endpoint")? {
         let name = required(&wanted, "name", "endpoint")?;
         let existing = endpoints.iter().find(|e| e["name"] == name);
-        sync(client, "/endpoints", "endpoint", &name, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
+        sync(
+            client,
+            "/endpoints",
+            "endpoint",
+            &name,
+            existing,
+            &wanted,
+            dry_run,
+            &mut changes,
+            &mut revealed,
+        )?;
     }
     let subs = client.list_all("/subscriptions")?;
     for wanted in entries(&doc, "subscription")? {
@@ -62,7 +80,17 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
             wanted.remove("topic_name");
             wanted.remove("endpoint");
         }
-        sync(client, "/subscriptions", "subscription", &label, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
+        sync(
+            client,
+            "/subscriptions",
+            "subscription",
+            &label,
+            existing,
+            &wanted,
+            dry_run,
+            &mut changes,
+            &mut revealed,
+        )?;
     }
     Ok(json!({"dry_run": dry_run, "changes": changes, "credentials": revealed}))
 }
@@ -106,7 +134,8 @@ fn sync(
             if !dry_run {
                 let id = current.get("sub_key").unwrap_or(&current["id"]);
                 let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
-                client.patch(&format!("{collection}/{}", super::client::encode(&id)), &Value::Object(diff))?;
+                client
+                    .patch(&format!("{collection}/{}", super::client::encode(&id)), &Value::Object(diff))?;
             }
         }
     }
@@ -123,7 +152,9 @@ fn same(current: &Value, wanted: &Value) -> bool {
                 return true;
             }
             if k == "url" && a.contains_key("url_display") {
-                return a["url_display"].as_str().is_some_and(|d| v.as_str().is_some_and(|u| u.ends_with(d.split("://").nth(1).unwrap_or(d))));
+                return a["url_display"].as_str().is_some_and(|d| {
+                    v.as_str().is_some_and(|u| u.ends_with(d.split("://").nth(1).unwrap_or(d)))
+                });
             }
             a.get(k).is_some_and(|cur| same(cur, v))
         }),
@@ -161,11 +192,12 @@ fn resolve_env(value: Value) -> Result<Value, ClientError> {
             let mut out = Map::new();
             for (k, v) in map {
                 if let Some(field) = k.strip_suffix("_env") {
-                    let var = v
-                        .as_str()
-                        .ok_or_else(|| ClientError::Usage(format!("`{k}` must name an environment variable")))?;
-                    let secret = std::env::var(var)
-                        .map_err(|_| ClientError::Usage(format!("environment variable {var} (for `{k}`) is not set")))?;
+                    let var = v.as_str().ok_or_else(|| {
+                        ClientError::Usage(format!("`{k}` must name an environment variable"))
+                    })?;
+                    let secret = std::env::var(var).map_err(|_| {
+                        ClientError::Usage(format!("environment variable {var} (for `{k}`) is not set"))
+                    })?;
                     out.insert(field.to_owned(), Value::String(secret));
                 } else {
                     out.insert(k, resolve_env(v)?);
@@ -173,7 +205,9 @@ fn resolve_env(value: Value) -> Result<Value, ClientError> {
             }
             Ok(Value::Object(out))
         }
-        Value::Array(items) => Ok(Value::Array(items.into_iter().map(resolve_env).collect::<Result<_, _>>()?)),
+        Value::Array(items) => {
+            Ok(Value::Array(items.into_iter().map(resolve_env).collect::<Result<_, _>>()?))
+        }
         other => Ok(other),
     }
 }
@@ -208,7 +242,9 @@ pub fn export(client: &Client) -> Result<Value, ClientError> {
         .collect();
     let doc = json!({"topic": topics, "endpoint": endpoints, "subscription": subs});
     let text = toml::to_string(&doc).map_err(|e| ClientError::Transport(e.to_string()))?;
-    print!("# signalbox export: apply with `signalbox apply FILE.toml`. Secrets are not exported;\n\
-            # give them with KEY_env = \"VARIABLE\".\n{text}");
+    print!(
+        "# signalbox export: apply with `signalbox apply FILE.toml`. Secrets are not exported;\n\
+            # give them with KEY_env = \"VARIABLE\".\n{text}"
+    );
     Ok(Value::Null)
 }

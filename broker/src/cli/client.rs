@@ -56,16 +56,17 @@ impl Client {
         Client {
             base: format!("{}/admin/v1", global.url.trim_end_matches('/')),
             key,
-            agent: ureq::AgentBuilder::new()
-                .timeout(std::time::Duration::from_secs(30))
-                .build(),
+            agent: ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30)).build(),
             json: global.json,
         }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
         let key = self.key.as_deref().ok_or_else(|| {
-            ClientError::Usage("no admin key: pass --admin-key, set SIGNALBOX_ADMIN_KEY, or run where ./data/admin.key is".into())
+            ClientError::Usage(
+                "no admin key: pass --admin-key, set SIGNALBOX_ADMIN_KEY, or run where ./data/admin.key is"
+                    .into(),
+            )
         })?;
         let req = self
             .agent
@@ -124,11 +125,9 @@ impl Client {
         if collection == "/subscriptions" || name.parse::<i64>().is_ok() {
             return Ok(format!("{collection}/{}", encode(name)));
         }
-        let found = self
-            .list_all(collection)?
-            .into_iter()
-            .find(|o| o["name"] == name)
-            .ok_or_else(|| ClientError::Refused { status: 404, details: format!("no object named `{name}`") })?;
+        let found = self.list_all(collection)?.into_iter().find(|o| o["name"] == name).ok_or_else(|| {
+            ClientError::Refused { status: 404, details: format!("no object named `{name}`") }
+        })?;
         Ok(format!("{collection}/{}", found["id"]))
     }
 }

@@ -16,7 +16,11 @@ pub use client::{Client, ClientError};
 use crate::config::ServeArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "signalbox", version, about = "Signalbox: an actor-based pub/sub broker speaking Zato 3.x formats")]
+#[command(
+    name = "signalbox",
+    version,
+    about = "Signalbox: an actor-based pub/sub broker speaking Zato 3.x formats"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -181,9 +185,8 @@ fn admin_key(client: &Client, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
 pub fn parse_fields(pairs: &[String]) -> Result<Map<String, Value>, ClientError> {
     let mut out = Map::new();
     for pair in pairs {
-        let (key, raw) = pair
-            .split_once('=')
-            .ok_or_else(|| ClientError::Usage(format!("`{pair}` is not FIELD=VALUE")))?;
+        let (key, raw) =
+            pair.split_once('=').ok_or_else(|| ClientError::Usage(format!("`{pair}` is not FIELD=VALUE")))?;
         let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.into()));
         out.insert(key.to_owned(), value);
     }
@@ -197,9 +200,9 @@ fn object(client: &Client, kind: Kind, cmd: ObjectCmd) -> Result<Value, ClientEr
             let mut body;
             match kind {
                 Kind::Sub => {
-                    let (endpoint, rest) = fields
-                        .split_first()
-                        .ok_or_else(|| ClientError::Usage("usage: sub create TOPIC ENDPOINT [FIELD=VALUE…]".into()))?;
+                    let (endpoint, rest) = fields.split_first().ok_or_else(|| {
+                        ClientError::Usage("usage: sub create TOPIC ENDPOINT [FIELD=VALUE…]".into())
+                    })?;
                     body = parse_fields(rest)?;
                     body.insert("topic_name".into(), json!(name));
                     body.insert("endpoint".into(), json!(endpoint));

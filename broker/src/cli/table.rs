@@ -14,10 +14,8 @@ pub fn render(value: &Value, columns: &[&str]) -> String {
             } else {
                 columns.iter().map(|c| c.to_string()).collect()
             };
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|row| columns.iter().map(|c| cell(&row[c.as_str()])).collect())
-                .collect();
+            let cells: Vec<Vec<String>> =
+                rows.iter().map(|row| columns.iter().map(|c| cell(&row[c.as_str()])).collect()).collect();
             let widths: Vec<usize> = columns
                 .iter()
                 .enumerate()
@@ -39,10 +37,7 @@ pub fn render(value: &Value, columns: &[&str]) -> String {
         }
         Value::Object(map) => {
             let width = map.keys().map(String::len).max().unwrap_or(0);
-            map.iter()
-                .map(|(k, v)| format!("{k:<width$}  {}", cell(v)))
-                .collect::<Vec<_>>()
-                .join("\n")
+            map.iter().map(|(k, v)| format!("{k:<width$}  {}", cell(v))).collect::<Vec<_>>().join("\n")
         }
         other => cell(other),
     }

@@ -146,9 +146,7 @@ pub fn wrap_plain_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     };
     let (req, _) = res.into_parts();
     let res: HttpResponse<BoxBody> = envelope(status, &details);
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, res).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, res).map_into_right_body()))
 }
 
 /// Maps a body-parsing failure to 400 (or 413 when too large), in the envelope.
@@ -163,7 +161,6 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
         other => ApiError::bad_request(format!("invalid request body: {other}")),
     }
 }
-
 
 impl ApiError {
     /// Replaces a bare 404 with a message that names what was not found.

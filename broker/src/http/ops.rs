@@ -33,9 +33,7 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
 /// Every admin route: method, path under `/admin/v1`, what it does, and whether it takes a body.
@@ -88,11 +86,10 @@ pub fn openapi_document() -> Value {
             },
         });
         if *has_body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
         }
-        let entry = paths
-            .entry(format!("/admin/v1{path}"))
-            .or_insert_with(|| Value::Object(Map::new()));
+        let entry = paths.entry(format!("/admin/v1{path}")).or_insert_with(|| Value::Object(Map::new()));
         entry[*method] = op;
     }
     json!({

@@ -13,12 +13,8 @@ use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/admin-keys")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(web::resource("/admin-keys/{name}").route(web::delete().to(revoke)));
+    cfg.service(web::resource("/admin-keys").route(web::get().to(list)).route(web::post().to(create)))
+        .service(web::resource("/admin-keys/{name}").route(web::delete().to(revoke)));
 }
 
 #[derive(Debug, Deserialize)]

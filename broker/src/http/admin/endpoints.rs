@@ -19,18 +19,14 @@ pub const ENDPOINT_TYPES: &[&str] = &["rest", "soap", "wsx", "srv", "amqp", "fil
 pub const AUTH_KINDS: &[&str] = &["basic", "api_key", "none"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/endpoints")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/endpoints/{id}")
-            .route(web::get().to(read))
-            .route(web::patch().to(edit))
-            .route(web::delete().to(delete)),
-    )
-    .service(web::resource("/endpoints/{id}/credentials").route(web::post().to(rotate)));
+    cfg.service(web::resource("/endpoints").route(web::get().to(list)).route(web::post().to(create)))
+        .service(
+            web::resource("/endpoints/{id}")
+                .route(web::get().to(read))
+                .route(web::patch().to(edit))
+                .route(web::delete().to(delete)),
+        )
+        .service(web::resource("/endpoints/{id}/credentials").route(web::post().to(rotate)));
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,9 +141,10 @@ async fn create(
     let input = body.into_inner();
     input.validate()?;
     let name = input.name.clone().ok_or_else(|| ApiError::bad_request("`name` is required"))?;
-    let role = input.role.clone().ok_or_else(|| {
-        ApiError::bad_request(format!("`role` is required: one of {}", ROLES.join(", ")))
-    })?;
+    let role = input
+        .role
+        .clone()
+        .ok_or_else(|| ApiError::bad_request(format!("`role` is required: one of {}", ROLES.join(", "))))?;
     let auth = input.auth.clone().unwrap_or_else(|| "basic".into());
     let state2 = state.clone();
     let auth2 = auth.clone();

@@ -40,8 +40,7 @@ impl PageQuery {
 
 /// A path id that must be a number.
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a numeric id")))
+    raw.parse::<i64>().map_err(|_| ApiError::bad_request(format!("`{raw}` is not a numeric id")))
 }
 
 /// Checks a value is one of `allowed`, naming them when it is not.
@@ -49,9 +48,6 @@ pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "`{field}` must be one of {}, not `{value}`",
-            allowed.join(", ")
-        )))
+        Err(ApiError::bad_request(format!("`{field}` must be one of {}, not `{value}`", allowed.join(", "))))
     }
 }

@@ -17,17 +17,13 @@ use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/subscriptions")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/subscriptions/{sub_key}")
-            .route(web::get().to(read))
-            .route(web::patch().to(edit))
-            .route(web::delete().to(delete)),
-    );
+    cfg.service(web::resource("/subscriptions").route(web::get().to(list)).route(web::post().to(create)))
+        .service(
+            web::resource("/subscriptions/{sub_key}")
+                .route(web::get().to(read))
+                .route(web::patch().to(edit))
+                .route(web::delete().to(delete)),
+        );
 }
 
 /// The subscription fields of INTERFACES §8.1 that a caller may set.
@@ -148,10 +144,7 @@ pub fn sub_pattern(endpoint: &Endpoint, topic_name: &str) -> Option<String> {
     if !matches!(endpoint.role.as_str(), "sub-only" | "pub-sub") {
         return None;
     }
-    Patterns::from_stored(&endpoint.topic_patterns)
-        .ok()?
-        .matching(Access::Sub, topic_name)
-        .map(str::to_owned)
+    Patterns::from_stored(&endpoint.topic_patterns).ok()?.matching(Access::Sub, topic_name).map(str::to_owned)
 }
 
 /// Fills what a create left out with the documented defaults.
@@ -229,9 +222,7 @@ async fn list(
     let page = query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.subscriptions_named(page)).await?;
-    Ok(HttpResponse::Ok().json(
-        rows.iter().map(|(s, t, e)| subscription_json(s, t, e)).collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(rows.iter().map(|(s, t, e)| subscription_json(s, t, e)).collect::<Vec<_>>()))
 }
 
 async fn create(
@@ -264,13 +255,9 @@ async fn create(
     let fields = with_defaults(fields);
     let state2 = state.clone();
     let endpoint_type = endpoint.endpoint_type.clone();
-    let sub = blocking(move || create_subscription(&state2, fields, &endpoint_type))
-        .await
-        .map_err(|e| {
-            e.when_conflict(|| {
-                format!("endpoint `{}` is already subscribed to `{}`", endpoint.name, topic.name)
-            })
-        })?;
+    let sub = blocking(move || create_subscription(&state2, fields, &endpoint_type)).await.map_err(|e| {
+        e.when_conflict(|| format!("endpoint `{}` is already subscribed to `{}`", endpoint.name, topic.name))
+    })?;
     audit_admin(&caller, "subscription.create", &sub.sub_key);
     state.subscription_changed(&sub.sub_key);
     Ok(HttpResponse::Created().json(subscription_json(&sub, &topic.name, &endpoint.name)))

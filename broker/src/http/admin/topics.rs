@@ -12,12 +12,7 @@ use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/topics")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
+    cfg.service(web::resource("/topics").route(web::get().to(list)).route(web::post().to(create))).service(
         web::resource("/topics/{id}")
             .route(web::get().to(read))
             .route(web::patch().to(edit))
@@ -45,9 +40,7 @@ pub struct TopicInput {
 /// A valid topic name: printable ASCII without spaces, 1–200 characters.
 pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 200 || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ApiError::bad_request(
-            "`name` must be 1–200 printable ASCII characters without spaces",
-        ));
+        return Err(ApiError::bad_request("`name` must be 1–200 printable ASCII characters without spaces"));
     }
     Ok(())
 }
@@ -181,7 +174,9 @@ async fn read(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let store = state.store.clone();
-    let topic = blocking(move || store.topic(id)).await.map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
+    let topic = blocking(move || store.topic(id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
     Ok(HttpResponse::Ok().json(topic_json(&topic)))
 }
 
@@ -196,12 +191,10 @@ async fn edit(
     let new_name = input.name.clone().unwrap_or_default();
     let fields = input.into_fields()?;
     let store = state.store.clone();
-    let topic = blocking(move || store.topic_update(id, fields))
-        .await
-        .map_err(|e| {
-            e.when_not_found(|| format!("no topic with id {id}"))
-                .when_conflict(|| format!("a topic named `{new_name}` already exists"))
-        })?;
+    let topic = blocking(move || store.topic_update(id, fields)).await.map_err(|e| {
+        e.when_not_found(|| format!("no topic with id {id}"))
+            .when_conflict(|| format!("a topic named `{new_name}` already exists"))
+    })?;
     audit_admin(&caller, "topic.edit", &topic.name);
     state.config_changed();
     Ok(HttpResponse::Ok().json(topic_json(&topic)))
