@@ -6,6 +6,7 @@
 //! `write_lock` so they never meet `SQLITE_BUSY` from each other.
 
 mod connection;
+mod gd;
 pub mod models;
 pub mod schema;
 mod store;

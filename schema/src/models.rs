@@ -181,5 +181,47 @@ pub struct StoredMessage {
 pub struct QueuedMessage {
     pub message: StoredMessage,
     pub delivery_count: i64,
-    pub is_deliverable: bool,
+    /// When the row was queued for this subscription (`recv_time_iso`).
+    pub creation_time: i64,
+}
+
+/// A GD publication handed to [`crate::Store::gd_commit`].
+#[derive(Debug, Clone)]
+pub struct GdPublication {
+    pub message: StoredMessage,
+    /// A publisher-chosen msg_id repeated on the same topic within this many microseconds is
+    /// answered with the first publication and stores nothing.
+    pub dedup_window: i64,
+    /// `on_no_subs_pub = drop`: a message with no subscription to queue it for is not kept.
+    pub drop_if_no_subs: bool,
+    /// The msg_id was chosen by the publisher (only those are checked for repeats).
+    pub client_msg_id: bool,
+}
+
+/// What became of one [`GdPublication`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GdOutcome {
+    /// Stored and queued for this many subscriptions (0: retained for the first subscriber).
+    Stored { queued: usize },
+    /// A repeat within the dedup window: nothing stored.
+    Duplicate,
+    /// The msg_id is taken by another topic's message, or by an older one outside the window.
+    Conflict,
+    /// No subscription and the topic drops such messages.
+    Dropped,
+}
+
+/// In-place edit of a queued message; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = pubsub_message)]
+pub struct MessageEdit {
+    pub data: Option<String>,
+    pub size: Option<i64>,
+    pub priority: Option<i32>,
+    pub expiration: Option<i64>,
+    pub expiration_time: Option<i64>,
+    pub pub_correl_id: Option<Option<String>>,
+    pub in_reply_to: Option<Option<String>>,
+    pub mime_type: Option<String>,
+    pub last_updated: Option<i64>,
 }

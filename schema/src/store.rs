@@ -75,7 +75,7 @@ impl Store {
         self.backend
     }
 
-    fn conn(&self) -> StoreResult<Conn> {
+    pub(crate) fn conn(&self) -> StoreResult<Conn> {
         Ok(self.pool.get()?)
     }
 
@@ -465,8 +465,9 @@ pub(crate) fn take_retained(
     Ok(())
 }
 
-/// Deletes those of `msg_ids` that no queue row refers to any more.
-pub(crate) fn delete_unreferenced(conn: &mut AnyConnection, msg_ids: &[String]) -> StoreResult<()> {
+/// Deletes those of `msg_ids` that no queue row refers to any more; answers how many.
+pub(crate) fn delete_unreferenced(conn: &mut AnyConnection, msg_ids: &[String]) -> StoreResult<usize> {
+    let mut deleted = 0;
     for chunk in msg_ids.chunks(500) {
         let still_queued: Vec<String> = pubsub_endp_msg_queue::table
             .filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(chunk))
@@ -475,11 +476,15 @@ pub(crate) fn delete_unreferenced(conn: &mut AnyConnection, msg_ids: &[String]) 
             .load(conn)?;
         let gone: Vec<&String> = chunk.iter().filter(|id| !still_queued.contains(id)).collect();
         if !gone.is_empty() {
-            diesel::delete(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq_any(gone)))
-                .execute(conn)?;
+            deleted += diesel::delete(
+                pubsub_message::table
+                    .filter(pubsub_message::pub_msg_id.eq_any(gone))
+                    .filter(pubsub_message::is_in_sub_queue.eq(true)),
+            )
+            .execute(conn)?;
         }
     }
-    Ok(())
+    Ok(deleted)
 }
 
 fn run_migrations(url: &str, backend: Backend) -> StoreResult<()> {

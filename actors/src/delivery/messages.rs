@@ -1,0 +1,97 @@
+//! Messages the `DeliveryActor` handles.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::Value;
+use signalbox_schema::models::Subscription;
+
+use crate::error::PubSubError;
+use crate::message::{Message, QueueEntry};
+
+/// New messages for this subscription's queue, from its topic actor (an event).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enqueue {
+    pub entries: Vec<QueueEntry>,
+}
+
+/// Hand over up to `max` messages (pull). Answers them in delivery order.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Delivered>, PubSubError>")]
+pub struct Pull {
+    pub max: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub msg: Arc<Message>,
+    /// Hand-overs including this one.
+    pub delivery_count: i64,
+    pub recv_time: i64,
+}
+
+/// Acknowledge handed-over messages (explicit ack mode).
+#[derive(Message)]
+#[rtype(result = "Result<AckOutcome, PubSubError>")]
+pub struct Ack {
+    pub msg_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AckOutcome {
+    pub acked: usize,
+    /// Ids that were not awaiting an ack from this subscription.
+    pub unknown: Vec<String>,
+}
+
+/// The in-RAM part of the queue, for admins (GD messages are browsed in SQL): pending and in
+/// flight (`dead = false`) or dead letters (`dead = true`), as external JSON in delivery order.
+#[derive(Message)]
+#[rtype(result = "Vec<(crate::message::OrderKey, Value)>")]
+pub struct BrowseRam {
+    pub dead: bool,
+}
+
+/// Replace a queued message with its edited version (same msg_id).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct EditMessage {
+    pub msg: Arc<Message>,
+}
+
+/// Find an in-RAM message by id (admins).
+#[derive(Message)]
+#[rtype(result = "Option<Arc<Message>>")]
+pub struct FindMessage {
+    pub msg_id: String,
+}
+
+/// Drop a message from this queue wherever it is (admins); answers whether it was here.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RemoveMessage {
+    pub msg_id: String,
+}
+
+/// Admin queue operations that touch SQL and RAM together.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+#[rtype(result = "Result<usize, PubSubError>")]
+pub enum QueueCommand {
+    /// Delete every pending and in-flight message.
+    Clear,
+    /// Put every dead letter back into the queue.
+    RequeueDead,
+    /// Delete every dead letter.
+    PurgeDead,
+}
+
+/// The subscription's settings changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateSubscription(pub Arc<Subscription>);
+
+/// Messages of this subscription may be in SQL without having been enqueued here: reload.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;

@@ -1,0 +1,451 @@
+//! `DeliveryActor`: one per subscription, on its owner node only.
+//!
+//! **Order.** The queue is ordered by priority (9 first), then the publisher's time if it gave
+//! one else the server's, then the server's time, then msg_id — in RAM (`OrderKey`) exactly as
+//! in SQL (`Store::queue_load`). The actor keeps every in-RAM message and a bounded window of
+//! the GD backlog in a `BTreeMap`; the rest of the backlog stays in SQL and is read back, in
+//! order, when the window runs low (`Backlog`), so a deep GD queue costs disk, not memory.
+//!
+//! **Ack.** A message leaves the queue only when handed over and acknowledged — at once with
+//! `ack_mode = auto`, or by `Ack` within `ack_timeout` with `explicit` (else it goes back in its
+//! place, `delivery_count` + 1) — or when it expires, or when `delivery_count` reaches
+//! `delivery_max_retry` (then it moves to the dead-letter list). GD removals are committed
+//! before the pull that caused them is answered, so an answered auto-ack pull is never
+//! delivered twice, and an acknowledged message never comes back.
+//!
+//! Receives `Enqueue` from its topic actor, `Pull` / `Ack` from the edges, admin commands;
+//! talks only to the `Store`.
+
+mod messages;
+mod window;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use signalbox_schema::models::Subscription;
+use signalbox_schema::Store;
+
+pub use messages::*;
+use window::Window;
+
+use crate::error::{blocking, PubSubError};
+use crate::message::{Message, OrderKey, QueueEntry};
+use crate::registry::TopicStats;
+use crate::time::now_micros;
+use crate::Metrics;
+
+const MAILBOX: usize = 10_000;
+/// GD messages kept in RAM per subscription at most; the rest wait in SQL.
+const GD_WINDOW: usize = 1_000;
+/// In-RAM dead letters kept per subscription at most (oldest dropped first, counted).
+const MAX_RAM_DEAD: usize = 10_000;
+
+/// A handed-over message waiting for its ack.
+#[derive(Debug, Clone)]
+struct Lease {
+    key: OrderKey,
+    entry: QueueEntry,
+    /// Microseconds; past it the message goes back into the queue.
+    until: i64,
+}
+
+pub struct DeliveryActor {
+    sub: Arc<Subscription>,
+    topic_name: String,
+    store: Store,
+    metrics: Metrics,
+    stats: Arc<TopicStats>,
+    window: Window,
+    in_flight: HashMap<String, Lease>,
+    dead_ram: VecDeque<QueueEntry>,
+}
+
+/// What a pull decided before touching SQL; undone if SQL fails.
+struct Taken {
+    handed: Vec<(OrderKey, QueueEntry)>,
+    expired_gd: Vec<String>,
+    dead_gd: Vec<String>,
+}
+
+impl DeliveryActor {
+    pub fn new(
+        sub: Arc<Subscription>,
+        topic_name: String,
+        store: Store,
+        metrics: Metrics,
+        stats: Arc<TopicStats>,
+    ) -> DeliveryActor {
+        DeliveryActor {
+            sub,
+            topic_name,
+            store,
+            metrics,
+            stats,
+            window: Window::new(GD_WINDOW),
+            in_flight: HashMap::new(),
+            dead_ram: VecDeque::new(),
+        }
+    }
+
+    fn explicit(&self) -> bool {
+        self.sub.ack_mode == "explicit"
+    }
+
+    /// Leases past their time go back into the queue, or to the dead letters once
+    /// `delivery_count` has reached `delivery_max_retry`. Answers the GD ones dead-lettered.
+    fn expire_leases(&mut self, now: i64) -> Vec<String> {
+        let expired: Vec<String> =
+            self.in_flight.iter().filter(|(_, l)| l.until <= now).map(|(id, _)| id.clone()).collect();
+        let mut dead_gd = Vec::new();
+        for id in expired {
+            let Some(lease) = self.in_flight.remove(&id) else { continue };
+            if lease.entry.delivery_count >= self.sub.delivery_max_retry {
+                self.metrics.dead_letters.with_label_values(&[&self.sub.sub_key]).inc();
+                if lease.entry.msg.has_gd {
+                    dead_gd.push(id);
+                } else {
+                    self.bury(lease.entry);
+                }
+            } else {
+                self.metrics.redeliveries.with_label_values(&[&self.sub.sub_key]).inc();
+                self.window.insert(lease.key, lease.entry);
+            }
+        }
+        dead_gd
+    }
+
+    fn bury(&mut self, mut entry: QueueEntry) {
+        // A dead letter no longer counts toward the topic's in-RAM depth.
+        entry.hold = None;
+        if self.dead_ram.len() >= MAX_RAM_DEAD {
+            self.dead_ram.pop_front();
+            self.metrics.mailbox_overflows.with_label_values(&["dead_letters"]).inc();
+        }
+        self.dead_ram.push_back(entry);
+    }
+
+    fn take(&mut self, max: usize, now: i64, dead_gd: Vec<String>) -> Taken {
+        let mut taken = Taken { handed: Vec::new(), expired_gd: Vec::new(), dead_gd };
+        while taken.handed.len() < max {
+            let Some((key, entry)) = self.window.pop_deliverable() else { break };
+            if entry.msg.is_expired(now) {
+                self.metrics.expired.inc();
+                if entry.msg.has_gd {
+                    taken.expired_gd.push(entry.msg.msg_id.clone());
+                }
+                continue;
+            }
+            taken.handed.push((key, entry));
+        }
+        taken
+    }
+
+    /// Puts a pull's messages back where they were: its SQL step failed.
+    fn undo(&mut self, taken: Taken) {
+        for (key, entry) in taken.handed {
+            self.window.insert(key, entry);
+        }
+        self.window.backlog_unknown();
+    }
+
+    fn in_flight_ids(&self) -> Vec<String> {
+        self.in_flight.keys().cloned().collect()
+    }
+
+    fn gd_gone(&self, gone: usize) {
+        self.stats.gd.fetch_sub(gone as i64, Ordering::Relaxed);
+    }
+
+    /// Reads the GD backlog into the window when it may hold what comes next.
+    fn refill(&mut self, want: usize) -> Option<ResponseActFuture<Self, Result<(), PubSubError>>> {
+        if !self.window.needs_refill(want) {
+            return None;
+        }
+        let store = self.store.clone();
+        let sub_key = self.sub.sub_key.clone();
+        let skip = self.in_flight_ids();
+        let limit = GD_WINDOW as i64;
+        let topic = self.topic_name.clone();
+        Some(Box::pin(
+            async move { blocking(move || store.queue_load(&sub_key, limit, &skip)).await }.into_actor(self).map(
+                move |rows, act, _| {
+                    let rows = rows?;
+                    let full = rows.len() >= GD_WINDOW;
+                    let entries = rows
+                        .into_iter()
+                        .map(|q| QueueEntry {
+                            msg: Arc::new(Message::from_stored(q.message, &topic)),
+                            hold: None,
+                            delivery_count: q.delivery_count,
+                            recv_time: q.creation_time,
+                        })
+                        .collect();
+                    act.window.replace_gd(entries, full);
+                    Ok(())
+                },
+            ),
+        ))
+    }
+}
+
+impl Actor for DeliveryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Handler<Enqueue> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Enqueue, _ctx: &mut Context<Self>) {
+        for entry in msg.entries {
+            if self.in_flight.contains_key(&entry.msg.msg_id) {
+                continue;
+            }
+            self.window.insert(entry.msg.order_key(), entry);
+        }
+    }
+}
+
+impl Handler<Pull> for DeliveryActor {
+    type Result = AtomicResponse<Self, Result<Vec<Delivered>, PubSubError>>;
+
+    fn handle(&mut self, msg: Pull, _ctx: &mut Context<Self>) -> Self::Result {
+        let max = msg.max.max(1);
+        let now = now_micros();
+        let dead_gd = self.expire_leases(now);
+        let refill: ResponseActFuture<Self, Result<(), PubSubError>> =
+            self.refill(max).unwrap_or_else(|| Box::pin(fut::ready(Ok(()))));
+        AtomicResponse::new(Box::pin(refill.then(move |loaded, act, _| {
+            let ready: ResponseActFuture<Self, Result<Vec<Delivered>, PubSubError>> = match loaded {
+                Err(e) => Box::pin(fut::ready(Err(e))),
+                Ok(()) => act.hand_over(max, now, dead_gd),
+            };
+            ready
+        })))
+    }
+}
+
+impl DeliveryActor {
+    /// Takes up to `max` messages and commits what that means in SQL (removal with auto ack,
+    /// `delivery_count` with explicit) before answering.
+    fn hand_over(
+        &mut self,
+        max: usize,
+        now: i64,
+        dead_gd: Vec<String>,
+    ) -> ResponseActFuture<Self, Result<Vec<Delivered>, PubSubError>> {
+        let taken = self.take(max, now, dead_gd);
+        let explicit = self.explicit();
+        let gd_ids: Vec<String> =
+            taken.handed.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()).collect();
+        let expired = taken.expired_gd.clone();
+        let dead = taken.dead_gd.clone();
+        let store = self.store.clone();
+        let sub_key = self.sub.sub_key.clone();
+        let sql = async move {
+            blocking(move || {
+                let mut gone = 0;
+                if explicit {
+                    store.queue_mark_delivered(&sub_key, &gd_ids)?;
+                } else {
+                    gone += store.queue_remove(&sub_key, &gd_ids)?.1;
+                }
+                gone += store.queue_remove(&sub_key, &expired)?.1;
+                if !dead.is_empty() {
+                    store.queue_dead_letter(&sub_key, &dead)?;
+                }
+                Ok(gone)
+            })
+            .await
+        };
+        Box::pin(sql.into_actor(self).map(move |result, act, _| {
+            let gone = match result {
+                Ok(gone) => gone,
+                Err(e) => {
+                    act.undo(taken);
+                    return Err(e);
+                }
+            };
+            act.gd_gone(gone);
+            let ack_timeout = (act.sub.ack_timeout * 1_000_000.0) as i64;
+            let mut out = Vec::with_capacity(taken.handed.len());
+            for (key, mut entry) in taken.handed {
+                entry.delivery_count += 1;
+                out.push(Delivered {
+                    msg: entry.msg.clone(),
+                    delivery_count: entry.delivery_count,
+                    recv_time: entry.recv_time,
+                });
+                if explicit {
+                    let id = entry.msg.msg_id.clone();
+                    act.in_flight.insert(id, Lease { key, entry, until: now + ack_timeout });
+                }
+            }
+            act.metrics.deliveries.with_label_values(&[&act.sub.sub_key]).inc_by(out.len() as u64);
+            Ok(out)
+        }))
+    }
+}
+
+impl Handler<Ack> for DeliveryActor {
+    type Result = AtomicResponse<Self, Result<AckOutcome, PubSubError>>;
+
+    fn handle(&mut self, msg: Ack, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut outcome = AckOutcome::default();
+        let mut leases = Vec::new();
+        for id in msg.msg_ids {
+            match self.in_flight.remove(&id) {
+                Some(lease) => leases.push((id, lease)),
+                None => outcome.unknown.push(id),
+            }
+        }
+        let gd_ids: Vec<String> =
+            leases.iter().filter(|(_, l)| l.entry.msg.has_gd).map(|(id, _)| id.clone()).collect();
+        let store = self.store.clone();
+        let sub_key = self.sub.sub_key.clone();
+        let sql = async move { blocking(move || store.queue_remove(&sub_key, &gd_ids)).await };
+        AtomicResponse::new(Box::pin(sql.into_actor(self).map(move |result, act, _| match result {
+            Ok((_, gone)) => {
+                act.gd_gone(gone);
+                outcome.acked = leases.len();
+                act.metrics.acks.with_label_values(&[&act.sub.sub_key]).inc_by(leases.len() as u64);
+                Ok(outcome)
+            }
+            Err(e) => {
+                for (id, lease) in leases {
+                    act.in_flight.insert(id, lease);
+                }
+                Err(e)
+            }
+        })))
+    }
+}
+
+impl Handler<BrowseRam> for DeliveryActor {
+    type Result = MessageResult<BrowseRam>;
+
+    fn handle(&mut self, msg: BrowseRam, _ctx: &mut Context<Self>) -> Self::Result {
+        let key = Some(self.sub.sub_key.as_str());
+        let view = |e: &QueueEntry| e.msg.to_external(key, e.delivery_count, e.recv_time);
+        let mut out: Vec<(OrderKey, serde_json::Value)> = if msg.dead {
+            self.dead_ram.iter().map(|e| (e.msg.order_key(), view(e))).collect()
+        } else {
+            self.window
+                .iter()
+                .filter(|(_, e)| !e.msg.has_gd)
+                .map(|(k, e)| (k.clone(), view(e)))
+                .chain(self.in_flight.values().filter(|l| !l.entry.msg.has_gd).map(|l| (l.key.clone(), view(&l.entry))))
+                .collect()
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        MessageResult(out)
+    }
+}
+
+impl Handler<EditMessage> for DeliveryActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: EditMessage, _ctx: &mut Context<Self>) -> bool {
+        let mut found = self.window.replace(&msg.msg);
+        if let Some(lease) = self.in_flight.get_mut(&msg.msg.msg_id) {
+            lease.entry.msg = msg.msg.clone();
+            lease.key = msg.msg.order_key();
+            found = true;
+        }
+        for entry in self.dead_ram.iter_mut().filter(|e| e.msg.msg_id == msg.msg.msg_id) {
+            entry.msg = msg.msg.clone();
+            found = true;
+        }
+        found
+    }
+}
+
+impl Handler<FindMessage> for DeliveryActor {
+    type Result = Option<Arc<Message>>;
+
+    fn handle(&mut self, msg: FindMessage, _ctx: &mut Context<Self>) -> Self::Result {
+        self.window
+            .iter()
+            .map(|(_, e)| &e.msg)
+            .chain(self.in_flight.values().map(|l| &l.entry.msg))
+            .chain(self.dead_ram.iter().map(|e| &e.msg))
+            .find(|m| m.msg_id == msg.msg_id)
+            .cloned()
+    }
+}
+
+impl Handler<RemoveMessage> for DeliveryActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: RemoveMessage, _ctx: &mut Context<Self>) -> bool {
+        let in_window = self.window.remove(&msg.msg_id).is_some();
+        let in_flight = self.in_flight.remove(&msg.msg_id).is_some();
+        let before = self.dead_ram.len();
+        self.dead_ram.retain(|e| e.msg.msg_id != msg.msg_id);
+        in_window || in_flight || before != self.dead_ram.len()
+    }
+}
+
+impl Handler<QueueCommand> for DeliveryActor {
+    type Result = AtomicResponse<Self, Result<usize, PubSubError>>;
+
+    fn handle(&mut self, cmd: QueueCommand, _ctx: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let sub_key = self.sub.sub_key.clone();
+        let sql = async move {
+            blocking(move || match cmd {
+                QueueCommand::Clear => store.queue_purge(&sub_key, false),
+                QueueCommand::PurgeDead => store.queue_purge(&sub_key, true),
+                QueueCommand::RequeueDead => store.dead_letters_requeue(&sub_key).map(|n| (n, 0)),
+            })
+            .await
+        };
+        AtomicResponse::new(Box::pin(sql.into_actor(self).map(move |result, act, _| {
+            let (rows, gone) = result?;
+            act.gd_gone(gone);
+            let ram = match cmd {
+                QueueCommand::Clear => {
+                    let n = act.window.iter().filter(|(_, e)| !e.msg.has_gd).count()
+                        + act.in_flight.values().filter(|l| !l.entry.msg.has_gd).count();
+                    act.window.clear();
+                    act.in_flight.clear();
+                    n
+                }
+                QueueCommand::PurgeDead => std::mem::take(&mut act.dead_ram).len(),
+                QueueCommand::RequeueDead => {
+                    let dead = std::mem::take(&mut act.dead_ram);
+                    let n = dead.len();
+                    for mut entry in dead {
+                        entry.delivery_count = 0;
+                        entry.hold = Some(crate::message::RamHold::new(&act.stats.ram));
+                        act.window.insert(entry.msg.order_key(), entry);
+                    }
+                    act.window.backlog_unknown();
+                    n
+                }
+            };
+            Ok(rows + ram)
+        })))
+    }
+}
+
+impl Handler<UpdateSubscription> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateSubscription, _ctx: &mut Context<Self>) {
+        self.sub = msg.0;
+    }
+}
+
+impl Handler<Resync> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Resync, _ctx: &mut Context<Self>) {
+        self.window.backlog_unknown();
+    }
+}

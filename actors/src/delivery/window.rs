@@ -1,0 +1,154 @@
+//! The part of a subscription's queue held in RAM: every in-RAM message, and the head of the
+//! GD backlog (at most `gd_limit` GD messages; the rest stay in SQL).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::message::{Message, OrderKey, QueueEntry};
+
+/// How much of the GD backlog the window holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backlog {
+    /// Not read yet (or no longer trusted): read SQL before delivering anything.
+    Unknown,
+    /// Every GD message of the queue is in the window.
+    InWindow,
+    /// SQL may hold GD messages ordered after this key that are not in the window; entries up
+    /// to it are complete and may be delivered.
+    Upto(OrderKey),
+}
+
+pub struct Window {
+    entries: BTreeMap<OrderKey, QueueEntry>,
+    gd_count: usize,
+    gd_limit: usize,
+    backlog: Backlog,
+}
+
+impl Window {
+    pub fn new(gd_limit: usize) -> Window {
+        Window { entries: BTreeMap::new(), gd_count: 0, gd_limit, backlog: Backlog::Unknown }
+    }
+
+    pub fn backlog_unknown(&mut self) {
+        self.backlog = Backlog::Unknown;
+    }
+
+    /// Adds a message in its place. A GD message past what the window covers is left to SQL.
+    pub fn insert(&mut self, key: OrderKey, entry: QueueEntry) {
+        if entry.msg.has_gd {
+            match &self.backlog {
+                Backlog::Unknown => return,
+                Backlog::Upto(bound) if key > *bound => return,
+                _ => {}
+            }
+        }
+        let is_gd = entry.msg.has_gd;
+        if self.entries.insert(key, entry).is_none() && is_gd {
+            self.gd_count += 1;
+            if self.gd_count > self.gd_limit {
+                self.evict_last_gd();
+            }
+        }
+    }
+
+    /// Drops the last GD message from RAM (it stays in SQL) and narrows what may be delivered.
+    fn evict_last_gd(&mut self) {
+        let Some(key) = self.entries.iter().rev().find(|(_, e)| e.msg.has_gd).map(|(k, _)| k.clone()) else {
+            return;
+        };
+        self.entries.remove(&key);
+        self.gd_count -= 1;
+        let before = self.entries.range(..key).next_back().map(|(k, _)| k.clone());
+        self.backlog = match (std::mem::replace(&mut self.backlog, Backlog::Unknown), before) {
+            (_, None) => Backlog::Unknown,
+            (Backlog::Upto(bound), Some(b)) => Backlog::Upto(bound.min(b)),
+            (Backlog::InWindow, Some(b)) => Backlog::Upto(b),
+            (Backlog::Unknown, _) => Backlog::Unknown,
+        };
+    }
+
+    fn deliverable(&self, key: &OrderKey) -> bool {
+        match &self.backlog {
+            Backlog::Unknown => false,
+            Backlog::InWindow => true,
+            Backlog::Upto(bound) => key <= bound,
+        }
+    }
+
+    /// The next message in order, if the window is sure nothing in SQL comes before it.
+    pub fn pop_deliverable(&mut self) -> Option<(OrderKey, QueueEntry)> {
+        let key = self.entries.keys().next()?.clone();
+        if !self.deliverable(&key) {
+            return None;
+        }
+        let entry = self.entries.remove(&key)?;
+        if entry.msg.has_gd {
+            self.gd_count -= 1;
+        }
+        Some((key, entry))
+    }
+
+    /// True when SQL must be read before `want` messages can be handed over in order.
+    pub fn needs_refill(&self, want: usize) -> bool {
+        match &self.backlog {
+            Backlog::Unknown => true,
+            Backlog::InWindow => false,
+            Backlog::Upto(bound) => self.entries.range(..=bound.clone()).take(want).count() < want,
+        }
+    }
+
+    /// Replaces the GD part with the first messages of the SQL backlog, in order. `full`: SQL
+    /// had more than were read.
+    pub fn replace_gd(&mut self, loaded: Vec<QueueEntry>, full: bool) {
+        self.entries.retain(|_, e| !e.msg.has_gd);
+        self.gd_count = 0;
+        let mut last = None;
+        for entry in loaded {
+            let key = entry.msg.order_key();
+            last = Some(key.clone());
+            if self.entries.insert(key, entry).is_none() {
+                self.gd_count += 1;
+            }
+        }
+        self.backlog = match (full, last) {
+            (true, Some(key)) => Backlog::Upto(key),
+            _ => Backlog::InWindow,
+        };
+    }
+
+    pub fn remove(&mut self, msg_id: &str) -> Option<(OrderKey, QueueEntry)> {
+        let key = self.entries.iter().find(|(_, e)| e.msg.msg_id == msg_id).map(|(k, _)| k.clone())?;
+        let entry = self.entries.remove(&key)?;
+        if entry.msg.has_gd {
+            self.gd_count -= 1;
+        }
+        Some((key, entry))
+    }
+
+    /// Swaps in an edited message (its place may change with its priority or expiration).
+    pub fn replace(&mut self, msg: &Arc<Message>) -> bool {
+        match self.remove(&msg.msg_id) {
+            Some((_, mut entry)) => {
+                entry.msg = msg.clone();
+                let is_gd = entry.msg.has_gd;
+                if self.entries.insert(msg.order_key(), entry).is_none() && is_gd {
+                    self.gd_count += 1;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&OrderKey, &QueueEntry)> {
+        self.entries.iter()
+    }
+
+    /// Empties the window; SQL is emptied by the caller.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.gd_count = 0;
+        self.backlog = Backlog::InWindow;
+    }
+}

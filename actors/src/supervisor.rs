@@ -1,0 +1,264 @@
+//! `Supervisor`: one per node. Owns the subscription → delivery-actor assignment and every
+//! actor's lifecycle.
+//!
+//! Receives `Boot` (start an actor for every topic and subscription in the `Store`),
+//! `SyncTopics` and `SyncSubscription` (configuration changed: start, update or stop actors to
+//! match), and runs the janitor: expired GD messages deleted, GD depths reconciled with the
+//! database, depth gauges updated. Actors run on the supervisor's own arbiters, never on the
+//! HTTP workers. On one node every subscription is assigned here; the cluster assigns
+//! subscriptions to nodes through this same seam.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use signalbox_schema::models::{Subscription, Topic};
+use signalbox_schema::{Page, Store};
+
+use crate::delivery::{DeliveryActor, UpdateSubscription};
+use crate::error::{blocking, PubSubError};
+use crate::gd_writer::GdWriter;
+use crate::registry::{Registry, SubEntry, TopicEntry, TopicStats};
+use crate::time::now_micros;
+use crate::topic::{Attach, OverflowLog, TopicActor, UpdateTopic};
+use crate::Metrics;
+
+/// How often expired messages are deleted and depths reconciled.
+const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
+const ALL: Page = Page { limit: i64::MAX, offset: 0 };
+
+/// Start actors for everything in the store.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct Boot;
+
+/// Topics were created, edited or deleted.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct SyncTopics;
+
+/// A subscription was created, edited or deleted.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct SyncSubscription {
+    pub sub_key: String,
+}
+
+pub struct Supervisor {
+    node_name: String,
+    store: Store,
+    metrics: Metrics,
+    registry: Registry,
+    gd_writer: Addr<GdWriter>,
+    overflow: OverflowLog,
+    /// Where topic and delivery actors run, round robin.
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+}
+
+impl Supervisor {
+    pub fn new(
+        node_name: String,
+        store: Store,
+        metrics: Metrics,
+        registry: Registry,
+        overflow: OverflowLog,
+        arbiters: usize,
+    ) -> Supervisor {
+        let writer_arbiter = Arbiter::new();
+        let (s, m) = (store.clone(), metrics.clone());
+        let gd_writer = GdWriter::start_in_arbiter(&writer_arbiter.handle(), move |_| GdWriter::new(s, m));
+        let mut all = vec![writer_arbiter];
+        all.extend((0..arbiters.max(1)).map(|_| Arbiter::new()));
+        Supervisor { node_name, store, metrics, registry, gd_writer, overflow, arbiters: all, next_arbiter: 1 }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn arbiter(&mut self) -> ArbiterHandle {
+        let handle = self.arbiters[self.next_arbiter].handle();
+        self.next_arbiter = 1 + self.next_arbiter % (self.arbiters.len() - 1);
+        handle
+    }
+
+    fn apply_topics(&mut self, topics: Vec<Topic>, depths: Vec<i64>) {
+        let live: HashSet<i64> = topics.iter().map(|t| t.id).collect();
+        for entry in self.registry.topics() {
+            if !live.contains(&entry.topic.id) {
+                self.registry.remove_topic(entry.topic.id);
+                for sub in self.registry.subs_of_topic(entry.topic.id) {
+                    self.registry.remove_sub(&sub.sub.sub_key);
+                }
+            }
+        }
+        for (topic, depth) in topics.into_iter().zip(depths) {
+            let topic = Arc::new(topic);
+            match self.registry.topic_by_id(topic.id) {
+                Some(existing) if *existing.topic == *topic => {}
+                Some(existing) => {
+                    existing.addr.do_send(UpdateTopic(topic.clone()));
+                    self.registry.put_topic(TopicEntry { topic, ..existing });
+                }
+                None => {
+                    let stats = Arc::new(TopicStats::default());
+                    stats.gd.store(depth, Ordering::Relaxed);
+                    let (t, st, w, o, m) = (
+                        topic.clone(),
+                        stats.clone(),
+                        self.gd_writer.clone(),
+                        self.overflow.clone(),
+                        self.metrics.clone(),
+                    );
+                    let addr = TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m));
+                    self.registry.put_topic(TopicEntry { topic, addr, stats });
+                }
+            }
+        }
+    }
+
+    fn apply_subscription(&mut self, sub_key: &str, found: Option<Subscription>) {
+        match (found, self.registry.sub(sub_key)) {
+            (None, None) => {}
+            (None, Some(existing)) => {
+                self.registry.remove_sub(sub_key);
+                if let Some(topic) = self.registry.topic_by_id(existing.sub.topic_id) {
+                    topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: None });
+                }
+                self.metrics.subscription_depth.remove_label_values(&[sub_key, "gd"]).ok();
+            }
+            (Some(sub), Some(existing)) => {
+                let sub = Arc::new(sub);
+                existing.addr.do_send(UpdateSubscription(sub.clone()));
+                self.registry.put_sub(SubEntry { sub, ..existing });
+            }
+            (Some(sub), None) => {
+                let Some(topic) = self.registry.topic_by_id(sub.topic_id) else {
+                    log::warn!("event=subscription_without_topic sub_key={sub_key}");
+                    return;
+                };
+                let sub = Arc::new(sub);
+                let (s, name, st, m, stats) = (
+                    sub.clone(),
+                    topic.topic.name.clone(),
+                    self.store.clone(),
+                    self.metrics.clone(),
+                    topic.stats.clone(),
+                );
+                let addr = DeliveryActor::start_in_arbiter(&self.arbiter(), move |_| {
+                    DeliveryActor::new(s, name, st, m, stats)
+                });
+                // Attached before the HTTP answer that created the subscription goes out, so
+                // the next in-RAM publication reaches it.
+                topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: Some(addr.clone()) });
+                self.registry.put_sub(SubEntry { sub, topic_name: topic.topic.name.clone(), addr });
+                log::info!("event=delivery_started sub_key={sub_key} node={}", self.node_name);
+            }
+        }
+    }
+
+    fn janitor(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let topics: Vec<TopicEntry> = self.registry.topics();
+        let ids: Vec<i64> = topics.iter().map(|t| t.topic.id).collect();
+        let work = async move {
+            blocking(move || {
+                let expired = store.expire_messages(now_micros())?;
+                let depths = ids.iter().map(|id| store.gd_depth(*id)).collect::<Result<Vec<_>, _>>()?;
+                Ok((expired, depths))
+            })
+            .await
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, _| match result {
+            Ok((expired, depths)) => {
+                act.metrics.expired.inc_by(expired as u64);
+                for (entry, depth) in topics.iter().zip(depths) {
+                    entry.stats.gd.store(depth, Ordering::Relaxed);
+                    let ram = entry.stats.ram.load(Ordering::Relaxed);
+                    act.metrics.topic_depth.with_label_values(&[&entry.topic.name, "gd"]).set(depth);
+                    act.metrics.topic_depth.with_label_values(&[&entry.topic.name, "ram"]).set(ram);
+                }
+            }
+            Err(e) => log::warn!("event=janitor_failed error={e}"),
+        }));
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(JANITOR_INTERVAL, |act, ctx| act.janitor(ctx));
+    }
+}
+
+fn load_topics(store: &Store) -> Result<(Vec<Topic>, Vec<i64>), signalbox_schema::StoreError> {
+    let topics = store.topics(ALL)?;
+    let depths = topics.iter().map(|t| store.gd_depth(t.id)).collect::<Result<Vec<_>, _>>()?;
+    Ok((topics, depths))
+}
+
+impl Handler<Boot> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, _msg: Boot, _ctx: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let work = async move {
+            blocking(move || {
+                let topics = load_topics(&store)?;
+                let subs = store.subscriptions(ALL)?;
+                Ok((topics, subs))
+            })
+            .await
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            let ((topics, depths), subs) = result?;
+            act.apply_topics(topics, depths);
+            let count = subs.len();
+            for sub in subs {
+                let key = sub.sub_key.clone();
+                act.apply_subscription(&key, Some(sub));
+            }
+            log::info!("event=supervisor_booted node={} subscriptions={count}", act.node_name);
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<SyncTopics> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, _msg: SyncTopics, _ctx: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let work = async move { blocking(move || load_topics(&store)).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            let (topics, depths) = result?;
+            act.apply_topics(topics, depths);
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<SyncSubscription> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, msg: SyncSubscription, _ctx: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let key = msg.sub_key.clone();
+        let work = async move {
+            blocking(move || match store.subscription(&key) {
+                Ok(sub) => Ok(Some(sub)),
+                Err(signalbox_schema::StoreError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, act, _| {
+            act.apply_subscription(&msg.sub_key, result?);
+            Ok(())
+        })))
+    }
+}

@@ -1,0 +1,294 @@
+//! `TopicActor`: one per topic on every node.
+//!
+//! Owns the topic's configuration and its in-RAM depth; receives `Publish` from the edges and
+//! `Attach` / `UpdateTopic` from the supervisor. A publication is checked (active, depth), given
+//! its msg_id, server time and expiration, and split: GD messages go to the `GdWriter` (answered
+//! after COMMIT, then handed to the local delivery actors), in-RAM messages straight to the
+//! delivery actors — never through SQL. A topic with no subscription keeps every message as GD
+//! for its first subscriber (or drops it, with `on_no_subs_pub = drop`). One audit line per
+//! publication.
+
+mod messages;
+mod overflow;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use signalbox_schema::models::{GdOutcome, GdPublication, Topic};
+
+pub use messages::*;
+pub use overflow::OverflowLog;
+
+use crate::delivery::{DeliveryActor, Enqueue};
+use crate::error::PubSubError;
+use crate::gd_writer::{GdWriter, PersistGd};
+use crate::message::{new_msg_id, next_pub_time, Message, QueueEntry, RamHold};
+use crate::registry::{LastPublication, TopicStats};
+use crate::Metrics;
+
+const MAILBOX: usize = 10_000;
+/// Publisher-chosen msg_ids remembered per topic for in-RAM dedup, at most.
+const RECENT_IDS: usize = 100_000;
+
+pub struct TopicActor {
+    topic: Arc<Topic>,
+    stats: Arc<TopicStats>,
+    /// Delivery actors of this topic's subscriptions that run on this node.
+    subscribers: HashMap<String, Addr<DeliveryActor>>,
+    gd_writer: Addr<GdWriter>,
+    overflow: OverflowLog,
+    metrics: Metrics,
+    /// Publisher-chosen msg_id → server time of its first in-RAM publication.
+    recent_ids: HashMap<String, i64>,
+}
+
+impl TopicActor {
+    pub fn new(
+        topic: Arc<Topic>,
+        stats: Arc<TopicStats>,
+        gd_writer: Addr<GdWriter>,
+        overflow: OverflowLog,
+        metrics: Metrics,
+    ) -> TopicActor {
+        TopicActor {
+            topic,
+            stats,
+            subscribers: HashMap::new(),
+            gd_writer,
+            overflow,
+            metrics,
+            recent_ids: HashMap::new(),
+        }
+    }
+
+    fn build(&self, req: &Publish, new: NewMessage, pub_time: i64) -> Message {
+        let limit = self.topic.limit_message_expiry;
+        let expiration = match new.expiration {
+            None | Some(0) => limit,
+            Some(secs) => secs.min(limit),
+        };
+        let size = new.data.len() as i64;
+        Message {
+            msg_id: new.msg_id.unwrap_or_else(new_msg_id),
+            topic_id: self.topic.id,
+            topic_name: self.topic.name.clone(),
+            published_by_id: req.endpoint_id,
+            correl_id: new.correl_id,
+            in_reply_to: new.in_reply_to,
+            ext_client_id: new.ext_client_id,
+            group_id: new.group_id,
+            position_in_group: new.position_in_group,
+            pub_pattern_matched: req.pattern.clone(),
+            pub_time,
+            ext_pub_time: new.ext_pub_time,
+            expiration,
+            expiration_time: pub_time.saturating_add(expiration.saturating_mul(1_000_000)),
+            data: new.data,
+            mime_type: new.mime_type,
+            size,
+            priority: new.priority,
+            user_ctx: new.user_ctx,
+            has_gd: new.has_gd.unwrap_or(self.topic.has_gd),
+        }
+    }
+
+    /// Hands messages to every local delivery actor of the topic. A full mailbox costs the
+    /// in-RAM messages for that subscription (counted, as a slow consumer); GD ones stay in SQL
+    /// and the actor is told to reload.
+    fn fan_out(&self, messages: &[(Arc<Message>, Option<Arc<RamHold>>)], now: i64) {
+        for (sub_key, addr) in &self.subscribers {
+            let entries = messages
+                .iter()
+                .map(|(msg, hold)| QueueEntry { msg: msg.clone(), hold: hold.clone(), delivery_count: 0, recv_time: now })
+                .collect();
+            if addr.try_send(Enqueue { entries }).is_err() {
+                self.metrics.mailbox_overflows.with_label_values(&["delivery"]).inc();
+                log::warn!("event=delivery_mailbox_full sub_key={sub_key} topic={}", self.topic.name);
+            }
+        }
+    }
+
+    fn audit(&self, req: &Publish, msg: &Message, outcome: &str) {
+        log::info!(
+            target: "signalbox::audit",
+            "event=publish cid={} topic={} endpoint={} pattern={:?} gd={} depth_gd={} depth_ram={} msg_id={} outcome={outcome}",
+            req.cid,
+            self.topic.name,
+            req.endpoint_name,
+            req.pattern,
+            msg.has_gd,
+            self.stats.gd.load(Ordering::Relaxed),
+            self.stats.ram.load(Ordering::Relaxed),
+            msg.msg_id,
+        );
+    }
+
+    fn remember(&self, req: &Publish, last: Option<&Message>) {
+        if let Some(m) = last {
+            if let Ok(mut slot) = self.stats.last_pub.lock() {
+                *slot = Some(LastPublication {
+                    msg_id: m.msg_id.clone(),
+                    endpoint: req.endpoint_name.clone(),
+                    pub_time: m.pub_time,
+                });
+            }
+        }
+    }
+}
+
+impl Actor for TopicActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl Handler<Publish> for TopicActor {
+    type Result = ResponseActFuture<Self, Result<Vec<Published>, PubSubError>>;
+
+    fn handle(&mut self, mut req: Publish, _ctx: &mut Context<Self>) -> Self::Result {
+        let topic = self.topic.clone();
+        if !topic.is_active {
+            self.metrics.publications_rejected.with_label_values(&["inactive"]).inc();
+            return Box::pin(fut::ready(Err(PubSubError::TopicInactive(topic.name.clone()))));
+        }
+        let now = next_pub_time();
+        let no_subscribers = self.subscribers.is_empty();
+        let news = std::mem::take(&mut req.messages);
+        let mut answers: Vec<Option<Published>> = Vec::with_capacity(news.len());
+        // (position in the request, message, msg_id chosen by the publisher)
+        let mut gd: Vec<(usize, Message, bool)> = Vec::new();
+        let mut ram: Vec<(usize, Message, bool)> = Vec::new();
+        let window = topic.dedup_window * 1_000_000;
+        for (i, new) in news.into_iter().enumerate() {
+            let client_id = new.msg_id.clone();
+            let mut msg = self.build(&req, new, if i == 0 { now } else { next_pub_time() });
+            if no_subscribers {
+                // Kept for the first subscriber, or dropped, per `on_no_subs_pub`.
+                msg.has_gd = true;
+            }
+            if let (Some(id), false) = (&client_id, msg.has_gd) {
+                if self.recent_ids.get(id).is_some_and(|t| msg.pub_time - t <= window) {
+                    answers.push(Some(Published { msg_id: id.clone(), overflow: false }));
+                    continue;
+                }
+            }
+            answers.push(None);
+            if msg.has_gd {
+                gd.push((i, msg, client_id.is_some()));
+            } else {
+                ram.push((i, msg, client_id.is_some()));
+            }
+        }
+
+        let gd_depth = self.stats.gd.load(Ordering::Relaxed);
+        if !gd.is_empty() && gd_depth + gd.len() as i64 > topic.max_depth_gd {
+            self.metrics.publications_rejected.with_label_values(&["gd_depth"]).inc();
+            return Box::pin(fut::ready(Err(PubSubError::GdDepthExceeded {
+                topic: topic.name.clone(),
+                limit: topic.max_depth_gd,
+            })));
+        }
+        let ram_depth = self.stats.ram.load(Ordering::Relaxed);
+        let ram_over = !ram.is_empty() && ram_depth + ram.len() as i64 > topic.max_depth_non_gd;
+        if ram_over && topic.on_overflow_non_gd == "reject" {
+            self.metrics.publications_rejected.with_label_values(&["ram_depth"]).inc();
+            return Box::pin(fut::ready(Err(PubSubError::RamDepthExceeded {
+                topic: topic.name.clone(),
+                limit: topic.max_depth_non_gd,
+            })));
+        }
+
+        // In-RAM: straight to the delivery actors, or to the overflow log past the depth limit.
+        let mut fanned = Vec::with_capacity(ram.len());
+        for (i, msg, client_id) in ram {
+            if client_id {
+                if self.recent_ids.len() >= RECENT_IDS {
+                    self.recent_ids.retain(|_, t| now - *t <= window);
+                }
+                if self.recent_ids.len() < RECENT_IDS {
+                    self.recent_ids.insert(msg.msg_id.clone(), msg.pub_time);
+                }
+            }
+            let overflow = ram_over;
+            if overflow {
+                if let Err(e) = self.overflow.append(&msg) {
+                    log::error!("event=overflow_write_failed topic={} error={e}", topic.name);
+                    return Box::pin(fut::ready(Err(PubSubError::Overloaded(
+                        "in-RAM depth reached and the overflow log cannot be written".into(),
+                    ))));
+                }
+                self.metrics.overflow_messages.inc();
+            }
+            self.metrics.publications.with_label_values(&[&topic.name, "false"]).inc();
+            self.audit(&req, &msg, if overflow { "overflow" } else { "queued" });
+            answers[i] = Some(Published { msg_id: msg.msg_id.clone(), overflow });
+            if !overflow {
+                let hold = RamHold::new(&self.stats.ram);
+                fanned.push((Arc::new(msg), Some(hold)));
+            }
+        }
+        self.fan_out(&fanned, now);
+        self.remember(&req, fanned.last().map(|(m, _)| m.as_ref()));
+        drop(fanned);
+
+        if gd.is_empty() {
+            return Box::pin(fut::ready(Ok(answers.into_iter().flatten().collect())));
+        }
+        let publications = gd
+            .iter()
+            .map(|(_, m, client_id)| GdPublication {
+                message: m.to_stored(),
+                dedup_window: window,
+                drop_if_no_subs: topic.on_no_subs_pub == "drop",
+                client_msg_id: *client_id,
+            })
+            .collect();
+        let commit = self.gd_writer.send(PersistGd { publications });
+        Box::pin(commit.into_actor(self).map(move |result, act, _ctx| {
+            let outcomes = result??;
+            let mut stored = Vec::new();
+            for ((i, msg, _), outcome) in gd.into_iter().zip(outcomes) {
+                match outcome {
+                    GdOutcome::Conflict => return Err(PubSubError::MsgIdConflict(msg.msg_id)),
+                    GdOutcome::Duplicate => {}
+                    GdOutcome::Dropped => act.audit(&req, &msg, "dropped_no_subscribers"),
+                    GdOutcome::Stored { queued } => {
+                        act.stats.gd.fetch_add(1, Ordering::Relaxed);
+                        act.metrics.publications.with_label_values(&[&act.topic.name, "true"]).inc();
+                        act.audit(&req, &msg, if queued == 0 { "retained" } else { "stored" });
+                        if queued > 0 {
+                            stored.push((Arc::new(msg.clone()), None));
+                        }
+                    }
+                }
+                answers[i] = Some(Published { msg_id: msg.msg_id, overflow: false });
+            }
+            act.fan_out(&stored, next_pub_time());
+            act.remember(&req, stored.last().map(|(m, _)| m.as_ref()));
+            Ok(answers.into_iter().flatten().collect())
+        }))
+    }
+}
+
+impl Handler<Attach> for TopicActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attach, _ctx: &mut Context<Self>) {
+        match msg.addr {
+            Some(addr) => self.subscribers.insert(msg.sub_key, addr),
+            None => self.subscribers.remove(&msg.sub_key),
+        };
+    }
+}
+
+impl Handler<UpdateTopic> for TopicActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateTopic, _ctx: &mut Context<Self>) {
+        self.topic = msg.0;
+    }
+}
