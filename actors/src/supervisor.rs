@@ -72,7 +72,16 @@ impl Supervisor {
         let gd_writer = GdWriter::start_in_arbiter(&writer_arbiter.handle(), move |_| GdWriter::new(s, m));
         let mut all = vec![writer_arbiter];
         all.extend((0..arbiters.max(1)).map(|_| Arbiter::new()));
-        Supervisor { node_name, store, metrics, registry, gd_writer, overflow, arbiters: all, next_arbiter: 1 }
+        Supervisor {
+            node_name,
+            store,
+            metrics,
+            registry,
+            gd_writer,
+            overflow,
+            arbiters: all,
+            next_arbiter: 1,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -113,7 +122,9 @@ impl Supervisor {
                         self.overflow.clone(),
                         self.metrics.clone(),
                     );
-                    let addr = TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m));
+                    let addr = TopicActor::start_in_arbiter(&self.arbiter(), move |_| {
+                        TopicActor::new(t, st, w, o, m)
+                    });
                     self.registry.put_topic(TopicEntry { topic, addr, stats });
                 }
             }

@@ -1,10 +1,17 @@
 //! `signalbox serve`: prepare the node, run the HTTP server until SIGTERM/SIGINT, exit cleanly.
 
+use std::time::Duration;
+
+use actix::Actor;
 use actix_web::{middleware, web, App, HttpServer};
+use signalbox_actors::registry::Registry;
+use signalbox_actors::supervisor::{Boot, Supervisor};
+use signalbox_actors::topic::OverflowLog;
 use signalbox_actors::Metrics;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
+use crate::http::endpoint_auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::node;
 
@@ -13,12 +20,31 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let prepared = node::prepare(&config)?;
     let addr = prepared.listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     let node_name = config.node_name();
+    let metrics = Metrics::new();
+    let registry = Registry::default();
+    let supervisor = Supervisor::new(
+        node_name.clone(),
+        prepared.store.clone(),
+        metrics.clone(),
+        registry.clone(),
+        OverflowLog::new(&config.data_dir),
+        2,
+    )
+    .start();
+    supervisor
+        .send(Boot)
+        .await
+        .map_err(|e| format!("supervisor failed to start: {e}"))?
+        .map_err(|e| format!("cannot start the actors: {e}"))?;
     let state = web::Data::new(AppState {
         store: prepared.store.clone(),
         master_key: prepared.master_key.clone(),
-        metrics: Metrics::new(),
+        metrics,
         config: config.clone(),
         node_name: node_name.clone(),
+        registry,
+        supervisor,
+        auth: Authenticator::new(Duration::from_secs(config.auth_cache_ttl)),
     });
     let max_body = config.max_message_size;
     let mut server = HttpServer::new(move || {

@@ -45,8 +45,7 @@ impl Store {
         let mut conn = self.conn()?;
         let rows: Vec<QueueRow> = pubsub_endp_msg_queue::table
             .inner_join(
-                pubsub_message::table
-                    .on(pubsub_message::pub_msg_id.eq(pubsub_endp_msg_queue::pub_msg_id)),
+                pubsub_message::table.on(pubsub_message::pub_msg_id.eq(pubsub_endp_msg_queue::pub_msg_id)),
             )
             .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
             .filter(pubsub_endp_msg_queue::is_deliverable.eq(true))
@@ -77,8 +76,7 @@ impl Store {
         let mut conn = self.conn()?;
         let rows: Vec<QueueRow> = pubsub_endp_msg_queue::table
             .inner_join(
-                pubsub_message::table
-                    .on(pubsub_message::pub_msg_id.eq(pubsub_endp_msg_queue::pub_msg_id)),
+                pubsub_message::table.on(pubsub_message::pub_msg_id.eq(pubsub_endp_msg_queue::pub_msg_id)),
             )
             .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
             .filter(pubsub_endp_msg_queue::is_deliverable.eq(!dead))
@@ -253,7 +251,8 @@ impl Store {
                 .first(conn)?;
             diesel::delete(pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq(msg_id)))
                 .execute(conn)?;
-            diesel::delete(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq(msg_id))).execute(conn)?;
+            diesel::delete(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq(msg_id)))
+                .execute(conn)?;
             Ok(topic_id)
         })
     }
@@ -264,8 +263,10 @@ impl Store {
             let ids = pubsub_message::table
                 .filter(pubsub_message::topic_id.eq(topic_id))
                 .select(pubsub_message::pub_msg_id);
-            diesel::delete(pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(ids)))
-                .execute(conn)?;
+            diesel::delete(
+                pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(ids)),
+            )
+            .execute(conn)?;
             Ok(diesel::delete(pubsub_message::table.filter(pubsub_message::topic_id.eq(topic_id)))
                 .execute(conn)?)
         })
@@ -305,8 +306,10 @@ impl Store {
             let expired = pubsub_message::table
                 .filter(pubsub_message::expiration_time.le(now))
                 .select(pubsub_message::pub_msg_id);
-            diesel::delete(pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(expired)))
-                .execute(conn)?;
+            diesel::delete(
+                pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(expired)),
+            )
+            .execute(conn)?;
             Ok(diesel::delete(pubsub_message::table.filter(pubsub_message::expiration_time.le(now)))
                 .execute(conn)?)
         })

@@ -338,6 +338,14 @@ impl Store {
             .first(&mut *conn)?)
     }
 
+    pub fn subscription_keys_of_endpoint(&self, endpoint_id: i64) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        Ok(pubsub_sub::table
+            .filter(pubsub_sub::endpoint_id.eq(endpoint_id))
+            .select(pubsub_sub::sub_key)
+            .load(&mut *conn)?)
+    }
+
     pub fn subscriptions_of_topic(&self, topic_id: i64) -> StoreResult<Vec<Subscription>> {
         let mut conn = self.conn()?;
         Ok(pubsub_sub::table

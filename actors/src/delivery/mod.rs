@@ -169,8 +169,9 @@ impl DeliveryActor {
         let limit = GD_WINDOW as i64;
         let topic = self.topic_name.clone();
         Some(Box::pin(
-            async move { blocking(move || store.queue_load(&sub_key, limit, &skip)).await }.into_actor(self).map(
-                move |rows, act, _| {
+            async move { blocking(move || store.queue_load(&sub_key, limit, &skip)).await }
+                .into_actor(self)
+                .map(move |rows, act, _| {
                     let rows = rows?;
                     let full = rows.len() >= GD_WINDOW;
                     let entries = rows
@@ -184,8 +185,7 @@ impl DeliveryActor {
                         .collect();
                     act.window.replace_gd(entries, full);
                     Ok(())
-                },
-            ),
+                }),
         ))
     }
 }
@@ -339,7 +339,12 @@ impl Handler<BrowseRam> for DeliveryActor {
                 .iter()
                 .filter(|(_, e)| !e.msg.has_gd)
                 .map(|(k, e)| (k.clone(), view(e)))
-                .chain(self.in_flight.values().filter(|l| !l.entry.msg.has_gd).map(|l| (l.key.clone(), view(&l.entry))))
+                .chain(
+                    self.in_flight
+                        .values()
+                        .filter(|l| !l.entry.msg.has_gd)
+                        .map(|l| (l.key.clone(), view(&l.entry))),
+                )
                 .collect()
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));

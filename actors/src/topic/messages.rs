@@ -10,6 +10,8 @@ use crate::error::PubSubError;
 pub struct NewMessage {
     /// JSON text of the `data` value.
     pub data: String,
+    /// Bytes of the data as published: a string's UTF-8 length, else its JSON text's.
+    pub size: i64,
     pub priority: i32,
     /// Seconds; `None` or 0 means the topic's `limit_message_expiry`.
     pub expiration: Option<i64>,

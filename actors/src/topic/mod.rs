@@ -69,7 +69,7 @@ impl TopicActor {
             None | Some(0) => limit,
             Some(secs) => secs.min(limit),
         };
-        let size = new.data.len() as i64;
+        let size = new.size;
         Message {
             msg_id: new.msg_id.unwrap_or_else(new_msg_id),
             topic_id: self.topic.id,
@@ -101,7 +101,12 @@ impl TopicActor {
         for (sub_key, addr) in &self.subscribers {
             let entries = messages
                 .iter()
-                .map(|(msg, hold)| QueueEntry { msg: msg.clone(), hold: hold.clone(), delivery_count: 0, recv_time: now })
+                .map(|(msg, hold)| QueueEntry {
+                    msg: msg.clone(),
+                    hold: hold.clone(),
+                    delivery_count: 0,
+                    recv_time: now,
+                })
                 .collect();
             if addr.try_send(Enqueue { entries }).is_err() {
                 self.metrics.mailbox_overflows.with_label_values(&["delivery"]).inc();

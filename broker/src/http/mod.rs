@@ -3,14 +3,20 @@
 
 pub mod admin;
 pub mod auth;
+pub mod endpoint_auth;
 pub mod error;
 mod ops;
+pub mod publish_input;
+pub mod pubsub;
 
+use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlers;
 use actix_web::web;
+use signalbox_actors::registry::Registry;
 use signalbox_actors::secrets::MasterKey;
-use signalbox_actors::Metrics;
+use signalbox_actors::supervisor::{Supervisor, SyncSubscription, SyncTopics};
+use signalbox_actors::{Metrics, PubSubError};
 use signalbox_schema::Store;
 
 use crate::config::Config;
@@ -22,22 +28,28 @@ pub struct AppState {
     pub metrics: Metrics,
     pub config: Config,
     pub node_name: String,
+    pub registry: Registry,
+    pub supervisor: Addr<Supervisor>,
+    pub auth: endpoint_auth::Authenticator,
 }
 
 impl AppState {
-    /// A topic, endpoint or other configuration object changed.
-    pub fn config_changed(&self) {
-        log::debug!("event=config_changed node={}", self.node_name);
+    /// Topics changed: the node's topic actors follow before this returns, so the next request
+    /// sees the change.
+    pub async fn topics_changed(&self) -> Result<(), error::ApiError> {
+        Ok(self.supervisor.send(SyncTopics).await.map_err(PubSubError::from)??)
     }
 
     /// An endpoint's credentials, patterns or role changed, or it was deleted.
     pub fn credentials_changed(&self, endpoint_id: i64) {
-        log::debug!("event=credentials_changed endpoint_id={endpoint_id}");
+        self.auth.forget(endpoint_id);
     }
 
-    /// A subscription was created, edited or deleted.
-    pub fn subscription_changed(&self, sub_key: &str) {
-        log::debug!("event=subscription_changed sub_key={sub_key}");
+    /// A subscription was created, edited or deleted: its delivery actor is started, updated
+    /// or stopped before this returns.
+    pub async fn subscription_changed(&self, sub_key: &str) -> Result<(), error::ApiError> {
+        let sync = SyncSubscription { sub_key: sub_key.to_owned() };
+        Ok(self.supervisor.send(sync).await.map_err(PubSubError::from)??)
     }
 }
 
@@ -68,10 +80,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
         web::QueryConfig::default()
             .error_handler(|err, _| error::ApiError::bad_request(format!("invalid query: {err}")).into()),
     )
+    .app_data(web::PayloadConfig::new(max_body))
     .app_data(
         web::PathConfig::default()
             .error_handler(|err, _| error::ApiError::bad_request(format!("invalid path: {err}")).into()),
     )
     .configure(ops::configure)
+    .configure(pubsub::configure)
     .service(web::scope("/admin/v1").configure(admin::configure).configure(ops::configure_admin));
 }

@@ -170,7 +170,7 @@ async fn create(
         e.when_conflict(|| format!("an endpoint named `{name}` (or with that username) already exists"))
     })?;
     audit_admin(&caller, "endpoint.create", &endpoint.name);
-    state.config_changed();
+    state.topics_changed().await?;
     Ok(HttpResponse::Created().json(with_reveal(&endpoint, creds.reveal)))
 }
 
@@ -233,15 +233,19 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let store = state.store.clone();
-    let endpoint = blocking(move || {
+    let (endpoint, subs) = blocking(move || {
         let e = store.endpoint(id)?;
+        let subs = store.subscription_keys_of_endpoint(id)?;
         store.endpoint_delete(id)?;
-        Ok(e)
+        Ok((e, subs))
     })
     .await
     .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
     audit_admin(&caller, "endpoint.delete", &endpoint.name);
     state.credentials_changed(endpoint.id);
+    for sub_key in subs {
+        state.subscription_changed(&sub_key).await?;
+    }
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

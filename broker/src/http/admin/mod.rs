@@ -3,7 +3,7 @@
 
 mod admin_keys;
 mod endpoints;
-mod subscriptions;
+pub mod subscriptions;
 mod topics;
 
 use actix_web::web;

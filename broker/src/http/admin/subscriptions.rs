@@ -259,7 +259,7 @@ async fn create(
         e.when_conflict(|| format!("endpoint `{}` is already subscribed to `{}`", endpoint.name, topic.name))
     })?;
     audit_admin(&caller, "subscription.create", &sub.sub_key);
-    state.subscription_changed(&sub.sub_key);
+    state.subscription_changed(&sub.sub_key).await?;
     Ok(HttpResponse::Created().json(subscription_json(&sub, &topic.name, &endpoint.name)))
 }
 
@@ -295,7 +295,7 @@ async fn edit(
     let key = current.sub_key.clone();
     let sub = blocking(move || store.subscription_update(&key, fields)).await?;
     audit_admin(&caller, "subscription.edit", &sub.sub_key);
-    state.subscription_changed(&sub.sub_key);
+    state.subscription_changed(&sub.sub_key).await?;
     Ok(HttpResponse::Ok().json(subscription_json(&sub, &topic, &endpoint_name)))
 }
 
@@ -311,6 +311,6 @@ async fn delete(
         .await
         .map_err(|e| e.when_not_found(|| format!("no subscription `{sub_key}`")))?;
     audit_admin(&caller, "subscription.delete", &sub_key);
-    state.subscription_changed(&sub_key);
+    state.subscription_changed(&sub_key).await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

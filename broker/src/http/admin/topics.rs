@@ -163,7 +163,7 @@ async fn create(
         .await
         .map_err(|e| e.when_conflict(|| format!("a topic named `{name}` already exists")))?;
     audit_admin(&caller, "topic.create", &topic.name);
-    state.config_changed();
+    state.topics_changed().await?;
     Ok(HttpResponse::Created().json(topic_json(&topic)))
 }
 
@@ -196,7 +196,7 @@ async fn edit(
             .when_conflict(|| format!("a topic named `{new_name}` already exists"))
     })?;
     audit_admin(&caller, "topic.edit", &topic.name);
-    state.config_changed();
+    state.topics_changed().await?;
     Ok(HttpResponse::Ok().json(topic_json(&topic)))
 }
 
@@ -215,6 +215,6 @@ async fn delete(
     .await
     .map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
     audit_admin(&caller, "topic.delete", &topic.name);
-    state.config_changed();
+    state.topics_changed().await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

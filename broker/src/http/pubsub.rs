@@ -1,0 +1,236 @@
+//! The public pub/sub REST API, on Zato 3.x's paths (INTERFACES §3). `{topic_name}` is the rest
+//! of the path, so `/zato/pubsub/topic//customer/new` names `/customer/new`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use signalbox_actors::delivery::{Ack, Pull};
+use signalbox_actors::patterns::Access;
+use signalbox_actors::registry::{SubEntry, TopicEntry};
+use signalbox_actors::topic::{NewMessage, Publish, Published};
+use signalbox_actors::PubSubError;
+use signalbox_schema::models::Endpoint;
+
+use super::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
+use super::endpoint_auth::Caller;
+use super::error::{blocking, new_cid, ApiError};
+use super::{publish_input, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/zato/pubsub/topic/{topic_name:.*}")
+            .route(web::post().to(publish))
+            .route(web::patch().to(pull)),
+    )
+    .service(web::resource("/zato/pubsub/ack/topic/{topic_name:.*}").route(web::post().to(ack)))
+    .service(
+        web::resource("/zato/pubsub/subscribe/topic/{topic_name:.*}")
+            .route(web::post().to(subscribe))
+            .route(web::delete().to(unsubscribe)),
+    );
+}
+
+/// How the actors' refusals reach HTTP callers.
+impl From<PubSubError> for ApiError {
+    fn from(e: PubSubError) -> Self {
+        match e {
+            PubSubError::TopicInactive(_)
+            | PubSubError::GdDepthExceeded { .. }
+            | PubSubError::RamDepthExceeded { .. } => ApiError::unavailable(e.to_string(), 5),
+            PubSubError::Overloaded(_) => ApiError::unavailable(e.to_string(), 1),
+            PubSubError::Storage(reason) => {
+                log::warn!("event=storage_unavailable reason={reason:?}");
+                ApiError::unavailable("storage unavailable, try again", 1)
+            }
+            PubSubError::MsgIdConflict(_) => ApiError::conflict(e.to_string()),
+            PubSubError::NotFound(m) => ApiError::not_found(m),
+            PubSubError::Invalid(m) => ApiError::bad_request(m),
+        }
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError::forbidden("You are not allowed to access this resource")
+}
+
+/// The topic, if it exists and the caller's role and patterns allow `access`; else 403, the
+/// same answer whether or not the topic exists.
+fn permitted(
+    state: &AppState,
+    caller: &Caller,
+    access: Access,
+    name: &str,
+) -> Result<(TopicEntry, String), ApiError> {
+    let pattern = caller.allowed(access, name).ok_or_else(forbidden)?;
+    let topic = state.registry.topic(name).ok_or_else(forbidden)?;
+    Ok((topic, pattern))
+}
+
+/// Publishes `messages` to `topic` as `endpoint`; shared by the REST route and the admin API.
+pub async fn publish_as(
+    topic: &TopicEntry,
+    endpoint: &Endpoint,
+    pattern: String,
+    messages: Vec<NewMessage>,
+) -> Result<Vec<Published>, ApiError> {
+    let request = Publish {
+        endpoint_id: Some(endpoint.id),
+        endpoint_name: endpoint.name.clone(),
+        pattern,
+        cid: new_cid(),
+        messages,
+    };
+    let sent = topic.addr.send(request).await.map_err(PubSubError::from)?;
+    Ok(sent?)
+}
+
+/// `{"msg_id"}` for one message, `{"msg_id_list"}` for a `data_list`, with `overflow` when an
+/// in-RAM message went to the overflow log.
+pub fn publish_answer(published: Vec<Published>, as_list: bool) -> serde_json::Value {
+    let overflow = published.iter().any(|p| p.overflow);
+    let mut body = if as_list {
+        json!({"msg_id_list": published.iter().map(|p| p.msg_id.clone()).collect::<Vec<_>>()})
+    } else {
+        json!({"msg_id": published.first().map(|p| p.msg_id.clone())})
+    };
+    if overflow {
+        body["overflow"] = json!(true);
+    }
+    body
+}
+
+async fn publish(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, pattern) = permitted(&state, &caller, Access::Pub, &name)?;
+    let (messages, as_list) = publish_input::parse(&body, &publish_input::mime_from(&req))?;
+    let published = publish_as(&topic, &caller.endpoint, pattern, messages).await?;
+    Ok(HttpResponse::Ok().json(publish_answer(published, as_list)))
+}
+
+fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<SubEntry, ApiError> {
+    state.registry.sub_of(caller.endpoint.id, topic.topic.id).ok_or_else(|| {
+        ApiError::bad_request(format!("You are not subscribed to topic `{}`", topic.topic.name))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullQuery {
+    max: Option<usize>,
+}
+
+async fn pull(
+    caller: Caller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    query: web::Query<PullQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
+    let sub = subscription(&state, &caller, &topic)?;
+    let max = query.max.unwrap_or(sub.sub.delivery_batch_size as usize);
+    if !(1..=10_000).contains(&max) {
+        return Err(ApiError::bad_request("`max` must be 1–10000"));
+    }
+    let delivered = sub.addr.send(Pull { max }).await.map_err(PubSubError::from)??;
+    let key = Some(sub.sub.sub_key.as_str());
+    let out: Vec<_> =
+        delivered.iter().map(|d| d.msg.to_external(key, d.delivery_count, d.recv_time)).collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    msg_id_list: Vec<String>,
+}
+
+async fn ack(
+    caller: Caller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
+    let sub = subscription(&state, &caller, &topic)?;
+    let body: AckBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    if body.msg_id_list.len() > 10_000 {
+        return Err(ApiError::bad_request("at most 10000 msg_ids per ack"));
+    }
+    let outcome = sub.addr.send(Ack { msg_ids: body.msg_id_list }).await.map_err(PubSubError::from)??;
+    Ok(HttpResponse::Ok().json(json!({"acked": outcome.acked, "unknown": outcome.unknown})))
+}
+
+async fn subscribe(
+    caller: Caller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, pattern) = permitted(&state, &caller, Access::Sub, &name)?;
+    if !topic.topic.is_api_sub_allowed {
+        return Err(forbidden());
+    }
+    let options: SubscriptionOptions = if body.iter().all(u8::is_ascii_whitespace) {
+        SubscriptionOptions::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+    };
+    let store = state.store.clone();
+    if let Some(existing) = state.registry.sub_of(caller.endpoint.id, topic.topic.id) {
+        let key = existing.sub.sub_key.clone();
+        let depth = blocking(move || store.queue_depth(&key)).await?;
+        return Ok(HttpResponse::Ok().json(json!({"sub_key": existing.sub.sub_key, "queue_depth": depth})));
+    }
+    let mut fields = options.to_fields(&caller.endpoint, None, &state)?;
+    fields.topic_id = Some(topic.topic.id);
+    fields.endpoint_id = Some(caller.endpoint.id);
+    fields.sub_pattern_matched = Some(pattern);
+    fields.server_name = Some(Some(state.node_name.clone()));
+    let fields = with_defaults(fields);
+    let state2 = state.clone();
+    let endpoint_type = caller.endpoint.endpoint_type.clone();
+    let created = blocking(move || create_subscription(&state2, fields, &endpoint_type)).await;
+    let sub = match created {
+        Ok(sub) => sub,
+        // Subscribed a moment ago by a parallel request: answer that subscription.
+        Err(e) if e.status == actix_web::http::StatusCode::CONFLICT => {
+            let (store, endpoint_id, topic_id) = (state.store.clone(), caller.endpoint.id, topic.topic.id);
+            blocking(move || store.subscription_of(endpoint_id, topic_id))
+                .await?
+                .ok_or_else(|| ApiError::conflict("subscription changed concurrently, try again"))?
+        }
+        Err(e) => return Err(e),
+    };
+    state.subscription_changed(&sub.sub_key).await?;
+    log::info!(target: "signalbox::audit", "event=subscribe endpoint={} topic={} sub_key={}", caller.endpoint.name, topic.topic.name, sub.sub_key);
+    let key = sub.sub_key.clone();
+    let depth = blocking(move || store.queue_depth(&key)).await?;
+    Ok(HttpResponse::Ok().json(json!({"sub_key": sub.sub_key, "queue_depth": depth})))
+}
+
+async fn unsubscribe(
+    caller: Caller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
+    if let Some(sub) = state.registry.sub_of(caller.endpoint.id, topic.topic.id) {
+        let store = state.store.clone();
+        let key = sub.sub.sub_key.clone();
+        match blocking(move || store.subscription_delete(&key)).await {
+            Ok(()) => {}
+            Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+        state.subscription_changed(&sub.sub.sub_key).await?;
+        log::info!(target: "signalbox::audit", "event=unsubscribe endpoint={} topic={} sub_key={}", caller.endpoint.name, topic.topic.name, sub.sub.sub_key);
+    }
+    Ok(HttpResponse::Ok().json(json!({})))
+}
