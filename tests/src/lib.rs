@@ -12,9 +12,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use serde_json::Value;
 
-pub use serde_json::json;
+pub use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -393,4 +392,80 @@ pub fn assert_error(answer: &(u16, Value), status: u16) {
     assert_eq!(answer.1["result"], "Error", "not the error envelope: {answer:?}");
     assert!(answer.1["cid"].as_str().is_some_and(|c| !c.is_empty()), "no cid: {answer:?}");
     assert!(answer.1["details"].as_str().is_some_and(|d| !d.is_empty()), "no details: {answer:?}");
+}
+
+/// A topic, an endpoint allowed to publish and subscribe to it, and a client logged in as that
+/// endpoint — the usual start of a pub/sub test.
+pub struct PubSub {
+    pub topic: String,
+    pub topic_id: i64,
+    pub endpoint: String,
+    pub endpoint_id: i64,
+    pub password: String,
+    pub client: Http,
+}
+
+impl PubSub {
+    /// Creates `topic` with `topic_fields` and an endpoint `<name>` with `pub=`/`sub=` for it.
+    pub fn setup(node: &Node, topic: &str, topic_fields: Value, endpoint: &str) -> PubSub {
+        let mut body = topic_fields;
+        body["name"] = json!(topic);
+        let (status, t) = node.admin().post("/admin/v1/topics", &body);
+        assert_eq!(status, 201, "{t}");
+        let (status, e) = node.admin().post(
+            "/admin/v1/endpoints",
+            &json!({"name": endpoint, "role": "pub-sub", "topic_patterns": [format!("pub={topic}"), format!("sub={topic}")]}),
+        );
+        assert_eq!(status, 201, "{e}");
+        let password = e["password"].as_str().unwrap().to_owned();
+        PubSub {
+            topic: topic.to_owned(),
+            topic_id: t["id"].as_i64().unwrap(),
+            endpoint: endpoint.to_owned(),
+            endpoint_id: e["id"].as_i64().unwrap(),
+            client: node.http().basic(endpoint, &password),
+            password,
+        }
+    }
+
+    pub fn topic_path(&self) -> String {
+        format!("/zato/pubsub/topic/{}", self.topic)
+    }
+
+    pub fn publish(&self, body: Value) -> (u16, Value) {
+        self.client.post(&self.topic_path(), &body)
+    }
+
+    /// Publishes and asserts 200; answers the msg_id.
+    pub fn publish_ok(&self, body: Value) -> String {
+        let (status, answer) = self.publish(body);
+        assert_eq!(status, 200, "{answer}");
+        answer["msg_id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn subscribe(&self, options: Value) -> String {
+        let (status, body) =
+            self.client.post(&format!("/zato/pubsub/subscribe/topic/{}", self.topic), &options);
+        assert_eq!(status, 200, "{body}");
+        body["sub_key"].as_str().unwrap().to_owned()
+    }
+
+    pub fn pull(&self, max: Option<usize>) -> Vec<Value> {
+        let path = match max {
+            Some(m) => format!("{}?max={m}", self.topic_path()),
+            None => self.topic_path(),
+        };
+        let (status, body) = self.client.call("PATCH", &path, None);
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    pub fn ack(&self, ids: &[&str]) -> (u16, Value) {
+        self.client.post(&format!("/zato/pubsub/ack/topic/{}", self.topic), &json!({"msg_id_list": ids}))
+    }
+}
+
+/// The `data` of each message, as strings where they are strings.
+pub fn datas(messages: &[Value]) -> Vec<Value> {
+    messages.iter().map(|m| m["data"].clone()).collect()
 }

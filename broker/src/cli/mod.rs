@@ -69,6 +69,69 @@ pub enum Command {
     /// Subscriptions.
     #[command(subcommand)]
     Sub(ObjectCmd),
+    /// Publish a message as an endpoint.
+    Publish {
+        topic: String,
+        /// The data: JSON if it parses as JSON, else a string.
+        data: String,
+        /// Endpoint to publish as.
+        #[arg(long = "as", value_name = "ENDPOINT")]
+        endpoint: String,
+        #[arg(long)]
+        priority: Option<u8>,
+        /// Guaranteed delivery (stored in SQL until confirmed).
+        #[arg(long, conflicts_with = "no_gd")]
+        gd: bool,
+        /// In-RAM delivery.
+        #[arg(long)]
+        no_gd: bool,
+        /// Seconds until the message expires.
+        #[arg(long)]
+        expiration: Option<u64>,
+    },
+    /// A subscription's queue.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// One queued message.
+    #[command(subcommand)]
+    Msg(MsgCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Messages waiting in a subscription's queue, in delivery order.
+    Browse {
+        sub_key: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+    /// Dead letters of a subscription; --requeue puts them back, --purge deletes them.
+    DeadLetters {
+        sub_key: String,
+        #[arg(long, conflicts_with = "purge")]
+        requeue: bool,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Delete every message in a subscription's queue.
+    Clear { sub_key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MsgCmd {
+    Show {
+        msg_id: String,
+    },
+    /// Edit in place: data, priority, expiration, exp_from_now, correl_id, in_reply_to, mime_type.
+    Edit {
+        msg_id: String,
+        fields: Vec<String>,
+    },
+    Delete {
+        msg_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +173,10 @@ pub enum ObjectCmd {
     RotateCredentials {
         name: String,
     },
+    /// Topics only: delete every message.
+    Clear {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +214,23 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
         Command::Topic(cmd) => object(&client, Kind::Topic, cmd),
         Command::Endpoint(cmd) => object(&client, Kind::Endpoint, cmd),
         Command::Sub(cmd) => object(&client, Kind::Sub, cmd),
+        Command::Publish { topic, data, endpoint, priority, gd, no_gd, expiration } => {
+            let mut body = json!({"endpoint": endpoint, "data": parse_value(&data)});
+            if let Some(p) = priority {
+                body["priority"] = json!(p);
+            }
+            if gd || no_gd {
+                body["has_gd"] = json!(gd);
+            }
+            if let Some(e) = expiration {
+                body["expiration"] = json!(e);
+            }
+            client
+                .object_path("/topics", &topic)
+                .and_then(|path| client.post(&format!("{path}/publish"), &body))
+        }
+        Command::Queue(cmd) => queue(&client, cmd),
+        Command::Msg(cmd) => message(&client, cmd),
     };
     match result {
         Ok(value) => {
@@ -181,14 +265,45 @@ fn admin_key(client: &Client, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
     }
 }
 
+fn parse_value(raw: &str) -> Value {
+    serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.into()))
+}
+
+fn queue(client: &Client, cmd: QueueCmd) -> Result<Value, ClientError> {
+    let sub = |key: &str| format!("/subscriptions/{}", client::encode(key));
+    match cmd {
+        QueueCmd::Browse { sub_key, limit, offset } => {
+            client.get(&format!("{}/queue?limit={limit}&offset={offset}", sub(&sub_key)))
+        }
+        QueueCmd::DeadLetters { sub_key, requeue: true, .. } => {
+            client.post(&format!("{}/dead-letters/requeue", sub(&sub_key)), &json!({}))
+        }
+        QueueCmd::DeadLetters { sub_key, purge: true, .. } => {
+            client.delete(&format!("{}/dead-letters", sub(&sub_key)))
+        }
+        QueueCmd::DeadLetters { sub_key, .. } => client.get(&format!("{}/dead-letters", sub(&sub_key))),
+        QueueCmd::Clear { sub_key } => client.post(&format!("{}/clear", sub(&sub_key)), &json!({})),
+    }
+}
+
+fn message(client: &Client, cmd: MsgCmd) -> Result<Value, ClientError> {
+    let path = |id: &str| format!("/messages/{}", client::encode(id));
+    match cmd {
+        MsgCmd::Show { msg_id } => client.get(&path(&msg_id)),
+        MsgCmd::Edit { msg_id, fields } => {
+            client.patch(&path(&msg_id), &Value::Object(parse_fields(&fields)?))
+        }
+        MsgCmd::Delete { msg_id } => client.delete(&path(&msg_id)),
+    }
+}
+
 /// `FIELD=VALUE` pairs into a JSON object.
 pub fn parse_fields(pairs: &[String]) -> Result<Map<String, Value>, ClientError> {
     let mut out = Map::new();
     for pair in pairs {
         let (key, raw) =
             pair.split_once('=').ok_or_else(|| ClientError::Usage(format!("`{pair}` is not FIELD=VALUE")))?;
-        let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.into()));
-        out.insert(key.to_owned(), value);
+        out.insert(key.to_owned(), parse_value(raw));
     }
     Ok(out)
 }
@@ -220,6 +335,15 @@ fn object(client: &Client, kind: Kind, cmd: ObjectCmd) -> Result<Value, ClientEr
             client.patch(&client.object_path(kind.path(), &name)?, &body)?
         }
         ObjectCmd::Delete { name } => client.delete(&client.object_path(kind.path(), &name)?)?,
+        ObjectCmd::Clear { name } => {
+            if !matches!(kind, Kind::Topic) {
+                return Err(ClientError::Usage(
+                    "clear applies to topics (use `queue clear` for a queue)".into(),
+                ));
+            }
+            let path = format!("{}/clear", client.object_path(kind.path(), &name)?);
+            client.post(&path, &json!({}))?
+        }
         ObjectCmd::RotateCredentials { name } => {
             if !matches!(kind, Kind::Endpoint) {
                 return Err(ClientError::Usage("rotate-credentials applies to endpoints".into()));

@@ -3,6 +3,7 @@
 
 mod admin_keys;
 mod endpoints;
+mod messages;
 pub mod subscriptions;
 mod topics;
 
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     endpoints::configure(cfg);
     subscriptions::configure(cfg);
     admin_keys::configure(cfg);
+    messages::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

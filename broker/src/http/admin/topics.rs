@@ -100,8 +100,18 @@ fn with_defaults(mut f: TopicFields) -> TopicFields {
     f
 }
 
-pub fn topic_json(t: &Topic) -> Value {
+/// A topic with its live figures on this node: depths, subscriptions, last publication.
+pub fn topic_json(state: &AppState, t: &Topic) -> Value {
+    use std::sync::atomic::Ordering;
+    let live = state.registry.topic_by_id(t.id);
+    let last = live.as_ref().and_then(|e| e.stats.last_pub.lock().ok().and_then(|l| l.clone()));
     json!({
+        "depth_gd": live.as_ref().map(|e| e.stats.gd.load(Ordering::Relaxed)),
+        "depth_non_gd": live.as_ref().map(|e| e.stats.ram.load(Ordering::Relaxed)),
+        "subscriptions": state.registry.subs_of_topic(t.id).len(),
+        "last_pub_msg_id": last.as_ref().map(|l| l.msg_id.clone()),
+        "last_pub_endpoint": last.as_ref().map(|l| l.endpoint.clone()),
+        "last_pub_time": last.map(|l| iso(l.pub_time)).or(t.last_pub_time.map(iso)),
         "id": t.id,
         "name": t.name,
         "is_active": t.is_active,
@@ -115,7 +125,6 @@ pub fn topic_json(t: &Topic) -> Value {
         "on_no_subs_pub": t.on_no_subs_pub,
         "dedup_window": t.dedup_window,
         "created_at": iso(t.created_at),
-        "last_pub_time": t.last_pub_time.map(iso),
     })
 }
 
@@ -141,11 +150,11 @@ async fn list(
             Err(e) => Err(e),
         })
         .await?;
-        return Ok(HttpResponse::Ok().json(found.iter().map(topic_json).collect::<Vec<_>>()));
+        return Ok(HttpResponse::Ok().json(found.iter().map(|t| topic_json(&state, t)).collect::<Vec<_>>()));
     }
     let page = PageQuery { limit: query.limit, offset: query.offset }.page()?;
     let topics = blocking(move || store.topics(page)).await?;
-    Ok(HttpResponse::Ok().json(topics.iter().map(topic_json).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(topics.iter().map(|t| topic_json(&state, t)).collect::<Vec<_>>()))
 }
 
 async fn create(
@@ -164,7 +173,7 @@ async fn create(
         .map_err(|e| e.when_conflict(|| format!("a topic named `{name}` already exists")))?;
     audit_admin(&caller, "topic.create", &topic.name);
     state.topics_changed().await?;
-    Ok(HttpResponse::Created().json(topic_json(&topic)))
+    Ok(HttpResponse::Created().json(topic_json(&state, &topic)))
 }
 
 async fn read(
@@ -177,7 +186,7 @@ async fn read(
     let topic = blocking(move || store.topic(id))
         .await
         .map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
-    Ok(HttpResponse::Ok().json(topic_json(&topic)))
+    Ok(HttpResponse::Ok().json(topic_json(&state, &topic)))
 }
 
 async fn edit(
@@ -197,7 +206,7 @@ async fn edit(
     })?;
     audit_admin(&caller, "topic.edit", &topic.name);
     state.topics_changed().await?;
-    Ok(HttpResponse::Ok().json(topic_json(&topic)))
+    Ok(HttpResponse::Ok().json(topic_json(&state, &topic)))
 }
 
 async fn delete(

@@ -1,0 +1,355 @@
+//! Queued messages for admins: a topic's retained messages, publishing as an endpoint,
+//! clearing; a subscription's queue and dead letters; one message read, edited in place or
+//! deleted. GD messages are read from SQL, in-RAM ones from the delivery actors that hold them.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::delivery::{BrowseRam, EditMessage, FindMessage, QueueCommand, RemoveMessage};
+use signalbox_actors::message::{Message, OrderKey};
+use signalbox_actors::patterns::Access;
+use signalbox_actors::registry::SubEntry;
+use signalbox_actors::time::now_micros;
+use signalbox_actors::PubSubError;
+use signalbox_schema::models::MessageEdit;
+use signalbox_schema::Page;
+
+use super::{parse_id, PageQuery};
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::endpoint_auth::Caller;
+use crate::http::error::{blocking, ApiError};
+use crate::http::publish_input::{self, PublishItem};
+use crate::http::pubsub::{publish_answer, publish_as};
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/topics/{id}/messages", web::get().to(topic_messages))
+        .route("/topics/{id}/publish", web::post().to(topic_publish))
+        .route("/topics/{id}/clear", web::post().to(topic_clear))
+        .route("/subscriptions/{sub_key}/queue", web::get().to(queue))
+        .route("/subscriptions/{sub_key}/clear", web::post().to(queue_clear))
+        .service(
+            web::resource("/subscriptions/{sub_key}/dead-letters")
+                .route(web::get().to(dead_letters))
+                .route(web::delete().to(dead_letters_purge)),
+        )
+        .route("/subscriptions/{sub_key}/dead-letters/requeue", web::post().to(dead_letters_requeue))
+        .service(
+            web::resource("/messages/{msg_id}")
+                .route(web::get().to(read))
+                .route(web::patch().to(edit))
+                .route(web::delete().to(delete)),
+        );
+}
+
+fn topic_entry(state: &AppState, raw: &str) -> Result<signalbox_actors::registry::TopicEntry, ApiError> {
+    let id = parse_id(raw)?;
+    state.registry.topic_by_id(id).ok_or_else(|| ApiError::not_found(format!("no topic with id {id}")))
+}
+
+fn sub_entry(state: &AppState, sub_key: &str) -> Result<SubEntry, ApiError> {
+    state.registry.sub(sub_key).ok_or_else(|| ApiError::not_found(format!("no subscription `{sub_key}`")))
+}
+
+async fn topic_messages(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = topic_entry(&state, &id)?;
+    let page = query.page()?;
+    let store = state.store.clone();
+    let topic_id = topic.topic.id;
+    let rows = blocking(move || store.retained(topic_id, page)).await?;
+    let out: Vec<Value> = rows
+        .into_iter()
+        .map(|m| {
+            let recv = m.pub_time;
+            Message::from_stored(m, &topic.topic.name).to_external(None, 0, recv)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `{"endpoint": NAME, "data": …}` (or `data_list`): publish as that endpoint, which must be
+/// allowed to publish to the topic.
+#[derive(Debug, Deserialize)]
+struct PublishAs {
+    endpoint: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+async fn topic_publish(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<PublishAs>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = topic_entry(&state, &id)?;
+    let PublishAs { endpoint, rest } = body.into_inner();
+    let item: PublishItem = serde_json::from_value(Value::Object(rest))
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    let as_list = item.data_list.is_some();
+    let messages = publish_input::into_messages(item, &publish_input::mime_from(&req))?;
+    let store = state.store.clone();
+    let name = endpoint.clone();
+    let found = blocking(move || store.endpoint_by_name(&name))
+        .await
+        .map_err(|e| e.when_missing_reference(|| format!("no endpoint named `{endpoint}`")))?;
+    let publisher = Caller {
+        patterns: Arc::new(
+            signalbox_actors::patterns::Patterns::from_stored(&found.topic_patterns).unwrap_or_default(),
+        ),
+        endpoint: Arc::new(found),
+    };
+    let pattern = publisher.allowed(Access::Pub, &topic.topic.name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "endpoint `{}` may not publish to `{}` (role or `pub=` patterns)",
+            publisher.endpoint.name, topic.topic.name
+        ))
+    })?;
+    let published = publish_as(&topic, &publisher.endpoint, pattern, messages).await?;
+    audit_admin(&caller, "topic.publish", &topic.topic.name);
+    Ok(HttpResponse::Ok().json(publish_answer(published, as_list)))
+}
+
+async fn topic_clear(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = topic_entry(&state, &id)?;
+    let store = state.store.clone();
+    let topic_id = topic.topic.id;
+    let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
+    for sub in state.registry.subs_of_topic(topic_id) {
+        cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
+    }
+    topic.stats.gd.store(0, std::sync::atomic::Ordering::Relaxed);
+    audit_admin(&caller, "topic.clear", &topic.topic.name);
+    Ok(HttpResponse::Ok().json(json!({"cleared": cleared})))
+}
+
+/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged.
+async fn browse(state: &AppState, sub: &SubEntry, dead: bool, page: Page) -> Result<Vec<Value>, ApiError> {
+    let store = state.store.clone();
+    let key = sub.sub.sub_key.clone();
+    let upto = Page { limit: page.limit + page.offset, offset: 0 };
+    let gd = blocking(move || store.queue_page(&key, dead, upto)).await?;
+    let ram = sub.addr.send(BrowseRam { dead }).await.map_err(PubSubError::from)?;
+    let sub_key = Some(sub.sub.sub_key.as_str());
+    let mut all: Vec<(OrderKey, Value)> = gd
+        .into_iter()
+        .map(|q| {
+            let m = Message::from_stored(q.message, &sub.topic_name);
+            (m.order_key(), m.to_external(sub_key, q.delivery_count, q.creation_time))
+        })
+        .chain(ram)
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(all.into_iter().skip(page.offset as usize).take(page.limit as usize).map(|(_, v)| v).collect())
+}
+
+async fn queue(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    sub_key: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let sub = sub_entry(&state, &sub_key)?;
+    Ok(HttpResponse::Ok().json(browse(&state, &sub, false, query.page()?).await?))
+}
+
+async fn dead_letters(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    sub_key: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let sub = sub_entry(&state, &sub_key)?;
+    Ok(HttpResponse::Ok().json(browse(&state, &sub, true, query.page()?).await?))
+}
+
+async fn queue_command(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    sub_key: &str,
+    cmd: QueueCommand,
+) -> Result<HttpResponse, ApiError> {
+    let sub = sub_entry(&state, sub_key)?;
+    let n = sub.addr.send(cmd).await.map_err(PubSubError::from)??;
+    audit_admin(&caller, &format!("subscription.{cmd:?}").to_lowercase(), sub_key);
+    let field = match cmd {
+        QueueCommand::RequeueDead => "requeued",
+        QueueCommand::Clear | QueueCommand::PurgeDead => "deleted",
+    };
+    Ok(HttpResponse::Ok().json(json!({ field: n })))
+}
+
+async fn queue_clear(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    queue_command(caller, state, &key, QueueCommand::Clear).await
+}
+
+async fn dead_letters_purge(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    queue_command(caller, state, &key, QueueCommand::PurgeDead).await
+}
+
+async fn dead_letters_requeue(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    queue_command(caller, state, &key, QueueCommand::RequeueDead).await
+}
+
+/// Where a message is: in SQL (GD) with the subscriptions holding it, or in the RAM of this
+/// node's delivery actors.
+async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<SubEntry>), ApiError> {
+    let store = state.store.clone();
+    let id = msg_id.to_owned();
+    let stored = blocking(move || match store.message(&id) {
+        Ok(m) => Ok(Some((m.clone(), store.message_holders(&id)?))),
+        Err(signalbox_schema::StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    if let Some((m, holders)) = stored {
+        let topic = state.registry.topic_by_id(m.topic_id).map(|t| t.topic.name.clone()).unwrap_or_default();
+        let subs = holders.iter().filter_map(|k| state.registry.sub(k)).collect();
+        return Ok((Arc::new(Message::from_stored(m, &topic)), subs));
+    }
+    for sub in state.registry.subs() {
+        if let Ok(Some(found)) = sub.addr.send(FindMessage { msg_id: msg_id.to_owned() }).await {
+            let holders = state.registry.subs_of_topic(found.topic_id);
+            return Ok((found, holders));
+        }
+    }
+    Err(ApiError::not_found(format!("no queued message `{msg_id}`")))
+}
+
+async fn read(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    msg_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (msg, holders) = locate(&state, &msg_id).await?;
+    let mut body = msg.to_external(None, 0, msg.pub_time);
+    body["has_gd"] = json!(msg.has_gd);
+    body["pub_pattern_matched"] = json!(msg.pub_pattern_matched);
+    body["sub_keys"] = json!(holders.iter().map(|s| s.sub.sub_key.clone()).collect::<Vec<_>>());
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The fields of an in-place edit. `expiration` counts from the publication time unless
+/// `exp_from_now` is true.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditInput {
+    data: Option<Value>,
+    priority: Option<i64>,
+    expiration: Option<i64>,
+    exp_from_now: Option<bool>,
+    correl_id: Option<String>,
+    in_reply_to: Option<String>,
+    mime_type: Option<String>,
+}
+
+async fn edit(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    msg_id: web::Path<String>,
+    body: web::Json<EditInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    if input.data.as_ref().is_some_and(|d| d.is_null() || d == "" || d == &json!({}) || d == &json!([])) {
+        return Err(ApiError::bad_request("`data` must not be empty"));
+    }
+    if input.priority.is_some_and(|p| !(1..=9).contains(&p)) {
+        return Err(ApiError::bad_request("priority outside of allowed range 1-9"));
+    }
+    if input.expiration.is_some_and(|e| e < 0) {
+        return Err(ApiError::bad_request("`expiration` must not be negative"));
+    }
+    let (current, holders) = locate(&state, &msg_id).await?;
+    let mut edited = (*current).clone();
+    if let Some(data) = &input.data {
+        edited.size = match data {
+            Value::String(s) => s.len(),
+            other => other.to_string().len(),
+        } as i64;
+        edited.data = data.to_string();
+    }
+    if let Some(p) = input.priority {
+        edited.priority = p as i32;
+    }
+    if let Some(exp) = input.expiration {
+        let from = if input.exp_from_now.unwrap_or(false) { now_micros() } else { edited.pub_time };
+        edited.expiration = exp;
+        edited.expiration_time = from.saturating_add(exp.saturating_mul(1_000_000));
+    }
+    if input.correl_id.is_some() {
+        edited.correl_id = input.correl_id.clone();
+    }
+    if input.in_reply_to.is_some() {
+        edited.in_reply_to = input.in_reply_to.clone();
+    }
+    if let Some(m) = &input.mime_type {
+        edited.mime_type = m.clone();
+    }
+    if edited.has_gd {
+        let change = MessageEdit {
+            data: Some(edited.data.clone()),
+            size: Some(edited.size),
+            priority: Some(edited.priority),
+            expiration: Some(edited.expiration),
+            expiration_time: Some(edited.expiration_time),
+            pub_correl_id: Some(edited.correl_id.clone()),
+            in_reply_to: Some(edited.in_reply_to.clone()),
+            mime_type: Some(edited.mime_type.clone()),
+            last_updated: Some(now_micros()),
+        };
+        let store = state.store.clone();
+        let id = edited.msg_id.clone();
+        blocking(move || store.message_update(&id, change)).await?;
+    }
+    let edited = Arc::new(edited);
+    for sub in &holders {
+        let _ = sub.addr.send(EditMessage { msg: edited.clone() }).await;
+    }
+    audit_admin(&caller, "message.edit", &edited.msg_id);
+    Ok(HttpResponse::Ok().json(edited.to_external(None, 0, edited.pub_time)))
+}
+
+async fn delete(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    msg_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (msg, holders) = locate(&state, &msg_id).await?;
+    if msg.has_gd {
+        let store = state.store.clone();
+        let id = msg.msg_id.clone();
+        blocking(move || store.message_delete(&id)).await?;
+        if let Some(topic) = state.registry.topic_by_id(msg.topic_id) {
+            topic.stats.gd.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    for sub in &holders {
+        let _ = sub.addr.send(RemoveMessage { msg_id: msg.msg_id.clone() }).await;
+    }
+    audit_admin(&caller, "message.delete", &msg.msg_id);
+    Ok(HttpResponse::Ok().json(json!({})))
+}

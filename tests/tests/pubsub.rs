@@ -1,0 +1,440 @@
+//! The REST pub/sub API end to end on both backends: publish, pull, ack, subscribe, and the
+//! semantics of INTERFACES §3.
+
+use std::time::Duration;
+
+use signalbox_tests::*;
+
+#[test]
+fn messages_are_pulled_in_priority_then_time_order_in_ram_and_gd_alike() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/orders", json!({}), "app");
+        let key = ps.subscribe(json!({}));
+        assert!(key.starts_with("zpsk.rest."));
+        ps.publish_ok(json!({"data": "ram-5a"}));
+        ps.publish_ok(json!({"data": "gd-5b", "has_gd": true}));
+        ps.publish_ok(json!({"data": {"n": 9}, "priority": 9}));
+        ps.publish_ok(json!({"data": "gd-1", "priority": 1, "has_gd": true}));
+        ps.publish_ok(json!({"data": "gd-9", "priority": 9, "has_gd": true}));
+        let (status, list) =
+            ps.publish(json!({"data_list": [{"data": "list-a"}, {"data": "list-b", "has_gd": true}]}));
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(list["msg_id_list"].as_array().unwrap().len(), 2);
+
+        let got = ps.pull(None);
+        assert_eq!(
+            datas(&got),
+            vec![
+                json!({"n": 9}),
+                json!("gd-9"),
+                json!("ram-5a"),
+                json!("gd-5b"),
+                json!("list-a"),
+                json!("list-b"),
+                json!("gd-1")
+            ]
+        );
+        let first = &got[0];
+        for field in [
+            "msg_id",
+            "data",
+            "mime_type",
+            "priority",
+            "expiration",
+            "size",
+            "topic_name",
+            "sub_key",
+            "delivery_count",
+            "pub_time_iso",
+            "expiration_time_iso",
+            "recv_time_iso",
+        ] {
+            assert!(first.get(field).is_some(), "{field} missing from {first}");
+        }
+        assert!(first.get("correl_id").is_none(), "null fields must be left out: {first}");
+        assert_eq!(first["sub_key"], key.as_str());
+        assert_eq!(first["delivery_count"], 1);
+        assert!(first["msg_id"].as_str().unwrap().starts_with("zpsm"));
+        assert_eq!(first["msg_id"].as_str().unwrap().len(), 28);
+        assert!(ps.pull(None).is_empty(), "auto ack: nothing comes twice");
+    }
+}
+
+#[test]
+fn pull_takes_at_most_max_and_publisher_time_orders_within_a_priority() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/t", json!({"has_gd": true}), "app");
+    ps.subscribe(json!({}));
+    ps.publish_ok(json!({"data": "later", "ext_pub_time": "2030-01-01T00:00:02Z"}));
+    ps.publish_ok(json!({"data": "earlier", "ext_pub_time": "2030-01-01T00:00:01Z"}));
+    ps.publish_ok(json!({"data": "now"}));
+    assert_eq!(datas(&ps.pull(Some(2))), vec![json!("now"), json!("earlier")]);
+    assert_eq!(datas(&ps.pull(Some(2))), vec![json!("later")]);
+    assert_error(&ps.client.call("PATCH", &format!("{}?max=0", ps.topic_path()), None), 400);
+}
+
+#[test]
+fn a_thousand_gd_messages_survive_sigkill_and_come_back_once_in_order() {
+    for backend in backends() {
+        let mut node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/durable", json!({"has_gd": true}), "app");
+        ps.subscribe(json!({}));
+        let mut expected: Vec<(i64, usize)> = Vec::new();
+        for chunk in 0..10 {
+            let items: Vec<Value> = (0..100)
+                .map(|i| {
+                    let n = chunk * 100 + i;
+                    let priority = 1 + (n * 7 % 9) as i64;
+                    expected.push((priority, n));
+                    json!({"data": {"n": n}, "priority": priority})
+                })
+                .collect();
+            let (status, body) = ps.publish(json!({"data_list": items}));
+            assert_eq!(status, 200, "{body}");
+        }
+        node.kill9();
+        node.restart();
+        let client = node.http().basic(&ps.endpoint, &ps.password);
+        let mut got = Vec::new();
+        loop {
+            let (status, batch) = client.call("PATCH", &format!("{}?max=300", ps.topic_path()), None);
+            assert_eq!(status, 200, "{batch}");
+            let batch = batch.as_array().unwrap().clone();
+            if batch.is_empty() {
+                break;
+            }
+            got.extend(
+                batch
+                    .iter()
+                    .map(|m| (m["priority"].as_i64().unwrap(), m["data"]["n"].as_u64().unwrap() as usize)),
+            );
+        }
+        // Priority first (9 down to 1), publication order within a priority.
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(got.len(), 1000, "{backend:?}: messages lost or repeated");
+        assert_eq!(got, expected, "{backend:?}: wrong order");
+    }
+}
+
+#[test]
+fn messages_published_before_the_first_subscription_are_kept_for_it() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/early", json!({}), "app");
+        ps.publish_ok(json!({"data": "one"}));
+        ps.publish_ok(json!({"data": "two", "has_gd": false}));
+        let (_, retained) = node.admin().get(&format!("/admin/v1/topics/{}/messages", ps.topic_id));
+        assert_eq!(datas(retained.as_array().unwrap()), vec![json!("one"), json!("two")]);
+        let (status, body) =
+            ps.client.post(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic), &json!({}));
+        assert_eq!(status, 200);
+        assert_eq!(body["queue_depth"], 2);
+        assert_eq!(datas(&ps.pull(None)), vec![json!("one"), json!("two")]);
+
+        let dropper = PubSub::setup(&node, "/dropped", json!({"on_no_subs_pub": "drop"}), "app2");
+        dropper.publish_ok(json!({"data": "gone"}));
+        dropper.subscribe(json!({}));
+        assert!(dropper.pull(None).is_empty());
+    }
+}
+
+#[test]
+fn a_repeat_subscribe_answers_the_same_key_and_unsubscribe_ends_it() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/s", json!({}), "app");
+    let key = ps.subscribe(json!({"ack_mode": "explicit"}));
+    assert_eq!(ps.subscribe(json!({})), key);
+    let (status, _) = ps.client.delete(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic));
+    assert_eq!(status, 200);
+    assert_error(&ps.client.call("PATCH", &ps.topic_path(), None), 400);
+    assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{key}")), 404);
+    assert_eq!(ps.client.delete(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic)).0, 200);
+}
+
+#[test]
+fn over_depth_gd_is_refused_with_503_and_in_ram_overflows_to_the_log_or_is_refused() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/deep", json!({"max_depth_gd": 2, "max_depth_non_gd": 1}), "app");
+        ps.subscribe(json!({}));
+        ps.publish_ok(json!({"data": "a", "has_gd": true}));
+        ps.publish_ok(json!({"data": "b", "has_gd": true}));
+        let (status, body, headers) =
+            ps.client.raw("POST", &ps.topic_path(), Some(&json!({"data": "c", "has_gd": true}).to_string()));
+        assert_error(&(status, body), 503);
+        assert!(headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("retry-after")));
+
+        ps.publish_ok(json!({"data": "r1"}));
+        let (status, over) = ps.publish(json!({"data": "r2"}));
+        assert_eq!(status, 200, "{over}");
+        assert_eq!(over["overflow"], true);
+        let log = std::fs::read_to_string(node.data_dir.join("pubsub-overflow.log")).unwrap();
+        assert!(log.contains("r2") && log.lines().count() == 1, "{log}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(node.data_dir.join("pubsub-overflow.log")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(datas(&ps.pull(None)), vec![json!("a"), json!("b"), json!("r1")]);
+
+        node.admin()
+            .patch(&format!("/admin/v1/topics/{}", ps.topic_id), &json!({"on_overflow_non_gd": "reject"}));
+        ps.publish_ok(json!({"data": "r3"}));
+        assert_error(&ps.publish(json!({"data": "r4"})), 503);
+        // After the pull the depth is free again.
+        assert_eq!(datas(&ps.pull(None)), vec![json!("r3")]);
+        ps.publish_ok(json!({"data": "r5"}));
+    }
+}
+
+#[test]
+fn an_inactive_topic_refuses_publications_with_503() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/off", json!({"is_active": false}), "app");
+    assert_error(&ps.publish(json!({"data": "x"})), 503);
+    node.admin().patch(&format!("/admin/v1/topics/{}", ps.topic_id), &json!({"is_active": true}));
+    ps.publish_ok(json!({"data": "x"}));
+}
+
+#[test]
+fn expired_messages_are_never_delivered_and_expired_rows_are_cleaned_up() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/exp", json!({}), "app");
+        let key = ps.subscribe(json!({}));
+        ps.publish_ok(json!({"data": "short-gd", "expiration": 1, "has_gd": true}));
+        ps.publish_ok(json!({"data": "short-ram", "expiration": 1}));
+        ps.publish_ok(json!({"data": "long", "expiration": 3600}));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(datas(&ps.pull(None)), vec![json!("long")]);
+        ps.publish_ok(json!({"data": "short-gd-2", "expiration": 1, "has_gd": true}));
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, queue) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/queue"));
+            if queue.as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "expired row never cleaned up: {queue}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+#[test]
+fn explicit_acks_lease_messages_and_unacked_ones_come_back_in_order() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/acked", json!({"has_gd": true}), "app");
+        ps.subscribe(json!({"ack_mode": "explicit", "ack_timeout": 1}));
+        let a = ps.publish_ok(json!({"data": "a"}));
+        let b = ps.publish_ok(json!({"data": "b", "has_gd": false}));
+        let c = ps.publish_ok(json!({"data": "c"}));
+        let first = ps.pull(None);
+        assert_eq!(datas(&first), vec![json!("a"), json!("b"), json!("c")]);
+        assert!(ps.pull(None).is_empty(), "leased messages are not handed out again before their time");
+        let (status, acked) = ps.ack(&[&b, "zpsm-not-a-message"]);
+        assert_eq!(status, 200);
+        assert_eq!(acked, json!({"acked": 1, "unknown": ["zpsm-not-a-message"]}));
+        std::thread::sleep(Duration::from_millis(1300));
+        let again = ps.pull(None);
+        assert_eq!(datas(&again), vec![json!("a"), json!("c")]);
+        assert!(again.iter().all(|m| m["delivery_count"] == 2), "{again:?}");
+        assert_eq!(ps.ack(&[&a, &c]).1["acked"], 2);
+        std::thread::sleep(Duration::from_millis(1300));
+        assert!(ps.pull(None).is_empty(), "acknowledged messages came back");
+    }
+}
+
+#[test]
+fn messages_past_delivery_max_retry_become_dead_letters_that_can_be_requeued_or_purged() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/poison", json!({}), "app");
+        let key = ps.subscribe(json!({"ack_mode": "explicit", "ack_timeout": 0.3, "delivery_max_retry": 2}));
+        ps.publish_ok(json!({"data": "gd", "has_gd": true}));
+        ps.publish_ok(json!({"data": "ram"}));
+        assert_eq!(ps.pull(None).len(), 2);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(ps.pull(None).len(), 2);
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(ps.pull(None).is_empty(), "past delivery_max_retry they must leave the queue");
+        let (_, dead) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters"));
+        let mut dead_data = datas(dead.as_array().unwrap());
+        dead_data.sort_by_key(|v| v.to_string());
+        assert_eq!(dead_data, vec![json!("gd"), json!("ram")]);
+
+        let (status, requeued) =
+            node.admin().post(&format!("/admin/v1/subscriptions/{key}/dead-letters/requeue"), &json!({}));
+        assert_eq!(status, 200);
+        assert_eq!(requeued["requeued"], 2);
+        let back = ps.pull(None);
+        assert_eq!(back.len(), 2);
+        std::thread::sleep(Duration::from_millis(400));
+        ps.pull(None);
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(ps.pull(None).is_empty());
+        assert_eq!(node.admin().delete(&format!("/admin/v1/subscriptions/{key}/dead-letters")).0, 200);
+        assert_eq!(node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters")).1, json!([]));
+    }
+}
+
+#[test]
+fn a_publisher_chosen_msg_id_is_deduplicated_and_conflicts_across_topics() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/dedup", json!({"has_gd": true}), "app");
+        ps.subscribe(json!({}));
+        assert_eq!(ps.publish_ok(json!({"data": "first", "msg_id": "order-42"})), "order-42");
+        assert_eq!(ps.publish_ok(json!({"data": "again", "msg_id": "order-42"})), "order-42");
+        ps.publish_ok(json!({"data": "ram", "msg_id": "ram-1", "has_gd": false}));
+        ps.publish_ok(json!({"data": "ram again", "msg_id": "ram-1", "has_gd": false}));
+        assert_eq!(datas(&ps.pull(None)), vec![json!("first"), json!("ram")]);
+
+        let other = PubSub::setup(&node, "/other", json!({"has_gd": true}), "app2");
+        other.subscribe(json!({}));
+        other.publish_ok(json!({"data": "x", "msg_id": "shared-id"}));
+        assert_error(&ps.publish(json!({"data": "y", "msg_id": "shared-id"})), 409);
+        assert_error(&ps.publish(json!({"data": "y", "msg_id": "x".repeat(201)})), 400);
+    }
+}
+
+#[test]
+fn bad_publications_are_refused_in_the_envelope_and_store_nothing() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/strict", json!({}), "app");
+        let key = ps.subscribe(json!({}));
+        let path = ps.topic_path();
+        let raw = |body: &str| {
+            let (s, v, _) = ps.client.raw("POST", &path, Some(body));
+            (s, v)
+        };
+        assert_error(&raw("{\"data\": "), 400);
+        assert_error(&raw(""), 400);
+        assert_error(&ps.publish(json!({})), 400);
+        assert_error(&ps.publish(json!({"data": ""})), 400);
+        assert_error(&ps.publish(json!({"data": null})), 400);
+        assert_error(&ps.publish(json!({"data": "x", "priority": 0})), 400);
+        assert_error(&ps.publish(json!({"data": "x", "priority": 10})), 400);
+        assert_error(&ps.publish(json!({"data": "x", "expiration": -1})), 400);
+        assert_error(&ps.publish(json!({"data": "x", "priority": "high"})), 400);
+        assert_error(&ps.publish(json!({"data": "x", "colour": "red"})), 400);
+        assert_error(&ps.publish(json!({"data": "x", "ext_pub_time": "yesterday"})), 400);
+        assert_error(&ps.publish(json!({"data_list": []})), 400);
+        assert_error(&ps.publish(json!({"data_list": [{"data": "ok"}, {"data": ""}]})), 400);
+        let big = "x".repeat(1024 * 1024 + 10);
+        assert_error(&ps.publish(json!({"data": big})), 413);
+
+        assert_error(&node.http().basic("app", "wrong").post(&path, &json!({"data": "x"})), 401);
+        assert_error(&node.http().post(&path, &json!({"data": "x"})), 401);
+        assert_error(&node.http().header("X-API-Key", "sbk_nope").post(&path, &json!({"data": "x"})), 401);
+        assert_error(&ps.client.post("/zato/pubsub/topic//no/such/topic", &json!({"data": "x"})), 403);
+        node.admin().post("/admin/v1/topics", &json!({"name": "/forbidden"}));
+        assert_error(&ps.client.post("/zato/pubsub/topic//forbidden", &json!({"data": "x"})), 403);
+        assert_error(&ps.client.call("PATCH", "/zato/pubsub/topic//forbidden", None), 403);
+
+        let (_, queue) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/queue"));
+        assert_eq!(queue, json!([]), "a refused publication was stored");
+        assert_eq!(node.http().get("/health").0, 200);
+        ps.publish_ok(json!({"data": "still fine"}));
+        assert_eq!(ps.pull(None).len(), 1);
+    }
+}
+
+#[test]
+fn pull_and_ack_need_a_subscription_and_a_well_formed_body() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/nosub", json!({}), "app");
+    let (status, body) = ps.client.call("PATCH", &ps.topic_path(), None);
+    assert_error(&(status, body.clone()), 400);
+    assert!(body["details"].as_str().unwrap().contains("You are not subscribed to topic `/nosub`"));
+    assert_error(&ps.ack(&["x"]), 400);
+    ps.subscribe(json!({}));
+    let (s, v, _) = ps.client.raw("POST", "/zato/pubsub/ack/topic//nosub", Some("{\"msg_id_list\": 5}"));
+    assert_error(&(s, v), 400);
+    assert_eq!(ps.ack(&["zpsm1"]).1, json!({"acked": 0, "unknown": ["zpsm1"]}));
+}
+
+#[test]
+fn failed_logins_are_throttled_with_429() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/t", json!({}), "app");
+    let bad = node.http().basic("app", "wrong");
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        statuses.push(bad.post(&ps.topic_path(), &json!({"data": "x"})).0);
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let (s, body, headers) = bad.raw("POST", &ps.topic_path(), Some("{\"data\": 1}"));
+    assert_error(&(s, body), 429);
+    assert!(headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("retry-after")));
+}
+
+#[test]
+fn api_keys_authenticate_and_rotation_drops_the_old_credentials_at_once() {
+    let node = Node::start(Backend::Sqlite);
+    node.admin().post("/admin/v1/topics", &json!({"name": "/k"}));
+    let (_, e) = node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": "keyed", "role": "pub-only", "auth": "api_key", "topic_patterns": ["pub=/k"]}),
+    );
+    let key = e["api_key"].as_str().unwrap().to_owned();
+    let client = node.http().header("X-API-Key", &key);
+    assert_eq!(client.post("/zato/pubsub/topic//k", &json!({"data": 1})).0, 200);
+    assert_error(&client.call("PATCH", "/zato/pubsub/topic//k", None), 403);
+    node.admin().post(&format!("/admin/v1/endpoints/{}/credentials", e["id"]), &json!({}));
+    assert_error(&client.post("/zato/pubsub/topic//k", &json!({"data": 1})), 401);
+}
+
+#[test]
+fn every_publication_writes_one_audit_line() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/audited", json!({}), "app");
+    ps.subscribe(json!({}));
+    let gd = ps.publish_ok(json!({"data": "x", "has_gd": true}));
+    let ram = ps.publish_ok(json!({"data": "y"}));
+    let log = node.log();
+    for (id, gd_flag) in [(gd, "gd=true"), (ram, "gd=false")] {
+        let lines: Vec<&str> =
+            log.lines().filter(|l| l.contains("signalbox::audit") && l.contains(&id)).collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = lines[0];
+        for part in [
+            "event=publish",
+            "cid=",
+            "topic=/audited",
+            "endpoint=app",
+            "pattern=\"pub=/audited\"",
+            gd_flag,
+            "depth_gd=",
+        ] {
+            assert!(line.contains(part), "{part} missing: {line}");
+        }
+    }
+    assert!(!log.contains(&ps.password));
+}
+
+#[test]
+fn metrics_count_publications_deliveries_and_acks() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/m", json!({}), "app");
+    let key = ps.subscribe(json!({"ack_mode": "explicit"}));
+    let id = ps.publish_ok(json!({"data": "x", "has_gd": true}));
+    ps.publish_ok(json!({"data": "y"}));
+    ps.pull(None);
+    ps.ack(&[&id]);
+    let (_, text, _) = node.http().raw("GET", "/metrics", None);
+    let text = text.as_str().unwrap().to_owned();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from\n{text}"))
+    };
+    assert_eq!(value("signalbox_publications_total{gd=\"true\",topic=\"/m\"}"), 1.0);
+    assert_eq!(value("signalbox_publications_total{gd=\"false\",topic=\"/m\"}"), 1.0);
+    assert_eq!(value(&format!("signalbox_deliveries_total{{sub_key=\"{key}\"}}")), 2.0);
+    assert_eq!(value(&format!("signalbox_acks_total{{sub_key=\"{key}\"}}")), 1.0);
+    assert!(value("signalbox_gd_commit_batch_size_count") >= 1.0);
+}
