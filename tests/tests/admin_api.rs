@@ -270,8 +270,11 @@ fn the_openapi_document_describes_every_admin_route_and_each_exists() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
-        let concrete =
-            path.replace("{id}", "424242").replace("{sub_key}", "zpsk.none").replace("{name}", "nobody");
+        let concrete = path
+            .replace("{id}", "424242")
+            .replace("{sub_key}", "zpsk.none")
+            .replace("{name}", "nobody")
+            .replace("{msg_id}", "zpsm-none");
         for method in ops.as_object().unwrap().keys() {
             let (status, body) = node.admin().call(&method.to_uppercase(), &concrete, Some(&json!({})));
             assert_ne!(body["details"], "no such path", "{method} {path} is documented but not routed");
