@@ -14,6 +14,7 @@ pub mod patterns;
 pub mod push;
 pub mod registry;
 pub mod secrets;
+pub mod services;
 pub mod supervisor;
 pub mod time;
 pub mod topic;

@@ -73,7 +73,7 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
     Ok(Value::Object(out))
 }
 
-fn seal_auth(auth: &Value, key: &MasterKey) -> Result<Value, String> {
+pub fn seal_auth(auth: &Value, key: &MasterKey) -> Result<Value, String> {
     let obj = auth.as_object().ok_or("`push.auth` must be an object")?;
     let kind = obj.get("type").and_then(Value::as_str).unwrap_or_default();
     let required: &[&str] = match kind {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use actix::Actor;
 use actix_web::{middleware, web, App, HttpServer};
 use signalbox_actors::registry::Registry;
+use signalbox_actors::services::{ServiceDeps, Services};
 use signalbox_actors::supervisor::{Boot, Supervisor};
 use signalbox_actors::topic::OverflowLog;
 use signalbox_actors::Metrics;
@@ -15,8 +16,15 @@ use crate::http::endpoint_auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::node;
 
-/// Runs a node to completion. Start-up failures come back as one line for the operator.
+/// Runs a node to completion with the built-in services. Start-up failures come back as one
+/// line for the operator.
 pub async fn serve(config: Config) -> Result<(), String> {
+    serve_with(config, Services::builtin()).await
+}
+
+/// Runs a node with services registered in Rust by the embedding program, e.g.
+/// `services.register("billing.quote", |req| async move { … })`.
+pub async fn serve_with(config: Config, services: Services) -> Result<(), String> {
     let prepared = node::prepare(&config)?;
     let addr = prepared.listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     let node_name = config.node_name();
@@ -36,6 +44,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("supervisor failed to start: {e}"))?
         .map_err(|e| format!("cannot start the actors: {e}"))?;
+    let services = services.with_store(
+        ServiceDeps {
+            store: prepared.store.clone(),
+            registry: registry.clone(),
+            master_key: prepared.master_key.clone(),
+            max_reply: config.max_message_size,
+        },
+        &metrics,
+    );
+    let stored = prepared.store.services().map_err(|e| format!("cannot load services: {e}"))?;
+    services.reload(stored);
     let state = web::Data::new(AppState {
         store: prepared.store.clone(),
         master_key: prepared.master_key.clone(),
@@ -45,6 +64,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         registry,
         supervisor,
         auth: Authenticator::new(Duration::from_secs(config.auth_cache_ttl)),
+        services,
     });
     let max_body = config.max_message_size;
     let mut server = HttpServer::new(move || {

@@ -225,3 +225,24 @@ pub struct MessageEdit {
     pub mime_type: Option<String>,
     pub last_updated: Option<i64>,
 }
+
+/// A user-defined service: `kind` is `http` or `publish`; `config` its JSON settings.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = sb_service)]
+pub struct StoredService {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    /// JSON; secrets inside are sealed under the master key.
+    pub config: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sb_service)]
+pub struct NewService<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub config: &'a str,
+    pub created_at: i64,
+}

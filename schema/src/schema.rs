@@ -117,6 +117,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sb_service (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        config -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
 diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
 diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
@@ -129,4 +139,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pubsub_sub,
     pubsub_message,
     pubsub_endp_msg_queue,
+    sb_service,
 );

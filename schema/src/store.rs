@@ -303,6 +303,34 @@ impl Store {
         })
     }
 
+    // ---- services ---------------------------------------------------------------------------
+
+    pub fn services(&self) -> StoreResult<Vec<StoredService>> {
+        let mut conn = self.conn()?;
+        Ok(sb_service::table.order(sb_service::name).select(StoredService::as_select()).load(&mut *conn)?)
+    }
+
+    pub fn service_create(&self, new: NewService<'_>) -> StoreResult<StoredService> {
+        self.write(|conn| {
+            diesel::insert_into(sb_service::table).values(&new).execute(conn)?;
+            Ok(sb_service::table
+                .filter(sb_service::name.eq(new.name))
+                .select(StoredService::as_select())
+                .first(conn)?)
+        })
+    }
+
+    pub fn service_delete(&self, name: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::delete(sb_service::table.filter(sb_service::name.eq(name))).execute(conn)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     // ---- subscriptions ----------------------------------------------------------------------
 
     pub fn subscriptions(&self, page: Page) -> StoreResult<Vec<Subscription>> {

@@ -33,12 +33,11 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
     let doc: toml::Table = toml::from_str(&text)
         .map_err(|e| ClientError::Usage(format!("bad apply file {}: {}", file.display(), e.message())))?;
     let doc = resolve_env(serde_json::to_value(doc).map_err(|e| ClientError::Usage(e.to_string()))?)?;
-    if let Some(unknown) = doc
-        .as_object()
-        .and_then(|o| o.keys().find(|k| !["topic", "endpoint", "subscription"].contains(&k.as_str())))
-    {
+    if let Some(unknown) = doc.as_object().and_then(|o| {
+        o.keys().find(|k| !["topic", "endpoint", "subscription", "service"].contains(&k.as_str()))
+    }) {
         return Err(ClientError::Usage(format!(
-            "unknown section `{unknown}` (expected topic, endpoint, subscription)"
+            "unknown section `{unknown}` (expected topic, endpoint, subscription, service)"
         )));
     }
     let mut changes = Vec::new();
@@ -65,6 +64,29 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
             &mut changes,
             &mut revealed,
         )?;
+    }
+    // Services before subscriptions: a `srv` push target or hook may name one.
+    let services = client.get("/services")?.as_array().cloned().unwrap_or_default();
+    for wanted in entries(&doc, "service")? {
+        let name = required(&wanted, "name", "service")?;
+        let existing = services.iter().find(|s| s["name"] == name);
+        match existing {
+            Some(current) if wanted.iter().all(|(k, v)| same(&current[k.as_str()], v)) => {}
+            Some(_) => {
+                // Services are replaced, not edited: the new definition takes the name.
+                changes.push(format!("~ service {name}: replaced"));
+                if !dry_run {
+                    client.delete(&format!("/services/{}", super::client::encode(&name)))?;
+                    client.post("/services", &Value::Object(wanted.clone()))?;
+                }
+            }
+            None => {
+                changes.push(format!("+ service {name}"));
+                if !dry_run {
+                    client.post("/services", &Value::Object(wanted.clone()))?;
+                }
+            }
+        }
     }
     let subs = client.list_all("/subscriptions")?;
     for wanted in entries(&doc, "subscription")? {
@@ -240,7 +262,16 @@ pub fn export(client: &Client) -> Result<Value, ClientError> {
         .filter(|s| s["is_wsx"] == false)
         .map(|s| clean(s, &["id"]))
         .collect();
-    let doc = json!({"topic": topics, "endpoint": endpoints, "subscription": subs});
+    let services: Vec<Value> = client
+        .get("/services")?
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s["kind"] != "builtin")
+        .map(|s| clean(s, &[]))
+        .collect();
+    let doc = json!({"topic": topics, "endpoint": endpoints, "service": services, "subscription": subs});
     let text = toml::to_string(&doc).map_err(|e| ClientError::Transport(e.to_string()))?;
     print!(
         "# signalbox export: apply with `signalbox apply FILE.toml`. Secrets are not exported;\n\

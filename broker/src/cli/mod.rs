@@ -95,6 +95,29 @@ pub enum Command {
     /// One queued message.
     #[command(subcommand)]
     Msg(MsgCmd),
+    /// Services: built-in, `http` and `publish`.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    List,
+    /// `service create NAME kind=http url=http://… [timeout=5]` or
+    /// `service create NAME kind=publish topic_name=/t endpoint=e`.
+    Create {
+        name: String,
+        fields: Vec<String>,
+    },
+    Delete {
+        name: String,
+    },
+    /// Invoke with a JSON request; prints the JSON reply.
+    Invoke {
+        name: String,
+        #[arg(default_value = "null")]
+        request: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +254,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
         }
         Command::Queue(cmd) => queue(&client, cmd),
         Command::Msg(cmd) => message(&client, cmd),
+        Command::Service(cmd) => service(&client, cmd),
     };
     match result {
         Ok(value) => {
@@ -283,6 +307,24 @@ fn queue(client: &Client, cmd: QueueCmd) -> Result<Value, ClientError> {
         }
         QueueCmd::DeadLetters { sub_key, .. } => client.get(&format!("{}/dead-letters", sub(&sub_key))),
         QueueCmd::Clear { sub_key } => client.post(&format!("{}/clear", sub(&sub_key)), &json!({})),
+    }
+}
+
+fn service(client: &Client, cmd: ServiceCmd) -> Result<Value, ClientError> {
+    let path = |name: &str| format!("/services/{}", client::encode(name));
+    match cmd {
+        ServiceCmd::List => client.get("/services"),
+        ServiceCmd::Create { name, fields } => {
+            let mut body = parse_fields(&fields)?;
+            body.insert("name".into(), json!(name));
+            client.post("/services", &Value::Object(body))
+        }
+        ServiceCmd::Delete { name } => client.delete(&path(&name)),
+        ServiceCmd::Invoke { name, request } => {
+            let request = serde_json::from_str::<Value>(&request)
+                .map_err(|e| ClientError::Usage(format!("the request must be JSON: {e}")))?;
+            client.post(&format!("{}/invoke", path(&name)), &request)
+        }
     }
 }
 

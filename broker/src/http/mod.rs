@@ -31,6 +31,7 @@ pub struct AppState {
     pub registry: Registry,
     pub supervisor: Addr<Supervisor>,
     pub auth: endpoint_auth::Authenticator,
+    pub services: signalbox_actors::services::Services,
 }
 
 impl AppState {

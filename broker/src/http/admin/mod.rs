@@ -4,6 +4,7 @@
 mod admin_keys;
 mod endpoints;
 mod messages;
+pub mod services;
 pub mod subscriptions;
 mod topics;
 
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     subscriptions::configure(cfg);
     admin_keys::configure(cfg);
     messages::configure(cfg);
+    services::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

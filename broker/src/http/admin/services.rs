@@ -1,0 +1,146 @@
+//! `/admin/v1/services`: user-defined services (`http`, `publish`) next to the built-in ones,
+//! and invoking any of them.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Map, Value};
+use signalbox_actors::services::{self, InvokeContext, ServiceError};
+use signalbox_actors::time::{iso, now_micros};
+use signalbox_schema::models::{NewService, StoredService};
+
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/services").route(web::get().to(list)).route(web::post().to(create)))
+        .service(web::resource("/services/{name}").route(web::get().to(read)).route(web::delete().to(delete)))
+        .route("/services/{name}/invoke", web::post().to(invoke));
+}
+
+fn stored_json(s: &StoredService) -> Value {
+    let mut body = json!({"name": s.name, "kind": s.kind, "created_at": iso(s.created_at)});
+    if let Value::Object(config) = services::public_config(&s.config) {
+        for (k, v) in config {
+            body[k] = v;
+        }
+    }
+    body
+}
+
+fn builtin_json(name: &str) -> Value {
+    json!({"name": name, "kind": "builtin"})
+}
+
+/// Loads the stored services into the node's registry of services.
+pub async fn reload(state: &AppState) -> Result<(), ApiError> {
+    let store = state.store.clone();
+    let rows = blocking(move || store.services()).await?;
+    state.services.reload(rows);
+    Ok(())
+}
+
+async fn list(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let rows = blocking(move || store.services()).await?;
+    let mut out: Vec<Value> = state.services.builtin_names().iter().map(|n| builtin_json(n)).collect();
+    out.extend(rows.iter().map(stored_json));
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn find(state: &AppState, name: &str) -> Result<Option<StoredService>, ApiError> {
+    let store = state.store.clone();
+    let rows = blocking(move || store.services()).await?;
+    Ok(rows.into_iter().find(|s| s.name == name))
+}
+
+async fn read(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if state.services.is_builtin(&name) {
+        return Ok(HttpResponse::Ok().json(builtin_json(&name)));
+    }
+    let found = find(&state, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no service named `{name}`")))?;
+    Ok(HttpResponse::Ok().json(stored_json(&found)))
+}
+
+async fn create(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut body = body.into_inner();
+    let name = match body.remove("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 200 => n,
+        _ => return Err(ApiError::bad_request("`name` is required: 1–200 characters")),
+    };
+    let kind = match body.remove("kind") {
+        Some(Value::String(k)) => k,
+        _ => return Err(ApiError::bad_request("`kind` is required: `http` or `publish`")),
+    };
+    if state.services.is_builtin(&name) {
+        return Err(ApiError::conflict(format!("`{name}` is a built-in service")));
+    }
+    let config =
+        services::validate(&kind, &Value::Object(body), &state.master_key).map_err(ApiError::bad_request)?;
+    let store = state.store.clone();
+    let (n, k, c) = (name.clone(), kind.clone(), config.to_string());
+    let stored = blocking(move || {
+        store.service_create(NewService { name: &n, kind: &k, config: &c, created_at: now_micros() })
+    })
+    .await
+    .map_err(|e| e.when_conflict(|| format!("a service named `{name}` already exists")))?;
+    reload(&state).await?;
+    audit_admin(&caller, "service.create", &stored.name);
+    Ok(HttpResponse::Created().json(stored_json(&stored)))
+}
+
+async fn delete(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if state.services.is_builtin(&name) {
+        return Err(ApiError::bad_request(format!("`{name}` is a built-in service and cannot be deleted")));
+    }
+    let store = state.store.clone();
+    let n = name.clone();
+    blocking(move || store.service_delete(&n))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no service named `{name}`")))?;
+    reload(&state).await?;
+    audit_admin(&caller, "service.delete", &name);
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ServiceError::BadRequest(m) => ApiError::bad_request(m),
+            ServiceError::Failed { .. } | ServiceError::Timeout(_) => {
+                ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, e.to_string())
+            }
+        }
+    }
+}
+
+async fn invoke(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+    };
+    audit_admin(&caller, "service.invoke", &name);
+    let reply = state.services.invoke(&name, request, InvokeContext::default()).await?;
+    Ok(HttpResponse::Ok().json(reply))
+}

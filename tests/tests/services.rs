@@ -1,0 +1,181 @@
+//! Services: built-ins, `http` services against a real HTTP server, `publish` services into a
+//! topic, invocation over the admin API and the CLI.
+
+use std::time::Duration;
+
+use signalbox_tests::*;
+
+fn invoke(node: &Node, name: &str, request: Value) -> (u16, Value) {
+    node.admin().post(&format!("/admin/v1/services/{name}/invoke"), &request)
+}
+
+#[test]
+fn echo_returns_exactly_its_input_and_ping_answers() {
+    let node = Node::start(Backend::Sqlite);
+    let request = json!({"a": [1, 2.5, "x", null, {"b": true}], "unicode": "żółw"});
+    assert_eq!(invoke(&node, "helpers.echo", request.clone()), (200, request));
+    assert_eq!(invoke(&node, "helpers.echo", json!("plain")), (200, json!("plain")));
+    let (status, pong) = invoke(&node, "zato.ping", json!({}));
+    assert_eq!(status, 200);
+    assert!(pong["pong"].is_string());
+    assert_error(&invoke(&node, "no.such.service", json!({})), 404);
+    let (_, list) = node.admin().get("/admin/v1/services");
+    assert!(list.to_string().contains("helpers.echo"));
+}
+
+#[test]
+fn http_services_answer_the_remote_json_and_each_failure_clearly() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let receiver = Receiver::start(Box::new(|req: &Received| match req.path.as_str() {
+            "/ok" => (
+                200,
+                format!(
+                    "{{\"got\": {}, \"auth\": \"{}\"}}",
+                    req.body,
+                    req.header("authorization").unwrap_or("-")
+                ),
+                Duration::ZERO,
+            ),
+            "/fail" => (500, "{\"error\": \"database down\"}".into(), Duration::ZERO),
+            "/not-json" => (200, "<html>".into(), Duration::ZERO),
+            "/slow" => (200, "{}".into(), Duration::from_secs(3)),
+            _ => (404, "{}".into(), Duration::ZERO),
+        }));
+        let create = |name: &str, path: &str, extra: Value| {
+            let mut body = json!({"name": name, "kind": "http", "url": format!("{}{path}", receiver.url)});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let (status, created) = node.admin().post("/admin/v1/services", &body);
+            assert_eq!(status, 201, "{created}");
+            created
+        };
+        let created =
+            create("crm.ok", "/ok", json!({"timeout": 2, "auth": {"type": "bearer", "token": "tok-secret"}}));
+        assert_eq!(created["auth"], json!({"type": "bearer"}), "the token must not be returned");
+        create("crm.fail", "/fail", json!({}));
+        create("crm.html", "/not-json", json!({}));
+        create("crm.slow", "/slow", json!({"timeout": 0.5}));
+        let refused = json!({"name": "crm.down", "kind": "http", "url": format!("{}/x", closed_port_url())});
+        assert_eq!(node.admin().post("/admin/v1/services", &refused).0, 201);
+
+        let (status, reply) = invoke(&node, "crm.ok", json!({"id": 7}));
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply, json!({"got": {"id": 7}, "auth": "Bearer tok-secret"}));
+
+        let (status, body) = invoke(&node, "crm.fail", json!({}));
+        assert_error(&(status, body.clone()), 502);
+        assert!(body["details"].as_str().unwrap().contains("500"), "{body}");
+        let (status, body) = invoke(&node, "crm.html", json!({}));
+        assert_error(&(status, body.clone()), 502);
+        assert!(body["details"].as_str().unwrap().contains("invalid JSON"), "{body}");
+        let started = std::time::Instant::now();
+        let (status, body) = invoke(&node, "crm.slow", json!({}));
+        assert_error(&(status, body.clone()), 502);
+        assert!(started.elapsed() < Duration::from_secs(2), "not cut at its timeout");
+        assert!(body["details"].as_str().unwrap().contains("within 0.5"), "{body}");
+        let (status, body) = invoke(&node, "crm.down", json!({}));
+        assert_error(&(status, body.clone()), 502);
+        assert!(body["details"].as_str().unwrap().contains("cannot connect"), "{body}");
+
+        let listed = node.admin().get("/admin/v1/services").1.to_string();
+        assert!(!listed.contains("tok-secret"));
+        assert!(!node.log().contains("tok-secret"), "a service secret was logged");
+        let (_, text, _) = node.http().raw("GET", "/metrics", None);
+        assert!(text.as_str().unwrap().contains("signalbox_service_errors_total{service=\"crm.fail\"} 1"));
+    }
+}
+
+#[test]
+fn bad_service_definitions_are_refused() {
+    let node = Node::start(Backend::Sqlite);
+    let admin = node.admin();
+    assert_error(&admin.post("/admin/v1/services", &json!({"name": "x", "kind": "ftp"})), 400);
+    assert_error(&admin.post("/admin/v1/services", &json!({"name": "x", "kind": "http"})), 400);
+    assert_error(
+        &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "http", "url": "nope"})),
+        400,
+    );
+    assert_error(
+        &admin.post(
+            "/admin/v1/services",
+            &json!({"name": "x", "kind": "http", "url": "http://h/x", "timeout": -1}),
+        ),
+        400,
+    );
+    assert_error(
+        &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "publish", "topic_name": "/t"})),
+        400,
+    );
+    assert_error(
+        &admin.post(
+            "/admin/v1/services",
+            &json!({"name": "helpers.echo", "kind": "publish", "topic_name": "/t", "endpoint": "e"}),
+        ),
+        409,
+    );
+    assert_error(&admin.delete("/admin/v1/services/helpers.echo"), 400);
+    assert_error(&admin.delete("/admin/v1/services/none"), 404);
+    let (s, b, _) = admin.raw("POST", "/admin/v1/services/helpers.echo/invoke", Some("{bad"));
+    assert_error(&(s, b), 400);
+}
+
+#[test]
+fn a_publish_service_puts_its_requests_into_a_topic_in_order() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let ps = PubSub::setup(&node, "/bridge", json!({}), "bridge");
+        ps.subscribe(json!({}));
+        let (status, created) = node.admin().post(
+            "/admin/v1/services",
+            &json!({"name": "to.bridge", "kind": "publish", "topic_name": "/bridge", "endpoint": "bridge"}),
+        );
+        assert_eq!(status, 201, "{created}");
+        for n in 0..5 {
+            let (status, reply) = invoke(&node, "to.bridge", json!({"n": n}));
+            assert_eq!(status, 200, "{reply}");
+            assert_eq!(reply["msg_id_list"].as_array().unwrap().len(), 1);
+        }
+        let got: Vec<Value> = ps.pull(None).iter().map(|m| m["data"]["n"].clone()).collect();
+        assert_eq!(got, (0..5).map(|n| json!(n)).collect::<Vec<_>>());
+
+        node.admin().post(
+            "/admin/v1/services",
+            &json!({"name": "to.nowhere", "kind": "publish", "topic_name": "/missing", "endpoint": "bridge"}),
+        );
+        assert_error(&invoke(&node, "to.nowhere", json!({"n": 1})), 502);
+        assert_eq!(node.admin().delete("/admin/v1/services/to.bridge").0, 200);
+        assert_error(&invoke(&node, "to.bridge", json!({})), 404);
+    }
+}
+
+#[test]
+fn services_are_managed_and_invoked_from_the_cli_and_apply() {
+    let node = Node::start(Backend::Sqlite);
+    let (code, out, err) = node.cli(&["--json", "service", "invoke", "helpers.echo", r#"{"x": [1, 2]}"#]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"x": [1, 2]}));
+    let (code, _, err) =
+        node.cli(&["service", "create", "s.pub", "kind=publish", "topic_name=/t", "endpoint=e"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = node.cli(&["service", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("s.pub") && out.contains("helpers.echo"));
+    assert_eq!(node.cli(&["service", "invoke", "missing", "{}"]).0, 1);
+    assert_eq!(node.cli(&["service", "invoke", "helpers.echo", "{not json"]).0, 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[[service]]\nname = \"s.http\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/x\"\ntimeout = 2\n",
+    )
+    .unwrap();
+    let (code, out, err) = node.cli(&["--json", "apply", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["changes"].as_array().unwrap().len(), 1);
+    let (_, out, _) = node.cli(&["--json", "apply", file.to_str().unwrap()]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["changes"], json!([]));
+    assert_eq!(node.cli(&["service", "delete", "s.http"]).0, 0);
+}
