@@ -15,6 +15,7 @@ pub mod push;
 pub mod registry;
 pub mod secrets;
 pub mod services;
+pub mod sinks;
 pub mod supervisor;
 pub mod time;
 pub mod topic;

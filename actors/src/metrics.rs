@@ -22,6 +22,8 @@ pub struct Metrics {
     pub acks: IntCounterVec,
     /// Messages handed over again after a lease ran out.
     pub redeliveries: IntCounterVec,
+    /// Failed push attempts, by subscription and kind (`socket`, `other`).
+    pub push_failures: IntCounterVec,
     /// Messages moved to a dead-letter list.
     pub dead_letters: IntCounterVec,
     /// Messages dropped because they expired before delivery.
@@ -90,6 +92,7 @@ impl Metrics {
                 "Messages handed over again after their lease ran out.",
                 &["sub_key"],
             ),
+            push_failures: counter_vec("push_failures_total", "Failed push attempts.", &["sub_key", "kind"]),
             dead_letters: counter_vec("dead_letters_total", "Messages dead-lettered.", &["sub_key"]),
             expired: counter("expired_messages_total", "Messages expired before delivery."),
             topic_depth: gauge_vec("topic_depth", "Messages held per topic.", &["topic", "kind"]),

@@ -13,14 +13,19 @@ const AUTH_SECRETS: &[&str] = &["password", "token"];
 pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value, String> {
     let obj = push.as_object().ok_or("`push` must be an object")?;
     let allowed: &[&str] = match endpoint_type {
-        "rest" => &["url", "http_method", "auth"],
-        "soap" => &["url", "soap_action", "auth"],
+        "rest" => &["url", "http_method", "auth", "timeout"],
+        "soap" => &["url", "soap_action", "auth", "timeout"],
         "amqp" => &["url", "exchange", "routing_key"],
         "files" => &["directory"],
         "srv" => &["service"],
         other => return Err(format!("endpoints of type `{other}` cannot be pushed to")),
     };
-    if let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+    match obj.get("type") {
+        None => {}
+        Some(Value::String(t)) if t == endpoint_type => {}
+        Some(_) => return Err(format!("`push.type` must be `{endpoint_type}`, the endpoint's type")),
+    }
+    if let Some(unknown) = obj.keys().find(|k| *k != "type" && !allowed.contains(&k.as_str())) {
         return Err(format!(
             "unknown field `push.{unknown}` for a `{endpoint_type}` target (allowed: {})",
             allowed.join(", ")
@@ -34,6 +39,8 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
         }
     };
     let mut out = obj.clone();
+    // The sink is chosen by this, so the stored target says what it is.
+    out.insert("type".into(), Value::String(endpoint_type.into()));
     match endpoint_type {
         "rest" | "soap" => {
             let url = text("url")?;
@@ -48,6 +55,10 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
             }
             if let Some(auth) = obj.get("auth") {
                 out.insert("auth".into(), seal_auth(auth, key)?);
+            }
+            if obj.get("timeout").is_some_and(|t| !t.as_f64().is_some_and(|t| (0.001..=3600.0).contains(&t)))
+            {
+                return Err("`push.timeout` must be a number of seconds between 0.001 and 3600".into());
             }
         }
         "amqp" => {
@@ -137,7 +148,10 @@ mod tests {
         let stored = seal("rest", &push, &key).unwrap();
         assert!(!stored.to_string().contains("\"pw\""));
         let shown = public_view(&stored);
-        assert_eq!(shown, json!({"url": "http://h/x", "auth": {"type": "basic", "username": "u"}}));
+        assert_eq!(
+            shown,
+            json!({"type": "rest", "url": "http://h/x", "auth": {"type": "basic", "username": "u"}})
+        );
         let amqp = seal("amqp", &json!({"url": "amqp://g:secret@h/", "exchange": "x"}), &key).unwrap();
         assert!(!public_view(&amqp).to_string().contains("secret"));
         assert_eq!(public_view(&amqp)["url_display"], "amqp://h/");

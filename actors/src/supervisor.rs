@@ -21,6 +21,7 @@ use crate::delivery::{DeliveryActor, UpdateSubscription};
 use crate::error::{blocking, PubSubError};
 use crate::gd_writer::GdWriter;
 use crate::registry::{Registry, SubEntry, TopicEntry, TopicStats};
+use crate::sinks::SinkDeps;
 use crate::time::now_micros;
 use crate::topic::{Attach, OverflowLog, TopicActor, UpdateTopic};
 use crate::Metrics;
@@ -53,6 +54,7 @@ pub struct Supervisor {
     registry: Registry,
     gd_writer: Addr<GdWriter>,
     overflow: OverflowLog,
+    sink_deps: SinkDeps,
     /// Where topic and delivery actors run, round robin.
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
@@ -65,6 +67,7 @@ impl Supervisor {
         metrics: Metrics,
         registry: Registry,
         overflow: OverflowLog,
+        sink_deps: SinkDeps,
         arbiters: usize,
     ) -> Supervisor {
         let writer_arbiter = Arbiter::new();
@@ -79,6 +82,7 @@ impl Supervisor {
             registry,
             gd_writer,
             overflow,
+            sink_deps,
             arbiters: all,
             next_arbiter: 1,
         }
@@ -159,8 +163,9 @@ impl Supervisor {
                     self.metrics.clone(),
                     topic.stats.clone(),
                 );
+                let deps = self.sink_deps.clone();
                 let addr = DeliveryActor::start_in_arbiter(&self.arbiter(), move |_| {
-                    DeliveryActor::new(s, name, st, m, stats)
+                    DeliveryActor::new(s, name, st, m, stats, deps)
                 });
                 // Attached before the HTTP answer that created the subscription goes out, so
                 // the next in-RAM publication reaches it.

@@ -6,6 +6,7 @@ use actix::Actor;
 use actix_web::{middleware, web, App, HttpServer};
 use signalbox_actors::registry::Registry;
 use signalbox_actors::services::{ServiceDeps, Services};
+use signalbox_actors::sinks::SinkDeps;
 use signalbox_actors::supervisor::{Boot, Supervisor};
 use signalbox_actors::topic::OverflowLog;
 use signalbox_actors::Metrics;
@@ -30,20 +31,6 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
     let node_name = config.node_name();
     let metrics = Metrics::new();
     let registry = Registry::default();
-    let supervisor = Supervisor::new(
-        node_name.clone(),
-        prepared.store.clone(),
-        metrics.clone(),
-        registry.clone(),
-        OverflowLog::new(&config.data_dir),
-        2,
-    )
-    .start();
-    supervisor
-        .send(Boot)
-        .await
-        .map_err(|e| format!("supervisor failed to start: {e}"))?
-        .map_err(|e| format!("cannot start the actors: {e}"))?;
     let services = services.with_store(
         ServiceDeps {
             store: prepared.store.clone(),
@@ -53,6 +40,21 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         },
         &metrics,
     );
+    let supervisor = Supervisor::new(
+        node_name.clone(),
+        prepared.store.clone(),
+        metrics.clone(),
+        registry.clone(),
+        OverflowLog::new(&config.data_dir),
+        SinkDeps { master_key: prepared.master_key.clone(), services: Some(services.clone()) },
+        2,
+    )
+    .start();
+    supervisor
+        .send(Boot)
+        .await
+        .map_err(|e| format!("supervisor failed to start: {e}"))?
+        .map_err(|e| format!("cannot start the actors: {e}"))?;
     let stored = prepared.store.services().map_err(|e| format!("cannot load services: {e}"))?;
     services.reload(stored);
     let state = web::Data::new(AppState {

@@ -475,6 +475,7 @@ pub fn datas(messages: &[Value]) -> Vec<Value> {
 /// One request a [`Receiver`] got.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub at: Instant,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -499,8 +500,13 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(respond: Responder) -> Receiver {
+        Receiver::start_on("127.0.0.1:0", respond)
+    }
+
+    /// On a given address, e.g. one a subscription already pushes to while nothing listened.
+    pub fn start_on(addr: &str, respond: Responder) -> Receiver {
         use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let listener = std::net::TcpListener::bind(addr).expect("bind receiver");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -548,6 +554,7 @@ impl Receiver {
                         return;
                     }
                     let received = Received {
+                        at: Instant::now(),
                         method: first.first().unwrap_or(&"").to_string(),
                         path: first.get(1).unwrap_or(&"").to_string(),
                         headers,

@@ -239,7 +239,7 @@ fn subscriptions_are_validated_stored_edited_and_deleted() {
         assert_eq!(status, 201, "{push_sub}");
         assert_eq!(
             push_sub["push"],
-            json!({"url": "http://127.0.0.1:9/x", "auth": {"type": "basic", "username": "u"}})
+            json!({"type": "rest", "url": "http://127.0.0.1:9/x", "auth": {"type": "basic", "username": "u"}})
         );
         assert!(!admin.get("/admin/v1/subscriptions").1.to_string().contains("hunter2"));
         assert!(!node.log().contains("hunter2"));

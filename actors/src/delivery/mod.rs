@@ -17,6 +17,7 @@
 //! talks only to the `Store`.
 
 mod messages;
+mod push;
 mod window;
 
 use std::collections::{HashMap, VecDeque};
@@ -33,6 +34,7 @@ use window::Window;
 use crate::error::{blocking, PubSubError};
 use crate::message::{Message, OrderKey, QueueEntry};
 use crate::registry::TopicStats;
+use crate::sinks::{Sink, SinkDeps};
 use crate::time::now_micros;
 use crate::Metrics;
 
@@ -58,8 +60,22 @@ pub struct DeliveryActor {
     metrics: Metrics,
     stats: Arc<TopicStats>,
     window: Window,
+    /// Handed over, waiting for an ack (explicit ack mode), by msg_id.
     in_flight: HashMap<String, Lease>,
     dead_ram: VecDeque<QueueEntry>,
+    /// Where `notify` subscriptions push to; `None` for pull (or a target that cannot be built).
+    sink: Option<Box<dyn Sink>>,
+    sink_deps: SinkDeps,
+    /// A push (or the read that precedes it) is under way; pushes go one at a time, in order.
+    pushing: bool,
+    /// After a failure with `delivery_err_should_block`: no push before this time (µs).
+    blocked_until: i64,
+    /// Failed batches waiting for their retry (`delivery_err_should_block = false`).
+    set_aside: Vec<push::SetAside>,
+    /// Deliveries stopped by an admin; messages keep queueing.
+    paused: bool,
+    /// Why the last delivery attempt failed, for admins.
+    last_error: Option<String>,
 }
 
 /// What a pull decided before touching SQL; undone if SQL fails.
@@ -76,8 +92,9 @@ impl DeliveryActor {
         store: Store,
         metrics: Metrics,
         stats: Arc<TopicStats>,
+        sink_deps: SinkDeps,
     ) -> DeliveryActor {
-        DeliveryActor {
+        let mut actor = DeliveryActor {
             sub,
             topic_name,
             store,
@@ -86,7 +103,30 @@ impl DeliveryActor {
             window: Window::new(GD_WINDOW),
             in_flight: HashMap::new(),
             dead_ram: VecDeque::new(),
-        }
+            sink: None,
+            sink_deps,
+            pushing: false,
+            blocked_until: 0,
+            set_aside: Vec::new(),
+            paused: false,
+            last_error: None,
+        };
+        actor.build_sink();
+        actor
+    }
+
+    fn build_sink(&mut self) {
+        self.sink = match (&self.sub.push_config, self.sub.delivery_method.as_str()) {
+            (Some(config), "notify") => match crate::sinks::build(config, &self.sink_deps) {
+                Ok(sink) => Some(sink),
+                Err(e) => {
+                    log::error!("event=push_target_unusable sub_key={} error={e}", self.sub.sub_key);
+                    self.last_error = Some(e);
+                    None
+                }
+            },
+            _ => None,
+        };
     }
 
     fn explicit(&self) -> bool {
@@ -150,8 +190,13 @@ impl DeliveryActor {
         self.window.backlog_unknown();
     }
 
+    /// Messages handed over or set aside: a read of the backlog must not bring them back.
     fn in_flight_ids(&self) -> Vec<String> {
-        self.in_flight.keys().cloned().collect()
+        self.in_flight
+            .keys()
+            .cloned()
+            .chain(self.set_aside.iter().flat_map(|b| b.entries.iter().map(|(_, e)| e.msg.msg_id.clone())))
+            .collect()
     }
 
     fn gd_gone(&self, gone: usize) {
@@ -195,19 +240,21 @@ impl Actor for DeliveryActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
+        self.kick(ctx);
     }
 }
 
 impl Handler<Enqueue> for DeliveryActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Enqueue, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
         for entry in msg.entries {
             if self.in_flight.contains_key(&entry.msg.msg_id) {
                 continue;
             }
             self.window.insert(entry.msg.order_key(), entry);
         }
+        self.kick(ctx);
     }
 }
 
@@ -442,15 +489,22 @@ impl Handler<QueueCommand> for DeliveryActor {
 impl Handler<UpdateSubscription> for DeliveryActor {
     type Result = ();
 
-    fn handle(&mut self, msg: UpdateSubscription, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: UpdateSubscription, ctx: &mut Context<Self>) {
+        let target_changed =
+            msg.0.push_config != self.sub.push_config || msg.0.delivery_method != self.sub.delivery_method;
         self.sub = msg.0;
+        if target_changed {
+            self.build_sink();
+        }
+        self.kick(ctx);
     }
 }
 
 impl Handler<Resync> for DeliveryActor {
     type Result = ();
 
-    fn handle(&mut self, _msg: Resync, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, _msg: Resync, ctx: &mut Context<Self>) {
         self.window.backlog_unknown();
+        self.kick(ctx);
     }
 }

@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use signalbox_schema::models::StoredService;
 use signalbox_schema::Store;
 
-pub use http::HttpService;
+pub use http::{authorization as http_authorization, HttpService};
 pub use publish::PublishService;
 
 use crate::message::Message;

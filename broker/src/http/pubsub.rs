@@ -132,6 +132,12 @@ async fn pull(
 ) -> Result<HttpResponse, ApiError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
     let sub = subscription(&state, &caller, &topic)?;
+    if sub.sub.delivery_method != "pull" {
+        return Err(ApiError::bad_request(format!(
+            "subscription `{}` delivers by push (`notify`): there is nothing to pull",
+            sub.sub.sub_key
+        )));
+    }
     let max = query.max.unwrap_or(sub.sub.delivery_batch_size as usize);
     if !(1..=10_000).contains(&max) {
         return Err(ApiError::bad_request("`max` must be 1–10000"));

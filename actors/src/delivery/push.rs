@@ -1,0 +1,205 @@
+//! Push delivery (`delivery_method = notify`): the delivery actor sends batches of
+//! `delivery_batch_size` to its sink, one batch at a time, and on failure waits `wait_sock_err`
+//! or `wait_non_sock_err` by the kind of error. With `delivery_err_should_block` (the default)
+//! the failed batch goes back to the head of the queue — strict order; without it the batch is
+//! set aside until its wait is over while later messages go on. A message whose
+//! `delivery_count` reaches `delivery_max_retry` moves to the dead letters.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::DeliveryActor;
+use crate::error::blocking;
+use crate::message::{OrderKey, QueueEntry};
+use crate::sinks::{Batch, FailureKind, SinkError};
+use crate::time::now_micros;
+
+/// A failed batch waiting for its retry (`delivery_err_should_block = false`).
+pub(super) struct SetAside {
+    pub entries: Vec<(OrderKey, QueueEntry)>,
+    pub retry_at: i64,
+}
+
+/// How long to wait before trying again after a storage error during push.
+const STORAGE_RETRY: Duration = Duration::from_secs(1);
+
+impl DeliveryActor {
+    pub(super) fn pushes(&self) -> bool {
+        self.sub.delivery_method == "notify"
+    }
+
+    /// Starts the next push if one can start now; safe to call at any time.
+    pub(super) fn kick(&mut self, ctx: &mut Context<Self>) {
+        if !self.pushes() || self.pushing || self.sink.is_none() || self.paused {
+            return;
+        }
+        let now = now_micros();
+        if let Some(i) = self.set_aside.iter().position(|b| b.retry_at <= now) {
+            let batch = self.set_aside.remove(i);
+            self.push(batch.entries, Vec::new(), ctx);
+            return;
+        }
+        if self.blocked_until > now {
+            return;
+        }
+        let size = self.sub.delivery_batch_size.max(1) as usize;
+        if let Some(refill) = self.refill(size) {
+            self.pushing = true;
+            ctx.spawn(refill.map(|result, act, ctx| {
+                act.pushing = false;
+                match result {
+                    Ok(()) => act.kick(ctx),
+                    Err(e) => {
+                        act.last_error = Some(e.to_string());
+                        ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
+                    }
+                }
+            }));
+            return;
+        }
+        let taken = self.take(size, now, Vec::new());
+        if taken.handed.is_empty() {
+            if !taken.expired_gd.is_empty() {
+                self.remove_in_sql(taken.expired_gd, ctx);
+            }
+            return;
+        }
+        self.push(taken.handed, taken.expired_gd, ctx);
+    }
+
+    fn remove_in_sql(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
+        let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
+        ctx.spawn(
+            async move { blocking(move || store.queue_remove(&sub_key, &ids)).await }.into_actor(self).map(
+                |result, act, _| match result {
+                    Ok((_, gone)) => act.gd_gone(gone),
+                    Err(e) => act.last_error = Some(e.to_string()),
+                },
+            ),
+        );
+    }
+
+    fn push(
+        &mut self,
+        entries: Vec<(OrderKey, QueueEntry)>,
+        expired_gd: Vec<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(sink) = &self.sink else { return };
+        self.pushing = true;
+        let batch = Batch {
+            sub_key: self.sub.sub_key.clone(),
+            messages: entries
+                .iter()
+                .map(|(_, e)| (e.msg.clone(), e.delivery_count + 1, e.recv_time))
+                .collect(),
+            unwrap_single: self.sub.delivery_batch_size == 1 && !self.sub.wrap_one_msg_in_list,
+        };
+        let delivery = sink.deliver(batch);
+        ctx.spawn(delivery.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(()) => act.delivered(entries, expired_gd, ctx),
+            Err(e) => act.failed(entries, expired_gd, e, ctx),
+        }));
+    }
+
+    fn delivered(
+        &mut self,
+        entries: Vec<(OrderKey, QueueEntry)>,
+        mut expired: Vec<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.metrics.deliveries.with_label_values(&[&self.sub.sub_key]).inc_by(entries.len() as u64);
+        self.last_error = None;
+        expired.extend(entries.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()));
+        let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
+        let sql = async move { blocking(move || store.queue_remove(&sub_key, &expired)).await };
+        // In-RAM entries (and their depth holds) are released here, GD ones once SQL agrees.
+        ctx.spawn(sql.into_actor(self).map(move |result, act, ctx| {
+            act.pushing = false;
+            match result {
+                Ok((_, gone)) => {
+                    act.gd_gone(gone);
+                    act.kick(ctx);
+                }
+                Err(e) => {
+                    // Delivered but not yet removed: GD messages will go out again (at least once).
+                    act.last_error = Some(e.to_string());
+                    act.window.backlog_unknown();
+                    drop(entries);
+                    ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
+                }
+            }
+        }));
+    }
+
+    fn failed(
+        &mut self,
+        entries: Vec<(OrderKey, QueueEntry)>,
+        expired: Vec<String>,
+        error: SinkError,
+        ctx: &mut Context<Self>,
+    ) {
+        let kind = match error.kind {
+            FailureKind::Socket => "socket",
+            FailureKind::Other => "other",
+        };
+        self.metrics.push_failures.with_label_values(&[&self.sub.sub_key, kind]).inc();
+        log::warn!("event=push_failed sub_key={} kind={kind} error={:?}", self.sub.sub_key, error.message);
+        self.last_error = Some(error.message.clone());
+        let wait = match error.kind {
+            FailureKind::Socket => self.sub.wait_sock_err,
+            FailureKind::Other => self.sub.wait_non_sock_err,
+        };
+        let max_retry = self.sub.delivery_max_retry;
+        let mut retry = Vec::new();
+        let (mut attempted_gd, mut dead_gd) = (Vec::new(), Vec::new());
+        for (key, mut entry) in entries {
+            entry.delivery_count += 1;
+            if entry.msg.has_gd {
+                attempted_gd.push(entry.msg.msg_id.clone());
+            }
+            if entry.delivery_count >= max_retry {
+                self.metrics.dead_letters.with_label_values(&[&self.sub.sub_key]).inc();
+                if entry.msg.has_gd {
+                    dead_gd.push(entry.msg.msg_id.clone());
+                } else {
+                    self.bury(entry);
+                }
+            } else {
+                retry.push((key, entry));
+            }
+        }
+        self.metrics.redeliveries.with_label_values(&[&self.sub.sub_key]).inc_by(retry.len() as u64);
+        let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
+        let sql = async move {
+            blocking(move || {
+                store.queue_mark_delivered(&sub_key, &attempted_gd)?;
+                if !dead_gd.is_empty() {
+                    store.queue_dead_letter(&sub_key, &dead_gd)?;
+                }
+                store.queue_remove(&sub_key, &expired)
+            })
+            .await
+        };
+        let wait_micros = (wait * 1_000_000.0) as i64;
+        let blocks = self.sub.delivery_err_should_block;
+        ctx.spawn(sql.into_actor(self).map(move |result, act, ctx| {
+            act.pushing = false;
+            if let Ok((_, gone)) = result {
+                act.gd_gone(gone);
+            }
+            let retry_at = now_micros() + wait_micros;
+            if blocks || retry.is_empty() {
+                for (key, entry) in retry {
+                    act.window.insert(key, entry);
+                }
+                act.blocked_until = retry_at;
+            } else {
+                act.set_aside.push(SetAside { entries: retry, retry_at });
+            }
+            ctx.run_later(Duration::from_micros(wait_micros.max(0) as u64), |act, ctx| act.kick(ctx));
+            act.kick(ctx);
+        }));
+    }
+}

@@ -1,0 +1,109 @@
+//! `rest` and `soap` push targets over HTTP.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Batch, Sink, SinkError, SinkFuture};
+use crate::secrets::MasterKey;
+
+/// How long one push request may take before it counts as a socket error, unless the target
+/// sets `timeout`.
+const TIMEOUT: f64 = 30.0;
+
+enum Format {
+    Json { method: String },
+    Soap { action: String },
+}
+
+pub struct HttpSink {
+    url: String,
+    timeout: Duration,
+    format: Format,
+    /// Decrypted once when the sink is built; never logged.
+    authorization: Option<String>,
+}
+
+impl HttpSink {
+    pub fn rest(config: &Value, key: &MasterKey) -> Result<HttpSink, String> {
+        Ok(HttpSink {
+            url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
+            timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
+            format: Format::Json { method: config["http_method"].as_str().unwrap_or("POST").to_owned() },
+            authorization: crate::services::http_authorization(&config["auth"], key)?,
+        })
+    }
+
+    pub fn soap(config: &Value, key: &MasterKey) -> Result<HttpSink, String> {
+        Ok(HttpSink {
+            url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
+            timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
+            format: Format::Soap { action: config["soap_action"].as_str().unwrap_or("").to_owned() },
+            authorization: crate::services::http_authorization(&config["auth"], key)?,
+        })
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A SOAP 1.1 envelope whose body holds one `<message>` per message, its JSON escaped.
+fn soap_envelope(batch: &Batch) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+         <soap:Body><messages xmlns=\"urn:signalbox:pubsub\">",
+    );
+    for m in batch.external() {
+        out.push_str("<message>");
+        out.push_str(&xml_escape(&m.to_string()));
+        out.push_str("</message>");
+    }
+    out.push_str("</messages></soap:Body></soap:Envelope>");
+    out
+}
+
+impl Sink for HttpSink {
+    fn deliver(&self, batch: Batch) -> SinkFuture {
+        let (url, timeout) = (self.url.clone(), self.timeout);
+        let auth = self.authorization.clone();
+        let (method, body, content_type, action) = match &self.format {
+            Format::Json { method } => (method.clone(), batch.body().to_string(), "application/json", None),
+            Format::Soap { action } => {
+                ("POST".to_owned(), soap_envelope(&batch), "text/xml; charset=utf-8", Some(action.clone()))
+            }
+        };
+        let is_soap = action.is_some();
+        Box::pin(async move {
+            let client = awc::Client::builder().timeout(timeout).finish();
+            let method = awc::http::Method::from_bytes(method.as_bytes())
+                .map_err(|e| SinkError::other(e.to_string()))?;
+            let mut req = client.request(method, &url).insert_header(("Content-Type", content_type));
+            if let Some(a) = auth {
+                req = req.insert_header(("Authorization", a));
+            }
+            if let Some(a) = action {
+                req = req.insert_header(("SOAPAction", format!("\"{a}\"")));
+            }
+            let mut res = req.send_body(body).await.map_err(|e| match e {
+                awc::error::SendRequestError::Connect(e) => {
+                    SinkError::socket(format!("cannot connect to {url}: {e}"))
+                }
+                awc::error::SendRequestError::Timeout => SinkError::socket(format!("{url} timed out")),
+                awc::error::SendRequestError::Send(e) => {
+                    SinkError::socket(format!("sending to {url} failed: {e}"))
+                }
+                other => SinkError::other(format!("{url}: {other}")),
+            })?;
+            let status = res.status();
+            let reply = res.body().limit(1024 * 1024).await.unwrap_or_default();
+            if !status.is_success() {
+                return Err(SinkError::other(format!("{url} answered {status}")));
+            }
+            if is_soap && String::from_utf8_lossy(&reply).contains(":Fault>") {
+                return Err(SinkError::other(format!("{url} answered with a SOAP Fault")));
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! Push targets (`delivery_method = notify`): where a delivery actor sends batches.
+//!
+//! One sink per endpoint type: `rest` (HTTP, 2xx = delivered), `soap` (SOAP 1.1 envelope, 2xx
+//! and no Fault), `amqp` (publisher confirms), `files` (atomic write), `srv` (a service). A
+//! failure is a socket error (connect, DNS, TLS, reset, timeout — the subscription waits
+//! `wait_sock_err`) or any other (non-2xx, Fault, nack, service error — `wait_non_sock_err`).
+
+mod amqp;
+mod files;
+mod http;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::message::Message;
+use crate::secrets::MasterKey;
+use crate::services::Services;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Connect, DNS, TLS, reset, timeout: wait `wait_sock_err`.
+    Socket,
+    /// Anything else: wait `wait_non_sock_err`.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkError {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl SinkError {
+    pub fn socket(message: impl Into<String>) -> SinkError {
+        SinkError { kind: FailureKind::Socket, message: message.into() }
+    }
+    pub fn other(message: impl Into<String>) -> SinkError {
+        SinkError { kind: FailureKind::Other, message: message.into() }
+    }
+}
+
+pub type SinkFuture = Pin<Box<dyn Future<Output = Result<(), SinkError>>>>;
+
+/// One batch, as the target gets it.
+pub struct Batch {
+    pub sub_key: String,
+    pub messages: Vec<(Arc<Message>, i64, i64)>,
+    /// One object instead of a list when the batch holds one message.
+    pub unwrap_single: bool,
+}
+
+impl Batch {
+    /// The messages as subscribers see them (INTERFACES §3).
+    pub fn external(&self) -> Vec<Value> {
+        self.messages
+            .iter()
+            .map(|(m, count, recv)| m.to_external(Some(&self.sub_key), *count, *recv))
+            .collect()
+    }
+
+    /// A JSON array, or one object for a single message when not wrapped.
+    pub fn body(&self) -> Value {
+        let mut list = self.external();
+        if self.unwrap_single && list.len() == 1 {
+            list.remove(0)
+        } else {
+            Value::Array(list)
+        }
+    }
+}
+
+/// Delivers batches to one subscription's target.
+pub trait Sink {
+    fn deliver(&self, batch: Batch) -> SinkFuture;
+}
+
+/// What sinks need from the node.
+#[derive(Clone)]
+pub struct SinkDeps {
+    pub master_key: MasterKey,
+    pub services: Option<Services>,
+}
+
+/// Builds the sink of a subscription's stored push configuration (`push.type` names the kind).
+pub fn build(push_config: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String> {
+    let config: Value = serde_json::from_str(push_config).map_err(|e| format!("bad push config: {e}"))?;
+    match config.get("type").and_then(Value::as_str) {
+        Some("rest") => Ok(Box::new(http::HttpSink::rest(&config, &deps.master_key)?)),
+        Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, &deps.master_key)?)),
+        Some("amqp") => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key)?)),
+        Some("files") => Ok(Box::new(files::FilesSink::new(&config)?)),
+        Some("srv") => {
+            let service = config["service"].as_str().ok_or("push.service missing")?.to_owned();
+            let services = deps.services.clone().ok_or("no services on this node")?;
+            Ok(Box::new(ServiceSink { service, services }))
+        }
+        other => Err(format!("no sink for push type {other:?}")),
+    }
+}
+
+/// `srv`: invoke a service with the message list; delivered when it answers without error.
+struct ServiceSink {
+    service: String,
+    services: Services,
+}
+
+impl Sink for ServiceSink {
+    fn deliver(&self, batch: Batch) -> SinkFuture {
+        let (name, services) = (self.service.clone(), self.services.clone());
+        Box::pin(async move {
+            let pushed = batch.messages.iter().map(|(m, _, _)| m.clone()).collect();
+            let ctx = crate::services::InvokeContext { pushed: Some(pushed) };
+            services
+                .invoke(&name, Value::Array(batch.external()), ctx)
+                .await
+                .map(|_| ())
+                .map_err(|e| SinkError::other(format!("service `{name}` failed: {e}")))
+        })
+    }
+}

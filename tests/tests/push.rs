@@ -1,0 +1,373 @@
+//! Push delivery against real receivers: an HTTP server started by the test (REST and SOAP),
+//! the RabbitMQ server on this machine, temporary directories, and services.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signalbox_tests::*;
+
+/// A topic `/push`, a publisher, and a push endpoint of `endpoint_type` subscribed with `sub`.
+fn setup(node: &Node, endpoint_type: &str, sub: Value) -> (PubSub, String) {
+    let ps = PubSub::setup(node, "/push", json!({"has_gd": true}), "publisher");
+    let (status, e) = node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": "target", "role": "sub-only", "auth": "none", "endpoint_type": endpoint_type, "topic_patterns": ["sub=/push"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let mut body = sub;
+    body["topic_name"] = json!("/push");
+    body["endpoint"] = json!("target");
+    body["delivery_method"] = json!("notify");
+    let (status, created) = node.admin().post("/admin/v1/subscriptions", &body);
+    assert_eq!(status, 201, "{created}");
+    (ps, created["sub_key"].as_str().unwrap().to_owned())
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every message the receiver accepted (2xx), flattened, by `data`.
+fn delivered(receiver: &Receiver, ok: impl Fn(&Received) -> bool) -> Vec<Value> {
+    receiver
+        .received()
+        .iter()
+        .filter(|r| ok(r))
+        .flat_map(|r| match serde_json::from_str::<Value>(&r.body).unwrap() {
+            Value::Array(items) => items,
+            one => vec![one],
+        })
+        .map(|m| m["data"].clone())
+        .collect()
+}
+
+#[test]
+fn rest_targets_get_json_batches_with_auth_and_single_objects_when_unwrapped() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+        let (ps, _) = setup(
+            &node,
+            "rest",
+            json!({"delivery_batch_size": 2, "push": {"url": format!("{}/hook", receiver.url), "auth": {"type": "basic", "username": "hook", "password": "hook-pw"}}}),
+        );
+        for n in 0..5 {
+            ps.publish_ok(json!({"data": n}));
+        }
+        wait_for("5 pushed messages", 10, || delivered(&receiver, |_| true).len() == 5);
+        assert_eq!(delivered(&receiver, |_| true), (0..5).map(|n| json!(n)).collect::<Vec<_>>());
+        let first = &receiver.received()[0];
+        assert_eq!(first.method, "POST");
+        assert_eq!(first.path, "/hook");
+        assert_eq!(first.header("authorization"), Some("Basic aG9vazpob29rLXB3"));
+        let body: Value = serde_json::from_str(&first.body).unwrap();
+        assert!(body.is_array() && body.as_array().unwrap().len() <= 2, "{body}");
+        assert!(!node.log().contains("hook-pw"));
+
+        let single = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+        let other = PubSub::setup(&node, "/single", json!({}), "pub2");
+        node.admin().post(
+            "/admin/v1/endpoints",
+            &json!({"name": "t2", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/single"]}),
+        );
+        let (status, _) = node.admin().post(
+            "/admin/v1/subscriptions",
+            &json!({
+            "topic_name": "/single", "endpoint": "t2", "delivery_method": "notify", "delivery_batch_size": 1,
+            "wrap_one_msg_in_list": false, "push": {"url": single.url.clone(), "http_method": "PUT"}}),
+        );
+        assert_eq!(status, 201);
+        other.publish_ok(json!({"data": "one"}));
+        wait_for("a single object", 10, || !single.received().is_empty());
+        let got = &single.received()[0];
+        assert_eq!(got.method, "PUT");
+        assert_eq!(serde_json::from_str::<Value>(&got.body).unwrap()["data"], "one");
+    }
+}
+
+#[test]
+fn a_failing_target_is_retried_after_wait_non_sock_err_in_strict_order() {
+    let node = Node::start(Backend::Sqlite);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let receiver = Receiver::start(Box::new(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) < 3 {
+            (500, "{}".into(), Duration::ZERO)
+        } else {
+            (200, "{}".into(), Duration::ZERO)
+        }
+    }));
+    let (ps, key) = setup(
+        &node,
+        "rest",
+        json!({"delivery_batch_size": 1, "wait_non_sock_err": 0.4, "wait_sock_err": 5, "push": {"url": receiver.url.clone()}}),
+    );
+    for n in 0..4 {
+        ps.publish_ok(json!({"data": n}));
+    }
+    wait_for("all four delivered", 20, || delivered(&receiver, |_| true).len() == 7);
+    let requests = receiver.received();
+    let datas: Vec<Value> =
+        requests.iter().map(|r| serde_json::from_str::<Value>(&r.body).unwrap()[0]["data"].clone()).collect();
+    assert_eq!(
+        datas,
+        vec![json!(0), json!(0), json!(0), json!(0), json!(1), json!(2), json!(3)],
+        "strict order"
+    );
+    for pair in requests[..4].windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(350) && gap < Duration::from_secs(3),
+            "wait_non_sock_err not applied: {gap:?}"
+        );
+    }
+    let (_, metrics, _) = node.http().raw("GET", "/metrics", None);
+    assert!(metrics
+        .as_str()
+        .unwrap()
+        .contains(&format!("signalbox_push_failures_total{{kind=\"other\",sub_key=\"{key}\"}} 3")));
+}
+
+#[test]
+fn a_receiver_that_is_down_then_comes_back_gets_every_gd_message_in_order() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let url = closed_port_url();
+        let (ps, key) = setup(
+            &node,
+            "rest",
+            json!({"delivery_batch_size": 10, "wait_sock_err": 0.5, "wait_non_sock_err": 5, "push": {"url": url.clone()}}),
+        );
+        for n in 0..30 {
+            ps.publish_ok(json!({"data": n}));
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+        let (_, metrics, _) = node.http().raw("GET", "/metrics", None);
+        assert!(
+            metrics
+                .as_str()
+                .unwrap()
+                .contains(&format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{key}\"}}")),
+            "connection refused must count as a socket error"
+        );
+        let receiver = Receiver::start_on(
+            url.trim_start_matches("http://"),
+            Box::new(|_| (200, "{}".into(), Duration::ZERO)),
+        );
+        wait_for("30 messages after the receiver came back", 20, || {
+            delivered(&receiver, |_| true).len() >= 30
+        });
+        assert_eq!(delivered(&receiver, |_| true), (0..30).map(|n| json!(n)).collect::<Vec<_>>());
+        let (_, queue) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/queue"));
+        assert_eq!(queue, json!([]));
+    }
+}
+
+#[test]
+fn a_poison_message_is_dead_lettered_and_does_not_hold_back_the_rest_when_not_blocking() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let receiver = Receiver::start(Box::new(|r: &Received| {
+            if r.body.contains("poison") {
+                (500, "{}".into(), Duration::ZERO)
+            } else {
+                (200, "{}".into(), Duration::ZERO)
+            }
+        }));
+        let (ps, key) = setup(
+            &node,
+            "rest",
+            json!({"delivery_batch_size": 1, "delivery_err_should_block": false, "delivery_max_retry": 3,
+                   "wait_non_sock_err": 0.2, "push": {"url": receiver.url.clone()}}),
+        );
+        ps.publish_ok(json!({"data": "a"}));
+        ps.publish_ok(json!({"data": "poison"}));
+        for n in 0..5 {
+            ps.publish_ok(json!({"data": n}));
+        }
+        wait_for("the good messages", 10, || delivered(&receiver, |r| !r.body.contains("poison")).len() == 6);
+        assert_eq!(
+            delivered(&receiver, |r| !r.body.contains("poison")),
+            vec![json!("a"), json!(0), json!(1), json!(2), json!(3), json!(4)]
+        );
+        wait_for("the dead letter", 10, || {
+            node.admin()
+                .get(&format!("/admin/v1/subscriptions/{key}/dead-letters"))
+                .1
+                .as_array()
+                .is_some_and(|d| d.len() == 1)
+        });
+        let poison_attempts = receiver.received().iter().filter(|r| r.body.contains("poison")).count();
+        assert_eq!(poison_attempts, 3, "delivery_max_retry attempts, then dead-lettered");
+    }
+}
+
+#[test]
+fn soap_targets_get_an_envelope_and_a_fault_counts_as_failure() {
+    let node = Node::start(Backend::Sqlite);
+    let faults = Arc::new(AtomicUsize::new(0));
+    let f = faults.clone();
+    let receiver = Receiver::start(Box::new(move |_| {
+        if f.fetch_add(1, Ordering::SeqCst) == 0 {
+            (200, "<soap:Envelope><soap:Body><soap:Fault><faultcode>x</faultcode></soap:Fault></soap:Body></soap:Envelope>".into(), Duration::ZERO)
+        } else {
+            (200, "<ok/>".into(), Duration::ZERO)
+        }
+    }));
+    let (ps, _) = setup(
+        &node,
+        "soap",
+        json!({"wait_non_sock_err": 0.2, "push": {"url": receiver.url.clone(), "soap_action": "urn:notify"}}),
+    );
+    ps.publish_ok(json!({"data": {"order": "<1&2>"}}));
+    wait_for("a retried SOAP push", 10, || receiver.received().len() >= 2);
+    let got = &receiver.received()[1];
+    assert!(got.header("content-type").unwrap().starts_with("text/xml"));
+    assert_eq!(got.header("soapaction"), Some("\"urn:notify\""));
+    assert!(got.body.contains("soap:Envelope") && got.body.contains("&lt;1&amp;2&gt;"), "{}", got.body);
+}
+
+#[test]
+fn files_targets_get_one_complete_file_per_message() {
+    let node = Node::start(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let (ps, _) = setup(&node, "files", json!({"push": {"directory": dir.path().to_str().unwrap()}}));
+    let ids: Vec<String> = (0..3).map(|n| ps.publish_ok(json!({"data": {"n": n}}))).collect();
+    let complete = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name().to_string_lossy().ends_with(".json")
+                    && !e.file_name().to_string_lossy().starts_with('.')
+            })
+            .count()
+    };
+    wait_for("three files", 10, || complete() == 3);
+    for (n, id) in ids.iter().enumerate() {
+        let text = std::fs::read_to_string(dir.path().join(format!("{id}.json"))).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["data"]["n"], n);
+    }
+}
+
+#[test]
+fn srv_targets_invoke_a_service_that_can_bridge_into_another_topic() {
+    let node = Node::start(Backend::Sqlite);
+    let out = PubSub::setup(&node, "/bridged", json!({}), "bridge");
+    out.subscribe(json!({}));
+    node.admin().post(
+        "/admin/v1/services",
+        &json!({"name": "bridge", "kind": "publish", "topic_name": "/bridged", "endpoint": "bridge"}),
+    );
+    let (ps, _) = setup(&node, "srv", json!({"delivery_batch_size": 10, "push": {"service": "bridge"}}));
+    for n in 0..4 {
+        ps.publish_ok(json!({"data": n, "priority": 7}));
+    }
+    let mut got = Vec::new();
+    wait_for("bridged messages", 10, || {
+        got.extend(out.pull(None));
+        got.len() == 4
+    });
+    assert_eq!(datas(&got), (0..4).map(|n| json!(n)).collect::<Vec<_>>());
+    assert!(got.iter().all(|m| m["priority"] == 7));
+}
+
+#[test]
+fn malformed_targets_are_refused_and_unreachable_ones_accepted() {
+    let node = Node::start(Backend::Sqlite);
+    PubSub::setup(&node, "/push", json!({}), "publisher");
+    for (t, push) in [
+        ("rest", json!({"url": "not-a-url"})),
+        ("rest", json!({"url": "http://h/x", "http_method": "GET"})),
+        ("amqp", json!({"url": "amqp://guest:guest@127.0.0.1:5672/%2f"})),
+        ("amqp", json!({"url": "http://x", "exchange": "e"})),
+        ("files", json!({})),
+        ("srv", json!({"service": ""})),
+        ("soap", json!({"url": "http://h/x", "auth": {"type": "basic"}})),
+    ] {
+        let name = format!("t-{t}-{}", random_suffix());
+        node.admin().post("/admin/v1/endpoints", &json!({"name": name, "role": "sub-only", "auth": "none", "endpoint_type": t, "topic_patterns": ["sub=/push"]}));
+        let answer = node.admin().post(
+            "/admin/v1/subscriptions",
+            &json!({"topic_name": "/push", "endpoint": name, "delivery_method": "notify", "push": push}),
+        );
+        assert_error(&answer, 400);
+    }
+    node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": "far", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/push"]}),
+    );
+    let (status, _) = node.admin().post("/admin/v1/subscriptions", &json!({"topic_name": "/push", "endpoint": "far", "delivery_method": "notify", "push": {"url": closed_port_url()}}));
+    assert_eq!(status, 201);
+}
+
+#[test]
+fn amqp_targets_publish_to_rabbitmq_with_confirms_in_order() {
+    let node = Node::start(Backend::Sqlite);
+    let suffix = random_suffix();
+    let (exchange, queue) = (format!("sb-test-{suffix}"), format!("sb-test-q-{suffix}"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let amqp = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let channel = runtime.block_on(async {
+        use lapin::options::*;
+        let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ on 5672");
+        let ch = conn.create_channel().await.unwrap();
+        ch.exchange_declare(
+            exchange.as_str().into(),
+            lapin::ExchangeKind::Direct,
+            ExchangeDeclareOptions::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        ch.queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions { auto_delete: true, ..Default::default() },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        ch.queue_bind(
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            "orders".into(),
+            QueueBindOptions::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        (conn, ch)
+    });
+    let (ps, _) = setup(
+        &node,
+        "amqp",
+        json!({"delivery_batch_size": 5, "push": {"url": amqp, "exchange": exchange, "routing_key": "orders"}}),
+    );
+    for n in 0..20 {
+        ps.publish_ok(json!({"data": n}));
+    }
+    let got: Vec<Value> = runtime.block_on(async {
+        use lapin::options::*;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while out.len() < 20 && Instant::now() < deadline {
+            match channel.1.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap()
+            {
+                Some(msg) => {
+                    out.push(serde_json::from_slice::<Value>(&msg.delivery.data).unwrap()["data"].clone())
+                }
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        out
+    });
+    assert_eq!(got, (0..20).map(|n| json!(n)).collect::<Vec<_>>());
+    assert!(!node.log().contains("guest:guest"), "the AMQP URL with its password was logged");
+}
