@@ -7,6 +7,7 @@
 
 pub mod delivery;
 pub mod error;
+pub mod file_channel;
 pub mod gd_writer;
 pub mod message;
 pub mod metrics;

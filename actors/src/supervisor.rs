@@ -8,17 +8,18 @@
 //! HTTP workers. On one node every subscription is assigned here; the cluster assigns
 //! subscriptions to nodes through this same seam.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use signalbox_schema::models::{Subscription, Topic};
+use signalbox_schema::models::{FileChannel, Subscription, Topic};
 use signalbox_schema::{Page, Store};
 
 use crate::delivery::{DeliveryActor, UpdateSubscription};
 use crate::error::{blocking, PubSubError};
+use crate::file_channel::{FileChannelActor, StopFileChannel};
 use crate::gd_writer::GdWriter;
 use crate::registry::{Registry, SubEntry, TopicEntry, TopicStats};
 use crate::sinks::SinkDeps;
@@ -47,8 +48,15 @@ pub struct SyncSubscription {
     pub sub_key: String,
 }
 
+/// File channels were created, edited or deleted.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct SyncFileChannels;
+
 pub struct Supervisor {
     node_name: String,
+    /// Running file channel actors, by channel id, with the settings they run with.
+    file_channels: HashMap<i64, (FileChannel, Addr<FileChannelActor>)>,
     store: Store,
     metrics: Metrics,
     registry: Registry,
@@ -77,6 +85,7 @@ impl Supervisor {
         all.extend((0..arbiters.max(1)).map(|_| Arbiter::new()));
         Supervisor {
             node_name,
+            file_channels: HashMap::new(),
             store,
             metrics,
             registry,
@@ -176,6 +185,29 @@ impl Supervisor {
         }
     }
 
+    fn apply_file_channels(&mut self, channels: Vec<FileChannel>) {
+        let live: HashSet<i64> = channels.iter().map(|c| c.id).collect();
+        self.file_channels.retain(|id, (_, addr)| {
+            let keep = live.contains(id);
+            if !keep {
+                addr.do_send(StopFileChannel);
+            }
+            keep
+        });
+        for channel in channels {
+            if self.file_channels.get(&channel.id).is_some_and(|(c, _)| *c == channel) {
+                continue;
+            }
+            if let Some((_, old)) = self.file_channels.remove(&channel.id) {
+                old.do_send(StopFileChannel);
+            }
+            let (c, r, s) = (channel.clone(), self.registry.clone(), self.store.clone());
+            let addr =
+                FileChannelActor::start_in_arbiter(&self.arbiter(), move |_| FileChannelActor::new(c, r, s));
+            self.file_channels.insert(channel.id, (channel, addr));
+        }
+    }
+
     fn janitor(&mut self, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let topics: Vec<TopicEntry> = self.registry.topics();
@@ -226,19 +258,34 @@ impl Handler<Boot> for Supervisor {
             blocking(move || {
                 let topics = load_topics(&store)?;
                 let subs = store.subscriptions(ALL)?;
-                Ok((topics, subs))
+                let file_channels = store.file_channels()?;
+                Ok((topics, subs, file_channels))
             })
             .await
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
-            let ((topics, depths), subs) = result?;
+            let ((topics, depths), subs, file_channels) = result?;
             act.apply_topics(topics, depths);
+            act.apply_file_channels(file_channels);
             let count = subs.len();
             for sub in subs {
                 let key = sub.sub_key.clone();
                 act.apply_subscription(&key, Some(sub));
             }
             log::info!("event=supervisor_booted node={} subscriptions={count}", act.node_name);
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<SyncFileChannels> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, _msg: SyncFileChannels, _ctx: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let work = async move { blocking(move || store.file_channels()).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            act.apply_file_channels(result?);
             Ok(())
         })))
     }

@@ -246,3 +246,28 @@ pub struct NewService<'a> {
     pub config: &'a str,
     pub created_at: i64,
 }
+
+/// An inbound file channel: new complete files in `directory` are published to `topic_name`
+/// as `endpoint`, every `poll_interval` seconds.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = sb_file_channel)]
+pub struct FileChannel {
+    pub id: i64,
+    pub name: String,
+    pub directory: String,
+    pub topic_name: String,
+    pub endpoint: String,
+    pub poll_interval: f64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+#[diesel(table_name = sb_file_channel)]
+pub struct FileChannelFields {
+    pub name: Option<String>,
+    pub directory: Option<String>,
+    pub topic_name: Option<String>,
+    pub endpoint: Option<String>,
+    pub poll_interval: Option<f64>,
+    pub created_at: Option<i64>,
+}

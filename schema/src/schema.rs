@@ -127,6 +127,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sb_file_channel (id) {
+        id -> BigInt,
+        name -> Text,
+        directory -> Text,
+        topic_name -> Text,
+        endpoint -> Text,
+        poll_interval -> Double,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
 diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
 diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
@@ -140,4 +152,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pubsub_message,
     pubsub_endp_msg_queue,
     sb_service,
+    sb_file_channel,
 );

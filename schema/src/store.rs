@@ -331,6 +331,53 @@ impl Store {
         })
     }
 
+    // ---- file channels ----------------------------------------------------------------------
+
+    pub fn file_channels(&self) -> StoreResult<Vec<FileChannel>> {
+        let mut conn = self.conn()?;
+        Ok(sb_file_channel::table
+            .order(sb_file_channel::id)
+            .select(FileChannel::as_select())
+            .load(&mut *conn)?)
+    }
+
+    pub fn file_channel(&self, id: i64) -> StoreResult<FileChannel> {
+        let mut conn = self.conn()?;
+        Ok(sb_file_channel::table.find(id).select(FileChannel::as_select()).first(&mut *conn)?)
+    }
+
+    pub fn file_channel_create(&self, fields: FileChannelFields) -> StoreResult<FileChannel> {
+        let name = fields.name.clone().unwrap_or_default();
+        self.write(|conn| {
+            diesel::insert_into(sb_file_channel::table).values(&fields).execute(conn)?;
+            Ok(sb_file_channel::table
+                .filter(sb_file_channel::name.eq(&name))
+                .select(FileChannel::as_select())
+                .first(conn)?)
+        })
+    }
+
+    pub fn file_channel_update(&self, id: i64, fields: FileChannelFields) -> StoreResult<FileChannel> {
+        self.write(|conn| {
+            let n = updated(diesel::update(sb_file_channel::table.find(id)).set(&fields).execute(conn))?;
+            if n == Some(0) {
+                return Err(StoreError::NotFound);
+            }
+            Ok(sb_file_channel::table.find(id).select(FileChannel::as_select()).first(conn)?)
+        })
+    }
+
+    pub fn file_channel_delete(&self, id: i64) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::delete(sb_file_channel::table.find(id)).execute(conn)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     // ---- subscriptions ----------------------------------------------------------------------
 
     pub fn subscriptions(&self, page: Page) -> StoreResult<Vec<Subscription>> {

@@ -6,9 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::{InvokeContext, Service, ServiceDeps, ServiceError, ServiceFuture};
-use crate::patterns::{Access, Patterns};
 use crate::registry::Registry;
-use crate::topic::{NewMessage, Publish};
+use crate::topic::NewMessage;
 
 pub struct PublishService {
     topic_name: String,
@@ -78,37 +77,10 @@ impl Service for PublishService {
             if messages.is_empty() {
                 return Ok(serde_json::json!({"msg_id_list": []}));
             }
-            let name = endpoint_name.clone();
-            let endpoint = crate::error::blocking(move || store.endpoint_by_name(&name))
-                .await
-                .map_err(|_| ServiceError::failed(format!("endpoint `{endpoint_name}` does not exist")))?;
-            let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
-            let may_publish = matches!(endpoint.role.as_str(), "pub-only" | "pub-sub");
-            let pattern = patterns
-                .matching(Access::Pub, &topic_name)
-                .filter(|_| may_publish)
-                .ok_or_else(|| {
-                    ServiceError::failed(format!(
-                        "endpoint `{endpoint_name}` may not publish to `{topic_name}`"
-                    ))
-                })?
-                .to_owned();
-            let topic = registry
-                .topic(&topic_name)
-                .ok_or_else(|| ServiceError::failed(format!("topic `{topic_name}` does not exist")))?;
-            let publish = Publish {
-                endpoint_id: Some(endpoint.id),
-                endpoint_name: endpoint.name.clone(),
-                pattern,
-                cid: crate::message::new_msg_id().replacen("zpsm", "", 1),
-                messages,
-            };
-            let published = topic
-                .addr
-                .send(publish)
-                .await
-                .map_err(|e| ServiceError::failed(format!("topic `{topic_name}` unavailable: {e}")))?
-                .map_err(|e| ServiceError::failed(e.to_string()))?;
+            let published =
+                crate::topic::publish_as(&registry, &store, &endpoint_name, &topic_name, messages)
+                    .await
+                    .map_err(ServiceError::failed)?;
             Ok(
                 serde_json::json!({"msg_id_list": published.into_iter().map(|p| p.msg_id).collect::<Vec<_>>()}),
             )

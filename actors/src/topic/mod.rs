@@ -10,6 +10,7 @@
 
 mod messages;
 mod overflow;
+mod publish_as;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -20,6 +21,7 @@ use signalbox_schema::models::{GdOutcome, GdPublication, Topic};
 
 pub use messages::*;
 pub use overflow::OverflowLog;
+pub use publish_as::publish_as;
 
 use crate::delivery::{DeliveryActor, Enqueue};
 use crate::error::PubSubError;

@@ -34,10 +34,11 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
         .map_err(|e| ClientError::Usage(format!("bad apply file {}: {}", file.display(), e.message())))?;
     let doc = resolve_env(serde_json::to_value(doc).map_err(|e| ClientError::Usage(e.to_string()))?)?;
     if let Some(unknown) = doc.as_object().and_then(|o| {
-        o.keys().find(|k| !["topic", "endpoint", "subscription", "service"].contains(&k.as_str()))
+        o.keys()
+            .find(|k| !["topic", "endpoint", "subscription", "service", "file_channel"].contains(&k.as_str()))
     }) {
         return Err(ClientError::Usage(format!(
-            "unknown section `{unknown}` (expected topic, endpoint, subscription, service)"
+            "unknown section `{unknown}` (expected topic, endpoint, subscription, service, file_channel)"
         )));
     }
     let mut changes = Vec::new();
@@ -107,6 +108,22 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
             "/subscriptions",
             "subscription",
             &label,
+            existing,
+            &wanted,
+            dry_run,
+            &mut changes,
+            &mut revealed,
+        )?;
+    }
+    let file_channels = client.list_all("/file-channels")?;
+    for wanted in entries(&doc, "file_channel")? {
+        let name = required(&wanted, "name", "file_channel")?;
+        let existing = file_channels.iter().find(|c| c["name"] == name);
+        sync(
+            client,
+            "/file-channels",
+            "file_channel",
+            &name,
             existing,
             &wanted,
             dry_run,
@@ -271,7 +288,10 @@ pub fn export(client: &Client) -> Result<Value, ClientError> {
         .filter(|s| s["kind"] != "builtin")
         .map(|s| clean(s, &[]))
         .collect();
-    let doc = json!({"topic": topics, "endpoint": endpoints, "service": services, "subscription": subs});
+    let file_channels: Vec<Value> =
+        client.list_all("/file-channels")?.into_iter().map(|c| clean(c, &[])).collect();
+    let doc = json!({"topic": topics, "endpoint": endpoints, "service": services, "subscription": subs,
+                     "file_channel": file_channels});
     let text = toml::to_string(&doc).map_err(|e| ClientError::Transport(e.to_string()))?;
     print!(
         "# signalbox export: apply with `signalbox apply FILE.toml`. Secrets are not exported;\n\

@@ -98,6 +98,9 @@ pub enum Command {
     /// Services: built-in, `http` and `publish`.
     #[command(subcommand)]
     Service(ServiceCmd),
+    /// Inbound file channels: `file-channel create NAME directory=… topic_name=… endpoint=…`.
+    #[command(subcommand)]
+    FileChannel(ObjectCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +210,7 @@ enum Kind {
     Topic,
     Endpoint,
     Sub,
+    FileChannel,
 }
 
 impl Kind {
@@ -215,6 +219,7 @@ impl Kind {
             Kind::Topic => "/topics",
             Kind::Endpoint => "/endpoints",
             Kind::Sub => "/subscriptions",
+            Kind::FileChannel => "/file-channels",
         }
     }
 
@@ -223,6 +228,7 @@ impl Kind {
             Kind::Topic => &["id", "name", "is_active", "has_gd", "max_depth_gd", "max_depth_non_gd"],
             Kind::Endpoint => &["id", "name", "role", "endpoint_type", "auth", "username", "topic_patterns"],
             Kind::Sub => &["sub_key", "topic_name", "endpoint", "delivery_method", "ack_mode", "node"],
+            Kind::FileChannel => &["id", "name", "directory", "topic_name", "endpoint", "poll_interval"],
         }
     }
 }
@@ -255,6 +261,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
         Command::Queue(cmd) => queue(&client, cmd),
         Command::Msg(cmd) => message(&client, cmd),
         Command::Service(cmd) => service(&client, cmd),
+        Command::FileChannel(cmd) => object(&client, Kind::FileChannel, cmd),
     };
     match result {
         Ok(value) => {

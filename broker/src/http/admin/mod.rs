@@ -3,6 +3,7 @@
 
 mod admin_keys;
 mod endpoints;
+mod file_channels;
 mod messages;
 pub mod services;
 pub mod subscriptions;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin_keys::configure(cfg);
     messages::configure(cfg);
     services::configure(cfg);
+    file_channels::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

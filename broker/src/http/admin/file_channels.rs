@@ -1,0 +1,167 @@
+//! `/admin/v1/file-channels`: inbound directories whose new files become messages.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::supervisor::SyncFileChannels;
+use signalbox_actors::time::{iso, now_micros};
+use signalbox_actors::PubSubError;
+use signalbox_schema::models::{FileChannel, FileChannelFields};
+
+use super::{parse_id, PageQuery};
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/file-channels").route(web::get().to(list)).route(web::post().to(create)))
+        .service(
+            web::resource("/file-channels/{id}")
+                .route(web::get().to(read))
+                .route(web::patch().to(edit))
+                .route(web::delete().to(delete)),
+        );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    name: Option<String>,
+    directory: Option<String>,
+    topic_name: Option<String>,
+    endpoint: Option<String>,
+    poll_interval: Option<f64>,
+}
+
+fn channel_json(c: &FileChannel) -> Value {
+    json!({"id": c.id, "name": c.name, "directory": c.directory, "topic_name": c.topic_name,
+           "endpoint": c.endpoint, "poll_interval": c.poll_interval, "created_at": iso(c.created_at)})
+}
+
+impl Input {
+    async fn into_fields(self, state: &AppState) -> Result<FileChannelFields, ApiError> {
+        if self.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+            return Err(ApiError::bad_request("`name` must be 1–200 characters"));
+        }
+        if let Some(dir) = &self.directory {
+            if !std::path::Path::new(dir).is_dir() {
+                return Err(ApiError::bad_request(format!("`directory` {dir} is not an existing directory")));
+            }
+        }
+        if self.poll_interval.is_some_and(|p| !(0.05..=86_400.0).contains(&p)) {
+            return Err(ApiError::bad_request("`poll_interval` must be 0.05–86400 seconds"));
+        }
+        if let Some(topic) = &self.topic_name {
+            if state.registry.topic(topic).is_none() {
+                return Err(ApiError::bad_request(format!("no topic named `{topic}`")));
+            }
+        }
+        if let Some(endpoint) = self.endpoint.clone() {
+            let store = state.store.clone();
+            let name = endpoint.clone();
+            blocking(move || store.endpoint_by_name(&name))
+                .await
+                .map_err(|e| e.when_missing_reference(|| format!("no endpoint named `{endpoint}`")))?;
+        }
+        Ok(FileChannelFields {
+            name: self.name,
+            directory: self.directory,
+            topic_name: self.topic_name,
+            endpoint: self.endpoint,
+            poll_interval: self.poll_interval,
+            created_at: None,
+        })
+    }
+}
+
+async fn sync(state: &AppState) -> Result<(), ApiError> {
+    Ok(state.supervisor.send(SyncFileChannels).await.map_err(PubSubError::from)??)
+}
+
+async fn list(
+    _c: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let store = state.store.clone();
+    let rows = blocking(move || store.file_channels()).await?;
+    let out: Vec<Value> =
+        rows.iter().skip(page.offset as usize).take(page.limit as usize).map(channel_json).collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn create(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<Input>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    for (field, missing) in [
+        ("name", input.name.is_none()),
+        ("directory", input.directory.is_none()),
+        ("topic_name", input.topic_name.is_none()),
+        ("endpoint", input.endpoint.is_none()),
+    ] {
+        if missing {
+            return Err(ApiError::bad_request(format!("`{field}` is required")));
+        }
+    }
+    let mut fields = input.into_fields(&state).await?;
+    fields.poll_interval.get_or_insert(1.0);
+    fields.created_at = Some(now_micros());
+    let name = fields.name.clone().unwrap_or_default();
+    let store = state.store.clone();
+    let channel = blocking(move || store.file_channel_create(fields))
+        .await
+        .map_err(|e| e.when_conflict(|| format!("a file channel named `{name}` already exists")))?;
+    sync(&state).await?;
+    audit_admin(&caller, "file_channel.create", &channel.name);
+    Ok(HttpResponse::Created().json(channel_json(&channel)))
+}
+
+async fn read(
+    _c: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let channel = blocking(move || store.file_channel(id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no file channel with id {id}")))?;
+    Ok(HttpResponse::Ok().json(channel_json(&channel)))
+}
+
+async fn edit(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<Input>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let fields = body.into_inner().into_fields(&state).await?;
+    let store = state.store.clone();
+    let channel = blocking(move || store.file_channel_update(id, fields)).await.map_err(|e| {
+        e.when_not_found(|| format!("no file channel with id {id}"))
+            .when_conflict(|| "another file channel has that name".into())
+    })?;
+    sync(&state).await?;
+    audit_admin(&caller, "file_channel.edit", &channel.name);
+    Ok(HttpResponse::Ok().json(channel_json(&channel)))
+}
+
+async fn delete(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    blocking(move || store.file_channel_delete(id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no file channel with id {id}")))?;
+    sync(&state).await?;
+    audit_admin(&caller, "file_channel.delete", &id.to_string());
+    Ok(HttpResponse::Ok().json(json!({})))
+}

@@ -1,0 +1,10 @@
+-- Inbound file channels: a watched directory whose new files are published to a topic.
+CREATE TABLE sb_file_channel (
+    id            BIGSERIAL PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    directory     TEXT NOT NULL,
+    topic_name    TEXT NOT NULL,
+    endpoint      TEXT NOT NULL,
+    poll_interval DOUBLE PRECISION NOT NULL,
+    created_at    BIGINT NOT NULL
+);
