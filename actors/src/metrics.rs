@@ -36,6 +36,15 @@ pub struct Metrics {
     pub gd_batch_size: Histogram,
     /// Seconds per GD group commit, COMMIT included.
     pub gd_commit_seconds: Histogram,
+    /// Live WSX sessions (logged in).
+    pub wsx_sessions: prometheus::IntGauge,
+    /// WSX frames by direction (`in`, `out`).
+    pub wsx_frames: IntCounterVec,
+    /// `zwsx.psrq` pushes sent, and explicit acks received for them.
+    pub wsx_pushes: IntCounter,
+    pub wsx_acks: IntCounter,
+    /// WSX connections closed, by close code.
+    pub wsx_closes: IntCounterVec,
     /// Messages refused because a bounded mailbox or queue was full, by where.
     pub mailbox_overflows: IntCounterVec,
 }
@@ -111,6 +120,16 @@ impl Metrics {
                 "Time per GD group commit.",
                 vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0],
             ),
+            wsx_sessions: {
+                let g =
+                    prometheus::IntGauge::new("wsx_sessions", "Live WSX sessions.").expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            wsx_frames: counter_vec("wsx_frames_total", "WSX frames.", &["direction"]),
+            wsx_pushes: counter("wsx_pushes_total", "WSX pub/sub pushes sent."),
+            wsx_acks: counter("wsx_acks_total", "WSX pushes acknowledged by clients."),
+            wsx_closes: counter_vec("wsx_closes_total", "WSX connections closed, by code.", &["code"]),
             mailbox_overflows: counter_vec(
                 "mailbox_overflows_total",
                 "Messages refused by a full bounded mailbox or queue.",

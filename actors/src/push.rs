@@ -18,6 +18,7 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
         "amqp" => &["url", "exchange", "routing_key"],
         "files" => &["directory"],
         "srv" => &["service"],
+        "wsx" => &[],
         other => return Err(format!("endpoints of type `{other}` cannot be pushed to")),
     };
     match obj.get("type") {
@@ -77,6 +78,7 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
         "files" => {
             text("directory")?;
         }
+        "wsx" => {}
         _ => {
             text("service")?;
         }

@@ -67,7 +67,12 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         supervisor,
         auth: Authenticator::new(Duration::from_secs(config.auth_cache_ttl)),
         services,
+        channels: Default::default(),
+        wsx_sessions: Default::default(),
     });
+    state
+        .channels
+        .reload(prepared.store.wsx_channels().map_err(|e| format!("cannot load WSX channels: {e}"))?);
     let max_body = config.max_message_size;
     let mut server = HttpServer::new(move || {
         App::new()

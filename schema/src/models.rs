@@ -271,3 +271,38 @@ pub struct FileChannelFields {
     pub poll_interval: Option<f64>,
     pub created_at: Option<i64>,
 }
+
+/// A WSX channel: a WebSocket path speaking Zato 3.x's WSX protocol.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = sb_wsx_channel)]
+pub struct WsxChannel {
+    pub id: i64,
+    pub name: String,
+    /// Full path on the node's listener, starting with `/wsx/`.
+    pub path: String,
+    /// What `invoke-service` runs (by default the gateway).
+    pub service: String,
+    /// JSON list of the services the gateway may run.
+    pub allowed_services: String,
+    pub new_token_wait_time: f64,
+    pub token_ttl: f64,
+    pub ping_interval: f64,
+    pub pings_missed_threshold: i64,
+    pub max_frame_size: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+#[diesel(table_name = sb_wsx_channel)]
+pub struct WsxChannelFields {
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub service: Option<String>,
+    pub allowed_services: Option<String>,
+    pub new_token_wait_time: Option<f64>,
+    pub token_ttl: Option<f64>,
+    pub ping_interval: Option<f64>,
+    pub pings_missed_threshold: Option<i64>,
+    pub max_frame_size: Option<i64>,
+    pub created_at: Option<i64>,
+}

@@ -139,6 +139,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sb_wsx_channel (id) {
+        id -> BigInt,
+        name -> Text,
+        path -> Text,
+        service -> Text,
+        allowed_services -> Text,
+        new_token_wait_time -> Double,
+        token_ttl -> Double,
+        ping_interval -> Double,
+        pings_missed_threshold -> BigInt,
+        max_frame_size -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
 diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
 diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
@@ -153,4 +169,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pubsub_endp_msg_queue,
     sb_service,
     sb_file_channel,
+    sb_wsx_channel,
 );

@@ -378,6 +378,53 @@ impl Store {
         })
     }
 
+    // ---- WSX channels -----------------------------------------------------------------------
+
+    pub fn wsx_channels(&self) -> StoreResult<Vec<WsxChannel>> {
+        let mut conn = self.conn()?;
+        Ok(sb_wsx_channel::table
+            .order(sb_wsx_channel::id)
+            .select(WsxChannel::as_select())
+            .load(&mut *conn)?)
+    }
+
+    pub fn wsx_channel(&self, id: i64) -> StoreResult<WsxChannel> {
+        let mut conn = self.conn()?;
+        Ok(sb_wsx_channel::table.find(id).select(WsxChannel::as_select()).first(&mut *conn)?)
+    }
+
+    pub fn wsx_channel_create(&self, fields: WsxChannelFields) -> StoreResult<WsxChannel> {
+        let name = fields.name.clone().unwrap_or_default();
+        self.write(|conn| {
+            diesel::insert_into(sb_wsx_channel::table).values(&fields).execute(conn)?;
+            Ok(sb_wsx_channel::table
+                .filter(sb_wsx_channel::name.eq(&name))
+                .select(WsxChannel::as_select())
+                .first(conn)?)
+        })
+    }
+
+    pub fn wsx_channel_update(&self, id: i64, fields: WsxChannelFields) -> StoreResult<WsxChannel> {
+        self.write(|conn| {
+            let n = updated(diesel::update(sb_wsx_channel::table.find(id)).set(&fields).execute(conn))?;
+            if n == Some(0) {
+                return Err(StoreError::NotFound);
+            }
+            Ok(sb_wsx_channel::table.find(id).select(WsxChannel::as_select()).first(conn)?)
+        })
+    }
+
+    pub fn wsx_channel_delete(&self, id: i64) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::delete(sb_wsx_channel::table.find(id)).execute(conn)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     // ---- subscriptions ----------------------------------------------------------------------
 
     pub fn subscriptions(&self, page: Page) -> StoreResult<Vec<Subscription>> {

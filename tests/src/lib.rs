@@ -594,3 +594,108 @@ pub fn closed_port_url() -> String {
     drop(listener);
     format!("http://{addr}")
 }
+
+/// A real WebSocket client speaking WSX frames, over a real socket.
+pub struct WsxClient {
+    pub socket: tungstenite::WebSocket<std::net::TcpStream>,
+    pub token: Option<String>,
+    next_id: u64,
+}
+
+impl WsxClient {
+    /// Connects to `path` on the node (e.g. `/wsx/gateway`).
+    pub fn connect(node: &Node, path: &str) -> WsxClient {
+        let addr = node.url.trim_start_matches("http://").to_owned();
+        let stream = std::net::TcpStream::connect(&addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (socket, _) =
+            tungstenite::client(format!("ws://{addr}{path}"), stream).expect("WebSocket handshake");
+        WsxClient { socket, token: None, next_id: 0 }
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.socket.send(tungstenite::Message::Text(text.into())).expect("send");
+    }
+
+    pub fn send(&mut self, frame: &Value) {
+        self.send_text(&frame.to_string());
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("client.{}", self.next_id)
+    }
+
+    /// The next text frame as JSON; pings are answered by tungstenite. Panics on close.
+    pub fn recv(&mut self) -> Value {
+        loop {
+            match self.socket.read().expect("read a frame") {
+                tungstenite::Message::Text(t) => return serde_json::from_str(&t).expect("JSON frame"),
+                tungstenite::Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads until the connection closes; answers the close code.
+    pub fn recv_close(&mut self) -> Option<u16> {
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Close(Some(frame))) => return Some(frame.code.into()),
+                Ok(tungstenite::Message::Close(None)) => return None,
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// `create-session`; answers the server's reply frame and keeps the token.
+    pub fn login(&mut self, username: &str, secret: &str) -> Value {
+        let id = self.id();
+        self.send(&json!({"meta": {"action": "create-session", "id": id, "timestamp": "2026-01-01T00:00:00",
+            "username": username, "secret": secret, "client_id": "test-client", "client_name": "tests"}}));
+        let reply = self.recv();
+        if let Some(t) = reply["data"]["token"].as_str() {
+            self.token = Some(t.to_owned());
+        }
+        reply
+    }
+
+    /// `invoke-service` through the gateway; answers the reply frame (pushes that arrive first
+    /// are skipped and returned in the second element).
+    pub fn invoke(&mut self, service: &str, request: Value) -> (Value, Vec<Value>) {
+        let id = self.id();
+        self.send(&json!({"meta": {"action": "invoke-service", "id": id, "token": self.token,
+            "timestamp": "2026-01-01T00:00:00"}, "data": {"service": service, "request": request}}));
+        let mut pushes = Vec::new();
+        loop {
+            let frame = self.recv();
+            if frame["meta"]["in_reply_to"] == id.as_str() {
+                return (frame, pushes);
+            }
+            pushes.push(frame);
+        }
+    }
+
+    /// A `client-response` to a server frame.
+    pub fn respond(&mut self, in_reply_to: &str, response: Value) {
+        let id = self.id();
+        self.send(&json!({"meta": {"action": "client-response", "id": id, "token": self.token,
+            "in_reply_to": in_reply_to}, "data": {"response": response}}));
+    }
+}
+
+/// A WSX channel at `/wsx/<name>` and an endpoint that may log in there with pub/sub on
+/// `pattern`; answers the endpoint's password.
+pub fn wsx_setup(node: &Node, name: &str, pattern: &str) -> String {
+    let (s, c) =
+        node.admin().post("/admin/v1/channels", &json!({"name": name, "path": format!("/wsx/{name}")}));
+    assert_eq!(s, 201, "{c}");
+    let (s, e) = node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": format!("{name}-client"), "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": name,
+                "topic_patterns": [format!("pub={pattern}"), format!("sub={pattern}")]}),
+    );
+    assert_eq!(s, 201, "{e}");
+    e["password"].as_str().unwrap().to_owned()
+}

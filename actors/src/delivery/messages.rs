@@ -95,3 +95,8 @@ pub struct UpdateSubscription(pub Arc<Subscription>);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Resync;
+
+/// A WSX session takes over pushing for this subscription (`None`: it went away).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachSession(pub Option<actix::Recipient<crate::sinks::PushFrame>>);

@@ -508,3 +508,14 @@ impl Handler<Resync> for DeliveryActor {
         self.kick(ctx);
     }
 }
+
+impl Handler<AttachSession> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachSession, ctx: &mut Context<Self>) {
+        if let Some(sink) = self.sink.as_mut() {
+            sink.attach_session(msg.0);
+        }
+        self.kick(ctx);
+    }
+}

@@ -95,6 +95,8 @@ impl DeliveryActor {
                 .map(|(_, e)| (e.msg.clone(), e.delivery_count + 1, e.recv_time))
                 .collect(),
             unwrap_single: self.sub.delivery_batch_size == 1 && !self.sub.wrap_one_msg_in_list,
+            ack_timeout: (self.sub.ack_mode == "explicit")
+                .then(|| Duration::from_secs_f64(self.sub.ack_timeout.max(0.001))),
         };
         let delivery = sink.deliver(batch);
         ctx.spawn(delivery.into_actor(self).map(move |result, act, ctx| match result {
@@ -140,16 +142,27 @@ impl DeliveryActor {
         error: SinkError,
         ctx: &mut Context<Self>,
     ) {
+        if error.kind == FailureKind::Idle {
+            // Nobody to deliver to: not an attempt. The next attach kicks delivery again.
+            for (key, entry) in entries {
+                self.window.insert(key, entry);
+            }
+            if !expired.is_empty() {
+                self.remove_in_sql(expired, ctx);
+            }
+            self.pushing = false;
+            return;
+        }
         let kind = match error.kind {
             FailureKind::Socket => "socket",
-            FailureKind::Other => "other",
+            _ => "other",
         };
         self.metrics.push_failures.with_label_values(&[&self.sub.sub_key, kind]).inc();
         log::warn!("event=push_failed sub_key={} kind={kind} error={:?}", self.sub.sub_key, error.message);
         self.last_error = Some(error.message.clone());
         let wait = match error.kind {
             FailureKind::Socket => self.sub.wait_sock_err,
-            FailureKind::Other => self.sub.wait_non_sock_err,
+            _ => self.sub.wait_non_sock_err,
         };
         let max_retry = self.sub.delivery_max_retry;
         let mut retry = Vec::new();

@@ -79,6 +79,9 @@ pub enum ServiceError {
     Failed { status: Option<u16>, message: String },
     #[error("service did not answer within {0} s")]
     Timeout(f64),
+    /// Refused with an HTTP-like status (pub/sub services: 400, 403, 409, 503 …).
+    #[error("{message}")]
+    Status { status: u16, message: String },
 }
 
 impl ServiceError {

@@ -8,6 +8,9 @@
 mod amqp;
 mod files;
 mod http;
+mod wsx;
+
+pub use wsx::{PushFrame, WsxSink};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +28,9 @@ pub enum FailureKind {
     Socket,
     /// Anything else: wait `wait_non_sock_err`.
     Other,
+    /// Nobody to deliver to yet (a WSX subscription without a session): not an attempt; wait
+    /// until a session attaches.
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +46,9 @@ impl SinkError {
     pub fn other(message: impl Into<String>) -> SinkError {
         SinkError { kind: FailureKind::Other, message: message.into() }
     }
+    pub fn idle(message: impl Into<String>) -> SinkError {
+        SinkError { kind: FailureKind::Idle, message: message.into() }
+    }
 }
 
 pub type SinkFuture = Pin<Box<dyn Future<Output = Result<(), SinkError>>>>;
@@ -50,6 +59,8 @@ pub struct Batch {
     pub messages: Vec<(Arc<Message>, i64, i64)>,
     /// One object instead of a list when the batch holds one message.
     pub unwrap_single: bool,
+    /// Explicit ack mode: how long the target has to acknowledge (WSX).
+    pub ack_timeout: Option<std::time::Duration>,
 }
 
 impl Batch {
@@ -75,6 +86,9 @@ impl Batch {
 /// Delivers batches to one subscription's target.
 pub trait Sink {
     fn deliver(&self, batch: Batch) -> SinkFuture;
+
+    /// WSX targets only: the session to push to from now on (`None`: it went away).
+    fn attach_session(&mut self, _session: Option<actix::Recipient<PushFrame>>) {}
 }
 
 /// What sinks need from the node.
@@ -92,6 +106,7 @@ pub fn build(push_config: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String
         Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, &deps.master_key)?)),
         Some("amqp") => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key)?)),
         Some("files") => Ok(Box::new(files::FilesSink::new(&config)?)),
+        Some("wsx") => Ok(Box::new(WsxSink::default())),
         Some("srv") => {
             let service = config["service"].as_str().ok_or("push.service missing")?.to_owned();
             let services = deps.services.clone().ok_or("no services on this node")?;

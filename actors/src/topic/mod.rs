@@ -238,13 +238,13 @@ impl Handler<Publish> for TopicActor {
                 fanned.push((Arc::new(msg), Some(hold)));
             }
         }
-        self.fan_out(&fanned, now);
-        self.remember(&req, fanned.last().map(|(m, _)| m.as_ref()));
-        drop(fanned);
-
         if gd.is_empty() {
+            self.fan_out(&fanned, now);
+            self.remember(&req, fanned.last().map(|(m, _)| m.as_ref()));
             return Box::pin(fut::ready(Ok(answers.into_iter().flatten().collect())));
         }
+        // A publication mixing GD and in-RAM messages reaches the subscribers whole, after the
+        // GD part has committed, so they see it in its order (and not at all if the commit fails).
         let publications = gd
             .iter()
             .map(|(_, m, client_id)| GdPublication {
@@ -257,7 +257,7 @@ impl Handler<Publish> for TopicActor {
         let commit = self.gd_writer.send(PersistGd { publications });
         Box::pin(commit.into_actor(self).map(move |result, act, _ctx| {
             let outcomes = result??;
-            let mut stored = Vec::new();
+            let mut stored = fanned;
             for ((i, msg, _), outcome) in gd.into_iter().zip(outcomes) {
                 match outcome {
                     GdOutcome::Conflict => return Err(PubSubError::MsgIdConflict(msg.msg_id)),

@@ -34,16 +34,23 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
         .map_err(|e| ClientError::Usage(format!("bad apply file {}: {}", file.display(), e.message())))?;
     let doc = resolve_env(serde_json::to_value(doc).map_err(|e| ClientError::Usage(e.to_string()))?)?;
     if let Some(unknown) = doc.as_object().and_then(|o| {
-        o.keys()
-            .find(|k| !["topic", "endpoint", "subscription", "service", "file_channel"].contains(&k.as_str()))
+        o.keys().find(|k| {
+            !["topic", "endpoint", "subscription", "service", "file_channel", "channel"].contains(&k.as_str())
+        })
     }) {
         return Err(ClientError::Usage(format!(
-            "unknown section `{unknown}` (expected topic, endpoint, subscription, service, file_channel)"
+            "unknown section `{unknown}` (expected topic, endpoint, subscription, service, file_channel, channel)"
         )));
     }
     let mut changes = Vec::new();
     let mut revealed = Vec::new();
 
+    let channels = client.list_all("/channels")?;
+    for wanted in entries(&doc, "channel")? {
+        let name = required(&wanted, "name", "channel")?;
+        let existing = channels.iter().find(|c| c["name"] == name);
+        sync(client, "/channels", "channel", &name, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
+    }
     let topics = client.list_all("/topics")?;
     for wanted in entries(&doc, "topic")? {
         let name = required(&wanted, "name", "topic")?;
@@ -290,7 +297,8 @@ pub fn export(client: &Client) -> Result<Value, ClientError> {
         .collect();
     let file_channels: Vec<Value> =
         client.list_all("/file-channels")?.into_iter().map(|c| clean(c, &[])).collect();
-    let doc = json!({"topic": topics, "endpoint": endpoints, "service": services, "subscription": subs,
+    let channels: Vec<Value> = client.list_all("/channels")?.into_iter().map(|c| clean(c, &[])).collect();
+    let doc = json!({"channel": channels, "topic": topics, "endpoint": endpoints, "service": services, "subscription": subs,
                      "file_channel": file_channels});
     let text = toml::to_string(&doc).map_err(|e| ClientError::Transport(e.to_string()))?;
     print!(

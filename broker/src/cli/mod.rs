@@ -98,9 +98,20 @@ pub enum Command {
     /// Services: built-in, `http` and `publish`.
     #[command(subcommand)]
     Service(ServiceCmd),
+    /// WSX channels: `channel create NAME path=/wsx/… [service=…]`, and `channel sessions NAME`.
+    #[command(subcommand)]
+    Channel(ChannelCmd),
     /// Inbound file channels: `file-channel create NAME directory=… topic_name=… endpoint=…`.
     #[command(subcommand)]
     FileChannel(ObjectCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCmd {
+    #[command(flatten)]
+    Object(ObjectCmd),
+    /// Live sessions of a channel.
+    Sessions { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +222,7 @@ enum Kind {
     Endpoint,
     Sub,
     FileChannel,
+    Channel,
 }
 
 impl Kind {
@@ -220,6 +232,7 @@ impl Kind {
             Kind::Endpoint => "/endpoints",
             Kind::Sub => "/subscriptions",
             Kind::FileChannel => "/file-channels",
+            Kind::Channel => "/channels",
         }
     }
 
@@ -229,6 +242,7 @@ impl Kind {
             Kind::Endpoint => &["id", "name", "role", "endpoint_type", "auth", "username", "topic_patterns"],
             Kind::Sub => &["sub_key", "topic_name", "endpoint", "delivery_method", "ack_mode", "node"],
             Kind::FileChannel => &["id", "name", "directory", "topic_name", "endpoint", "poll_interval"],
+            Kind::Channel => &["id", "name", "path", "service", "token_ttl", "ping_interval"],
         }
     }
 }
@@ -262,6 +276,10 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
         Command::Msg(cmd) => message(&client, cmd),
         Command::Service(cmd) => service(&client, cmd),
         Command::FileChannel(cmd) => object(&client, Kind::FileChannel, cmd),
+        Command::Channel(ChannelCmd::Object(cmd)) => object(&client, Kind::Channel, cmd),
+        Command::Channel(ChannelCmd::Sessions { name }) => {
+            client.object_path("/channels", &name).and_then(|path| client.get(&format!("{path}/sessions")))
+        }
     };
     match result {
         Ok(value) => {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub supervisor: Addr<Supervisor>,
     pub auth: endpoint_auth::Authenticator,
     pub services: signalbox_actors::services::Services,
+    pub channels: crate::wsx::Channels,
+    pub wsx_sessions: crate::wsx::Sessions,
 }
 
 impl AppState {
@@ -88,5 +90,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     )
     .configure(ops::configure)
     .configure(pubsub::configure)
+    .configure(crate::wsx::configure)
     .service(web::scope("/admin/v1").configure(admin::configure).configure(ops::configure_admin));
 }

@@ -2,6 +2,7 @@
 //! [`AdminCaller`](super::auth::AdminCaller); every change writes an audit line.
 
 mod admin_keys;
+mod channels;
 mod endpoints;
 mod file_channels;
 mod messages;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     services::configure(cfg);
     file_channels::configure(cfg);
+    channels::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

@@ -121,6 +121,11 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::NotFound(_) => ApiError::not_found(e.to_string()),
             ServiceError::BadRequest(m) => ApiError::bad_request(m),
+            ServiceError::Status { status, message } => ApiError::new(
+                actix_web::http::StatusCode::from_u16(status)
+                    .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY),
+                message,
+            ),
             ServiceError::Failed { .. } | ServiceError::Timeout(_) => {
                 ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, e.to_string())
             }

@@ -1,0 +1,117 @@
+//! WSX channels: WebSocket paths that speak Zato 3.x's WSX protocol (INTERFACES §4).
+//!
+//! `GET <channel path>` upgrades to a WebSocket served by one [`session::WsxSession`] actor per
+//! connection. [`Channels`] maps paths to channel settings; [`Sessions`] lists live sessions for
+//! admins.
+
+mod frames;
+mod pubsub;
+pub mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix::{Actor, Addr, AsyncContext};
+use actix_web::{web, HttpRequest, HttpResponse};
+use signalbox_schema::models::WsxChannel;
+
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use session::WsxSession;
+
+/// The services a channel's gateway allows unless told otherwise.
+pub const DEFAULT_ALLOWED: &[&str] = &[
+    "zato.pubsub.pubapi.publish-message",
+    "zato.pubsub.pubapi.subscribe-wsx",
+    "zato.pubsub.pubapi.unsubscribe",
+    "zato.pubsub.resume-wsx-subscription",
+    "zato.pubsub.subscription.create-wsx-subscription",
+    "zato.ping",
+    "helpers.echo",
+];
+pub const GATEWAY: &str = "helpers.web-sockets-gateway";
+
+/// A channel as sessions use it.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub row: WsxChannel,
+    pub allowed: Vec<String>,
+}
+
+/// Channel path → settings, reloaded whenever channels change.
+#[derive(Default)]
+pub struct Channels {
+    by_path: RwLock<HashMap<String, Arc<Channel>>>,
+}
+
+impl Channels {
+    pub fn reload(&self, rows: Vec<WsxChannel>) {
+        let map = rows
+            .into_iter()
+            .map(|row| {
+                let allowed = serde_json::from_str(&row.allowed_services).unwrap_or_default();
+                (row.path.clone(), Arc::new(Channel { row, allowed }))
+            })
+            .collect();
+        if let Ok(mut by_path) = self.by_path.write() {
+            *by_path = map;
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<Arc<Channel>> {
+        self.by_path.read().ok()?.get(path).cloned()
+    }
+}
+
+/// Live sessions, for admins: session id → its actor and channel.
+#[derive(Default)]
+pub struct Sessions {
+    map: RwLock<HashMap<String, (i64, Addr<WsxSession>)>>,
+}
+
+impl Sessions {
+    pub fn insert(&self, id: &str, channel_id: i64, addr: Addr<WsxSession>) {
+        if let Ok(mut map) = self.map.write() {
+            map.insert(id.to_owned(), (channel_id, addr));
+        }
+    }
+
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(id);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Addr<WsxSession>> {
+        self.map.read().ok()?.get(id).map(|(_, a)| a.clone())
+    }
+
+    pub fn of_channel(&self, channel_id: i64) -> Vec<Addr<WsxSession>> {
+        self.map
+            .read()
+            .map(|m| m.values().filter(|(c, _)| *c == channel_id).map(|(_, a)| a.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/wsx/{tail:.*}", web::get().to(upgrade));
+}
+
+async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let channel =
+        state.channels.get(req.path()).ok_or_else(|| ApiError::not_found("no WSX channel at this path"))?;
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::bad_request(format!("a WebSocket upgrade is required: {e}")))?;
+    let stream = stream.max_frame_size(channel.row.max_frame_size.max(1024) as usize);
+    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    WsxSession::create(|ctx| {
+        ctx.add_stream(stream);
+        WsxSession::new(channel, state.clone(), session, peer)
+    });
+    Ok(response)
+}

@@ -1,0 +1,306 @@
+//! Pub/sub over WSX under Zato's service names, run for the logged-in endpoint of a session:
+//! publish, subscribe (one topic or a list), unsubscribe, resume.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::web;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::delivery::AttachSession;
+use signalbox_actors::patterns::{Access, Patterns};
+use signalbox_actors::services::ServiceError;
+use signalbox_actors::sinks::PushFrame;
+use signalbox_schema::models::{Endpoint, SubscriptionFields};
+
+use super::session::WsxSession;
+use crate::http::admin::subscriptions::{create_subscription, with_defaults};
+use crate::http::endpoint_auth::Caller;
+use crate::http::error::{blocking, ApiError};
+use crate::http::{publish_input, pubsub, AppState};
+
+const PUBLISH: &str = "zato.pubsub.pubapi.publish-message";
+const SUBSCRIBE: &str = "zato.pubsub.pubapi.subscribe-wsx";
+const CREATE_SUBSCRIPTION: &str = "zato.pubsub.subscription.create-wsx-subscription";
+const UNSUBSCRIBE: &str = "zato.pubsub.pubapi.unsubscribe";
+const RESUME: &str = "zato.pubsub.resume-wsx-subscription";
+
+pub fn handles(service: &str) -> bool {
+    [PUBLISH, SUBSCRIBE, CREATE_SUBSCRIPTION, UNSUBSCRIBE, RESUME].contains(&service)
+}
+
+impl From<ApiError> for ServiceError {
+    fn from(e: ApiError) -> Self {
+        ServiceError::Status { status: e.status.as_u16(), message: e.details }
+    }
+}
+
+fn refused(status: u16, message: impl Into<String>) -> ServiceError {
+    ServiceError::Status { status, message: message.into() }
+}
+
+/// The fields of a WSX subscription (INTERFACES §4).
+#[derive(Debug, Deserialize)]
+struct SubscribeRequest {
+    topic_name: Option<String>,
+    topic_name_list: Option<Vec<String>>,
+    ack_mode: Option<String>,
+    ack_timeout: Option<f64>,
+    delivery_batch_size: Option<i64>,
+    wrap_one_msg_in_list: Option<bool>,
+    max_in_flight: Option<i64>,
+    unsub_on_wsx_close: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubKeyRequest {
+    sub_key: String,
+    topic_name: Option<String>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(request: Value) -> Result<T, ServiceError> {
+    serde_json::from_value(request).map_err(|e| ServiceError::bad_request(format!("invalid request: {e}")))
+}
+
+/// Runs one of the pub/sub services for the session's endpoint.
+pub fn invoke(
+    session: &mut WsxSession,
+    ctx: &mut Context<WsxSession>,
+    service: &str,
+    request: Value,
+) -> ResponseActFuture<WsxSession, Result<Value, ServiceError>> {
+    let Some(login) = session.login.as_ref() else {
+        return Box::pin(fut::ready(Err(refused(403, "not logged in"))));
+    };
+    let endpoint = login.endpoint.clone();
+    let client_id = login.client_id.clone().unwrap_or_default();
+    let state = session.state.clone();
+    let me: Recipient<PushFrame> = ctx.address().recipient();
+    match service {
+        PUBLISH => Box::pin(publish(state, endpoint, request).into_actor(session)),
+        RESUME => Box::pin(resume(state, endpoint, me, request).into_actor(session).map(remember)),
+        UNSUBSCRIBE => {
+            Box::pin(unsubscribe(state, endpoint, request).into_actor(session).map(|result, act, _| {
+                let (key, reply) = result?;
+                act.subs.retain(|(k, _)| *k != key);
+                Ok(reply)
+            }))
+        }
+        _ => {
+            let single = service == SUBSCRIBE;
+            Box::pin(
+                subscribe(state, endpoint, client_id, me, request, single).into_actor(session).map(remember),
+            )
+        }
+    }
+}
+
+/// Records the subscriptions a call attached to the session, and answers its reply.
+fn remember(
+    result: Result<(Vec<(String, bool)>, Value), ServiceError>,
+    act: &mut WsxSession,
+    _ctx: &mut Context<WsxSession>,
+) -> Result<Value, ServiceError> {
+    let (keys, reply) = result?;
+    for key in keys {
+        if !act.subs.iter().any(|(k, _)| *k == key.0) {
+            act.subs.push(key);
+        }
+    }
+    Ok(reply)
+}
+
+fn caller(endpoint: &Arc<Endpoint>) -> Caller {
+    Caller {
+        endpoint: endpoint.clone(),
+        patterns: Arc::new(Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default()),
+    }
+}
+
+async fn publish(
+    state: web::Data<AppState>,
+    endpoint: Arc<Endpoint>,
+    request: Value,
+) -> Result<Value, ServiceError> {
+    let mut fields = match request {
+        Value::Object(o) => o,
+        _ => {
+            return Err(ServiceError::bad_request(
+                "the request must be an object with `topic_name` and `data`",
+            ))
+        }
+    };
+    let topic_name = match fields.remove("topic_name") {
+        Some(Value::String(t)) => t,
+        _ => return Err(ServiceError::bad_request("`topic_name` is required")),
+    };
+    let item: publish_input::PublishItem = parse(Value::Object(fields))?;
+    let as_list = item.data_list.is_some();
+    let messages = publish_input::into_messages(item, "application/json")?;
+    let pattern = caller(&endpoint)
+        .allowed(Access::Pub, &topic_name)
+        .ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+    let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+    let published = pubsub::publish_as(&topic, &endpoint, pattern, messages).await?;
+    Ok(pubsub::publish_answer(published, as_list))
+}
+
+async fn subscribe(
+    state: web::Data<AppState>,
+    endpoint: Arc<Endpoint>,
+    client_id: String,
+    me: Recipient<PushFrame>,
+    request: Value,
+    single: bool,
+) -> Result<(Vec<(String, bool)>, Value), ServiceError> {
+    let req: SubscribeRequest = parse(request)?;
+    let names = match (&req.topic_name, &req.topic_name_list) {
+        (Some(t), None) => vec![t.clone()],
+        (None, Some(list)) if !list.is_empty() && !single => list.clone(),
+        _ => {
+            return Err(ServiceError::bad_request(
+                "give `topic_name` (or, to create-wsx-subscription, `topic_name_list`)",
+            ))
+        }
+    };
+    let ack_mode = req.ack_mode.clone().unwrap_or_else(|| "auto".into());
+    if !["auto", "explicit"].contains(&ack_mode.as_str()) {
+        return Err(ServiceError::bad_request("`ack_mode` must be `auto` or `explicit`"));
+    }
+    if req.ack_timeout.is_some_and(|t| !(t > 0.0 && t.is_finite()))
+        || req.delivery_batch_size.is_some_and(|b| !(1..=10_000).contains(&b))
+        || req.max_in_flight.is_some_and(|m| !(1..=1000).contains(&m))
+    {
+        return Err(ServiceError::bad_request(
+            "`ack_timeout` must be positive, `delivery_batch_size` 1–10000, `max_in_flight` 1–1000",
+        ));
+    }
+    let unsub = req.unsub_on_wsx_close.unwrap_or(true);
+    let who = caller(&endpoint);
+    let client: String =
+        client_id.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).take(64).collect();
+    let kind = if client.is_empty() { "wsx".to_owned() } else { format!("wsx.{client}") };
+    let mut attached = Vec::new();
+    let mut sub_data = Vec::new();
+    for name in names {
+        let pattern =
+            who.allowed(Access::Sub, &name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+        let topic = state.registry.topic(&name).filter(|t| t.topic.is_api_sub_allowed);
+        let topic = topic.ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+        let fields = with_defaults(SubscriptionFields {
+            topic_id: Some(topic.topic.id),
+            endpoint_id: Some(endpoint.id),
+            sub_pattern_matched: Some(pattern),
+            delivery_method: Some("notify".into()),
+            ack_mode: Some(ack_mode.clone()),
+            ack_timeout: req.ack_timeout,
+            delivery_batch_size: req.delivery_batch_size,
+            wrap_one_msg_in_list: req.wrap_one_msg_in_list,
+            max_in_flight: req.max_in_flight,
+            push_config: Some(Some(json!({"type": "wsx"}).to_string())),
+            is_wsx: Some(true),
+            unsub_on_wsx_close: Some(unsub),
+            server_name: Some(Some(state.node_name.clone())),
+            ..SubscriptionFields::default()
+        });
+        let (st, k) = (state.clone(), kind.clone());
+        let sub = blocking(move || create_subscription(&st, fields, &k)).await?;
+        state.subscription_changed(&sub.sub_key).await?;
+        attach(&state, &sub.sub_key, Some(me.clone())).await?;
+        let depth = depth(&state, &sub.sub_key).await?;
+        log::info!(target: "signalbox::audit", "event=wsx_subscribe endpoint={} topic={name} sub_key={}", endpoint.name, sub.sub_key);
+        sub_data.push(json!({"topic_name": name, "sub_key": sub.sub_key, "current_depth": depth}));
+        attached.push((sub.sub_key, unsub));
+    }
+    let reply = match (req.topic_name_list.is_some(), sub_data.len()) {
+        (false, 1) => {
+            json!({"sub_key": sub_data[0]["sub_key"], "current_depth": sub_data[0]["current_depth"]})
+        }
+        _ => json!({"sub_data": sub_data}),
+    };
+    Ok((attached, reply))
+}
+
+async fn attach(
+    state: &AppState,
+    sub_key: &str,
+    session: Option<Recipient<PushFrame>>,
+) -> Result<(), ServiceError> {
+    let sub = state
+        .registry
+        .sub(sub_key)
+        .ok_or_else(|| ServiceError::failed("the subscription has no delivery actor"))?;
+    sub.addr.send(AttachSession(session)).await.map_err(|e| ServiceError::failed(e.to_string()))
+}
+
+async fn depth(state: &AppState, sub_key: &str) -> Result<i64, ServiceError> {
+    let (store, key) = (state.store.clone(), sub_key.to_owned());
+    Ok(blocking(move || store.queue_depth(&key)).await?)
+}
+
+/// The session's own WSX subscription `sub_key`; anything else is refused with 403.
+fn own_subscription(
+    state: &AppState,
+    endpoint: &Endpoint,
+    sub_key: &str,
+) -> Result<signalbox_actors::registry::SubEntry, ServiceError> {
+    state
+        .registry
+        .sub(sub_key)
+        .filter(|s| s.sub.is_wsx && s.sub.endpoint_id == endpoint.id)
+        .ok_or_else(|| refused(403, super::frames::FORBIDDEN))
+}
+
+async fn resume(
+    state: web::Data<AppState>,
+    endpoint: Arc<Endpoint>,
+    me: Recipient<PushFrame>,
+    request: Value,
+) -> Result<(Vec<(String, bool)>, Value), ServiceError> {
+    let req: SubKeyRequest = parse(request)?;
+    let sub = own_subscription(&state, &endpoint, &req.sub_key)?;
+    attach(&state, &req.sub_key, Some(me)).await?;
+    let depth = depth(&state, &req.sub_key).await?;
+    Ok((
+        vec![(req.sub_key.clone(), sub.sub.unsub_on_wsx_close)],
+        json!({"sub_key": req.sub_key, "current_depth": depth}),
+    ))
+}
+
+async fn unsubscribe(
+    state: web::Data<AppState>,
+    endpoint: Arc<Endpoint>,
+    request: Value,
+) -> Result<(String, Value), ServiceError> {
+    let req: SubKeyRequest = parse(request)?;
+    let sub = own_subscription(&state, &endpoint, &req.sub_key)?;
+    if req.topic_name.as_ref().is_some_and(|t| *t != sub.topic_name) {
+        return Err(refused(
+            400,
+            format!("`{}` is not a subscription to `{}`", req.sub_key, req.topic_name.unwrap_or_default()),
+        ));
+    }
+    let (store, key) = (state.store.clone(), req.sub_key.clone());
+    blocking(move || store.subscription_delete(&key)).await?;
+    state.subscription_changed(&req.sub_key).await?;
+    Ok((req.sub_key, json!({})))
+}
+
+/// A session ended: subscriptions with `unsub_on_wsx_close` end with it, the others wait for a
+/// `resume-wsx-subscription`.
+pub async fn end_subscriptions(state: &AppState, subs: Vec<(String, bool)>) {
+    for (key, unsub) in subs {
+        if unsub {
+            let (store, k) = (state.store.clone(), key.clone());
+            match blocking(move || store.subscription_delete(&k)).await {
+                Ok(()) | Err(ApiError { status: actix_web::http::StatusCode::NOT_FOUND, .. }) => {}
+                Err(e) => log::warn!("event=wsx_unsubscribe_failed sub_key={key} error={e}"),
+            }
+            if let Err(e) = state.subscription_changed(&key).await {
+                log::warn!("event=wsx_unsubscribe_failed sub_key={key} error={e}");
+            }
+        } else if let Some(sub) = state.registry.sub(&key) {
+            let _ = sub.addr.send(AttachSession(None)).await;
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! `WsxSession`: one per WebSocket connection on a WSX channel.
+//!
+//! Owns the session token, the connection's subscriptions, the pushes and server requests
+//! waiting for a `client-response`, and the one writer that owns the socket (fed through a
+//! queue bounded in bytes: a client that does not read is closed with 1008). Receives socket
+//! frames, `PushFrame` from its delivery actors, `InvokeClient` / `Disconnect` / `SessionInfo`
+//! from admins; calls services and the pub/sub actors.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::web;
+use actix_ws::{CloseCode, CloseReason, Message as WsMessage, ProtocolError};
+use serde_json::{json, Value};
+use signalbox_actors::secrets::verify_password;
+use signalbox_actors::services::{InvokeContext, ServiceError};
+use signalbox_actors::sinks::{PushFrame, SinkError};
+use signalbox_actors::time::{iso, now_micros};
+use signalbox_schema::models::Endpoint;
+use tokio::sync::{mpsc, oneshot};
+
+use super::frames::{self, ClientFrame};
+use super::{Channel, GATEWAY};
+use crate::http::AppState;
+
+/// How long a server request (`zwsx.rqc`) waits for the client's answer.
+pub const CLIENT_RESPONSE_WAIT: Duration = Duration::from_secs(5);
+/// Unsent output past which a client that does not read is disconnected (at least).
+const MIN_OUTPUT_BUDGET: usize = 4 * 1024 * 1024;
+
+enum Out {
+    Text(String),
+    Ping,
+    Pong(actix_web::web::Bytes),
+    Close(CloseReason),
+}
+
+/// The one writer of a connection, and the bytes queued for it.
+struct Writer {
+    tx: mpsc::UnboundedSender<Out>,
+    pending: Arc<AtomicUsize>,
+    budget: usize,
+}
+
+/// Who logged in, and until when the token is good.
+pub struct Login {
+    pub endpoint: Arc<Endpoint>,
+    pub token: String,
+    pub expires: Instant,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+}
+
+pub struct WsxSession {
+    /// `ws.<hex>`: how admins and logs name this connection.
+    pub id: String,
+    pub channel: Arc<Channel>,
+    pub state: web::Data<AppState>,
+    peer: String,
+    since: i64,
+    pub login: Option<Login>,
+    /// Subscriptions this connection serves, with their `unsub_on_wsx_close`.
+    pub subs: Vec<(String, bool)>,
+    /// Explicit-ack pushes waiting for their `client-response`, by push id.
+    pushes: HashMap<String, oneshot::Sender<()>>,
+    /// Server requests waiting for their `client-response`, by request id.
+    requests: HashMap<String, oneshot::Sender<Value>>,
+    writer: Writer,
+    missed_pings: u32,
+    /// The close code this session ended with, for metrics.
+    close_code: Option<u16>,
+}
+
+impl WsxSession {
+    pub fn new(
+        channel: Arc<Channel>,
+        state: web::Data<AppState>,
+        mut socket: actix_ws::Session,
+        peer: String,
+    ) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let counter = pending.clone();
+        let metrics = state.metrics.clone();
+        actix_rt::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                let sent = match out {
+                    Out::Text(text) => {
+                        let n = text.len();
+                        let ok = socket.text(text).await.is_ok();
+                        counter.fetch_sub(n, Ordering::Relaxed);
+                        metrics.wsx_frames.with_label_values(&["out"]).inc();
+                        ok
+                    }
+                    Out::Ping => socket.ping(b"").await.is_ok(),
+                    Out::Pong(bytes) => socket.pong(&bytes).await.is_ok(),
+                    Out::Close(reason) => {
+                        let _ = socket.close(Some(reason)).await;
+                        return;
+                    }
+                };
+                if !sent {
+                    return;
+                }
+            }
+        });
+        let budget = (channel.row.max_frame_size.max(0) as usize * 8).max(MIN_OUTPUT_BUDGET);
+        WsxSession {
+            id: frames::new_id("ws."),
+            channel,
+            state,
+            peer,
+            since: now_micros(),
+            login: None,
+            subs: Vec::new(),
+            pushes: HashMap::new(),
+            requests: HashMap::new(),
+            writer: Writer { tx, pending, budget },
+            missed_pings: 0,
+            close_code: None,
+        }
+    }
+
+    /// Queues a frame for the writer; past the byte budget the client is cut off.
+    pub fn send(&mut self, ctx: &mut Context<Self>, frame: Value) {
+        let text = frame.to_string();
+        let queued = self.writer.pending.fetch_add(text.len(), Ordering::Relaxed) + text.len();
+        if queued > self.writer.budget {
+            self.writer.pending.fetch_sub(text.len(), Ordering::Relaxed);
+            log::warn!("event=wsx_slow_consumer session={} unsent_bytes={queued}", self.id);
+            self.state.metrics.mailbox_overflows.with_label_values(&["wsx_output"]).inc();
+            self.close(ctx, 1008, "output budget exceeded: the client does not read");
+            return;
+        }
+        let _ = self.writer.tx.send(Out::Text(text));
+    }
+
+    pub fn close(&mut self, ctx: &mut Context<Self>, code: u16, why: &str) {
+        if self.close_code.is_none() {
+            self.close_code = Some(code);
+            let reason = CloseReason { code: CloseCode::from(code), description: Some(why.to_owned()) };
+            let _ = self.writer.tx.send(Out::Close(reason));
+        }
+        ctx.stop();
+    }
+
+    fn logged_in(&self) -> bool {
+        self.login.is_some()
+    }
+
+    /// Every frame after `create-session` must carry the current, unexpired token.
+    fn token_ok(&self, frame: &ClientFrame) -> bool {
+        match (&self.login, &frame.token) {
+            (Some(login), Some(token)) => *token == login.token && Instant::now() < login.expires,
+            _ => false,
+        }
+    }
+
+    fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
+        let frame = match ClientFrame::parse(text) {
+            Ok(f) => f,
+            Err(e) => return self.send(ctx, frames::error(400, &e, None)),
+        };
+        match frame.action.as_str() {
+            "create-session" => self.create_session(ctx, frame),
+            "invoke-service" | "client-response" if !self.token_ok(&frame) => {
+                self.send(ctx, frames::forbidden(frame.id.as_deref()));
+            }
+            "invoke-service" => self.invoke(ctx, frame),
+            "client-response" => self.client_response(frame),
+            other => {
+                let message = format!("unknown action `{other}`");
+                self.send(ctx, frames::error(400, &message, frame.id.as_deref()));
+            }
+        }
+    }
+
+    fn create_session(&mut self, ctx: &mut Context<Self>, frame: ClientFrame) {
+        let username = frame.meta_str("username").unwrap_or_default();
+        let secret = frame.meta_str("secret").unwrap_or_default();
+        let (store, master, channel) =
+            (self.state.store.clone(), self.state.master_key.clone(), self.channel.row.name.clone());
+        let check = web::block(move || -> Option<Endpoint> {
+            let endpoint = if secret.starts_with("sbk_") {
+                store.endpoint_by_api_key_digest(&master.digest(&secret)).ok().filter(|e| e.auth == "api_key")
+            } else {
+                store.endpoint_by_username(&username).ok().filter(|e| {
+                    e.auth == "basic"
+                        && e.password_hash.as_deref().is_some_and(|h| verify_password(&secret, h))
+                })
+            };
+            endpoint.filter(|e| e.wsx_channel.as_deref() == Some(channel.as_str()))
+        });
+        ctx.wait(check.into_actor(self).map(move |found, act, ctx| {
+            let Ok(Some(endpoint)) = found else {
+                log::info!(target: "signalbox::audit", "event=wsx_login_failed session={} peer={}", act.id, act.peer);
+                return act.send(ctx, frames::forbidden(frame.id.as_deref()));
+            };
+            let token = frames::new_id("zwsxt.");
+            let ttl = Duration::from_secs_f64(act.channel.row.token_ttl.max(1.0));
+            let first = act.login.is_none();
+            act.login = Some(Login {
+                endpoint: Arc::new(endpoint),
+                token: token.clone(),
+                expires: Instant::now() + ttl,
+                client_id: frame.meta_str("client_id"),
+                client_name: frame.meta_str("client_name"),
+            });
+            if first {
+                act.state.wsx_sessions.insert(&act.id, act.channel.row.id, ctx.address());
+                act.state.metrics.wsx_sessions.inc();
+            }
+            log::info!(target: "signalbox::audit", "event=wsx_login session={} channel={} endpoint={}", act.id, act.channel.row.name,
+                act.login.as_ref().map(|l| l.endpoint.name.as_str()).unwrap_or_default());
+            act.send(ctx, frames::server(frames::RSPA, Some(200), frame.id.as_deref(), json!({"token": token})));
+        }));
+    }
+
+    fn invoke(&mut self, ctx: &mut Context<Self>, frame: ClientFrame) {
+        let in_reply_to = frame.id.clone();
+        let channel_service = self.channel.row.service.clone();
+        let (service, request) = if channel_service == GATEWAY {
+            let name = frame.data.get("service").and_then(Value::as_str).map(str::to_owned);
+            let Some(name) = name else {
+                return self
+                    .send(ctx, frames::error(400, "`data.service` is required", in_reply_to.as_deref()));
+            };
+            if !self.channel.allowed.contains(&name) {
+                let message = format!("service `{name}` is not allowed on this channel");
+                return self.send(ctx, frames::error(403, &message, in_reply_to.as_deref()));
+            }
+            (name, frame.data.get("request").cloned().unwrap_or(Value::Null))
+        } else {
+            (channel_service, frame.data)
+        };
+        if super::pubsub::handles(&service) {
+            let fut = super::pubsub::invoke(self, ctx, &service, request);
+            ctx.spawn(fut.map(move |result, act, ctx| act.reply(ctx, result, in_reply_to.as_deref())));
+            return;
+        }
+        let services = self.state.services.clone();
+        let fut = async move { services.invoke(&service, request, InvokeContext::default()).await };
+        ctx.spawn(
+            fut.into_actor(self).map(move |result, act, ctx| act.reply(ctx, result, in_reply_to.as_deref())),
+        );
+    }
+
+    fn reply(
+        &mut self,
+        ctx: &mut Context<Self>,
+        result: Result<Value, ServiceError>,
+        in_reply_to: Option<&str>,
+    ) {
+        let frame = match result {
+            Ok(data) => frames::server(frames::RSPOK, Some(200), in_reply_to, data),
+            Err(e) => {
+                let status = match &e {
+                    ServiceError::NotFound(_) => 404,
+                    ServiceError::BadRequest(_) => 400,
+                    ServiceError::Status { status, .. } => *status,
+                    ServiceError::Failed { .. } | ServiceError::Timeout(_) => 502,
+                };
+                frames::error(status, &e.to_string(), in_reply_to)
+            }
+        };
+        self.send(ctx, frame);
+    }
+
+    fn client_response(&mut self, frame: ClientFrame) {
+        let Some(id) = frame.in_reply_to else { return };
+        if let Some(ack) = self.pushes.remove(&id) {
+            self.state.metrics.wsx_acks.inc();
+            let _ = ack.send(());
+        } else if let Some(waiter) = self.requests.remove(&id) {
+            let _ = waiter.send(frame.data);
+        }
+    }
+
+    fn on_protocol_error(&mut self, ctx: &mut Context<Self>, err: ProtocolError) {
+        match err {
+            ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                if self.logged_in() {
+                    self.send(ctx, frames::error(422, "Invalid UTF-8 bytes", None));
+                } else {
+                    self.close(ctx, 4001, "Invalid UTF-8 bytes");
+                }
+            }
+            ProtocolError::Overflow => self.close(ctx, 1009, "frame larger than max_frame_size"),
+            other => {
+                log::info!("event=wsx_protocol_error session={} error={other}", self.id);
+                self.close(ctx, 1002, "protocol error");
+            }
+        }
+    }
+
+    fn ping(&mut self, ctx: &mut Context<Self>) {
+        if self.missed_pings >= self.channel.row.pings_missed_threshold.max(1) as u32 {
+            return self.close(ctx, 4002, "Pings missed");
+        }
+        self.missed_pings += 1;
+        let _ = self.writer.tx.send(Out::Ping);
+    }
+}
+
+impl Actor for WsxSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let wait = Duration::from_secs_f64(self.channel.row.new_token_wait_time.max(0.1));
+        ctx.run_later(wait, |act, ctx| {
+            if !act.logged_in() {
+                act.send(ctx, frames::forbidden(None));
+                act.close(ctx, 4003, "no create-session in time");
+            }
+        });
+        let every = Duration::from_secs_f64(self.channel.row.ping_interval.max(0.1));
+        ctx.run_interval(every, |act, ctx| act.ping(ctx));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let code = self.close_code.unwrap_or(1000);
+        self.state.metrics.wsx_closes.with_label_values(&[&code.to_string()]).inc();
+        if self.login.is_some() {
+            self.state.wsx_sessions.remove(&self.id);
+            self.state.metrics.wsx_sessions.dec();
+        }
+        let _ =
+            self.writer.tx.send(Out::Close(CloseReason { code: CloseCode::from(code), description: None }));
+        let subs = std::mem::take(&mut self.subs);
+        if !subs.is_empty() {
+            let state = self.state.clone();
+            actix_rt::spawn(async move { super::pubsub::end_subscriptions(&state, subs).await });
+        }
+        log::info!("event=wsx_session_closed session={} code={code}", self.id);
+    }
+}
+
+impl StreamHandler<Result<WsMessage, ProtocolError>> for WsxSession {
+    fn handle(&mut self, item: Result<WsMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(WsMessage::Text(text)) => {
+                self.state.metrics.wsx_frames.with_label_values(&["in"]).inc();
+                self.on_text(ctx, &text);
+            }
+            Ok(WsMessage::Binary(_)) | Ok(WsMessage::Continuation(_)) => {
+                self.send(ctx, frames::error(400, "only JSON text frames are supported", None));
+            }
+            Ok(WsMessage::Ping(bytes)) => {
+                let _ = self.writer.tx.send(Out::Pong(bytes));
+            }
+            Ok(WsMessage::Pong(_)) => {
+                self.missed_pings = 0;
+                // An answered ping keeps the token alive, as in Zato.
+                let extend = Duration::from_secs_f64(self.channel.row.ping_interval.max(0.0));
+                if let Some(login) = self.login.as_mut() {
+                    login.expires = login.expires.max(Instant::now() + extend);
+                }
+            }
+            Ok(WsMessage::Close(_)) => {
+                self.close_code.get_or_insert(1000);
+                ctx.stop();
+            }
+            Ok(WsMessage::Nop) => {}
+            Err(e) => self.on_protocol_error(ctx, e),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.close_code.get_or_insert(1006);
+        ctx.stop();
+    }
+}
+
+impl Handler<PushFrame> for WsxSession {
+    type Result = ResponseFuture<Result<(), SinkError>>;
+
+    fn handle(&mut self, msg: PushFrame, ctx: &mut Context<Self>) -> Self::Result {
+        let mut messages = msg.messages;
+        // One message goes as a plain object, as Zato sends it; its id is the push id.
+        let (id, data) = if messages.len() == 1 {
+            let one = messages.remove(0);
+            (one["msg_id"].as_str().unwrap_or_default().to_owned(), one)
+        } else {
+            (frames::new_id("zwsx."), Value::Array(messages))
+        };
+        self.send(ctx, frames::server_with_id(&id, frames::PSRQ, None, None, data));
+        self.state.metrics.wsx_pushes.inc();
+        let Some(timeout) = msg.ack_timeout else { return Box::pin(async { Ok(()) }) };
+        let (tx, rx) = oneshot::channel();
+        self.pushes.insert(id, tx);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(SinkError::idle("the WebSocket session closed before acknowledging")),
+                Err(_) => Err(SinkError::other("the client did not acknowledge the push in time")),
+            }
+        })
+    }
+}
+
+/// Send the client a `zwsx.rqc` and answer its `client-response` data (admins).
+#[derive(Message)]
+#[rtype(result = "Result<Value, String>")]
+pub struct InvokeClient {
+    pub data: Value,
+}
+
+impl Handler<InvokeClient> for WsxSession {
+    type Result = ResponseFuture<Result<Value, String>>;
+
+    fn handle(&mut self, msg: InvokeClient, ctx: &mut Context<Self>) -> Self::Result {
+        let id = frames::new_id("zwsx.");
+        self.send(ctx, frames::server_with_id(&id, frames::RQC, None, None, msg.data));
+        let (tx, rx) = oneshot::channel();
+        self.requests.insert(id, tx);
+        Box::pin(async move {
+            match tokio::time::timeout(CLIENT_RESPONSE_WAIT, rx).await {
+                Ok(Ok(data)) => Ok(data),
+                _ => Err("the client did not answer within 5 s".to_owned()),
+            }
+        })
+    }
+}
+
+/// Close the connection (admins).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect;
+
+impl Handler<Disconnect> for WsxSession {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Disconnect, ctx: &mut Context<Self>) {
+        self.close(ctx, 1000, "disconnected by an administrator");
+    }
+}
+
+/// What admins see of a session.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct SessionInfo;
+
+impl Handler<SessionInfo> for WsxSession {
+    type Result = MessageResult<SessionInfo>;
+
+    fn handle(&mut self, _msg: SessionInfo, _ctx: &mut Context<Self>) -> Self::Result {
+        let login = self.login.as_ref();
+        MessageResult(json!({
+            "session_id": self.id,
+            "channel": self.channel.row.name,
+            "client_id": login.and_then(|l| l.client_id.clone()),
+            "client_name": login.and_then(|l| l.client_name.clone()),
+            "endpoint": login.map(|l| l.endpoint.name.clone()),
+            "peer_address": self.peer,
+            "since": iso(self.since),
+            "subscriptions": self.subs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        }))
+    }
+}

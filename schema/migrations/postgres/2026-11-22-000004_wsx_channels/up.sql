@@ -1,0 +1,14 @@
+-- WSX channels: WebSocket paths speaking Zato 3.x's WSX protocol. `allowed_services` is a JSON list.
+CREATE TABLE sb_wsx_channel (
+    id                     BIGSERIAL PRIMARY KEY,
+    name                   TEXT NOT NULL UNIQUE,
+    path                   TEXT NOT NULL UNIQUE,
+    service                TEXT NOT NULL,
+    allowed_services       TEXT NOT NULL,
+    new_token_wait_time    DOUBLE PRECISION NOT NULL,
+    token_ttl              DOUBLE PRECISION NOT NULL,
+    ping_interval          DOUBLE PRECISION NOT NULL,
+    pings_missed_threshold BIGINT NOT NULL,
+    max_frame_size         BIGINT NOT NULL,
+    created_at             BIGINT NOT NULL
+);
