@@ -371,3 +371,28 @@ fn amqp_targets_publish_to_rabbitmq_with_confirms_in_order() {
     assert_eq!(got, (0..20).map(|n| json!(n)).collect::<Vec<_>>());
     assert!(!node.log().contains("guest:guest"), "the AMQP URL with its password was logged");
 }
+
+#[test]
+fn a_target_that_answers_too_slowly_counts_as_a_socket_error_and_is_retried() {
+    let node = Node::start(Backend::Sqlite);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let receiver = Receiver::start(Box::new(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            (200, "{}".into(), Duration::from_secs(2))
+        } else {
+            (200, "{}".into(), Duration::ZERO)
+        }
+    }));
+    let (ps, key) = setup(
+        &node,
+        "rest",
+        json!({"wait_sock_err": 0.3, "wait_non_sock_err": 5, "push": {"url": receiver.url.clone(), "timeout": 0.3}}),
+    );
+    ps.publish_ok(json!({"data": "slow"}));
+    wait_for("the retry after a timeout", 10, || receiver.received().len() >= 2);
+    let gap = receiver.received()[1].at - receiver.received()[0].at;
+    assert!(gap < Duration::from_secs(3), "wait_sock_err (not wait_non_sock_err) must apply: {gap:?}");
+    let (_, metrics, _) = node.http().raw("GET", "/metrics", None);
+    assert!(metrics.as_str().unwrap().contains(&format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{key}\"}} 1")));
+}
