@@ -45,6 +45,10 @@ pub struct Metrics {
     pub wsx_acks: IntCounter,
     /// WSX connections closed, by close code.
     pub wsx_closes: IntCounterVec,
+    /// Actors restarted (by an admin command or after failing), by kind.
+    pub actor_restarts: IntCounterVec,
+    /// Seconds from publication to hand-over (pull) or successful push.
+    pub deliver_latency: Histogram,
     /// Messages refused because a bounded mailbox or queue was full, by where.
     pub mailbox_overflows: IntCounterVec,
 }
@@ -130,6 +134,12 @@ impl Metrics {
             wsx_pushes: counter("wsx_pushes_total", "WSX pub/sub pushes sent."),
             wsx_acks: counter("wsx_acks_total", "WSX pushes acknowledged by clients."),
             wsx_closes: counter_vec("wsx_closes_total", "WSX connections closed, by code.", &["code"]),
+            actor_restarts: counter_vec("actor_restarts_total", "Actors restarted.", &["kind"]),
+            deliver_latency: histogram(
+                "publish_to_deliver_seconds",
+                "Time from publication to delivery.",
+                vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+            ),
             mailbox_overflows: counter_vec(
                 "mailbox_overflows_total",
                 "Messages refused by a full bounded mailbox or queue.",

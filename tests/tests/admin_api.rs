@@ -275,7 +275,9 @@ fn the_openapi_document_describes_every_admin_route_and_each_exists() {
             .replace("{sub_key}", "zpsk.none")
             .replace("{name}", "nobody")
             .replace("{msg_id}", "zpsm-none")
-            .replace("{session_id}", "ws.none");
+            .replace("{session_id}", "ws.none")
+            .replace("{actor_id}", "delivery:none")
+            .replace("{command}", "pause");
         for method in ops.as_object().unwrap().keys() {
             let (status, body) = node.admin().call(&method.to_uppercase(), &concrete, Some(&json!({})));
             assert_ne!(body["details"], "no such path", "{method} {path} is documented but not routed");

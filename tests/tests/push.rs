@@ -394,5 +394,8 @@ fn a_target_that_answers_too_slowly_counts_as_a_socket_error_and_is_retried() {
     let gap = receiver.received()[1].at - receiver.received()[0].at;
     assert!(gap < Duration::from_secs(3), "wait_sock_err (not wait_non_sock_err) must apply: {gap:?}");
     let (_, metrics, _) = node.http().raw("GET", "/metrics", None);
-    assert!(metrics.as_str().unwrap().contains(&format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{key}\"}} 1")));
+    assert!(metrics
+        .as_str()
+        .unwrap()
+        .contains(&format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{key}\"}} 1")));
 }

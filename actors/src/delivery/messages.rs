@@ -100,3 +100,35 @@ pub struct Resync;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AttachSession(pub Option<actix::Recipient<crate::sinks::PushFrame>>);
+
+/// What admins see of a delivery actor, read from the actor itself.
+#[derive(Message)]
+#[rtype(result = "DeliveryStatus")]
+pub struct GetStatus;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryStatus {
+    /// `running`, `paused`, or `waiting` (after a failed push, until its retry).
+    pub state: &'static str,
+    /// In-RAM messages queued here.
+    pub queue_depth_ram: usize,
+    /// GD messages read into RAM (the rest of the backlog waits in SQL).
+    pub queue_depth_gd: usize,
+    pub in_flight: usize,
+    pub delivered: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+    /// Microseconds since the epoch.
+    pub since: i64,
+}
+
+/// Admin control of a delivery actor.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+#[rtype(result = "()")]
+pub enum Control {
+    /// Stop delivering; messages keep queueing.
+    Pause,
+    Resume,
+    /// Forget the RAM window and read the backlog again from SQL, in order.
+    Restart,
+}

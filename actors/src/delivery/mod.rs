@@ -76,6 +76,10 @@ pub struct DeliveryActor {
     paused: bool,
     /// Why the last delivery attempt failed, for admins.
     last_error: Option<String>,
+    /// Messages handed over and failed attempts, since the actor started.
+    delivered: u64,
+    failed: u64,
+    started_at: i64,
 }
 
 /// What a pull decided before touching SQL; undone if SQL fails.
@@ -110,6 +114,9 @@ impl DeliveryActor {
             set_aside: Vec::new(),
             paused: false,
             last_error: None,
+            delivered: 0,
+            failed: 0,
+            started_at: crate::time::now_micros(),
         };
         actor.build_sink();
         actor
@@ -262,6 +269,9 @@ impl Handler<Pull> for DeliveryActor {
     type Result = AtomicResponse<Self, Result<Vec<Delivered>, PubSubError>>;
 
     fn handle(&mut self, msg: Pull, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.paused {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Vec::new()))));
+        }
         let max = msg.max.max(1);
         let now = now_micros();
         let dead_gd = self.expire_leases(now);
@@ -323,6 +333,9 @@ impl DeliveryActor {
             let mut out = Vec::with_capacity(taken.handed.len());
             for (key, mut entry) in taken.handed {
                 entry.delivery_count += 1;
+                if entry.delivery_count == 1 {
+                    act.metrics.deliver_latency.observe((now - entry.msg.pub_time).max(0) as f64 / 1e6);
+                }
                 out.push(Delivered {
                     msg: entry.msg.clone(),
                     delivery_count: entry.delivery_count,
@@ -334,6 +347,7 @@ impl DeliveryActor {
                 }
             }
             act.metrics.deliveries.with_label_values(&[&act.sub.sub_key]).inc_by(out.len() as u64);
+            act.delivered += out.len() as u64;
             Ok(out)
         }))
     }
@@ -515,6 +529,58 @@ impl Handler<AttachSession> for DeliveryActor {
     fn handle(&mut self, msg: AttachSession, ctx: &mut Context<Self>) {
         if let Some(sink) = self.sink.as_mut() {
             sink.attach_session(msg.0);
+        }
+        self.kick(ctx);
+    }
+}
+
+impl Handler<GetStatus> for DeliveryActor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _msg: GetStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        let (gd, ram) =
+            self.window
+                .iter()
+                .fold((0, 0), |(gd, ram), (_, e)| if e.msg.has_gd { (gd + 1, ram) } else { (gd, ram + 1) });
+        let state = if self.paused {
+            "paused"
+        } else if self.blocked_until > crate::time::now_micros() {
+            "waiting"
+        } else {
+            "running"
+        };
+        MessageResult(DeliveryStatus {
+            state,
+            queue_depth_ram: ram,
+            queue_depth_gd: gd,
+            in_flight: self.in_flight.len(),
+            delivered: self.delivered,
+            failed: self.failed,
+            last_error: self.last_error.clone(),
+            since: self.started_at,
+        })
+    }
+}
+
+impl Handler<Control> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) {
+        log::info!("event=delivery_control sub_key={} command={msg:?}", self.sub.sub_key);
+        match msg {
+            Control::Pause => self.paused = true,
+            Control::Resume => self.paused = false,
+            Control::Restart => {
+                // Set-aside batches go back in their place; the GD window is read again.
+                for batch in std::mem::take(&mut self.set_aside) {
+                    for (key, entry) in batch.entries {
+                        self.window.insert(key, entry);
+                    }
+                }
+                self.window.backlog_unknown();
+                self.blocked_until = 0;
+                self.metrics.actor_restarts.with_label_values(&["delivery"]).inc();
+            }
         }
         self.kick(ctx);
     }

@@ -112,6 +112,11 @@ impl DeliveryActor {
         ctx: &mut Context<Self>,
     ) {
         self.metrics.deliveries.with_label_values(&[&self.sub.sub_key]).inc_by(entries.len() as u64);
+        self.delivered += entries.len() as u64;
+        let now = now_micros();
+        for (_, e) in entries.iter().filter(|(_, e)| e.delivery_count == 0) {
+            self.metrics.deliver_latency.observe((now - e.msg.pub_time).max(0) as f64 / 1e6);
+        }
         self.last_error = None;
         expired.extend(entries.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()));
         let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
@@ -158,6 +163,7 @@ impl DeliveryActor {
             _ => "other",
         };
         self.metrics.push_failures.with_label_values(&[&self.sub.sub_key, kind]).inc();
+        self.failed += 1;
         log::warn!("event=push_failed sub_key={} kind={kind} error={:?}", self.sub.sub_key, error.message);
         self.last_error = Some(error.message.clone());
         let wait = match error.kind {

@@ -61,3 +61,8 @@ pub struct Attach {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct UpdateTopic(pub std::sync::Arc<signalbox_schema::models::Topic>);
+
+/// How many delivery actors of this topic run here, read from the topic actor itself.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSubscribers;

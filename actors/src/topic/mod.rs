@@ -299,3 +299,11 @@ impl Handler<UpdateTopic> for TopicActor {
         self.topic = msg.0;
     }
 }
+
+impl Handler<CountSubscribers> for TopicActor {
+    type Result = usize;
+
+    fn handle(&mut self, _msg: CountSubscribers, _ctx: &mut Context<Self>) -> usize {
+        self.subscribers.len()
+    }
+}

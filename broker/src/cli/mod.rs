@@ -101,6 +101,21 @@ pub enum Command {
     /// WSX channels: `channel create NAME path=/wsx/… [service=…]`, and `channel sessions NAME`.
     #[command(subcommand)]
     Channel(ChannelCmd),
+    /// The node's actors, from the actors themselves.
+    Actors {
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Send an actor a command: pause|resume|restart|clear|move (delivery), clear (topic).
+    Actor {
+        actor_id: String,
+        command: String,
+        /// Target node of `move`.
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Inbound file channels: `file-channel create NAME directory=… topic_name=… endpoint=…`.
     #[command(subcommand)]
     FileChannel(ObjectCmd),
@@ -275,6 +290,42 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
         Command::Queue(cmd) => queue(&client, cmd),
         Command::Msg(cmd) => message(&client, cmd),
         Command::Service(cmd) => service(&client, cmd),
+        Command::Actors { kind, node } => {
+            let mut query = Vec::new();
+            if let Some(k) = kind {
+                query.push(format!("kind={}", client::encode(&k)));
+            }
+            if let Some(n) = node {
+                query.push(format!("node={}", client::encode(&n)));
+            }
+            let rows = client.get(&format!("/actors?{}", query.join("&")));
+            match rows {
+                Ok(rows) if !global.json => {
+                    let columns = [
+                        "id",
+                        "kind",
+                        "node",
+                        "state",
+                        "queue_depth_ram",
+                        "queue_depth_gd",
+                        "in_flight",
+                        "delivered",
+                        "failed",
+                        "last_error",
+                    ];
+                    println!("{}", table::render(&rows, &columns));
+                    Ok(Value::Null)
+                }
+                other => other,
+            }
+        }
+        Command::Actor { actor_id, command, node } => {
+            let body = match node {
+                Some(n) => json!({"node": n}),
+                None => json!({}),
+            };
+            client.post(&format!("/actors/{}/{}", client::encode(&actor_id), client::encode(&command)), &body)
+        }
         Command::FileChannel(cmd) => object(&client, Kind::FileChannel, cmd),
         Command::Channel(ChannelCmd::Object(cmd)) => object(&client, Kind::Channel, cmd),
         Command::Channel(ChannelCmd::Sessions { name }) => {

@@ -86,6 +86,10 @@ impl Sessions {
         self.map.read().ok()?.get(id).map(|(_, a)| a.clone())
     }
 
+    pub fn all(&self) -> Vec<Addr<WsxSession>> {
+        self.map.read().map(|m| m.values().map(|(_, a)| a.clone()).collect()).unwrap_or_default()
+    }
+
     pub fn of_channel(&self, channel_id: i64) -> Vec<Addr<WsxSession>> {
         self.map
             .read()

@@ -124,6 +124,16 @@ async fn topic_clear(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = topic_entry(&state, &id)?;
+    let cleared = clear_topic(&state, &topic).await?;
+    audit_admin(&caller, "topic.clear", &topic.topic.name);
+    Ok(HttpResponse::Ok().json(json!({"cleared": cleared})))
+}
+
+/// Deletes every message of a topic, GD and in-RAM, in SQL and in its delivery actors.
+pub async fn clear_topic(
+    state: &AppState,
+    topic: &signalbox_actors::registry::TopicEntry,
+) -> Result<usize, ApiError> {
     let store = state.store.clone();
     let topic_id = topic.topic.id;
     let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
@@ -131,8 +141,7 @@ async fn topic_clear(
         cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
     }
     topic.stats.gd.store(0, std::sync::atomic::Ordering::Relaxed);
-    audit_admin(&caller, "topic.clear", &topic.topic.name);
-    Ok(HttpResponse::Ok().json(json!({"cleared": cleared})))
+    Ok(cleared)
 }
 
 /// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged.

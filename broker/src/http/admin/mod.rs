@@ -1,6 +1,7 @@
 //! The admin API under `/admin/v1`: configuration objects and admin keys. Every route takes an
 //! [`AdminCaller`](super::auth::AdminCaller); every change writes an audit line.
 
+mod actors;
 mod admin_keys;
 mod channels;
 mod endpoints;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     services::configure(cfg);
     file_channels::configure(cfg);
     channels::configure(cfg);
+    actors::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

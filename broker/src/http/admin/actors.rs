@@ -1,0 +1,255 @@
+//! `/admin/v1/actors`: every actor of this node, read from the actors themselves, and the
+//! commands admins send them.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::{web, HttpResponse};
+use futures_util::future::join_all;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::delivery::{Control, GetStatus, QueueCommand};
+use signalbox_actors::registry::{SubEntry, TopicEntry};
+use signalbox_actors::time::iso;
+use signalbox_actors::topic::CountSubscribers;
+use signalbox_actors::PubSubError;
+
+use super::messages::clear_topic;
+use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::wsx::session::SessionInfo;
+
+const KINDS: &[&str] = &["topic", "delivery", "peer", "session", "supervisor"];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/actors", web::get().to(list))
+        .route("/actors/{actor_id}", web::get().to(read))
+        .route("/actors/{actor_id}/{command}", web::post().to(command));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Filter {
+    kind: Option<String>,
+    node: Option<String>,
+}
+
+fn row(state: &AppState, id: String, kind: &str, fields: Value) -> Value {
+    let mut out = json!({
+        "id": id, "kind": kind, "node": state.node_name, "state": "running", "mailbox": null,
+        "queue_depth_ram": null, "queue_depth_gd": null, "in_flight": null, "delivered": null,
+        "failed": null, "last_error": null, "since": null,
+    });
+    if let Value::Object(extra) = fields {
+        for (k, v) in extra {
+            out[k] = v;
+        }
+    }
+    out
+}
+
+async fn topic_row(state: &AppState, t: &TopicEntry) -> Option<Value> {
+    let subscribers = t.addr.send(CountSubscribers).await.ok()?;
+    Some(row(
+        state,
+        format!("topic:{}", t.topic.id),
+        "topic",
+        json!({
+            "name": t.topic.name, "subscribers": subscribers,
+            "queue_depth_ram": t.stats.ram.load(Ordering::Relaxed),
+            "queue_depth_gd": t.stats.gd.load(Ordering::Relaxed),
+        }),
+    ))
+}
+
+async fn delivery_row(state: &AppState, s: &SubEntry) -> Option<Value> {
+    let status = s.addr.send(GetStatus).await.ok()?;
+    Some(row(
+        state,
+        format!("delivery:{}", s.sub.sub_key),
+        "delivery",
+        json!({
+            "sub_key": s.sub.sub_key, "topic_name": s.topic_name, "delivery_method": s.sub.delivery_method,
+            "state": status.state, "queue_depth_ram": status.queue_depth_ram, "queue_depth_gd": status.queue_depth_gd,
+            "in_flight": status.in_flight, "delivered": status.delivered, "failed": status.failed,
+            "last_error": status.last_error, "since": iso(status.since),
+        }),
+    ))
+}
+
+fn supervisor_row(state: &AppState) -> Value {
+    row(
+        state,
+        format!("supervisor:{}", state.node_name),
+        "supervisor",
+        json!({
+            "topics": state.registry.topics().len(), "subscriptions": state.registry.subs().len(),
+        }),
+    )
+}
+
+async fn all(state: &AppState, kind: Option<&str>) -> Vec<Value> {
+    let wants = |k: &str| kind.is_none_or(|w| w == k);
+    let mut out = Vec::new();
+    if wants("supervisor") {
+        out.push(supervisor_row(state));
+    }
+    if wants("topic") {
+        let topics = state.registry.topics();
+        out.extend(join_all(topics.iter().map(|t| topic_row(state, t))).await.into_iter().flatten());
+    }
+    if wants("delivery") {
+        let subs = state.registry.subs();
+        out.extend(join_all(subs.iter().map(|s| delivery_row(state, s))).await.into_iter().flatten());
+    }
+    if wants("session") {
+        let sessions = state.wsx_sessions.all();
+        let infos = join_all(sessions.iter().map(|s| s.send(SessionInfo))).await;
+        for info in infos.into_iter().flatten() {
+            let id = format!("session:{}", info["session_id"].as_str().unwrap_or_default());
+            let since = info["since"].clone();
+            out.push(row(
+                state,
+                id,
+                "session",
+                json!({"state": "connected", "since": since, "session": info}),
+            ));
+        }
+    }
+    out
+}
+
+async fn list(
+    _c: AdminCaller,
+    state: web::Data<AppState>,
+    filter: web::Query<Filter>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(kind) = &filter.kind {
+        if !KINDS.contains(&kind.as_str()) {
+            return Err(ApiError::bad_request(format!("`kind` must be one of {}", KINDS.join(", "))));
+        }
+    }
+    if filter.node.as_ref().is_some_and(|n| *n != state.node_name) {
+        return Ok(HttpResponse::Ok().json(json!([])));
+    }
+    let mut rows = all(&state, filter.kind.as_deref()).await;
+    rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+/// An actor by its id, as (kind, key).
+fn parse(actor_id: &str) -> Result<(&str, &str), ApiError> {
+    let (kind, key) = actor_id.split_once(':').ok_or_else(|| {
+        ApiError::not_found(format!("no actor `{actor_id}` (ids look like delivery:<sub_key>)"))
+    })?;
+    if !KINDS.contains(&kind) {
+        return Err(ApiError::not_found(format!("no actor `{actor_id}`")));
+    }
+    Ok((kind, key))
+}
+
+async fn find(state: &AppState, actor_id: &str) -> Result<Value, ApiError> {
+    let (kind, key) = parse(actor_id)?;
+    let missing = || ApiError::not_found(format!("no actor `{actor_id}`"));
+    match kind {
+        "supervisor" if key == state.node_name => Ok(supervisor_row(state)),
+        "topic" => {
+            let id: i64 = key.parse().map_err(|_| missing())?;
+            let t = state.registry.topic_by_id(id).ok_or_else(missing)?;
+            topic_row(state, &t).await.ok_or_else(missing)
+        }
+        "delivery" => {
+            let s = state.registry.sub(key).ok_or_else(missing)?;
+            delivery_row(state, &s).await.ok_or_else(missing)
+        }
+        "session" => {
+            let s = state.wsx_sessions.get(key).ok_or_else(missing)?;
+            let info = s.send(SessionInfo).await.map_err(|_| missing())?;
+            let since = info["since"].clone();
+            Ok(row(
+                state,
+                actor_id.to_owned(),
+                "session",
+                json!({"state": "connected", "since": since, "session": info}),
+            ))
+        }
+        _ => Err(missing()),
+    }
+}
+
+async fn read(
+    _c: AdminCaller,
+    state: web::Data<AppState>,
+    actor_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    node: Option<String>,
+}
+
+fn allowed(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "delivery" => &["pause", "resume", "restart", "clear", "move"],
+        "topic" => &["clear"],
+        "peer" => &["reconnect", "stop", "start"],
+        _ => &[],
+    }
+}
+
+async fn command(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (actor_id, command) = path.into_inner();
+    find(&state, &actor_id).await?;
+    let (kind, key) = parse(&actor_id)?;
+    if !allowed(kind).contains(&command.as_str()) {
+        let options = allowed(kind);
+        let names = if options.is_empty() { "none".to_owned() } else { options.join(", ") };
+        return Err(ApiError::bad_request(format!(
+            "`{command}` does not apply to a {kind} actor (allowed: {names})"
+        )));
+    }
+    audit_admin(&caller, &format!("actor.{command}"), &actor_id);
+    let mailbox = |e: actix::MailboxError| ApiError::from(PubSubError::from(e));
+    match (kind, command.as_str()) {
+        ("delivery", "move") => {
+            let target: MoveBody = if body.is_empty() {
+                MoveBody::default()
+            } else {
+                serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+            };
+            let node = target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))?;
+            Err(ApiError::conflict(format!("cannot move to `{node}`: this node runs alone (no cluster)")))
+        }
+        ("delivery", "clear") => {
+            let sub = state.registry.sub(key).ok_or_else(|| ApiError::not_found("gone"))?;
+            let n = sub.addr.send(QueueCommand::Clear).await.map_err(mailbox)??;
+            Ok(HttpResponse::Ok().json(json!({"deleted": n})))
+        }
+        ("delivery", c) => {
+            let sub = state.registry.sub(key).ok_or_else(|| ApiError::not_found("gone"))?;
+            let control = match c {
+                "pause" => Control::Pause,
+                "resume" => Control::Resume,
+                _ => Control::Restart,
+            };
+            sub.addr.send(control).await.map_err(mailbox)?;
+            Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
+        }
+        ("topic", _) => {
+            let id: i64 = key.parse().map_err(|_| ApiError::not_found("gone"))?;
+            let topic = state.registry.topic_by_id(id).ok_or_else(|| ApiError::not_found("gone"))?;
+            let n = clear_topic(&state, &topic).await?;
+            Ok(HttpResponse::Ok().json(json!({"cleared": n})))
+        }
+        _ => Err(ApiError::not_found(format!("no actor `{actor_id}`"))),
+    }
+}

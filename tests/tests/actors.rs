@@ -1,0 +1,178 @@
+//! Actor control over HTTP and the CLI.
+
+use std::time::{Duration, Instant};
+
+use signalbox_tests::*;
+
+#[test]
+fn every_actor_is_listed_from_the_actors_themselves() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/a", json!({}), "app");
+    let key = ps.subscribe(json!({"ack_mode": "explicit"}));
+    ps.publish_ok(json!({"data": 1}));
+    ps.publish_ok(json!({"data": 2, "has_gd": true}));
+    ps.pull(Some(1));
+    let (status, actors) = node.admin().get("/admin/v1/actors");
+    assert_eq!(status, 200, "{actors}");
+    let rows = actors.as_array().unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"supervisor") && kinds.contains(&"topic") && kinds.contains(&"delivery"),
+        "{kinds:?}"
+    );
+    for field in [
+        "id",
+        "kind",
+        "node",
+        "state",
+        "mailbox",
+        "queue_depth_ram",
+        "queue_depth_gd",
+        "in_flight",
+        "delivered",
+        "failed",
+        "last_error",
+        "since",
+    ] {
+        assert!(rows.iter().all(|r| r.get(field).is_some()), "{field} missing");
+    }
+    let (_, delivery) = node.admin().get(&format!("/admin/v1/actors/delivery:{key}"));
+    assert_eq!(delivery["in_flight"], 1);
+    assert_eq!(delivery["delivered"], 1);
+    assert_eq!(delivery["state"], "running");
+    let (_, topics) = node.admin().get("/admin/v1/actors?kind=topic");
+    assert_eq!(topics[0]["id"], format!("topic:{}", ps.topic_id));
+    assert_eq!(topics[0]["subscribers"], 1);
+    assert_eq!(node.admin().get("/admin/v1/actors?node=elsewhere").1, json!([]));
+    assert_error(&node.admin().get("/admin/v1/actors?kind=robot"), 400);
+    assert_error(&node.admin().get("/admin/v1/actors/delivery:zpsk.none"), 404);
+}
+
+#[test]
+fn a_paused_delivery_actor_queues_and_resume_delivers_everything_in_order() {
+    for backend in backends() {
+        let node = Node::start(backend);
+        let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+        let ps = PubSub::setup(&node, "/p", json!({"has_gd": true}), "app");
+        node.admin().post(
+            "/admin/v1/endpoints",
+            &json!({"name": "hook", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/p"]}),
+        );
+        let (_, sub) = node.admin().post("/admin/v1/subscriptions", &json!({"topic_name": "/p", "endpoint": "hook", "delivery_method": "notify", "push": {"url": receiver.url.clone()}}));
+        let actor = format!("delivery:{}", sub["sub_key"].as_str().unwrap());
+        let (status, paused) = node.admin().post(&format!("/admin/v1/actors/{actor}/pause"), &json!({}));
+        assert_eq!(status, 200, "{paused}");
+        assert_eq!(paused["state"], "paused");
+        for n in 0..20 {
+            ps.publish_ok(json!({"data": n, "has_gd": n % 3 != 0}));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(receiver.received().is_empty(), "a paused actor delivered");
+        let (_, restarted) = node.admin().post(&format!("/admin/v1/actors/{actor}/restart"), &json!({}));
+        assert_eq!(restarted["state"], "paused", "restart keeps the pause");
+        node.admin().post(&format!("/admin/v1/actors/{actor}/resume"), &json!({}));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let got = || -> Vec<Value> {
+            receiver
+                .received()
+                .iter()
+                .flat_map(|r| serde_json::from_str::<Value>(&r.body).unwrap().as_array().unwrap().clone())
+                .map(|m| m["data"].clone())
+                .collect()
+        };
+        while got().len() < 20 {
+            assert!(Instant::now() < deadline, "not all delivered after resume");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(got(), (0..20).map(|n| json!(n)).collect::<Vec<_>>());
+        let (_, text, _) = node.http().raw("GET", "/metrics", None);
+        let text = text.as_str().unwrap();
+        assert!(text.contains("signalbox_actor_restarts_total{kind=\"delivery\"} 1"));
+        assert!(
+            text.contains("signalbox_publish_to_deliver_seconds_count 20"),
+            "latency histogram counts deliveries"
+        );
+    }
+}
+
+#[test]
+fn restart_mid_backlog_loses_and_reorders_nothing() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/r", json!({"has_gd": true, "max_depth_gd": 5000}), "app");
+    let key = ps.subscribe(json!({}));
+    for chunk in 0..3 {
+        let items: Vec<Value> = (0..1000).map(|i| json!({"data": chunk * 1000 + i})).collect();
+        assert_eq!(ps.publish(json!({"data_list": items})).0, 200);
+    }
+    let mut got: Vec<i64> = ps.pull(Some(700)).iter().map(|m| m["data"].as_i64().unwrap()).collect();
+    node.admin().post(&format!("/admin/v1/actors/delivery:{key}/restart"), &json!({}));
+    loop {
+        let batch = ps.pull(Some(900));
+        if batch.is_empty() {
+            break;
+        }
+        got.extend(batch.iter().map(|m| m["data"].as_i64().unwrap()));
+    }
+    assert!(got == (0..3000).collect::<Vec<i64>>(), "lost or reordered: {} received", got.len());
+}
+
+#[test]
+fn commands_that_do_not_fit_are_refused_and_read_only_keys_cannot_send_them() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/c", json!({}), "app");
+    let key = ps.subscribe(json!({}));
+    let (status, body) =
+        node.admin().post(&format!("/admin/v1/actors/topic:{}/pause", ps.topic_id), &json!({}));
+    assert_error(&(status, body.clone()), 400);
+    assert!(body["details"].as_str().unwrap().contains("allowed: clear"), "{body}");
+    assert_error(&node.admin().post(&format!("/admin/v1/actors/delivery:{key}/reconnect"), &json!({})), 400);
+    assert_error(
+        &node.admin().post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": "n2"})),
+        409,
+    );
+    assert_error(&node.admin().post("/admin/v1/actors/delivery:zpsk.none/pause", &json!({})), 404);
+    assert_error(&node.admin().post("/admin/v1/actors/peer:none/stop", &json!({})), 404);
+    let (_, viewer) =
+        node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
+    let viewer = node.http().bearer(viewer["key"].as_str().unwrap());
+    assert_error(&viewer.post(&format!("/admin/v1/actors/delivery:{key}/pause"), &json!({})), 403);
+    ps.publish_ok(json!({"data": "x"}));
+    let (status, cleared) =
+        node.admin().post(&format!("/admin/v1/actors/topic:{}/clear", ps.topic_id), &json!({}));
+    assert_eq!(status, 200, "{cleared}");
+    assert!(ps.pull(None).is_empty());
+    assert!(node
+        .log()
+        .contains(&format!("admin_key=admin action=actor.clear object=\"topic:{}\"", ps.topic_id)));
+
+    let (code, out, _) = node.cli(&["actors", "--kind", "delivery"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&key));
+    let (code, out, err) = node.cli(&["--json", "actor", &format!("delivery:{key}"), "pause"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("paused"));
+    assert_eq!(node.cli(&["actor", &format!("delivery:{key}"), "move", "--node", "n2"]).0, 1);
+}
+
+#[test]
+fn the_actor_list_of_a_node_with_1000_subscriptions_answers_well_under_a_second() {
+    let node = Node::start(Backend::Sqlite);
+    node.admin().post("/admin/v1/topics", &json!({"name": "/many"}));
+    for i in 0..1000 {
+        let name = format!("e{i}");
+        let (s, _) = node.admin().post(
+            "/admin/v1/endpoints",
+            &json!({"name": name, "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/many"]}),
+        );
+        assert_eq!(s, 201);
+        let (s, b) =
+            node.admin().post("/admin/v1/subscriptions", &json!({"topic_name": "/many", "endpoint": name}));
+        assert_eq!(s, 201, "{b}");
+    }
+    let started = Instant::now();
+    let (status, rows) = node.admin().get("/admin/v1/actors");
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(rows.as_array().unwrap().len(), 1002);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
