@@ -45,6 +45,8 @@ pub struct Metrics {
     pub wsx_acks: IntCounter,
     /// WSX connections closed, by close code.
     pub wsx_closes: IntCounterVec,
+    /// 1 while a WSX link is connected, by link.
+    pub link_connected: IntGaugeVec,
     /// Actors restarted (by an admin command or after failing), by kind.
     pub actor_restarts: IntCounterVec,
     /// Seconds from publication to hand-over (pull) or successful push.
@@ -134,6 +136,7 @@ impl Metrics {
             wsx_pushes: counter("wsx_pushes_total", "WSX pub/sub pushes sent."),
             wsx_acks: counter("wsx_acks_total", "WSX pushes acknowledged by clients."),
             wsx_closes: counter_vec("wsx_closes_total", "WSX connections closed, by code.", &["code"]),
+            link_connected: gauge_vec("link_connected", "1 while a WSX link is connected.", &["link"]),
             actor_restarts: counter_vec("actor_restarts_total", "Actors restarted.", &["kind"]),
             deliver_latency: histogram(
                 "publish_to_deliver_seconds",

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod links;
 pub mod node;
 pub mod server;
 pub mod wsx;

@@ -69,10 +69,13 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         services,
         channels: Default::default(),
         wsx_sessions: Default::default(),
+        links: Default::default(),
     });
     state
         .channels
         .reload(prepared.store.wsx_channels().map_err(|e| format!("cannot load WSX channels: {e}"))?);
+    let links = prepared.store.wsx_links().map_err(|e| format!("cannot load WSX links: {e}"))?;
+    state.links.sync(&state, links);
     let max_body = config.max_message_size;
     let mut server = HttpServer::new(move || {
         App::new()

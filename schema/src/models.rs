@@ -306,3 +306,52 @@ pub struct WsxChannelFields {
     pub max_frame_size: Option<i64>,
     pub created_at: Option<i64>,
 }
+
+/// An outgoing WSX link to another cluster's channel.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = sb_wsx_link)]
+pub struct WsxLink {
+    pub id: i64,
+    pub name: String,
+    /// `ws://host:port/wsx/path` (or `wss://`).
+    pub address: String,
+    pub username: String,
+    /// The secret, sealed under the master key; never returned.
+    pub secret_enc: String,
+    pub is_zato: bool,
+    /// JSON list of remote topics to subscribe to.
+    pub subscription_list: String,
+    pub on_connect: Option<String>,
+    pub on_message: Option<String>,
+    pub on_close: Option<String>,
+    pub ping_interval: f64,
+    pub auto_reconnect: bool,
+    /// `None`: try for ever.
+    pub max_connect_attempts: Option<i64>,
+    pub invoke_timeout: f64,
+    pub ca_file: Option<String>,
+    /// JSON object topic → sub_key, as the remote answered.
+    pub sub_keys: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+#[diesel(table_name = sb_wsx_link)]
+pub struct WsxLinkFields {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub username: Option<String>,
+    pub secret_enc: Option<String>,
+    pub is_zato: Option<bool>,
+    pub subscription_list: Option<String>,
+    pub on_connect: Option<Option<String>>,
+    pub on_message: Option<Option<String>>,
+    pub on_close: Option<Option<String>>,
+    pub ping_interval: Option<f64>,
+    pub auto_reconnect: Option<bool>,
+    pub max_connect_attempts: Option<Option<i64>>,
+    pub invoke_timeout: Option<f64>,
+    pub ca_file: Option<Option<String>>,
+    pub sub_keys: Option<String>,
+    pub created_at: Option<i64>,
+}

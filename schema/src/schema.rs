@@ -155,6 +155,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sb_wsx_link (id) {
+        id -> BigInt,
+        name -> Text,
+        address -> Text,
+        username -> Text,
+        secret_enc -> Text,
+        is_zato -> Bool,
+        subscription_list -> Text,
+        on_connect -> Nullable<Text>,
+        on_message -> Nullable<Text>,
+        on_close -> Nullable<Text>,
+        ping_interval -> Double,
+        auto_reconnect -> Bool,
+        max_connect_attempts -> Nullable<BigInt>,
+        invoke_timeout -> Double,
+        ca_file -> Nullable<Text>,
+        sub_keys -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
 diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
 diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
@@ -170,4 +192,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sb_service,
     sb_file_channel,
     sb_wsx_channel,
+    sb_wsx_link,
 );

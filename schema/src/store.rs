@@ -425,6 +425,50 @@ impl Store {
         })
     }
 
+    // ---- WSX links --------------------------------------------------------------------------
+
+    pub fn wsx_links(&self) -> StoreResult<Vec<WsxLink>> {
+        let mut conn = self.conn()?;
+        Ok(sb_wsx_link::table.order(sb_wsx_link::id).select(WsxLink::as_select()).load(&mut *conn)?)
+    }
+
+    pub fn wsx_link(&self, id: i64) -> StoreResult<WsxLink> {
+        let mut conn = self.conn()?;
+        Ok(sb_wsx_link::table.find(id).select(WsxLink::as_select()).first(&mut *conn)?)
+    }
+
+    pub fn wsx_link_create(&self, fields: WsxLinkFields) -> StoreResult<WsxLink> {
+        let name = fields.name.clone().unwrap_or_default();
+        self.write(|conn| {
+            diesel::insert_into(sb_wsx_link::table).values(&fields).execute(conn)?;
+            Ok(sb_wsx_link::table
+                .filter(sb_wsx_link::name.eq(&name))
+                .select(WsxLink::as_select())
+                .first(conn)?)
+        })
+    }
+
+    pub fn wsx_link_update(&self, id: i64, fields: WsxLinkFields) -> StoreResult<WsxLink> {
+        self.write(|conn| {
+            let n = updated(diesel::update(sb_wsx_link::table.find(id)).set(&fields).execute(conn))?;
+            if n == Some(0) {
+                return Err(StoreError::NotFound);
+            }
+            Ok(sb_wsx_link::table.find(id).select(WsxLink::as_select()).first(conn)?)
+        })
+    }
+
+    pub fn wsx_link_delete(&self, id: i64) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::delete(sb_wsx_link::table.find(id)).execute(conn)?;
+            if n == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     // ---- subscriptions ----------------------------------------------------------------------
 
     pub fn subscriptions(&self, page: Page) -> StoreResult<Vec<Subscription>> {

@@ -146,9 +146,10 @@ impl Node {
         }
     }
 
-    /// The options that start another node on the same data directory and database.
+    /// The options that start another node on the same data directory and database (and on the
+    /// same address, when one was chosen).
     pub fn same_storage(&self) -> NodeOptions {
-        NodeOptions { listen: None, ..self.opts.clone() }
+        self.opts.clone()
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -698,4 +699,19 @@ pub fn wsx_setup(node: &Node, name: &str, pattern: &str) -> String {
     );
     assert_eq!(s, 201, "{e}");
     e["password"].as_str().unwrap().to_owned()
+}
+
+/// A loopback address nothing listens on yet, for a node that must keep its port over restarts.
+pub fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// Polls `check` every 100 ms until it is true; panics after `secs` seconds naming `what`.
+pub fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -35,11 +35,12 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
     let doc = resolve_env(serde_json::to_value(doc).map_err(|e| ClientError::Usage(e.to_string()))?)?;
     if let Some(unknown) = doc.as_object().and_then(|o| {
         o.keys().find(|k| {
-            !["topic", "endpoint", "subscription", "service", "file_channel", "channel"].contains(&k.as_str())
+            !["topic", "endpoint", "subscription", "service", "file_channel", "channel", "link"]
+                .contains(&k.as_str())
         })
     }) {
         return Err(ClientError::Usage(format!(
-            "unknown section `{unknown}` (expected topic, endpoint, subscription, service, file_channel, channel)"
+            "unknown section `{unknown}` (expected topic, endpoint, subscription, service, file_channel, channel, link)"
         )));
     }
     let mut changes = Vec::new();
@@ -138,6 +139,16 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
             &mut revealed,
         )?;
     }
+    let links = client.list_all("/links")?;
+    for wanted in entries(&doc, "link")? {
+        let name = required(&wanted, "name", "link")?;
+        let existing = links.iter().find(|l| l["name"] == name);
+        let mut wanted = wanted.clone();
+        if existing.is_some() {
+            wanted.remove("secret");
+        }
+        sync(client, "/links", "link", &name, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
+    }
     Ok(json!({"dry_run": dry_run, "changes": changes, "credentials": revealed}))
 }
 
@@ -194,7 +205,7 @@ fn same(current: &Value, wanted: &Value) -> bool {
     match (current, wanted) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::Object(a), Value::Object(b)) => b.iter().all(|(k, v)| {
-            if matches!(k.as_str(), "password" | "token") {
+            if matches!(k.as_str(), "password" | "token" | "secret") {
                 return true;
             }
             if k == "url" && a.contains_key("url_display") {

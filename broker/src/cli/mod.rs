@@ -101,6 +101,10 @@ pub enum Command {
     /// WSX channels: `channel create NAME path=/wsx/… [service=…]`, and `channel sessions NAME`.
     #[command(subcommand)]
     Channel(ChannelCmd),
+    /// Outgoing WSX links: `link create NAME address=ws://… username=… secret=…`,
+    /// `link invoke NAME SERVICE JSON`.
+    #[command(subcommand)]
+    Link(LinkCmd),
     /// The node's actors, from the actors themselves.
     Actors {
         #[arg(long)]
@@ -127,6 +131,19 @@ pub enum ChannelCmd {
     Object(ObjectCmd),
     /// Live sessions of a channel.
     Sessions { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCmd {
+    #[command(flatten)]
+    Object(ObjectCmd),
+    /// Invoke SERVICE on the remote end with a JSON request.
+    Invoke {
+        name: String,
+        service: String,
+        #[arg(default_value = "null")]
+        request: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +255,7 @@ enum Kind {
     Sub,
     FileChannel,
     Channel,
+    Link,
 }
 
 impl Kind {
@@ -248,6 +266,7 @@ impl Kind {
             Kind::Sub => "/subscriptions",
             Kind::FileChannel => "/file-channels",
             Kind::Channel => "/channels",
+            Kind::Link => "/links",
         }
     }
 
@@ -258,6 +277,7 @@ impl Kind {
             Kind::Sub => &["sub_key", "topic_name", "endpoint", "delivery_method", "ack_mode", "node"],
             Kind::FileChannel => &["id", "name", "directory", "topic_name", "endpoint", "poll_interval"],
             Kind::Channel => &["id", "name", "path", "service", "token_ttl", "ping_interval"],
+            Kind::Link => &["id", "name", "address", "state", "last_error", "next_attempt"],
         }
     }
 }
@@ -327,6 +347,13 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
             client.post(&format!("/actors/{}/{}", client::encode(&actor_id), client::encode(&command)), &body)
         }
         Command::FileChannel(cmd) => object(&client, Kind::FileChannel, cmd),
+        Command::Link(LinkCmd::Object(cmd)) => object(&client, Kind::Link, cmd),
+        Command::Link(LinkCmd::Invoke { name, service, request }) => serde_json::from_str::<Value>(&request)
+            .map_err(|e| ClientError::Usage(format!("the request must be JSON: {e}")))
+            .and_then(|request| {
+                let path = client.object_path("/links", &name)?;
+                client.post(&format!("{path}/invoke"), &json!({"service": service, "request": request}))
+            }),
         Command::Channel(ChannelCmd::Object(cmd)) => object(&client, Kind::Channel, cmd),
         Command::Channel(ChannelCmd::Sessions { name }) => {
             client.object_path("/channels", &name).and_then(|path| client.get(&format!("{path}/sessions")))

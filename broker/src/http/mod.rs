@@ -34,6 +34,7 @@ pub struct AppState {
     pub services: signalbox_actors::services::Services,
     pub channels: crate::wsx::Channels,
     pub wsx_sessions: crate::wsx::Sessions,
+    pub links: crate::links::Links,
 }
 
 impl AppState {

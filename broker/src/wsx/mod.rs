@@ -4,7 +4,7 @@
 //! connection. [`Channels`] maps paths to channel settings; [`Sessions`] lists live sessions for
 //! admins.
 
-mod frames;
+pub mod frames;
 mod pubsub;
 pub mod session;
 

@@ -17,6 +17,7 @@ use super::messages::clear_topic;
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::links::peer::{LinkControl, LinkStatus};
 use crate::wsx::session::SessionInfo;
 
 const KINDS: &[&str] = &["topic", "delivery", "peer", "session", "supervisor"];
@@ -77,6 +78,18 @@ async fn delivery_row(state: &AppState, s: &SubEntry) -> Option<Value> {
     ))
 }
 
+fn peer_row(state: &AppState, name: &str, status: Value) -> Value {
+    row(
+        state,
+        format!("peer:{name}"),
+        "peer",
+        json!({
+            "state": status["state"], "last_error": status["last_error"], "delivered": status["acked"],
+            "in_flight": status["in_flight_invocations"], "link": status,
+        }),
+    )
+}
+
 fn supervisor_row(state: &AppState) -> Value {
     row(
         state,
@@ -101,6 +114,15 @@ async fn all(state: &AppState, kind: Option<&str>) -> Vec<Value> {
     if wants("delivery") {
         let subs = state.registry.subs();
         out.extend(join_all(subs.iter().map(|s| delivery_row(state, s))).await.into_iter().flatten());
+    }
+    if wants("peer") {
+        let links = state.links.all();
+        let statuses = join_all(links.iter().map(|(_, a)| a.send(LinkStatus))).await;
+        for ((link, _), status) in links.iter().zip(statuses) {
+            if let Ok(status) = status {
+                out.push(peer_row(state, &link.name, status));
+            }
+        }
     }
     if wants("session") {
         let sessions = state.wsx_sessions.all();
@@ -161,6 +183,11 @@ async fn find(state: &AppState, actor_id: &str) -> Result<Value, ApiError> {
         "delivery" => {
             let s = state.registry.sub(key).ok_or_else(missing)?;
             delivery_row(state, &s).await.ok_or_else(missing)
+        }
+        "peer" => {
+            let link = state.links.get(key).ok_or_else(missing)?;
+            let status = link.send(LinkStatus).await.map_err(|_| missing())?;
+            Ok(peer_row(state, key, status))
         }
         "session" => {
             let s = state.wsx_sessions.get(key).ok_or_else(missing)?;
@@ -242,6 +269,16 @@ async fn command(
                 _ => Control::Restart,
             };
             sub.addr.send(control).await.map_err(mailbox)?;
+            Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
+        }
+        ("peer", c) => {
+            let link = state.links.get(key).ok_or_else(|| ApiError::not_found("gone"))?;
+            let control = match c {
+                "stop" => LinkControl::Stop,
+                "start" => LinkControl::Start,
+                _ => LinkControl::Reconnect,
+            };
+            link.send(control).await.map_err(mailbox)?;
             Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
         }
         ("topic", _) => {

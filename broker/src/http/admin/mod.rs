@@ -6,6 +6,7 @@ mod admin_keys;
 mod channels;
 mod endpoints;
 mod file_channels;
+mod links;
 mod messages;
 pub mod services;
 pub mod subscriptions;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     file_channels::configure(cfg);
     channels::configure(cfg);
     actors::configure(cfg);
+    links::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

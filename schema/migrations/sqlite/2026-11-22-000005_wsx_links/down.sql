@@ -1,0 +1,1 @@
+DROP TABLE sb_wsx_link;
