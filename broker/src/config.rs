@@ -34,6 +34,10 @@ pub struct Config {
     pub workers: usize,
     /// Seconds a verified pub/sub credential stays cached in memory.
     pub auth_cache_ttl: u64,
+    /// PEM certificate chain: with `tls_key`, the listener serves HTTPS and `wss://` only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -50,6 +54,8 @@ impl Default for Config {
             log: "info".into(),
             workers: 0,
             auth_cache_ttl: 60,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -97,6 +103,12 @@ pub struct ServeArgs {
     /// Seconds verified credentials stay cached [default: 60].
     #[arg(long, env = "SIGNALBOX_AUTH_CACHE_TTL")]
     pub auth_cache_ttl: Option<u64>,
+    /// PEM certificate chain; with --tls-key the listener serves HTTPS / wss:// only.
+    #[arg(long, env = "SIGNALBOX_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SIGNALBOX_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -119,6 +131,8 @@ impl Config {
             log,
             workers,
             auth_cache_ttl,
+            tls_cert,
+            tls_key,
         } = args.clone();
         if let Some(v) = listen {
             config.listen = v;
@@ -153,6 +167,12 @@ impl Config {
         if let Some(v) = auth_cache_ttl {
             config.auth_cache_ttl = v;
         }
+        if tls_cert.is_some() {
+            config.tls_cert = tls_cert;
+        }
+        if tls_key.is_some() {
+            config.tls_key = tls_key;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -186,6 +206,9 @@ impl Config {
         }
         if self.pool_size == 0 {
             return Err("pool_size must be at least 1".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("tls_cert and tls_key go together: give both or neither".into());
         }
         if self.cluster_name.trim().is_empty() {
             return Err("cluster_name must not be empty".into());

@@ -7,4 +7,5 @@ pub mod http;
 pub mod links;
 pub mod node;
 pub mod server;
+pub mod tls;
 pub mod wsx;

@@ -5,6 +5,7 @@ use signalbox::cli::{Cli, Command};
 use signalbox::config::Config;
 
 fn main() -> ExitCode {
+    signalbox::tls::install_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

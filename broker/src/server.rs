@@ -85,9 +85,19 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
             .configure(|cfg| http::configure(cfg, max_body))
     })
     .shutdown_timeout(10)
-    .disable_signals()
-    .listen(prepared.listener)
-    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    .disable_signals();
+    let scheme = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            server = server
+                .listen_rustls_0_23(prepared.listener, crate::tls::server_config(cert, key)?)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            "https"
+        }
+        _ => {
+            server = server.listen(prepared.listener).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            "http"
+        }
+    };
     if config.workers > 0 {
         server = server.workers(config.workers);
     }
@@ -105,7 +115,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         handle.stop(true).await;
     });
     // Tests and scripts read this line to learn the port when `listen` asked for port 0.
-    println!("signalbox listening on http://{addr}");
+    println!("signalbox listening on {scheme}://{addr}");
     log::info!("event=node_started node={node_name} listen={addr} backend={:?}", prepared.store.backend());
     server.await.map_err(|e| format!("server failed: {e}"))?;
     log::info!("event=node_stopped node={node_name}");

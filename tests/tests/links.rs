@@ -295,3 +295,58 @@ fn links_are_stopped_started_and_reconnected_by_actor_commands_and_validated() {
     assert_eq!(code, 0);
     assert!(out.contains("to-b") && out.contains("connected"));
 }
+
+/// B serving TLS with a certificate made here for `host`; A's link trusts it through `ca_file`.
+fn tls_pair(host: &str) -> (Node, Node, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec![host.to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    // Configure B over plain HTTP, then serve it over TLS only.
+    let mut b = Node::start(Backend::Sqlite);
+    let password = remote(&b);
+    b.kill9();
+    let addr = free_addr();
+    let mut opts = b.same_storage();
+    opts.listen = Some(addr.clone());
+    opts.args = vec![
+        "--tls-cert".into(),
+        cert_path.to_str().unwrap().into(),
+        "--tls-key".into(),
+        key_path.to_str().unwrap().into(),
+    ];
+    let b = Node::start_with(opts);
+    assert!(b.url.starts_with("https://"), "{}", b.url);
+    let a = Node::start(Backend::Sqlite);
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let (s, link) = a.admin().post(
+        "/admin/v1/links",
+        &json!({"name": "tls", "address": format!("wss://localhost:{port}/wsx/peers"),
+        "username": "cluster-a", "secret": password, "ca_file": cert_path.to_str().unwrap()}),
+    );
+    assert_eq!(s, 201, "{link}");
+    let id = link["id"].as_i64().unwrap();
+    (a, b, dir, format!("/admin/v1/links/{id}"))
+}
+
+#[test]
+fn a_wss_link_to_a_node_serving_a_trusted_certificate_works() {
+    let (a, _b, _dir, path) = tls_pair("localhost");
+    eventually("the wss link to connect", 20, || a.admin().get(&path).1["state"] == "connected");
+    let (s, reply) = a
+        .admin()
+        .post(&format!("{path}/invoke"), &json!({"service": "helpers.echo", "request": {"over": "tls"}}));
+    assert_eq!((s, reply), (200, json!({"over": "tls"})));
+}
+
+#[test]
+fn a_certificate_for_another_host_name_is_refused_with_a_clear_last_error() {
+    let (a, _b, _dir, path) = tls_pair("other.example");
+    eventually("the refusal", 20, || {
+        let (_, l) = a.admin().get(&path);
+        l["state"] == "backing-off"
+            && l["last_error"].as_str().is_some_and(|e| e.to_lowercase().contains("certificate"))
+    });
+    assert_error(&a.admin().post("/admin/v1/links", &json!({"name": "x", "address": "wss://h/wsx/p", "username": "u", "secret": "s", "ca_file": "/no/such.pem"})), 400);
+}

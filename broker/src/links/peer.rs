@@ -141,8 +141,19 @@ impl PeerLink {
         self.next_attempt = None;
         let address = self.link.address.clone();
         let max_frame = self.state.config.max_message_size;
+        let tls = match address.starts_with("wss://") {
+            true => match crate::tls::client_config(self.link.ca_file.as_deref()) {
+                Ok(config) => Some(config),
+                Err(e) => return self.disconnected(ctx, e, false),
+            },
+            false => None,
+        };
         let connect = async move {
-            let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+            let builder = awc::Client::builder().timeout(Duration::from_secs(10));
+            let client = match tls {
+                Some(config) => builder.connector(awc::Connector::new().rustls_0_23(config)).finish(),
+                None => builder.finish(),
+            };
             client.ws(address).max_frame_size(max_frame).connect().await
         };
         ctx.spawn(connect.into_actor(self).map(move |result, act, ctx| {

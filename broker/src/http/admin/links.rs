@@ -50,13 +50,13 @@ impl Input {
             return Err(ApiError::bad_request("`name` must be 1–200 characters without `:`"));
         }
         if let Some(a) = &self.address {
-            if a.starts_with("wss://") {
-                return Err(ApiError::bad_request(
-                    "`wss://` links need TLS, which this build does not have yet; use ws://",
-                ));
-            }
-            if !a.starts_with("ws://") || a.len() < 8 || a.contains(char::is_whitespace) {
-                return Err(ApiError::bad_request(format!("`address` must be a ws:// URL, not `{a}`")));
+            if !(a.starts_with("ws://") || a.starts_with("wss://"))
+                || a.len() < 8
+                || a.contains(char::is_whitespace)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "`address` must be a ws:// or wss:// URL, not `{a}`"
+                )));
             }
         }
         if self.username.as_ref().is_some_and(|u| u.is_empty())
@@ -78,6 +78,9 @@ impl Input {
                     "`subscription_list` holds topic names of 1–200 characters",
                 ));
             }
+        }
+        if let Some(ca) = &self.ca_file {
+            crate::tls::client_config(Some(ca)).map_err(ApiError::bad_request)?;
         }
         let secret_enc = match &self.secret {
             Some(s) => Some(state.master_key.encrypt(s).map_err(|e| ApiError::internal(e.to_string()))?),
