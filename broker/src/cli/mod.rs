@@ -47,7 +47,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a broker node.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply a declarative configuration file (idempotent).
     Apply {
         file: PathBuf,
