@@ -29,6 +29,8 @@ use crate::Metrics;
 
 /// How often expired messages are deleted and depths reconciled.
 const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the supervisor looks for actors that died (a handler panicked) to start again.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 const ALL: Page = Page { limit: i64::MAX, offset: 0 };
 
 /// Start actors for everything in the store.
@@ -208,6 +210,40 @@ impl Supervisor {
         }
     }
 
+    /// An actor whose handler panicked is gone (its `Addr` no longer connects): start it again
+    /// from its configuration; a delivery actor reloads its backlog from SQL. Counted.
+    fn respawn_dead(&mut self) {
+        for topic in self.registry.topics() {
+            if topic.addr.connected() {
+                continue;
+            }
+            log::error!("event=actor_respawned kind=topic topic={}", topic.topic.name);
+            self.metrics.actor_restarts.with_label_values(&["topic"]).inc();
+            let (t, st, w, o, m) = (
+                topic.topic.clone(),
+                topic.stats.clone(),
+                self.gd_writer.clone(),
+                self.overflow.clone(),
+                self.metrics.clone(),
+            );
+            let addr = TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m));
+            for sub in self.registry.subs_of_topic(topic.topic.id) {
+                addr.do_send(Attach { sub_key: sub.sub.sub_key.clone(), addr: Some(sub.addr.clone()) });
+            }
+            self.registry.put_topic(TopicEntry { addr, ..topic });
+        }
+        for sub in self.registry.subs() {
+            if sub.addr.connected() {
+                continue;
+            }
+            log::error!("event=actor_respawned kind=delivery sub_key={}", sub.sub.sub_key);
+            self.metrics.actor_restarts.with_label_values(&["delivery"]).inc();
+            let key = sub.sub.sub_key.clone();
+            self.registry.remove_sub(&key);
+            self.apply_subscription(&key, Some((*sub.sub).clone()));
+        }
+    }
+
     fn janitor(&mut self, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let topics: Vec<TopicEntry> = self.registry.topics();
@@ -240,6 +276,7 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(JANITOR_INTERVAL, |act, ctx| act.janitor(ctx));
+        ctx.run_interval(HEALTH_INTERVAL, |act, _| act.respawn_dead());
     }
 }
 

@@ -176,3 +176,28 @@ fn the_actor_list_of_a_node_with_1000_subscriptions_answers_well_under_a_second(
     assert_eq!(rows.as_array().unwrap().len(), 1002);
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
+
+#[test]
+fn a_delivery_actor_that_panics_is_respawned_counted_and_loses_nothing() {
+    let node = Node::start_with(NodeOptions {
+        env: vec![("SIGNALBOX_FAULT_INJECTION".into(), "1".into())],
+        ..NodeOptions::default()
+    });
+    let ps = PubSub::setup(&node, "/crash", json!({"has_gd": true}), "app");
+    let key = ps.subscribe(json!({}));
+    ps.publish_ok(json!({"data": 1}));
+    let (s, _) = node.admin().post(&format!("/admin/v1/actors/delivery:{key}/crash"), &json!({}));
+    assert_eq!(s, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text, _) = node.http().raw("GET", "/metrics", None);
+        if text.as_str().unwrap().contains("signalbox_actor_restarts_total{kind=\"delivery\"} 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the crashed actor was not respawned");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ps.publish_ok(json!({"data": 2}));
+    assert_eq!(datas(&ps.pull(None)), vec![json!(1), json!(2)]);
+    assert_eq!(node.admin().get(&format!("/admin/v1/actors/delivery:{key}")).1["state"], "running");
+}

@@ -131,4 +131,7 @@ pub enum Control {
     Resume,
     /// Forget the RAM window and read the backlog again from SQL, in order.
     Restart,
+    /// Fault injection for tests (enabled by `SIGNALBOX_FAULT_INJECTION=1`): the handler panics,
+    /// as a bug would, so the supervisor's respawn can be seen working.
+    Crash,
 }

@@ -219,7 +219,9 @@ struct MoveBody {
 }
 
 fn allowed(kind: &str) -> &'static [&'static str] {
+    let faults = std::env::var("SIGNALBOX_FAULT_INJECTION").is_ok_and(|v| v == "1");
     match kind {
+        "delivery" if faults => &["pause", "resume", "restart", "clear", "move", "crash"],
         "delivery" => &["pause", "resume", "restart", "clear", "move"],
         "topic" => &["clear"],
         "peer" => &["reconnect", "stop", "start"],
@@ -266,8 +268,13 @@ async fn command(
             let control = match c {
                 "pause" => Control::Pause,
                 "resume" => Control::Resume,
+                "crash" => Control::Crash,
                 _ => Control::Restart,
             };
+            if control == Control::Crash {
+                sub.addr.do_send(control);
+                return Ok(HttpResponse::Ok().json(json!({"crashed": actor_id})));
+            }
             sub.addr.send(control).await.map_err(mailbox)?;
             Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
         }
