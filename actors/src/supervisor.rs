@@ -155,6 +155,7 @@ impl Supervisor {
                     topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: None });
                 }
                 self.metrics.subscription_depth.remove_label_values(&[sub_key, "gd"]).ok();
+                self.metrics.subscription_depth.remove_label_values(&[sub_key, "ram"]).ok();
             }
             (Some(sub), Some(existing)) => {
                 let sub = Arc::new(sub);
@@ -226,7 +227,8 @@ impl Supervisor {
                 self.overflow.clone(),
                 self.metrics.clone(),
             );
-            let addr = TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m));
+            let addr =
+                TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m));
             for sub in self.registry.subs_of_topic(topic.topic.id) {
                 addr.do_send(Attach { sub_key: sub.sub.sub_key.clone(), addr: Some(sub.addr.clone()) });
             }
@@ -252,13 +254,27 @@ impl Supervisor {
             blocking(move || {
                 let expired = store.expire_messages(now_micros())?;
                 let depths = ids.iter().map(|id| store.gd_depth(*id)).collect::<Result<Vec<_>, _>>()?;
-                Ok((expired, depths))
+                let queues = store.queue_depths()?;
+                Ok((expired, depths, queues))
             })
             .await
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, _| match result {
-            Ok((expired, depths)) => {
+            Ok((expired, depths, queues)) => {
                 act.metrics.expired.inc_by(expired as u64);
+                let queues: HashMap<String, i64> = queues.into_iter().collect();
+                for sub in act.registry.subs() {
+                    let key = sub.sub.sub_key.as_str();
+                    let gd = queues.get(key).copied().unwrap_or(0);
+                    act.metrics.subscription_depth.with_label_values(&[key, "gd"]).set(gd);
+                    let gauge = act.metrics.subscription_depth.with_label_values(&[key, "ram"]);
+                    let addr = sub.addr.clone();
+                    actix_rt::spawn(async move {
+                        if let Ok(status) = addr.send(crate::delivery::GetStatus).await {
+                            gauge.set(status.queue_depth_ram as i64);
+                        }
+                    });
+                }
                 for (entry, depth) in topics.iter().zip(depths) {
                     entry.stats.gd.store(depth, Ordering::Relaxed);
                     let ram = entry.stats.ram.load(Ordering::Relaxed);

@@ -97,6 +97,16 @@ impl Store {
         Ok(rows.into_iter().map(to_queued).collect())
     }
 
+    /// Deliverable queue rows per subscription, for every subscription that has some.
+    pub fn queue_depths(&self) -> StoreResult<Vec<(String, i64)>> {
+        let mut conn = self.conn()?;
+        Ok(pubsub_endp_msg_queue::table
+            .filter(pubsub_endp_msg_queue::is_deliverable.eq(true))
+            .group_by(pubsub_endp_msg_queue::sub_key)
+            .select((pubsub_endp_msg_queue::sub_key, diesel::dsl::count_star()))
+            .load(&mut *conn)?)
+    }
+
     /// Deliverable queue rows of a subscription.
     pub fn queue_depth(&self, sub_key: &str) -> StoreResult<i64> {
         let mut conn = self.conn()?;

@@ -47,8 +47,16 @@ pub fn binary() -> &'static Path {
         }
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "signalbox", "--bin", "signalbox", "--manifest-path"])
+        let mut build = Command::new(cargo);
+        // The variables cargo sets for a test run would make this nested build look different
+        // from the one that built the tests, and compile everything again.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+                build.env_remove(key);
+            }
+        }
+        let status = build
+            .args(["build", "-q", "--workspace", "--bins", "--manifest-path"])
             .arg(&manifest)
             .status()
             .expect("run cargo build for the signalbox binary");

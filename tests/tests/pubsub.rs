@@ -437,4 +437,21 @@ fn metrics_count_publications_deliveries_and_acks() {
     assert_eq!(value(&format!("signalbox_deliveries_total{{sub_key=\"{key}\"}}")), 2.0);
     assert_eq!(value(&format!("signalbox_acks_total{{sub_key=\"{key}\"}}")), 1.0);
     assert!(value("signalbox_gd_commit_batch_size_count") >= 1.0);
+    assert_eq!(value("signalbox_publish_to_deliver_seconds_count"), 2.0);
+    // Every sample line is `name{labels} value` with a number, as Prometheus reads it.
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, number) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+        assert!(number.parse::<f64>().is_ok(), "not a number: {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "bad name: {line}");
+        assert!(series.contains('{') == series.ends_with('}'), "bad labels: {line}");
+    }
+    // Per-subscription depths come from the janitor (every 5 s): one GD message is still queued.
+    ps.publish_ok(json!({"data": "queued", "has_gd": true}));
+    eventually("the subscription depth gauge", 12, || {
+        let (_, text, _) = node.http().raw("GET", "/metrics", None);
+        text.as_str()
+            .unwrap()
+            .contains(&format!("signalbox_subscription_depth{{kind=\"gd\",sub_key=\"{key}\"}} 1"))
+    });
 }

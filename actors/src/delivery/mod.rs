@@ -581,7 +581,9 @@ impl Handler<Control> for DeliveryActor {
                 self.blocked_until = 0;
                 self.metrics.actor_restarts.with_label_values(&["delivery"]).inc();
             }
-            Control::Crash => panic!("fault injection: delivery actor {} crashed on request", self.sub.sub_key),
+            Control::Crash => {
+                panic!("fault injection: delivery actor {} crashed on request", self.sub.sub_key)
+            }
         }
         self.kick(ctx);
     }
