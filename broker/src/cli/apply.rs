@@ -46,33 +46,9 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
     let mut changes = Vec::new();
     let mut revealed = Vec::new();
 
-    let channels = client.list_all("/channels")?;
-    for wanted in entries(&doc, "channel")? {
-        let name = required(&wanted, "name", "channel")?;
-        let existing = channels.iter().find(|c| c["name"] == name);
-        sync(client, "/channels", "channel", &name, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
-    }
-    let topics = client.list_all("/topics")?;
-    for wanted in entries(&doc, "topic")? {
-        let name = required(&wanted, "name", "topic")?;
-        let existing = topics.iter().find(|t| t["name"] == name);
-        sync(client, "/topics", "topic", &name, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
-    }
-    let endpoints = client.list_all("/endpoints")?;
-    for wanted in entries(&doc, "endpoint")? {
-        let name = required(&wanted, "name", "endpoint")?;
-        let existing = endpoints.iter().find(|e| e["name"] == name);
-        sync(
-            client,
-            "/endpoints",
-            "endpoint",
-            &name,
-            existing,
-            &wanted,
-            dry_run,
-            &mut changes,
-            &mut revealed,
-        )?;
+    for (section, collection) in [("channel", "/channels"), ("topic", "/topics"), ("endpoint", "/endpoints")]
+    {
+        apply_named(client, &doc, section, collection, &[], dry_run, &mut changes, &mut revealed)?;
     }
     // Services before subscriptions: a `srv` push target or hook may name one.
     let services = client.get("/services")?.as_array().cloned().unwrap_or_default();
@@ -123,33 +99,36 @@ pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, Clien
             &mut revealed,
         )?;
     }
-    let file_channels = client.list_all("/file-channels")?;
-    for wanted in entries(&doc, "file_channel")? {
-        let name = required(&wanted, "name", "file_channel")?;
-        let existing = file_channels.iter().find(|c| c["name"] == name);
-        sync(
-            client,
-            "/file-channels",
-            "file_channel",
-            &name,
-            existing,
-            &wanted,
-            dry_run,
-            &mut changes,
-            &mut revealed,
-        )?;
-    }
-    let links = client.list_all("/links")?;
-    for wanted in entries(&doc, "link")? {
-        let name = required(&wanted, "name", "link")?;
-        let existing = links.iter().find(|l| l["name"] == name);
-        let mut wanted = wanted.clone();
-        if existing.is_some() {
-            wanted.remove("secret");
-        }
-        sync(client, "/links", "link", &name, existing, &wanted, dry_run, &mut changes, &mut revealed)?;
-    }
+    apply_named(client, &doc, "file_channel", "/file-channels", &[], dry_run, &mut changes, &mut revealed)?;
+    apply_named(client, &doc, "link", "/links", &["secret"], dry_run, &mut changes, &mut revealed)?;
     Ok(json!({"dry_run": dry_run, "changes": changes, "credentials": revealed}))
+}
+
+/// Applies a section whose objects are known by `name`. `write_only` fields are sent when an
+/// object is created only: the server never shows them back, so they cannot be compared.
+#[allow(clippy::too_many_arguments)]
+fn apply_named(
+    client: &Client,
+    doc: &Value,
+    section: &str,
+    collection: &str,
+    write_only: &[&str],
+    dry_run: bool,
+    changes: &mut Vec<String>,
+    revealed: &mut Vec<Value>,
+) -> Result<(), ClientError> {
+    let current = client.list_all(collection)?;
+    for mut wanted in entries(doc, section)? {
+        let name = required(&wanted, "name", section)?;
+        let existing = current.iter().find(|o| o["name"] == name);
+        if existing.is_some() {
+            for field in write_only {
+                wanted.remove(*field);
+            }
+        }
+        sync(client, collection, section, &name, existing, &wanted, dry_run, changes, revealed)?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
