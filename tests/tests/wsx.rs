@@ -444,3 +444,38 @@ fn a_client_that_never_reads_is_cut_off_at_its_byte_budget_and_others_are_unaffe
     assert_eq!(node.http().get("/health").0, 200);
     drop(ws);
 }
+
+#[test]
+fn up_to_max_in_flight_pushes_may_be_unanswered_at_once() {
+    let node = Node::start(Backend::Sqlite);
+    let password = wsx_setup(&node, "mif", "/mif");
+    node.admin().post("/admin/v1/topics", &json!({"name": "/mif"}));
+    node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": "mif-pub", "role": "pub-only", "topic_patterns": ["pub=/mif"]}),
+    );
+    let mut ws = WsxClient::connect(&node, "/wsx/mif");
+    ws.login("mif-client", &password);
+    let (sub, _) = ws.invoke(
+        "zato.pubsub.pubapi.subscribe-wsx",
+        json!({"topic_name": "/mif", "ack_mode": "explicit",
+        "max_in_flight": 3, "delivery_batch_size": 1, "ack_timeout": 30}),
+    );
+    assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
+    let items: Vec<Value> = (0..5).map(|n| json!({"data": n})).collect();
+    node.admin().post("/admin/v1/topics/1/publish", &json!({"endpoint": "mif-pub", "data_list": items}));
+    let first: Vec<Value> = (0..3).map(|_| ws.recv()).collect();
+    assert_eq!(
+        first.iter().map(|p| p["data"]["data"].clone()).collect::<Vec<_>>(),
+        vec![json!(0), json!(1), json!(2)]
+    );
+    // A fourth push waits for an answer.
+    ws.socket.get_ref().set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    assert!(ws.socket.read().is_err(), "more than max_in_flight pushes were unanswered");
+    ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for push in &first {
+        ws.respond(push["meta"]["id"].as_str().unwrap(), json!("ok"));
+    }
+    let rest: Vec<Value> = (0..2).map(|_| ws.recv()["data"]["data"].clone()).collect();
+    assert_eq!(rest, vec![json!(3), json!(4)]);
+}

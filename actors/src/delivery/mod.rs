@@ -66,8 +66,13 @@ pub struct DeliveryActor {
     /// Where `notify` subscriptions push to; `None` for pull (or a target that cannot be built).
     sink: Option<Box<dyn Sink>>,
     sink_deps: SinkDeps,
-    /// A push (or the read that precedes it) is under way; pushes go one at a time, in order.
-    pushing: bool,
+    /// Batches being pushed now: one at a time, except WSX subscriptions, which may have up
+    /// to `max_in_flight` pushes unanswered.
+    pushing: usize,
+    /// msg_ids of the batches being pushed (a read of the backlog must not bring them back).
+    pushing_ids: std::collections::HashSet<String>,
+    /// A read of the backlog for pushing is under way.
+    refilling: bool,
     /// After a failure with `delivery_err_should_block`: no push before this time (µs).
     blocked_until: i64,
     /// Failed batches waiting for their retry (`delivery_err_should_block = false`).
@@ -109,7 +114,9 @@ impl DeliveryActor {
             dead_ram: VecDeque::new(),
             sink: None,
             sink_deps,
-            pushing: false,
+            pushing: 0,
+            pushing_ids: Default::default(),
+            refilling: false,
             blocked_until: 0,
             set_aside: Vec::new(),
             paused: false,
@@ -203,6 +210,7 @@ impl DeliveryActor {
             .keys()
             .cloned()
             .chain(self.set_aside.iter().flat_map(|b| b.entries.iter().map(|(_, e)| e.msg.msg_id.clone())))
+            .chain(self.pushing_ids.iter().cloned())
             .collect()
     }
 

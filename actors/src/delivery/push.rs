@@ -29,43 +29,63 @@ impl DeliveryActor {
         self.sub.delivery_method == "notify"
     }
 
-    /// Starts the next push if one can start now; safe to call at any time.
+    /// Pushes that may be unanswered at once: `max_in_flight` for WSX subscriptions, else one,
+    /// so a target sees batches strictly one after another.
+    fn push_window(&self) -> usize {
+        if self.sub.is_wsx {
+            self.sub.max_in_flight.max(1) as usize
+        } else {
+            1
+        }
+    }
+
+    /// Starts as many pushes as may run now; safe to call at any time.
     pub(super) fn kick(&mut self, ctx: &mut Context<Self>) {
-        if !self.pushes() || self.pushing || self.sink.is_none() || self.paused {
-            return;
-        }
-        let now = now_micros();
-        if let Some(i) = self.set_aside.iter().position(|b| b.retry_at <= now) {
-            let batch = self.set_aside.remove(i);
-            self.push(batch.entries, Vec::new(), ctx);
-            return;
-        }
-        if self.blocked_until > now {
+        if !self.pushes() || self.refilling || self.sink.is_none() || self.paused {
             return;
         }
         let size = self.sub.delivery_batch_size.max(1) as usize;
-        if let Some(refill) = self.refill(size) {
-            self.pushing = true;
-            ctx.spawn(refill.map(|result, act, ctx| {
-                act.pushing = false;
-                match result {
-                    Ok(()) => act.kick(ctx),
-                    Err(e) => {
-                        act.last_error = Some(e.to_string());
-                        ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
-                    }
-                }
-            }));
-            return;
-        }
-        let taken = self.take(size, now, Vec::new());
-        if taken.handed.is_empty() {
-            if !taken.expired_gd.is_empty() {
-                self.remove_in_sql(taken.expired_gd, ctx);
+        while self.pushing < self.push_window() {
+            let now = now_micros();
+            if let Some(i) = self.set_aside.iter().position(|b| b.retry_at <= now) {
+                let batch = self.set_aside.remove(i);
+                self.push(batch.entries, Vec::new(), ctx);
+                continue;
             }
-            return;
+            if self.blocked_until > now {
+                return;
+            }
+            if let Some(refill) = self.refill(size) {
+                self.refilling = true;
+                ctx.spawn(refill.map(|result, act, ctx| {
+                    act.refilling = false;
+                    match result {
+                        Ok(()) => act.kick(ctx),
+                        Err(e) => {
+                            act.last_error = Some(e.to_string());
+                            ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
+                        }
+                    }
+                }));
+                return;
+            }
+            let taken = self.take(size, now, Vec::new());
+            if taken.handed.is_empty() {
+                if !taken.expired_gd.is_empty() {
+                    self.remove_in_sql(taken.expired_gd, ctx);
+                }
+                return;
+            }
+            self.push(taken.handed, taken.expired_gd, ctx);
         }
-        self.push(taken.handed, taken.expired_gd, ctx);
+    }
+
+    /// A batch (these msg_ids) is no longer under way.
+    fn batch_done(&mut self, ids: &[String]) {
+        self.pushing = self.pushing.saturating_sub(1);
+        for id in ids {
+            self.pushing_ids.remove(id);
+        }
     }
 
     fn remove_in_sql(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
@@ -87,7 +107,8 @@ impl DeliveryActor {
         ctx: &mut Context<Self>,
     ) {
         let Some(sink) = &self.sink else { return };
-        self.pushing = true;
+        self.pushing += 1;
+        self.pushing_ids.extend(entries.iter().map(|(_, e)| e.msg.msg_id.clone()));
         let batch = Batch {
             sub_key: self.sub.sub_key.clone(),
             messages: entries
@@ -119,11 +140,12 @@ impl DeliveryActor {
         }
         self.last_error = None;
         expired.extend(entries.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()));
+        let ids: Vec<String> = entries.iter().map(|(_, e)| e.msg.msg_id.clone()).collect();
         let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
         let sql = async move { blocking(move || store.queue_remove(&sub_key, &expired)).await };
         // In-RAM entries (and their depth holds) are released here, GD ones once SQL agrees.
         ctx.spawn(sql.into_actor(self).map(move |result, act, ctx| {
-            act.pushing = false;
+            act.batch_done(&ids);
             match result {
                 Ok((_, gone)) => {
                     act.gd_gone(gone);
@@ -147,15 +169,16 @@ impl DeliveryActor {
         error: SinkError,
         ctx: &mut Context<Self>,
     ) {
+        let ids: Vec<String> = entries.iter().map(|(_, e)| e.msg.msg_id.clone()).collect();
         if error.kind == FailureKind::Idle {
             // Nobody to deliver to: not an attempt. The next attach kicks delivery again.
+            self.batch_done(&ids);
             for (key, entry) in entries {
                 self.window.insert(key, entry);
             }
             if !expired.is_empty() {
                 self.remove_in_sql(expired, ctx);
             }
-            self.pushing = false;
             return;
         }
         let kind = match error.kind {
@@ -204,7 +227,7 @@ impl DeliveryActor {
         let wait_micros = (wait * 1_000_000.0) as i64;
         let blocks = self.sub.delivery_err_should_block;
         ctx.spawn(sql.into_actor(self).map(move |result, act, ctx| {
-            act.pushing = false;
+            act.batch_done(&ids);
             if let Ok((_, gone)) = result {
                 act.gd_gone(gone);
             }
