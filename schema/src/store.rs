@@ -164,12 +164,9 @@ impl Store {
 
     pub fn admin_key_delete(&self, name: &str) -> StoreResult<()> {
         self.write(|conn| {
-            let n = diesel::delete(sb_admin_key::table.filter(sb_admin_key::name.eq(name))).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
+            one_or_none(
+                diesel::delete(sb_admin_key::table.filter(sb_admin_key::name.eq(name))).execute(conn)?,
+            )
         })
     }
 
@@ -220,14 +217,7 @@ impl Store {
     }
 
     pub fn topic_delete(&self, id: i64) -> StoreResult<()> {
-        self.write(|conn| {
-            let n = diesel::delete(pubsub_topic::table.find(id)).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
-        })
+        self.write(|conn| one_or_none(diesel::delete(pubsub_topic::table.find(id)).execute(conn)?))
     }
 
     // ---- endpoints --------------------------------------------------------------------------
@@ -293,14 +283,7 @@ impl Store {
     }
 
     pub fn endpoint_delete(&self, id: i64) -> StoreResult<()> {
-        self.write(|conn| {
-            let n = diesel::delete(pubsub_endpoint::table.find(id)).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
-        })
+        self.write(|conn| one_or_none(diesel::delete(pubsub_endpoint::table.find(id)).execute(conn)?))
     }
 
     // ---- services ---------------------------------------------------------------------------
@@ -322,12 +305,7 @@ impl Store {
 
     pub fn service_delete(&self, name: &str) -> StoreResult<()> {
         self.write(|conn| {
-            let n = diesel::delete(sb_service::table.filter(sb_service::name.eq(name))).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
+            one_or_none(diesel::delete(sb_service::table.filter(sb_service::name.eq(name))).execute(conn)?)
         })
     }
 
@@ -368,14 +346,7 @@ impl Store {
     }
 
     pub fn file_channel_delete(&self, id: i64) -> StoreResult<()> {
-        self.write(|conn| {
-            let n = diesel::delete(sb_file_channel::table.find(id)).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
-        })
+        self.write(|conn| one_or_none(diesel::delete(sb_file_channel::table.find(id)).execute(conn)?))
     }
 
     // ---- WSX channels -----------------------------------------------------------------------
@@ -415,14 +386,7 @@ impl Store {
     }
 
     pub fn wsx_channel_delete(&self, id: i64) -> StoreResult<()> {
-        self.write(|conn| {
-            let n = diesel::delete(sb_wsx_channel::table.find(id)).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
-        })
+        self.write(|conn| one_or_none(diesel::delete(sb_wsx_channel::table.find(id)).execute(conn)?))
     }
 
     // ---- WSX links --------------------------------------------------------------------------
@@ -459,14 +423,7 @@ impl Store {
     }
 
     pub fn wsx_link_delete(&self, id: i64) -> StoreResult<()> {
-        self.write(|conn| {
-            let n = diesel::delete(sb_wsx_link::table.find(id)).execute(conn)?;
-            if n == 0 {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(())
-            }
-        })
+        self.write(|conn| one_or_none(diesel::delete(sb_wsx_link::table.find(id)).execute(conn)?))
     }
 
     // ---- subscriptions ----------------------------------------------------------------------
@@ -599,6 +556,15 @@ impl Store {
             delete_unreferenced(conn, &msg_ids)?;
             Ok(())
         })
+    }
+}
+
+/// An UPDATE or DELETE of one row by key: none touched means it was not there.
+pub(crate) fn one_or_none(rows: usize) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{WsxChannel, WsxChannelFields};
 
-use super::{parse_id, PageQuery};
+use super::{parse_id, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -156,10 +156,7 @@ async fn read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let channel = blocking(move || store.wsx_channel(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no channel with id {id}")))?;
+    let channel = with_id(&state, id, "channel", |store, id| store.wsx_channel(id)).await?;
     Ok(HttpResponse::Ok().json(channel_json(&channel)))
 }
 
@@ -187,10 +184,7 @@ async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    blocking(move || store.wsx_channel_delete(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no channel with id {id}")))?;
+    with_id(&state, id, "channel", |store, id| store.wsx_channel_delete(id)).await?;
     reload(&state).await?;
     for session in state.wsx_sessions.of_channel(id) {
         session.do_send(Disconnect);
@@ -205,10 +199,7 @@ async fn sessions(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    blocking(move || store.wsx_channel(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no channel with id {id}")))?;
+    with_id(&state, id, "channel", |store, id| store.wsx_channel(id)).await?;
     let mut out = Vec::new();
     for session in state.wsx_sessions.of_channel(id) {
         if let Ok(info) = session.send(SessionInfo).await {

@@ -9,7 +9,7 @@ use signalbox_actors::secrets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, EndpointFields};
 
-use super::{one_of, parse_id, PageQuery};
+use super::{one_of, parse_id, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -180,10 +180,7 @@ async fn read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let endpoint = blocking(move || store.endpoint(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    let endpoint = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
     Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
 }
 
@@ -201,10 +198,7 @@ async fn edit(
             "`auth` cannot be changed in place: delete the endpoint and create it again",
         ));
     }
-    let store = state.store.clone();
-    let current = blocking(move || store.endpoint(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    let current = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
     if input.username.is_some() && current.auth != "basic" {
         return Err(ApiError::bad_request("`username` applies to `basic` endpoints only"));
     }
@@ -256,10 +250,7 @@ async fn rotate(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let current = blocking(move || store.endpoint(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
+    let current = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
     if current.auth == "none" {
         return Err(ApiError::bad_request("endpoint has `auth = none`: it has no credentials"));
     }

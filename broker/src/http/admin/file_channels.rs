@@ -8,7 +8,7 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::{FileChannel, FileChannelFields};
 
-use super::{parse_id, PageQuery};
+use super::{parse_id, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -126,10 +126,7 @@ async fn read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let channel = blocking(move || store.file_channel(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no file channel with id {id}")))?;
+    let channel = with_id(&state, id, "file channel", |store, id| store.file_channel(id)).await?;
     Ok(HttpResponse::Ok().json(channel_json(&channel)))
 }
 
@@ -157,10 +154,7 @@ async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    blocking(move || store.file_channel_delete(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no file channel with id {id}")))?;
+    with_id(&state, id, "file channel", |store, id| store.file_channel_delete(id)).await?;
     sync(&state).await?;
     audit_admin(&caller, "file_channel.delete", &id.to_string());
     Ok(HttpResponse::Ok().json(json!({})))

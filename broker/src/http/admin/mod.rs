@@ -16,7 +16,8 @@ use actix_web::web;
 use serde::Deserialize;
 use signalbox_schema::Page;
 
-use super::error::ApiError;
+use super::error::{blocking, ApiError};
+use super::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     topics::configure(cfg);
@@ -53,6 +54,19 @@ impl PageQuery {
 /// A path id that must be a number.
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().map_err(|_| ApiError::bad_request(format!("`{raw}` is not a numeric id")))
+}
+
+/// A store call on the object a numeric path id names; a missing one is a 404 naming it.
+pub async fn with_id<T: Send + 'static>(
+    state: &AppState,
+    id: i64,
+    what: &'static str,
+    call: impl FnOnce(&signalbox_schema::Store, i64) -> Result<T, signalbox_schema::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    blocking(move || call(&store, id))
+        .await
+        .map_err(|e| e.when_not_found(|| format!("no {what} with id {id}")))
 }
 
 /// Checks a value is one of `allowed`, naming them when it is not.

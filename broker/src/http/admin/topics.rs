@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Topic, TopicFields};
 
-use super::{one_of, parse_id, PageQuery};
+use super::{one_of, parse_id, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -182,10 +182,7 @@ async fn read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
-    let topic = blocking(move || store.topic(id))
-        .await
-        .map_err(|e| e.when_not_found(|| format!("no topic with id {id}")))?;
+    let topic = with_id(&state, id, "topic", |store, id| store.topic(id)).await?;
     Ok(HttpResponse::Ok().json(topic_json(&state, &topic)))
 }
 
