@@ -3,9 +3,9 @@
 //! Queue order, the same here and in the delivery actors' RAM windows: priority descending, then
 //! the publisher's time if given else the server's, then the server's time, then msg_id.
 
-use diesel::dsl::{exists, sql};
+use diesel::dsl::exists;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Integer, Text};
 
 use crate::connection::AnyConnection;
 use crate::models::*;
@@ -14,10 +14,6 @@ use crate::store::{delete_unreferenced, now_micros, Page, Store};
 use crate::{StoreError, StoreResult};
 
 type QueueRow = (StoredMessage, i64, i64);
-
-fn queue_order() -> diesel::expression::SqlLiteral<BigInt> {
-    sql::<BigInt>("COALESCE(pubsub_message.ext_pub_time, pubsub_message.pub_time)")
-}
 
 fn to_queued((message, delivery_count, creation_time): QueueRow) -> QueuedMessage {
     QueuedMessage { message, delivery_count, creation_time }
@@ -51,10 +47,10 @@ impl Store {
             .filter(pubsub_endp_msg_queue::is_deliverable.eq(true))
             .filter(pubsub_message::expiration_time.gt(now_micros()))
             .order((
-                pubsub_message::priority.desc(),
-                queue_order(),
-                pubsub_message::pub_time,
-                pubsub_message::pub_msg_id,
+                pubsub_endp_msg_queue::priority.desc(),
+                pubsub_endp_msg_queue::order_time,
+                pubsub_endp_msg_queue::pub_time,
+                pubsub_endp_msg_queue::pub_msg_id,
             ))
             .limit(limit + skip.len() as i64)
             .select((
@@ -81,10 +77,10 @@ impl Store {
             .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
             .filter(pubsub_endp_msg_queue::is_deliverable.eq(!dead))
             .order((
-                pubsub_message::priority.desc(),
-                queue_order(),
-                pubsub_message::pub_time,
-                pubsub_message::pub_msg_id,
+                pubsub_endp_msg_queue::priority.desc(),
+                pubsub_endp_msg_queue::order_time,
+                pubsub_endp_msg_queue::pub_time,
+                pubsub_endp_msg_queue::pub_msg_id,
             ))
             .limit(page.limit)
             .offset(page.offset)
@@ -245,6 +241,13 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
+            if let Some(priority) = edit.priority {
+                diesel::update(
+                    pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq(msg_id)),
+                )
+                .set(pubsub_endp_msg_queue::priority.eq(priority))
+                .execute(conn)?;
+            }
             Ok(pubsub_message::table
                 .filter(pubsub_message::pub_msg_id.eq(msg_id))
                 .select(StoredMessage::as_select())
@@ -345,12 +348,22 @@ fn commit_one(conn: &mut AnyConnection, p: &GdPublication, now: i64) -> StoreRes
     diesel::insert_into(pubsub_message::table).values(m).execute(conn)?;
     let queued = pubsub_sub::table
         .filter(pubsub_sub::topic_id.eq(m.topic_id))
-        .select((m.pub_msg_id.as_str().into_sql::<Text>(), pubsub_sub::sub_key, now.into_sql::<BigInt>()))
+        .select((
+            m.pub_msg_id.as_str().into_sql::<Text>(),
+            pubsub_sub::sub_key,
+            now.into_sql::<BigInt>(),
+            m.priority.into_sql::<Integer>(),
+            m.ext_pub_time.unwrap_or(m.pub_time).into_sql::<BigInt>(),
+            m.pub_time.into_sql::<BigInt>(),
+        ))
         .insert_into(pubsub_endp_msg_queue::table)
         .into_columns((
             pubsub_endp_msg_queue::pub_msg_id,
             pubsub_endp_msg_queue::sub_key,
             pubsub_endp_msg_queue::creation_time,
+            pubsub_endp_msg_queue::priority,
+            pubsub_endp_msg_queue::order_time,
+            pubsub_endp_msg_queue::pub_time,
         ))
         .execute(conn)?;
     if queued == 0 {

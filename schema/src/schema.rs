@@ -114,6 +114,9 @@ diesel::table! {
         delivery_count -> BigInt,
         last_delivery_time -> Nullable<BigInt>,
         is_deliverable -> Bool,
+        priority -> Integer,
+        order_time -> BigInt,
+        pub_time -> BigInt,
     }
 }
 

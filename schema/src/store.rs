@@ -593,12 +593,22 @@ pub(crate) fn take_retained(
         .filter(pubsub_message::is_in_sub_queue.eq(false))
         .filter(pubsub_message::expiration_time.gt(now));
     retained
-        .select((pubsub_message::pub_msg_id, sub_key.into_sql::<Text>(), now.into_sql::<BigInt>()))
+        .select((
+            pubsub_message::pub_msg_id,
+            sub_key.into_sql::<Text>(),
+            now.into_sql::<BigInt>(),
+            pubsub_message::priority,
+            diesel::dsl::sql::<BigInt>("COALESCE(pubsub_message.ext_pub_time, pubsub_message.pub_time)"),
+            pubsub_message::pub_time,
+        ))
         .insert_into(pubsub_endp_msg_queue::table)
         .into_columns((
             pubsub_endp_msg_queue::pub_msg_id,
             pubsub_endp_msg_queue::sub_key,
             pubsub_endp_msg_queue::creation_time,
+            pubsub_endp_msg_queue::priority,
+            pubsub_endp_msg_queue::order_time,
+            pubsub_endp_msg_queue::pub_time,
         ))
         .execute(conn)?;
     diesel::update(retained).set(pubsub_message::is_in_sub_queue.eq(true)).execute(conn)?;

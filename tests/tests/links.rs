@@ -103,9 +103,16 @@ fn a_invokes_services_on_b_and_every_message_on_b_reaches_a_local_subscriber_in_
         drain(&news, &client, &mut got);
         got.len() >= 50
     });
-    assert_eq!(got, (0..50).map(|n| json!(n)).collect::<Vec<_>>());
-
     let (_, link) = a.admin().get(&format!("/admin/v1/links/{id}"));
+    assert!(
+        got == (0..50).map(|n| json!(n)).collect::<Vec<_>>(),
+        "got {got:?}; link {link}; B log {}",
+        a.log()
+            .lines()
+            .filter(|l| l.contains("respawn") || l.contains("ERROR") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(link["sub_keys"]["/b/news"].as_str().unwrap().starts_with("zpsk.wsx."), "{link}");
     assert_eq!(link["duplicates"], 0);
     let (_, peers) = a.admin().get("/admin/v1/actors?kind=peer");

@@ -81,6 +81,10 @@ pub struct DeliveryActor {
     paused: bool,
     /// Why the last delivery attempt failed, for admins.
     last_error: Option<String>,
+    /// GD msg_ids read from SQL by recent refills. A message committed just before a refill is
+    /// read by it and also announced by its topic actor a moment later; the announcement must
+    /// not queue it a second time.
+    loaded_recently: (VecDeque<String>, std::collections::HashSet<String>),
     /// Messages handed over and failed attempts, since the actor started.
     delivered: u64,
     failed: u64,
@@ -121,6 +125,7 @@ impl DeliveryActor {
             set_aside: Vec::new(),
             paused: false,
             last_error: None,
+            loaded_recently: Default::default(),
             delivered: 0,
             failed: 0,
             started_at: crate::time::now_micros(),
@@ -214,6 +219,19 @@ impl DeliveryActor {
             .collect()
     }
 
+    fn note_loaded(&mut self, msg_id: &str) {
+        const KEEP: usize = 10_000;
+        let (order, set) = &mut self.loaded_recently;
+        if set.insert(msg_id.to_owned()) {
+            order.push_back(msg_id.to_owned());
+            if order.len() > KEEP {
+                if let Some(old) = order.pop_front() {
+                    set.remove(&old);
+                }
+            }
+        }
+    }
+
     fn gd_gone(&self, gone: usize) {
         self.stats.gd.fetch_sub(gone as i64, Ordering::Relaxed);
     }
@@ -234,6 +252,9 @@ impl DeliveryActor {
                 .map(move |rows, act, _| {
                     let rows = rows?;
                     let full = rows.len() >= GD_WINDOW;
+                    for q in &rows {
+                        act.note_loaded(&q.message.pub_msg_id);
+                    }
                     let entries = rows
                         .into_iter()
                         .map(|q| QueueEntry {
@@ -264,7 +285,11 @@ impl Handler<Enqueue> for DeliveryActor {
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
         for entry in msg.entries {
-            if self.in_flight.contains_key(&entry.msg.msg_id) {
+            let id = &entry.msg.msg_id;
+            if self.in_flight.contains_key(id)
+                || self.pushing_ids.contains(id)
+                || (entry.msg.has_gd && self.loaded_recently.1.contains(id))
+            {
                 continue;
             }
             self.window.insert(entry.msg.order_key(), entry);
