@@ -278,7 +278,6 @@ fn links_are_stopped_started_and_reconnected_by_actor_commands_and_validated() {
     eventually("connected after reconnect", 20, || {
         a.admin().get(&format!("/admin/v1/links/{id}")).1["state"] == "connected"
     });
-    eventually("hooks", 10, || true);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(event_types(&a, &events), vec!["connect", "close", "connect", "close", "connect"]);
     assert_error(&a.admin().post("/admin/v1/actors/peer:to-b/pause", &json!({})), 400);

@@ -36,6 +36,13 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// An endpoint as a caller: its stored patterns parsed. They were validated when stored; a
+    /// line that no longer parses allows nothing.
+    pub fn of(endpoint: Arc<Endpoint>) -> Caller {
+        let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
+        Caller { endpoint, patterns: Arc::new(patterns) }
+    }
+
     /// Role first, then the `pub=` / `sub=` lines in order; the first match wins and is answered.
     pub fn allowed(&self, access: Access, topic: &str) -> Option<String> {
         let role_ok = match access {
@@ -127,12 +134,6 @@ fn credentials(req: &HttpRequest) -> Option<Credentials> {
     Some(Credentials::Basic { username: username.to_owned(), password: password.to_owned() })
 }
 
-fn to_caller(endpoint: Endpoint) -> Caller {
-    // Patterns were validated when stored; a line that no longer parses allows nothing.
-    let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
-    Caller { endpoint: Arc::new(endpoint), patterns: Arc::new(patterns) }
-}
-
 async fn authenticate(
     state: web::Data<AppState>,
     peer: String,
@@ -181,7 +182,7 @@ async fn authenticate(
     .await??;
     match found {
         Some(endpoint) => {
-            let caller = to_caller(endpoint);
+            let caller = Caller::of(Arc::new(endpoint));
             auth.remember(cache_key, &caller);
             Ok(caller)
         }

@@ -8,7 +8,7 @@ use actix_web::web;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signalbox_actors::delivery::AttachSession;
-use signalbox_actors::patterns::{Access, Patterns};
+use signalbox_actors::patterns::Access;
 use signalbox_actors::services::ServiceError;
 use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
@@ -110,13 +110,6 @@ fn remember(
     Ok(reply)
 }
 
-fn caller(endpoint: &Arc<Endpoint>) -> Caller {
-    Caller {
-        endpoint: endpoint.clone(),
-        patterns: Arc::new(Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default()),
-    }
-}
-
 async fn publish(
     state: web::Data<AppState>,
     endpoint: Arc<Endpoint>,
@@ -137,7 +130,7 @@ async fn publish(
     let item: publish_input::PublishItem = parse(Value::Object(fields))?;
     let as_list = item.data_list.is_some();
     let messages = publish_input::into_messages(item, "application/json")?;
-    let pattern = caller(&endpoint)
+    let pattern = Caller::of(endpoint.clone())
         .allowed(Access::Pub, &topic_name)
         .ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
     let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
@@ -176,7 +169,7 @@ async fn subscribe(
         ));
     }
     let unsub = req.unsub_on_wsx_close.unwrap_or(true);
-    let who = caller(&endpoint);
+    let who = Caller::of(endpoint.clone());
     let client: String =
         client_id.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).take(64).collect();
     let kind = if client.is_empty() { "wsx".to_owned() } else { format!("wsx.{client}") };

@@ -8,7 +8,7 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::{FileChannel, FileChannelFields};
 
-use super::{parse_id, with_id, PageQuery};
+use super::{parse_id, required, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -97,16 +97,12 @@ async fn create(
     body: web::Json<Input>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
-    for (field, missing) in [
-        ("name", input.name.is_none()),
-        ("directory", input.directory.is_none()),
-        ("topic_name", input.topic_name.is_none()),
-        ("endpoint", input.endpoint.is_none()),
-    ] {
-        if missing {
-            return Err(ApiError::bad_request(format!("`{field}` is required")));
-        }
-    }
+    required(&[
+        ("name", input.name.is_some()),
+        ("directory", input.directory.is_some()),
+        ("topic_name", input.topic_name.is_some()),
+        ("endpoint", input.endpoint.is_some()),
+    ])?;
     let mut fields = input.into_fields(&state).await?;
     fields.poll_interval.get_or_insert(1.0);
     fields.created_at = Some(now_micros());

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{WsxLink, WsxLinkFields};
 
-use super::{parse_id, PageQuery};
+use super::{parse_id, required, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -165,16 +165,12 @@ async fn create(
     body: web::Json<Input>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
-    for (field, missing) in [
-        ("name", input.name.is_none()),
-        ("address", input.address.is_none()),
-        ("username", input.username.is_none()),
-        ("secret", input.secret.is_none()),
-    ] {
-        if missing {
-            return Err(ApiError::bad_request(format!("`{field}` is required")));
-        }
-    }
+    required(&[
+        ("name", input.name.is_some()),
+        ("address", input.address.is_some()),
+        ("username", input.username.is_some()),
+        ("secret", input.secret.is_some()),
+    ])?;
     let mut f = input.into_fields(&state)?;
     f.is_zato.get_or_insert(true);
     f.subscription_list.get_or_insert_with(|| "[]".into());

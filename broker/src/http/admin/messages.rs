@@ -101,12 +101,7 @@ async fn topic_publish(
     let found = blocking(move || store.endpoint_by_name(&name))
         .await
         .map_err(|e| e.when_missing_reference(|| format!("no endpoint named `{endpoint}`")))?;
-    let publisher = Caller {
-        patterns: Arc::new(
-            signalbox_actors::patterns::Patterns::from_stored(&found.topic_patterns).unwrap_or_default(),
-        ),
-        endpoint: Arc::new(found),
-    };
+    let publisher = Caller::of(Arc::new(found));
     let pattern = publisher.allowed(Access::Pub, &topic.topic.name).ok_or_else(|| {
         ApiError::bad_request(format!(
             "endpoint `{}` may not publish to `{}` (role or `pub=` patterns)",

@@ -69,6 +69,14 @@ pub async fn with_id<T: Send + 'static>(
         .map_err(|e| e.when_not_found(|| format!("no {what} with id {id}")))
 }
 
+/// Refuses a create that leaves out a required field, naming the first one missing.
+pub fn required(fields: &[(&str, bool)]) -> Result<(), ApiError> {
+    match fields.iter().find(|(_, given)| !given) {
+        Some((name, _)) => Err(ApiError::bad_request(format!("`{name}` is required"))),
+        None => Ok(()),
+    }
+}
+
 /// Checks a value is one of `allowed`, naming them when it is not.
 pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
     if allowed.contains(&value) {

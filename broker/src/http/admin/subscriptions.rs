@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use signalbox_actors::patterns::{Access, Patterns};
+use signalbox_actors::patterns::Access;
 use signalbox_actors::push;
 use signalbox_actors::secrets::random_bytes;
 use signalbox_actors::time::{iso, now_micros};
@@ -13,6 +13,7 @@ use signalbox_schema::StoreError;
 
 use super::{one_of, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
+use crate::http::endpoint_auth::Caller;
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 
@@ -139,14 +140,6 @@ pub fn new_sub_key(endpoint_type: &str) -> String {
     format!("zpsk.{endpoint_type}.{}", hex::encode(bytes))
 }
 
-/// The role and `sub=` check; answers the pattern line that allowed it.
-pub fn sub_pattern(endpoint: &Endpoint, topic_name: &str) -> Option<String> {
-    if !matches!(endpoint.role.as_str(), "sub-only" | "pub-sub") {
-        return None;
-    }
-    Patterns::from_stored(&endpoint.topic_patterns).ok()?.matching(Access::Sub, topic_name).map(str::to_owned)
-}
-
 /// Fills what a create left out with the documented defaults.
 pub fn with_defaults(mut f: SubscriptionFields) -> SubscriptionFields {
     f.ack_timeout.get_or_insert(30.0);
@@ -241,12 +234,14 @@ async fn create(
     let endpoint = blocking(move || store.endpoint_by_name(&name))
         .await
         .map_err(|e| e.when_missing_reference(|| format!("no endpoint named `{endpoint}`")))?;
-    let pattern = sub_pattern(&endpoint, &topic.name).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "endpoint `{}` (role {}) has no `sub=` pattern matching topic `{}`",
-            endpoint.name, endpoint.role, topic.name
-        ))
-    })?;
+    let pattern = Caller::of(std::sync::Arc::new(endpoint.clone()))
+        .allowed(Access::Sub, &topic.name)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "endpoint `{}` (role {}) has no `sub=` pattern matching topic `{}`",
+                endpoint.name, endpoint.role, topic.name
+            ))
+        })?;
     let mut fields = options.to_fields(&endpoint, None, &state)?;
     fields.topic_id = Some(topic.id);
     fields.endpoint_id = Some(endpoint.id);
