@@ -5,6 +5,7 @@
 //! stops them from the configuration in the `Store` and lists them in the [`registry::Registry`];
 //! the [`gd_writer::GdWriter`] group-commits guaranteed-delivery messages.
 
+pub mod cluster;
 pub mod delivery;
 pub mod error;
 pub mod file_channel;

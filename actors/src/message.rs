@@ -11,7 +11,7 @@ use crate::time::iso;
 
 /// One published message. Shared (`Arc`) by every queue that holds it; never mutated in place —
 /// an edit replaces it with a new `Arc`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     /// `zpsm` + 24 hex digits, or the publisher's own id.
     pub msg_id: String,

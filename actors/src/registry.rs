@@ -44,6 +44,8 @@ pub struct SubEntry {
     pub sub: Arc<Subscription>,
     pub topic_name: String,
     pub addr: Addr<DeliveryActor>,
+    /// The ownership epoch it runs under (0 on a single node).
+    pub epoch: i64,
 }
 
 #[derive(Default)]

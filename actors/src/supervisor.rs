@@ -17,7 +17,8 @@ use actix::prelude::*;
 use signalbox_schema::models::{FileChannel, Subscription, Topic};
 use signalbox_schema::{Page, Store};
 
-use crate::delivery::{DeliveryActor, UpdateSubscription};
+use crate::cluster::{ClusterRoute, RemoteSub};
+use crate::delivery::{DeliveryActor, Drain, StopDelivery, UpdateSubscription};
 use crate::error::{blocking, PubSubError};
 use crate::file_channel::{FileChannelActor, StopFileChannel};
 use crate::gd_writer::GdWriter;
@@ -50,6 +51,27 @@ pub struct SyncSubscription {
     pub sub_key: String,
 }
 
+/// This node is part of a cluster: subscriptions start only when [`Own`] says so, and topic
+/// actors route publications for the others through `route`. Sent once, before [`Boot`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetCluster(pub ClusterRoute);
+
+/// The cluster's ownership table as it stands, each subscription with its owner and epoch: run
+/// exactly the ones this node owns, under their epochs, and route publications for the others
+/// to their nodes.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct Own(pub Vec<(RemoteSub, i64)>);
+
+/// Hand a subscription over: stop delivering it here once the batch under way is done, keep
+/// its in-RAM messages as GD, and route its new publications to GD until the next owner runs.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct Release {
+    pub sub_key: String,
+}
+
 /// File channels were created, edited or deleted.
 #[derive(Message)]
 #[rtype(result = "Result<(), PubSubError>")]
@@ -68,6 +90,8 @@ pub struct Supervisor {
     /// Where topic and delivery actors run, round robin.
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
+    /// Set in a cluster; None on a single node, where every subscription is delivered here.
+    route: Option<ClusterRoute>,
 }
 
 impl Supervisor {
@@ -96,6 +120,7 @@ impl Supervisor {
             sink_deps,
             arbiters: all,
             next_arbiter: 1,
+            route: None,
         }
     }
 
@@ -130,15 +155,16 @@ impl Supervisor {
                 None => {
                     let stats = Arc::new(TopicStats::default());
                     stats.gd.store(depth, Ordering::Relaxed);
-                    let (t, st, w, o, m) = (
+                    let (t, st, w, o, m, r) = (
                         topic.clone(),
                         stats.clone(),
                         self.gd_writer.clone(),
                         self.overflow.clone(),
                         self.metrics.clone(),
+                        self.route.clone(),
                     );
                     let addr = TopicActor::start_in_arbiter(&self.arbiter(), move |_| {
-                        TopicActor::new(t, st, w, o, m)
+                        TopicActor::new(t, st, w, o, m, r)
                     });
                     self.registry.put_topic(TopicEntry { topic, addr, stats });
                 }
@@ -146,46 +172,68 @@ impl Supervisor {
         }
     }
 
+    /// Stops delivering a subscription here (deleted, or owned by another node now).
+    fn stop_subscription(&mut self, sub_key: &str) -> Option<SubEntry> {
+        let existing = self.registry.remove_sub(sub_key)?;
+        if let Some(topic) = self.registry.topic_by_id(existing.sub.topic_id) {
+            topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: None });
+        }
+        self.metrics.subscription_depth.remove_label_values(&[sub_key, "gd"]).ok();
+        self.metrics.subscription_depth.remove_label_values(&[sub_key, "ram"]).ok();
+        Some(existing)
+    }
+
     fn apply_subscription(&mut self, sub_key: &str, found: Option<Subscription>) {
         match (found, self.registry.sub(sub_key)) {
             (None, None) => {}
-            (None, Some(existing)) => {
-                self.registry.remove_sub(sub_key);
-                if let Some(topic) = self.registry.topic_by_id(existing.sub.topic_id) {
-                    topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: None });
+            (None, Some(_)) => {
+                if let Some(entry) = self.stop_subscription(sub_key) {
+                    entry.addr.do_send(StopDelivery);
                 }
-                self.metrics.subscription_depth.remove_label_values(&[sub_key, "gd"]).ok();
-                self.metrics.subscription_depth.remove_label_values(&[sub_key, "ram"]).ok();
             }
             (Some(sub), Some(existing)) => {
                 let sub = Arc::new(sub);
                 existing.addr.do_send(UpdateSubscription(sub.clone()));
                 self.registry.put_sub(SubEntry { sub, ..existing });
             }
-            (Some(sub), None) => {
-                let Some(topic) = self.registry.topic_by_id(sub.topic_id) else {
-                    log::warn!("event=subscription_without_topic sub_key={sub_key}");
-                    return;
-                };
-                let sub = Arc::new(sub);
-                let (s, name, st, m, stats) = (
-                    sub.clone(),
-                    topic.topic.name.clone(),
-                    self.store.clone(),
-                    self.metrics.clone(),
-                    topic.stats.clone(),
-                );
-                let deps = self.sink_deps.clone();
-                let addr = DeliveryActor::start_in_arbiter(&self.arbiter(), move |_| {
-                    DeliveryActor::new(s, name, st, m, stats, deps)
-                });
-                // Attached before the HTTP answer that created the subscription goes out, so
-                // the next in-RAM publication reaches it.
-                topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: Some(addr.clone()) });
-                self.registry.put_sub(SubEntry { sub, topic_name: topic.topic.name.clone(), addr });
-                log::info!("event=delivery_started sub_key={sub_key} node={}", self.node_name);
-            }
+            // In a cluster, only the ownership table starts deliveries (`Own`).
+            (Some(sub), None) if self.route.is_none() => self.start_subscription(sub, 0),
+            (Some(_), None) => {}
         }
+    }
+
+    /// Starts the delivery actor of a subscription this node owns (`epoch` 0 on a single node;
+    /// in a cluster its queue writes are fenced by the epoch).
+    fn start_subscription(&mut self, sub: Subscription, epoch: i64) {
+        let sub_key = sub.sub_key.clone();
+        let sub_key = sub_key.as_str();
+        let Some(topic) = self.registry.topic_by_id(sub.topic_id) else {
+            log::warn!("event=subscription_without_topic sub_key={sub_key}");
+            return;
+        };
+        let store = match &self.route {
+            Some(route) => self.store.fenced(signalbox_schema::cluster::Fence {
+                sub_key: sub_key.to_owned(),
+                node: route.node.clone(),
+                epoch,
+            }),
+            None => self.store.clone(),
+        };
+        if let Some(route) = &self.route {
+            route.forget(sub_key);
+        }
+        let sub = Arc::new(sub);
+        let (s, name, st, m, stats) =
+            (sub.clone(), topic.topic.name.clone(), store, self.metrics.clone(), topic.stats.clone());
+        let deps = self.sink_deps.clone();
+        let addr = DeliveryActor::start_in_arbiter(&self.arbiter(), move |_| {
+            DeliveryActor::new(s, name, st, m, stats, deps)
+        });
+        // Attached before the HTTP answer that created the subscription goes out, so
+        // the next in-RAM publication reaches it.
+        topic.addr.do_send(Attach { sub_key: sub_key.to_owned(), addr: Some(addr.clone()) });
+        self.registry.put_sub(SubEntry { sub, topic_name: topic.topic.name.clone(), addr, epoch });
+        log::info!("event=delivery_started sub_key={sub_key} node={} epoch={epoch}", self.node_name);
     }
 
     fn apply_file_channels(&mut self, channels: Vec<FileChannel>) {
@@ -220,15 +268,16 @@ impl Supervisor {
             }
             log::error!("event=actor_respawned kind=topic topic={}", topic.topic.name);
             self.metrics.actor_restarts.with_label_values(&["topic"]).inc();
-            let (t, st, w, o, m) = (
+            let (t, st, w, o, m, r) = (
                 topic.topic.clone(),
                 topic.stats.clone(),
                 self.gd_writer.clone(),
                 self.overflow.clone(),
                 self.metrics.clone(),
+                self.route.clone(),
             );
             let addr =
-                TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m));
+                TopicActor::start_in_arbiter(&self.arbiter(), move |_| TopicActor::new(t, st, w, o, m, r));
             for sub in self.registry.subs_of_topic(topic.topic.id) {
                 addr.do_send(Attach { sub_key: sub.sub.sub_key.clone(), addr: Some(sub.addr.clone()) });
             }
@@ -240,9 +289,8 @@ impl Supervisor {
             }
             log::error!("event=actor_respawned kind=delivery sub_key={}", sub.sub.sub_key);
             self.metrics.actor_restarts.with_label_values(&["delivery"]).inc();
-            let key = sub.sub.sub_key.clone();
-            self.registry.remove_sub(&key);
-            self.apply_subscription(&key, Some((*sub.sub).clone()));
+            self.registry.remove_sub(&sub.sub.sub_key);
+            self.start_subscription((*sub.sub).clone(), sub.epoch);
         }
     }
 
@@ -321,9 +369,10 @@ impl Handler<Boot> for Supervisor {
             act.apply_topics(topics, depths);
             act.apply_file_channels(file_channels);
             let count = subs.len();
-            for sub in subs {
-                let key = sub.sub_key.clone();
-                act.apply_subscription(&key, Some(sub));
+            if act.route.is_none() {
+                for sub in subs {
+                    act.start_subscription(sub, 0);
+                }
             }
             log::info!("event=supervisor_booted node={} subscriptions={count}", act.node_name);
             Ok(())
@@ -376,5 +425,103 @@ impl Handler<SyncSubscription> for Supervisor {
             act.apply_subscription(&msg.sub_key, result?);
             Ok(())
         })))
+    }
+}
+
+impl Handler<SetCluster> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetCluster, _ctx: &mut Context<Self>) {
+        self.route = Some(msg.0);
+    }
+}
+
+impl Handler<Own> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, msg: Own, _ctx: &mut Context<Self>) -> Self::Result {
+        let Some(route) = self.route.clone() else {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        };
+        let mut owned: HashMap<String, i64> = HashMap::new();
+        let mut remote = Vec::with_capacity(msg.0.len());
+        for (sub, epoch) in msg.0 {
+            if sub.node.as_deref() == Some(route.node.as_str()) {
+                owned.insert(sub.sub_key.clone(), epoch);
+                if self.registry.sub(&sub.sub_key).is_some_and(|e| e.epoch == epoch) {
+                    continue;
+                }
+                // Ours but not running yet: until it runs, its publications are kept as GD.
+                remote.push(RemoteSub { node: None, ..sub });
+            } else {
+                remote.push(sub);
+            }
+        }
+        // Stop first what is no longer ours (or ours under another epoch), so a subscription
+        // never runs twice here.
+        for entry in self.registry.subs() {
+            let key = entry.sub.sub_key.clone();
+            if owned.get(&key) != Some(&entry.epoch) {
+                log::info!("event=delivery_stopped sub_key={key} node={} reason=not_owned", self.node_name);
+                if let Some(entry) = self.stop_subscription(&key) {
+                    entry.addr.do_send(StopDelivery);
+                }
+            }
+        }
+        route.set_remote(remote);
+        let missing: Vec<(String, i64)> = owned
+            .into_iter()
+            .filter(|(key, _)| self.registry.sub(key).is_none())
+            .collect();
+        let store = self.store.clone();
+        let work = async move {
+            blocking(move || {
+                let mut found = Vec::with_capacity(missing.len());
+                for (key, epoch) in missing {
+                    match store.subscription(&key) {
+                        Ok(sub) => found.push((sub, epoch)),
+                        Err(signalbox_schema::StoreError::NotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(found)
+            })
+            .await
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            for (sub, epoch) in result? {
+                act.start_subscription(sub, epoch);
+            }
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<Release> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, msg: Release, _ctx: &mut Context<Self>) -> Self::Result {
+        let Some(entry) = self.stop_subscription(&msg.sub_key) else {
+            return Box::pin(fut::ready(Ok(())));
+        };
+        if let Some(route) = &self.route {
+            route.set_one(RemoteSub {
+                sub_key: entry.sub.sub_key.clone(),
+                topic_id: entry.sub.topic_id,
+                endpoint_id: entry.sub.endpoint_id,
+                is_wsx: entry.sub.is_wsx,
+                node: None,
+            });
+        }
+        log::info!("event=delivery_released sub_key={} node={}", msg.sub_key, self.node_name);
+        let addr = entry.addr;
+        Box::pin(
+            async move {
+                let drained = addr.send(Drain).await;
+                addr.do_send(StopDelivery);
+                drained?
+            }
+            .into_actor(self),
+        )
     }
 }

@@ -345,9 +345,17 @@ fn commit_one(conn: &mut AnyConnection, p: &GdPublication, now: i64) -> StoreRes
             });
         }
     }
-    diesel::insert_into(pubsub_message::table).values(m).execute(conn)?;
+    let stored_already = p.only_sub_keys.is_some()
+        && diesel::select(exists(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq(&m.pub_msg_id))))
+            .get_result::<bool>(conn)?;
+    if !stored_already {
+        diesel::insert_into(pubsub_message::table).values(m).execute(conn)?;
+    }
+    let every_sub = p.only_sub_keys.is_none();
+    let only: &[String] = p.only_sub_keys.as_deref().unwrap_or_default();
     let queued = pubsub_sub::table
         .filter(pubsub_sub::topic_id.eq(m.topic_id))
+        .filter(every_sub.into_sql::<diesel::sql_types::Bool>().or(pubsub_sub::sub_key.eq_any(only)))
         .select((
             m.pub_msg_id.as_str().into_sql::<Text>(),
             pubsub_sub::sub_key,

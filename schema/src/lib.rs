@@ -5,6 +5,7 @@
 //! `spawn_blocking`), never on an actor's arbiter thread. SQLite has one writer: writes take
 //! `write_lock` so they never meet `SQLITE_BUSY` from each other.
 
+pub mod cluster;
 mod connection;
 mod gd;
 pub mod models;
@@ -28,6 +29,9 @@ pub enum StoreError {
     /// Start-up refusals and anything else the database said.
     #[error("{0}")]
     Other(String),
+    /// A delivery actor's write refused: the subscription has another owner now.
+    #[error("subscription {0} is owned by another node now")]
+    Fenced(String),
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -41,6 +45,9 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // A restarting or unreachable server shows up under several kinds; callers should
+            // see "try again" (503), not a storage fault.
+            other if looks_unavailable(&other.to_string()) => StoreError::Unavailable(other.to_string()),
             other => StoreError::Other(other.to_string()),
         }
     }
@@ -50,6 +57,13 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     fn from(err: diesel::r2d2::PoolError) -> Self {
         StoreError::Unavailable(err.to_string())
     }
+}
+
+fn looks_unavailable(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["connection", "terminating", "shutting down", "starting up", "recovery mode", "broken pipe"]
+        .iter()
+        .any(|hint| message.contains(hint))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -196,6 +196,9 @@ pub struct GdPublication {
     pub drop_if_no_subs: bool,
     /// The msg_id was chosen by the publisher (only those are checked for repeats).
     pub client_msg_id: bool,
+    /// Queue it for these subscriptions only (an in-RAM message whose owner node could not take
+    /// it, or a queue handed over to another node); the message row may exist already.
+    pub only_sub_keys: Option<Vec<String>>,
 }
 
 /// What became of one [`GdPublication`].
@@ -354,4 +357,30 @@ pub struct WsxLinkFields {
     pub ca_file: Option<Option<String>>,
     pub sub_keys: Option<String>,
     pub created_at: Option<i64>,
+}
+
+/// A node of the cluster as its row says (times in microseconds).
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = sb_cluster_node)]
+pub struct ClusterNode {
+    pub name: String,
+    pub cluster_name: String,
+    pub advertise_url: String,
+    pub state: String,
+    pub started_at: i64,
+    pub last_heartbeat: i64,
+}
+
+/// A subscription with the node that runs its delivery (None: nobody yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubOwner {
+    pub sub_key: String,
+    pub topic_id: i64,
+    pub endpoint_id: i64,
+    /// WSX subscriptions are delivered where their session is; the leader never moves them to
+    /// balance load, only away from a dead node.
+    pub is_wsx: bool,
+    pub node: Option<String>,
+    pub epoch: i64,
+    pub moving_to: Option<String>,
 }

@@ -180,6 +180,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sb_cluster_node (name) {
+        name -> Text,
+        cluster_name -> Text,
+        advertise_url -> Text,
+        state -> Text,
+        started_at -> BigInt,
+        last_heartbeat -> BigInt,
+    }
+}
+
+diesel::table! {
+    sb_sub_owner (sub_key) {
+        sub_key -> Text,
+        node -> Nullable<Text>,
+        epoch -> BigInt,
+        moving_to -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
 diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
 diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
@@ -196,4 +216,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sb_file_channel,
     sb_wsx_channel,
     sb_wsx_link,
+    sb_cluster_node,
+    sb_sub_owner,
 );

@@ -47,6 +47,9 @@ pub struct Store {
     backend: Backend,
     /// SQLite's single writer. `None` on PostgreSQL, where the database sorts writers out itself.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Set on the clone a delivery actor writes with: every write first checks the actor
+    /// still owns its subscription.
+    fence: Option<Arc<crate::cluster::Fence>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,11 +71,21 @@ impl Store {
         };
         let pool = build_pool(url, backend, pool_size).map_err(StoreError::Unavailable)?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Store { pool, backend, write_lock })
+        Ok(Store { pool, backend, write_lock, fence: None })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This store, with every write checked against `fence` (see [`crate::cluster::Fence`]).
+    pub fn fenced(&self, fence: crate::cluster::Fence) -> Store {
+        Store { fence: Some(Arc::new(fence)), ..self.clone() }
+    }
+
+    /// True for the clone a cluster delivery actor writes with.
+    pub fn is_fenced(&self) -> bool {
+        self.fence.is_some()
     }
 
     pub(crate) fn conn(&self) -> StoreResult<Conn> {
@@ -91,7 +104,13 @@ impl Store {
     ) -> StoreResult<T> {
         let _writer = self.writer();
         let mut conn = self.conn()?;
-        AnyConnection::transaction(&mut conn, f)
+        match &self.fence {
+            None => AnyConnection::transaction(&mut conn, f),
+            Some(fence) => AnyConnection::transaction(&mut conn, |conn| {
+                crate::cluster::check_fence(conn, fence)?;
+                f(conn)
+            }),
+        }
     }
 
     /// True when the database answers a trivial query.

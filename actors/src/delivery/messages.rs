@@ -16,6 +16,22 @@ pub struct Enqueue {
     pub entries: Vec<QueueEntry>,
 }
 
+/// Stop delivering: the subscription is being handed over to another node. Answers once no
+/// push is under way, after keeping the in-RAM queue as GD rows of this subscription.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct Drain;
+
+/// Stop the actor (its subscription was deleted or is delivered elsewhere now).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopDelivery;
+
+/// The in-RAM part of the queue, taken out; None while a push is still under way.
+#[derive(Message)]
+#[rtype(result = "Option<Vec<QueueEntry>>")]
+pub(super) struct TakeRam;
+
 /// Hand over up to `max` messages (pull). Answers them in delivery order.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Delivered>, PubSubError>")]

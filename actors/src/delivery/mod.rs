@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use signalbox_schema::models::Subscription;
+use signalbox_schema::models::{GdPublication, Subscription};
 use signalbox_schema::Store;
 
 pub use messages::*;
@@ -79,6 +79,8 @@ pub struct DeliveryActor {
     set_aside: Vec<push::SetAside>,
     /// Deliveries stopped by an admin; messages keep queueing.
     paused: bool,
+    /// Being handed over to another node: nothing more is delivered from here.
+    draining: bool,
     /// Why the last delivery attempt failed, for admins.
     last_error: Option<String>,
     /// GD msg_ids read from SQL by recent refills. A message committed just before a refill is
@@ -124,6 +126,7 @@ impl DeliveryActor {
             blocked_until: 0,
             set_aside: Vec::new(),
             paused: false,
+            draining: false,
             last_error: None,
             loaded_recently: Default::default(),
             delivered: 0,
@@ -284,7 +287,14 @@ impl Handler<Enqueue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
+        // In a cluster, other nodes commit GD messages to this queue too: GD order is what SQL
+        // says, so a local GD publication is only a reason to read SQL again.
+        let cluster = self.store.is_fenced();
         for entry in msg.entries {
+            if cluster && entry.msg.has_gd {
+                self.window.backlog_unknown();
+                continue;
+            }
             let id = &entry.msg.msg_id;
             if self.in_flight.contains_key(id)
                 || self.pushing_ids.contains(id)
@@ -302,6 +312,10 @@ impl Handler<Pull> for DeliveryActor {
     type Result = AtomicResponse<Self, Result<Vec<Delivered>, PubSubError>>;
 
     fn handle(&mut self, msg: Pull, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.draining {
+            let moving = PubSubError::Overloaded("the subscription is moving to another node".into());
+            return AtomicResponse::new(Box::pin(fut::ready(Err(moving))));
+        }
         if self.paused {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Vec::new()))));
         }
@@ -619,5 +633,68 @@ impl Handler<Control> for DeliveryActor {
             }
         }
         self.kick(ctx);
+    }
+}
+
+impl Handler<Drain> for DeliveryActor {
+    type Result = ResponseFuture<Result<(), PubSubError>>;
+
+    fn handle(&mut self, _msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        let (me, store, sub_key) = (ctx.address(), self.store.clone(), self.sub.sub_key.clone());
+        Box::pin(async move {
+            let entries = loop {
+                match me.send(TakeRam).await {
+                    Ok(Some(entries)) => break entries,
+                    Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                    Err(_) => return Ok(()),
+                }
+            };
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let kept = entries.len();
+            let publications: Vec<GdPublication> = entries
+                .iter()
+                .map(|e| {
+                    let message = e.msg.to_stored();
+                    GdPublication {
+                        message,
+                        dedup_window: 0,
+                        drop_if_no_subs: false,
+                        client_msg_id: false,
+                        only_sub_keys: Some(vec![sub_key.clone()]),
+                    }
+                })
+                .collect();
+            blocking(move || store.gd_commit(&publications)).await?;
+            log::info!("event=delivery_drained sub_key={sub_key} ram_kept_as_gd={kept}");
+            Ok(())
+        })
+    }
+}
+
+impl Handler<TakeRam> for DeliveryActor {
+    type Result = Option<Vec<QueueEntry>>;
+
+    fn handle(&mut self, _msg: TakeRam, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.pushing > 0 {
+            return None;
+        }
+        let mut entries = self.window.take_ram();
+        let leased = self.in_flight.drain().map(|(_, lease)| lease.entry).filter(|e| !e.msg.has_gd);
+        entries.extend(leased);
+        for batch in std::mem::take(&mut self.set_aside) {
+            entries.extend(batch.entries.into_iter().map(|(_, e)| e).filter(|e| !e.msg.has_gd));
+        }
+        Some(entries)
+    }
+}
+
+impl Handler<StopDelivery> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopDelivery, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }

@@ -41,7 +41,7 @@ impl DeliveryActor {
 
     /// Starts as many pushes as may run now; safe to call at any time.
     pub(super) fn kick(&mut self, ctx: &mut Context<Self>) {
-        if !self.pushes() || self.refilling || self.sink.is_none() || self.paused {
+        if !self.pushes() || self.refilling || self.sink.is_none() || self.paused || self.draining {
             return;
         }
         let size = self.sub.delivery_batch_size.max(1) as usize;

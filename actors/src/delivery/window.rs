@@ -30,6 +30,14 @@ impl Window {
         Window { entries: BTreeMap::new(), gd_count: 0, gd_limit, backlog: Backlog::Unknown }
     }
 
+    /// Takes every in-RAM message out (GD ones stay).
+    pub fn take_ram(&mut self) -> Vec<QueueEntry> {
+        let (ram, gd): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(&mut self.entries).into_iter().partition(|(_, e)| !e.msg.has_gd);
+        self.entries = gd;
+        ram.into_values().collect()
+    }
+
     pub fn backlog_unknown(&mut self) {
         self.backlog = Backlog::Unknown;
     }

@@ -23,6 +23,7 @@ pub use messages::*;
 pub use overflow::OverflowLog;
 pub use publish_as::publish_as;
 
+use crate::cluster::{ClusterRoute, ForwardRam, RemoteSub, WakeTopic};
 use crate::delivery::{DeliveryActor, Enqueue};
 use crate::error::PubSubError;
 use crate::gd_writer::{GdWriter, PersistGd};
@@ -44,6 +45,8 @@ pub struct TopicActor {
     metrics: Metrics,
     /// Publisher-chosen msg_id → server time of its first in-RAM publication.
     recent_ids: HashMap<String, i64>,
+    /// Subscriptions delivered by other nodes, and how to reach them (cluster only).
+    route: Option<ClusterRoute>,
 }
 
 impl TopicActor {
@@ -53,6 +56,7 @@ impl TopicActor {
         gd_writer: Addr<GdWriter>,
         overflow: OverflowLog,
         metrics: Metrics,
+        route: Option<ClusterRoute>,
     ) -> TopicActor {
         TopicActor {
             topic,
@@ -62,6 +66,73 @@ impl TopicActor {
             overflow,
             metrics,
             recent_ids: HashMap::new(),
+            route,
+        }
+    }
+
+    /// Sends in-RAM messages to the nodes that deliver the topic's other subscriptions and
+    /// resolves once they took them; what a node did not take (or no node owns right now) is
+    /// stored as GD for those subscriptions, as Zato does, so nothing is lost.
+    fn forward_remote(
+        &self,
+        remote: &[RemoteSub],
+        messages: &[(Arc<Message>, Option<Arc<RamHold>>)],
+    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + 'static {
+        let mut by_node: HashMap<String, Vec<String>> = HashMap::new();
+        let mut orphans: Vec<String> = Vec::new();
+        if !messages.is_empty() {
+            for sub in remote {
+                match &sub.node {
+                    Some(node) => by_node.entry(node.clone()).or_default().push(sub.sub_key.clone()),
+                    None => orphans.push(sub.sub_key.clone()),
+                }
+            }
+        }
+        let messages: Vec<Arc<Message>> = messages.iter().map(|(m, _)| m.clone()).collect();
+        let forward = self.route.as_ref().map(|r| r.forward.clone());
+        let (gd_writer, dedup_window) = (self.gd_writer.clone(), self.topic.dedup_window * 1_000_000);
+        async move {
+            let Some(forward) = forward else { return Ok(()) };
+            let sends = by_node.into_iter().map(|(node, sub_keys)| {
+                let send = forward.send(ForwardRam { node, sub_keys: sub_keys.clone(), messages: messages.clone() });
+                async move {
+                    match send.await {
+                        Ok(Ok(refused)) => refused,
+                        Ok(Err(_)) | Err(_) => sub_keys,
+                    }
+                }
+            });
+            orphans.extend(futures_util::future::join_all(sends).await.into_iter().flatten());
+            if orphans.is_empty() {
+                return Ok(());
+            }
+            let publications = messages
+                .iter()
+                .map(|m| {
+                    let stored = m.to_stored();
+                    GdPublication {
+                        message: stored,
+                        dedup_window,
+                        drop_if_no_subs: false,
+                        client_msg_id: false,
+                        only_sub_keys: Some(orphans.clone()),
+                    }
+                })
+                .collect();
+            gd_writer.send(PersistGd { publications }).await??;
+            Ok(())
+        }
+    }
+
+    /// GD messages were committed: the nodes that deliver the topic's other subscriptions read
+    /// them now rather than at their next poll.
+    fn wake_remote(&self, remote: &[RemoteSub]) {
+        let Some(route) = &self.route else { return };
+        let mut nodes: Vec<String> = remote.iter().filter_map(|s| s.node.clone()).collect();
+        nodes.sort();
+        nodes.dedup();
+        if !nodes.is_empty() {
+            route.wake.do_send(WakeTopic { topic_id: self.topic.id, nodes });
         }
     }
 
@@ -163,7 +234,8 @@ impl Handler<Publish> for TopicActor {
             return Box::pin(fut::ready(Err(PubSubError::TopicInactive(topic.name.clone()))));
         }
         let now = next_pub_time();
-        let no_subscribers = self.subscribers.is_empty();
+        let remote = self.route.as_ref().map(|r| r.of_topic(topic.id)).unwrap_or_default();
+        let no_subscribers = self.subscribers.is_empty() && remote.is_empty();
         let news = std::mem::take(&mut req.messages);
         let mut answers: Vec<Option<Published>> = Vec::with_capacity(news.len());
         // (position in the request, message, msg_id chosen by the publisher)
@@ -238,10 +310,14 @@ impl Handler<Publish> for TopicActor {
                 fanned.push((Arc::new(msg), Some(hold)));
             }
         }
+        let forwarded = self.forward_remote(&remote, &fanned);
         if gd.is_empty() {
             self.fan_out(&fanned, now);
             self.remember(&req, fanned.last().map(|(m, _)| m.as_ref()));
-            return Box::pin(fut::ready(Ok(answers.into_iter().flatten().collect())));
+            return Box::pin(fut::wrap_future(forwarded).map(move |result, _act: &mut Self, _| {
+                result?;
+                Ok(answers.into_iter().flatten().collect())
+            }));
         }
         // A publication mixing GD and in-RAM messages reaches the subscribers whole, after the
         // GD part has committed, so they see it in its order (and not at all if the commit fails).
@@ -252,10 +328,13 @@ impl Handler<Publish> for TopicActor {
                 dedup_window: window,
                 drop_if_no_subs: topic.on_no_subs_pub == "drop",
                 client_msg_id: *client_id,
+                only_sub_keys: None,
             })
             .collect();
         let commit = self.gd_writer.send(PersistGd { publications });
-        Box::pin(commit.into_actor(self).map(move |result, act, _ctx| {
+        let both = async move { (forwarded.await, commit.await) };
+        Box::pin(both.into_actor(self).map(move |(forwarded, result), act, _ctx| {
+            forwarded?;
             let outcomes = result??;
             let mut stored = fanned;
             for ((i, msg, _), outcome) in gd.into_iter().zip(outcomes) {
@@ -275,6 +354,7 @@ impl Handler<Publish> for TopicActor {
                 answers[i] = Some(Published { msg_id: msg.msg_id, overflow: false });
             }
             act.fan_out(&stored, next_pub_time());
+            act.wake_remote(&remote);
             act.remember(&req, stored.last().map(|(m, _)| m.as_ref()));
             Ok(answers.into_iter().flatten().collect())
         }))

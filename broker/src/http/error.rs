@@ -108,6 +108,9 @@ impl From<StoreError> for ApiError {
                 log::warn!("event=storage_unavailable reason={reason:?}");
                 ApiError::unavailable("storage unavailable, try again", 1)
             }
+            StoreError::Fenced(sub_key) => {
+                ApiError::conflict(format!("subscription {sub_key} moved to another node; try again"))
+            }
             StoreError::Other(reason) => {
                 log::error!("event=storage_error reason={reason:?}");
                 ApiError::internal("storage error")

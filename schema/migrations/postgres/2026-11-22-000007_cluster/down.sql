@@ -1,0 +1,2 @@
+DROP TABLE sb_sub_owner;
+DROP TABLE sb_cluster_node;
