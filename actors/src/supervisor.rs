@@ -72,6 +72,11 @@ pub struct Release {
     pub sub_key: String,
 }
 
+/// Run inbound file channels here or not: in a cluster only the leader reads the directories.
+#[derive(Message)]
+#[rtype(result = "Result<(), PubSubError>")]
+pub struct RunFileChannels(pub bool);
+
 /// File channels were created, edited or deleted.
 #[derive(Message)]
 #[rtype(result = "Result<(), PubSubError>")]
@@ -92,6 +97,9 @@ pub struct Supervisor {
     next_arbiter: usize,
     /// Set in a cluster; None on a single node, where every subscription is delivered here.
     route: Option<ClusterRoute>,
+    /// Whether inbound file channels run here (always on a single node; the leader's job in a
+    /// cluster).
+    file_channels_on: bool,
 }
 
 impl Supervisor {
@@ -121,6 +129,7 @@ impl Supervisor {
             arbiters: all,
             next_arbiter: 1,
             route: None,
+            file_channels_on: true,
         }
     }
 
@@ -236,7 +245,10 @@ impl Supervisor {
         log::info!("event=delivery_started sub_key={sub_key} node={} epoch={epoch}", self.node_name);
     }
 
-    fn apply_file_channels(&mut self, channels: Vec<FileChannel>) {
+    fn apply_file_channels(&mut self, mut channels: Vec<FileChannel>) {
+        if !self.file_channels_on {
+            channels.clear();
+        }
         let live: HashSet<i64> = channels.iter().map(|c| c.id).collect();
         self.file_channels.retain(|id, (_, addr)| {
             let keep = live.contains(id);
@@ -433,6 +445,21 @@ impl Handler<SetCluster> for Supervisor {
 
     fn handle(&mut self, msg: SetCluster, _ctx: &mut Context<Self>) {
         self.route = Some(msg.0);
+        self.file_channels_on = false;
+    }
+}
+
+impl Handler<RunFileChannels> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), PubSubError>>;
+
+    fn handle(&mut self, msg: RunFileChannels, _ctx: &mut Context<Self>) -> Self::Result {
+        self.file_channels_on = msg.0;
+        let store = self.store.clone();
+        let work = async move { blocking(move || store.file_channels()).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            act.apply_file_channels(result?);
+            Ok(())
+        })))
     }
 }
 
@@ -469,10 +496,8 @@ impl Handler<Own> for Supervisor {
             }
         }
         route.set_remote(remote);
-        let missing: Vec<(String, i64)> = owned
-            .into_iter()
-            .filter(|(key, _)| self.registry.sub(key).is_none())
-            .collect();
+        let missing: Vec<(String, i64)> =
+            owned.into_iter().filter(|(key, _)| self.registry.sub(key).is_none()).collect();
         let store = self.store.clone();
         let work = async move {
             blocking(move || {

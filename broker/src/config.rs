@@ -38,6 +38,11 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Seconds between a cluster node's heartbeats (PostgreSQL only).
+    pub heartbeat_interval: f64,
+    /// Seconds without a heartbeat after which the leader declares a node dead and gives its
+    /// subscriptions to live nodes.
+    pub heartbeat_timeout: f64,
 }
 
 impl Default for Config {
@@ -56,6 +61,8 @@ impl Default for Config {
             auth_cache_ttl: 60,
             tls_cert: None,
             tls_key: None,
+            heartbeat_interval: 1.0,
+            heartbeat_timeout: 10.0,
         }
     }
 }
@@ -109,6 +116,12 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "SIGNALBOX_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds between cluster heartbeats [default: 1].
+    #[arg(long, env = "SIGNALBOX_HEARTBEAT_INTERVAL")]
+    pub heartbeat_interval: Option<f64>,
+    /// Seconds without a heartbeat before a node is declared dead [default: 10].
+    #[arg(long, env = "SIGNALBOX_HEARTBEAT_TIMEOUT")]
+    pub heartbeat_timeout: Option<f64>,
 }
 
 impl Config {
@@ -133,6 +146,8 @@ impl Config {
             auth_cache_ttl,
             tls_cert,
             tls_key,
+            heartbeat_interval,
+            heartbeat_timeout,
         } = args.clone();
         if let Some(v) = listen {
             config.listen = v;
@@ -173,6 +188,12 @@ impl Config {
         if tls_key.is_some() {
             config.tls_key = tls_key;
         }
+        if let Some(v) = heartbeat_interval {
+            config.heartbeat_interval = v;
+        }
+        if let Some(v) = heartbeat_timeout {
+            config.heartbeat_timeout = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -210,6 +231,12 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("tls_cert and tls_key go together: give both or neither".into());
         }
+        if !(0.05..=60.0).contains(&self.heartbeat_interval) {
+            return Err("heartbeat_interval must be between 0.05 and 60 seconds".into());
+        }
+        if self.heartbeat_timeout < 2.0 * self.heartbeat_interval {
+            return Err("heartbeat_timeout must be at least twice heartbeat_interval".into());
+        }
         if self.cluster_name.trim().is_empty() {
             return Err("cluster_name must not be empty".into());
         }
@@ -220,6 +247,15 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("signalbox.db").display()))
+    }
+
+    /// How other nodes reach this one: `advertise_url`, else `http(s)://<listen>` (with the
+    /// port actually bound when `listen` asked for port 0).
+    pub fn advertise_url(&self, bound: SocketAddr) -> String {
+        self.advertise_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls_cert.is_some() { "https" } else { "http" };
+            format!("{scheme}://{bound}")
+        })
     }
 
     pub fn node_name(&self) -> String {

@@ -2,6 +2,7 @@
 //! admin API, metrics) and the command-line client.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod links;

@@ -4,18 +4,24 @@ use std::time::Duration;
 
 use actix::Actor;
 use actix_web::{middleware, web, App, HttpServer};
+use signalbox_actors::cluster::ClusterRoute;
 use signalbox_actors::registry::Registry;
 use signalbox_actors::services::{ServiceDeps, Services};
 use signalbox_actors::sinks::SinkDeps;
-use signalbox_actors::supervisor::{Boot, Supervisor};
+use signalbox_actors::supervisor::{Boot, SetCluster, Supervisor};
 use signalbox_actors::topic::OverflowLog;
 use signalbox_actors::Metrics;
+use signalbox_schema::Backend;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::cluster::member::{Cluster, ClusterMember, Leave, MemberConfig, Start};
 use crate::config::Config;
 use crate::http::endpoint_auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::node;
+
+/// How long a stopping cluster node may take to hand its subscriptions over.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs a node to completion with the built-in services. Start-up failures come back as one
 /// line for the operator.
@@ -50,6 +56,33 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         2,
     )
     .start();
+    // On PostgreSQL every node is a member of a cluster (possibly of one); on SQLite it runs alone.
+    let cluster = match prepared.store.backend() {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let member = ClusterMember::new(
+                MemberConfig {
+                    node: node_name.clone(),
+                    cluster: config.cluster_name.clone(),
+                    advertise_url: config.advertise_url(addr),
+                    database_url: config.database_url(),
+                    heartbeat: Duration::from_secs_f64(config.heartbeat_interval),
+                    timeout: Duration::from_secs_f64(config.heartbeat_timeout),
+                },
+                prepared.store.clone(),
+                supervisor.clone(),
+            );
+            let (peers, leader) = (member.peers(), member.leader_flag());
+            let member = member.start();
+            let route =
+                ClusterRoute::new(node_name.clone(), member.clone().recipient(), member.clone().recipient());
+            supervisor
+                .send(SetCluster(route.clone()))
+                .await
+                .map_err(|e| format!("supervisor failed: {e}"))?;
+            Some(Cluster { node: node_name.clone(), member, route, peers, leader })
+        }
+    };
     supervisor
         .send(Boot)
         .await
@@ -70,12 +103,27 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         channels: Default::default(),
         wsx_sessions: Default::default(),
         links: Default::default(),
+        cluster: cluster.clone(),
     });
     state
         .channels
         .reload(prepared.store.wsx_channels().map_err(|e| format!("cannot load WSX channels: {e}"))?);
-    let links = prepared.store.wsx_links().map_err(|e| format!("cannot load WSX links: {e}"))?;
-    state.links.sync(&state, links);
+    match &cluster {
+        Some(cluster) => {
+            state.channels.set_internal(crate::cluster::internal_channel(config.max_message_size));
+            // Registers, takes this node's share of the subscriptions (and links and file
+            // channels if it leads) before the node says it is listening.
+            cluster
+                .member
+                .send(Start(state.clone()))
+                .await
+                .map_err(|e| format!("cluster member failed: {e}"))?;
+        }
+        None => {
+            let links = prepared.store.wsx_links().map_err(|e| format!("cannot load WSX links: {e}"))?;
+            state.links.sync(&state, links);
+        }
+    }
     let max_body = config.max_message_size;
     let mut server = HttpServer::new(move || {
         App::new()
@@ -106,12 +154,19 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
     // Registered before the listening line, so a SIGTERM right after start-up is a clean stop.
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("signal handler: {e}"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("signal handler: {e}"))?;
+    let leaving = cluster.clone();
     actix_rt::spawn(async move {
         let which = tokio::select! {
             _ = sigterm.recv() => "SIGTERM",
             _ = sigint.recv() => "SIGINT",
         };
         log::info!("event=shutdown_requested signal={which}");
+        if let Some(cluster) = leaving {
+            // Hand every subscription to a live peer before the listener closes.
+            if tokio::time::timeout(LEAVE_TIMEOUT, cluster.member.send(Leave)).await.is_err() {
+                log::warn!("event=handover_timed_out node={}", cluster.node);
+            }
+        }
         handle.stop(true).await;
     });
     // Tests and scripts read this line to learn the port when `listen` asked for port 0.

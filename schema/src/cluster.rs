@@ -187,7 +187,19 @@ impl Store {
     pub fn owners_prune(&self) -> StoreResult<usize> {
         self.write(|conn| {
             let keys = pubsub_sub::table.select(pubsub_sub::sub_key);
-            Ok(diesel::delete(sb_sub_owner::table.filter(sb_sub_owner::sub_key.ne_all(keys))).execute(conn)?)
+            Ok(diesel::delete(sb_sub_owner::table.filter(sb_sub_owner::sub_key.ne_all(keys)))
+                .execute(conn)?)
+        })
+    }
+
+    /// Sets a meta value, replacing what was there.
+    pub fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::delete(sb_meta::table.find(key)).execute(conn)?;
+            diesel::insert_into(sb_meta::table)
+                .values((sb_meta::key.eq(key), sb_meta::value.eq(value)))
+                .execute(conn)?;
+            Ok(())
         })
     }
 
@@ -260,9 +272,10 @@ impl Leadership {
             #[diesel(sql_type = diesel::sql_types::Bool)]
             locked: bool,
         }
-        let got: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({LEADER_LOCK_ID}) AS locked"))
-            .get_result(conn)
-            .map_err(|e| e.to_string())?;
+        let got: Locked =
+            diesel::sql_query(format!("SELECT pg_try_advisory_lock({LEADER_LOCK_ID}) AS locked"))
+                .get_result(conn)
+                .map_err(|e| e.to_string())?;
         self.leading = got.locked;
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! a database used only to create the per-test ones). With `SIGNALBOX_TEST_REQUIRE_PG=1`, a test
 //! that would skip PostgreSQL fails instead.
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -68,7 +70,7 @@ pub fn binary() -> &'static Path {
 }
 
 /// A fresh, empty PostgreSQL database; dropped with the [`Node`] that uses it.
-fn fresh_pg_database() -> String {
+pub(crate) fn fresh_pg_database() -> String {
     let admin = pg_admin_url().expect("PostgreSQL configured");
     let name = format!("sbt_{}_{}", std::process::id(), random_suffix());
     let mut conn = PgConnection::establish(&admin).expect("connect to SIGNALBOX_TEST_PG_URL");
@@ -77,7 +79,7 @@ fn fresh_pg_database() -> String {
     format!("{base}/{name}")
 }
 
-fn drop_pg_database(url: &str) {
+pub(crate) fn drop_pg_database(url: &str) {
     if let (Some(admin), Some((_, name))) = (pg_admin_url(), url.rsplit_once('/')) {
         if let Ok(mut conn) = PgConnection::establish(&admin) {
             let _ =

@@ -94,7 +94,8 @@ impl TopicActor {
         async move {
             let Some(forward) = forward else { return Ok(()) };
             let sends = by_node.into_iter().map(|(node, sub_keys)| {
-                let send = forward.send(ForwardRam { node, sub_keys: sub_keys.clone(), messages: messages.clone() });
+                let send =
+                    forward.send(ForwardRam { node, sub_keys: sub_keys.clone(), messages: messages.clone() });
                 async move {
                     match send.await {
                         Ok(Ok(refused)) => refused,

@@ -123,6 +123,15 @@ pub enum Command {
     /// Inbound file channels: `file-channel create NAME directory=… topic_name=… endpoint=…`.
     #[command(subcommand)]
     FileChannel(ObjectCmd),
+    /// The cluster: `cluster nodes`.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCmd {
+    /// Nodes with their address, state, last heartbeat, subscriptions owned and the leader.
+    Nodes,
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +356,14 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
             client.post(&format!("/actors/{}/{}", client::encode(&actor_id), client::encode(&command)), &body)
         }
         Command::FileChannel(cmd) => object(&client, Kind::FileChannel, cmd),
+        Command::Cluster(ClusterCmd::Nodes) => match client.get("/cluster/nodes") {
+            Ok(rows) if !global.json => {
+                let columns = ["name", "advertise_url", "state", "last_heartbeat", "subscriptions", "leader"];
+                println!("{}", table::render(&rows, &columns));
+                Ok(Value::Null)
+            }
+            other => other,
+        },
         Command::Link(LinkCmd::Object(cmd)) => object(&client, Kind::Link, cmd),
         Command::Link(LinkCmd::Invoke { name, service, request }) => serde_json::from_str::<Value>(&request)
             .map_err(|e| ClientError::Usage(format!("the request must be JSON: {e}")))

@@ -82,6 +82,13 @@ impl Authenticator {
         }
     }
 
+    /// Every cached credential (the configuration changed on another node).
+    pub fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     fn throttled(&self, keys: &[&str]) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
         keys.iter()

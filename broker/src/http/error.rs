@@ -193,3 +193,19 @@ impl ApiError {
         }
     }
 }
+
+/// A call to another node over the internal link that did not answer as hoped.
+pub fn from_invoke(e: crate::links::peer::InvokeError) -> ApiError {
+    use crate::links::peer::InvokeError;
+    match e {
+        InvokeError::NotConnected => {
+            ApiError::unavailable("the node that owns this is not reachable, try again", 1)
+        }
+        InvokeError::Timeout => ApiError::unavailable("the node that owns this did not answer in time", 1),
+        InvokeError::Remote { status, message } => {
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+            ApiError::new(status, message)
+        }
+    }
+}

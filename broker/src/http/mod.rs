@@ -35,25 +35,52 @@ pub struct AppState {
     pub channels: crate::wsx::Channels,
     pub wsx_sessions: crate::wsx::Sessions,
     pub links: crate::links::Links,
+    /// Present when this node is one of a cluster (PostgreSQL).
+    pub cluster: Option<crate::cluster::member::Cluster>,
 }
 
 impl AppState {
     /// Topics changed: the node's topic actors follow before this returns, so the next request
     /// sees the change.
     pub async fn topics_changed(&self) -> Result<(), error::ApiError> {
-        Ok(self.supervisor.send(SyncTopics).await.map_err(PubSubError::from)??)
+        self.supervisor.send(SyncTopics).await.map_err(PubSubError::from)??;
+        self.cluster_changed().await;
+        Ok(())
     }
 
     /// An endpoint's credentials, patterns or role changed, or it was deleted.
     pub fn credentials_changed(&self, endpoint_id: i64) {
         self.auth.forget(endpoint_id);
+        if let Some(cluster) = &self.cluster {
+            cluster.member.do_send(crate::cluster::member::Changed);
+        }
+    }
+
+    /// Configuration changed here (already applied on this node): in a cluster, every other
+    /// node follows before this returns.
+    pub async fn cluster_changed(&self) {
+        if let Some(cluster) = &self.cluster {
+            let _ = cluster.member.send(crate::cluster::member::Changed).await;
+        }
     }
 
     /// A subscription was created, edited or deleted: its delivery actor is started, updated
     /// or stopped before this returns.
+    ///
+    /// In a cluster a new subscription gets its owner here — the least loaded live node, or
+    /// this one for a WSX subscription, whose session is here — and the owner starts it before
+    /// this returns.
     pub async fn subscription_changed(&self, sub_key: &str) -> Result<(), error::ApiError> {
         let sync = SyncSubscription { sub_key: sub_key.to_owned() };
-        Ok(self.supervisor.send(sync).await.map_err(PubSubError::from)??)
+        self.supervisor.send(sync).await.map_err(PubSubError::from)??;
+        if let Some(cluster) = &self.cluster {
+            let (store, key, me) = (self.store.clone(), sub_key.to_owned(), self.node_name.clone());
+            let (name, timeout) = (self.config.cluster_name.clone(), self.config.heartbeat_timeout);
+            error::blocking(move || crate::cluster::member::assign_new(&store, &key, &me, &name, timeout))
+                .await?;
+            let _ = cluster.member.send(crate::cluster::member::Changed).await;
+        }
+        Ok(())
     }
 }
 

@@ -94,7 +94,8 @@ pub const ADMIN_ROUTES: &[(&str, &str, &str, bool)] = &[
     ("patch", "/links/{id}", "Edit a link; it reconnects", true),
     ("delete", "/links/{id}", "Delete a link", false),
     ("post", "/links/{id}/invoke", "Invoke a remote service: {service, request}", true),
-    ("get", "/actors", "Every actor of this node (`?kind=&node=`)", false),
+    ("get", "/actors", "Every actor of the cluster (`?kind=&node=`)", false),
+    ("get", "/cluster/nodes", "The cluster's nodes: address, state, heartbeat, subscriptions, leader", false),
     ("get", "/actors/{actor_id}", "One actor", false),
     (
         "post",

@@ -3,13 +3,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use signalbox_actors::delivery::{Ack, Pull};
 use signalbox_actors::patterns::Access;
 use signalbox_actors::registry::{SubEntry, TopicEntry};
 use signalbox_actors::topic::{NewMessage, Publish, Published};
 use signalbox_actors::PubSubError;
-use signalbox_schema::models::Endpoint;
+use signalbox_schema::models::{Endpoint, Subscription};
 
 use super::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use super::endpoint_auth::Caller;
@@ -112,10 +112,57 @@ async fn publish(
     Ok(HttpResponse::Ok().json(publish_answer(published, as_list)))
 }
 
-fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<SubEntry, ApiError> {
-    state.registry.sub_of(caller.endpoint.id, topic.topic.id).ok_or_else(|| {
+/// The caller's subscription to a topic: delivered by this node, or by another of the cluster
+/// (`node` None while it is being handed over).
+enum Found {
+    Here(SubEntry),
+    There { sub: Subscription, node: Option<String> },
+}
+
+impl Found {
+    fn sub(&self) -> &Subscription {
+        match self {
+            Found::Here(entry) => &entry.sub,
+            Found::There { sub, .. } => sub,
+        }
+    }
+}
+
+async fn find_subscription(
+    state: &AppState,
+    caller: &Caller,
+    topic: &TopicEntry,
+) -> Result<Option<Found>, ApiError> {
+    if let Some(entry) = state.registry.sub_of(caller.endpoint.id, topic.topic.id) {
+        return Ok(Some(Found::Here(entry)));
+    }
+    let Some(remote) =
+        state.cluster.as_ref().and_then(|c| c.route.sub_of(caller.endpoint.id, topic.topic.id))
+    else {
+        return Ok(None);
+    };
+    let (store, key) = (state.store.clone(), remote.sub_key.clone());
+    let sub = blocking(move || store.subscription(&key)).await?;
+    Ok(Some(Found::There { sub, node: remote.node }))
+}
+
+async fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<Found, ApiError> {
+    find_subscription(state, caller, topic).await?.ok_or_else(|| {
         ApiError::bad_request(format!("You are not subscribed to topic `{}`", topic.topic.name))
     })
+}
+
+/// Runs a pull or an ack on the node that delivers the subscription.
+async fn on_owner(
+    state: &AppState,
+    node: Option<String>,
+    service: &str,
+    request: Value,
+) -> Result<Value, ApiError> {
+    let (Some(cluster), Some(node)) = (&state.cluster, node) else {
+        return Err(ApiError::unavailable("the subscription is moving between nodes, try again", 1));
+    };
+    cluster.invoke(&node, service, request).await.map_err(super::error::from_invoke)
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,17 +178,25 @@ async fn pull(
     query: web::Query<PullQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
-    let sub = subscription(&state, &caller, &topic)?;
-    if sub.sub.delivery_method != "pull" {
+    let found = subscription(&state, &caller, &topic).await?;
+    let sub = found.sub();
+    if sub.delivery_method != "pull" {
         return Err(ApiError::bad_request(format!(
             "subscription `{}` delivers by push (`notify`): there is nothing to pull",
-            sub.sub.sub_key
+            sub.sub_key
         )));
     }
-    let max = query.max.unwrap_or(sub.sub.delivery_batch_size as usize);
+    let max = query.max.unwrap_or(sub.delivery_batch_size as usize);
     if !(1..=10_000).contains(&max) {
         return Err(ApiError::bad_request("`max` must be 1–10000"));
     }
+    let sub = match found {
+        Found::Here(entry) => entry,
+        Found::There { sub, node } => {
+            let request = json!({"sub_key": sub.sub_key, "max": max});
+            return Ok(HttpResponse::Ok().json(on_owner(&state, node, "cluster.pull", request).await?));
+        }
+    };
     let delivered = sub.addr.send(Pull { max }).await.map_err(PubSubError::from)??;
     let key = Some(sub.sub.sub_key.as_str());
     let out: Vec<_> =
@@ -162,12 +217,19 @@ async fn ack(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
-    let sub = subscription(&state, &caller, &topic)?;
+    let found = subscription(&state, &caller, &topic).await?;
     let body: AckBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
     if body.msg_id_list.len() > 10_000 {
         return Err(ApiError::bad_request("at most 10000 msg_ids per ack"));
     }
+    let sub = match found {
+        Found::Here(entry) => entry,
+        Found::There { sub, node } => {
+            let request = json!({"sub_key": sub.sub_key, "msg_ids": body.msg_id_list});
+            return Ok(HttpResponse::Ok().json(on_owner(&state, node, "cluster.ack", request).await?));
+        }
+    };
     let outcome = sub.addr.send(Ack { msg_ids: body.msg_id_list }).await.map_err(PubSubError::from)??;
     Ok(HttpResponse::Ok().json(json!({"acked": outcome.acked, "unknown": outcome.unknown})))
 }
@@ -189,10 +251,10 @@ async fn subscribe(
             .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
     };
     let store = state.store.clone();
-    if let Some(existing) = state.registry.sub_of(caller.endpoint.id, topic.topic.id) {
-        let key = existing.sub.sub_key.clone();
+    if let Some(existing) = find_subscription(&state, &caller, &topic).await? {
+        let key = existing.sub().sub_key.clone();
         let depth = blocking(move || store.queue_depth(&key)).await?;
-        return Ok(HttpResponse::Ok().json(json!({"sub_key": existing.sub.sub_key, "queue_depth": depth})));
+        return Ok(HttpResponse::Ok().json(json!({"sub_key": existing.sub().sub_key, "queue_depth": depth})));
     }
     let mut fields = options.to_fields(&caller.endpoint, None, &state)?;
     fields.topic_id = Some(topic.topic.id);
@@ -227,16 +289,16 @@ async fn unsubscribe(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
-    if let Some(sub) = state.registry.sub_of(caller.endpoint.id, topic.topic.id) {
+    if let Some(found) = find_subscription(&state, &caller, &topic).await? {
         let store = state.store.clone();
-        let key = sub.sub.sub_key.clone();
+        let key = found.sub().sub_key.clone();
         match blocking(move || store.subscription_delete(&key)).await {
             Ok(()) => {}
             Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {}
             Err(e) => return Err(e),
         }
-        state.subscription_changed(&sub.sub.sub_key).await?;
-        log::info!(target: "signalbox::audit", "event=unsubscribe endpoint={} topic={} sub_key={}", caller.endpoint.name, topic.topic.name, sub.sub.sub_key);
+        state.subscription_changed(&found.sub().sub_key).await?;
+        log::info!(target: "signalbox::audit", "event=unsubscribe endpoint={} topic={} sub_key={}", caller.endpoint.name, topic.topic.name, found.sub().sub_key);
     }
     Ok(HttpResponse::Ok().json(json!({})))
 }

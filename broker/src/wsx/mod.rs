@@ -42,6 +42,8 @@ pub struct Channel {
 #[derive(Default)]
 pub struct Channels {
     by_path: RwLock<HashMap<String, Arc<Channel>>>,
+    /// The cluster's internal channel (not stored; never replaced by a reload).
+    internal: RwLock<Option<Arc<Channel>>>,
 }
 
 impl Channels {
@@ -59,7 +61,16 @@ impl Channels {
     }
 
     pub fn get(&self, path: &str) -> Option<Arc<Channel>> {
+        if let Some(internal) = self.internal.read().ok()?.as_ref().filter(|c| c.row.path == path) {
+            return Some(internal.clone());
+        }
         self.by_path.read().ok()?.get(path).cloned()
+    }
+
+    pub fn set_internal(&self, channel: Arc<Channel>) {
+        if let Ok(mut internal) = self.internal.write() {
+            *internal = Some(channel);
+        }
     }
 }
 

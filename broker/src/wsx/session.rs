@@ -183,7 +183,15 @@ impl WsxSession {
         let secret = frame.meta_str("secret").unwrap_or_default();
         let (store, master, channel) =
             (self.state.store.clone(), self.state.master_key.clone(), self.channel.row.name.clone());
+        let internal = self.channel.row.id == crate::cluster::CHANNEL_ID;
         let check = web::block(move || -> Option<Endpoint> {
+            if internal {
+                // Another node of this cluster: its secret is HMAC(master key, its name).
+                let expected = crate::cluster::node_secret(&master, &username);
+                let same = expected.len() == secret.len()
+                    && expected.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+                return same.then(|| crate::cluster::peer_endpoint(&username));
+            }
             let endpoint = if secret.starts_with("sbk_") {
                 store.endpoint_by_api_key_digest(&master.digest(&secret)).ok().filter(|e| e.auth == "api_key")
             } else {
@@ -236,6 +244,15 @@ impl WsxSession {
         } else {
             (channel_service, frame.data)
         };
+        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+            let fut = crate::cluster::rpc::invoke(self.state.clone(), service, request);
+            let fut = Box::pin(async move { fut.await });
+            ctx.spawn(
+                fut.into_actor(self)
+                    .map(move |result, act, ctx| act.reply(ctx, result, in_reply_to.as_deref())),
+            );
+            return;
+        }
         if super::pubsub::handles(&service) {
             let fut = super::pubsub::invoke(self, ctx, &service, request);
             ctx.spawn(fut.map(move |result, act, ctx| act.reply(ctx, result, in_reply_to.as_deref())));

@@ -151,10 +151,20 @@ async fn list(
             return Err(ApiError::bad_request(format!("`kind` must be one of {}", KINDS.join(", "))));
         }
     }
-    if filter.node.as_ref().is_some_and(|n| *n != state.node_name) {
-        return Ok(HttpResponse::Ok().json(json!([])));
-    }
     let mut rows = all(&state, filter.kind.as_deref()).await;
+    if let Some(cluster) = &state.cluster {
+        let peers: Vec<String> =
+            cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let asks = peers.iter().map(|node| cluster.invoke(node, "cluster.actors", json!({})));
+        for answer in join_all(asks).await.into_iter().flatten() {
+            let remote = answer.as_array().cloned().unwrap_or_default();
+            let wanted = |r: &Value| filter.kind.as_ref().is_none_or(|k| r["kind"] == k.as_str());
+            rows.extend(remote.into_iter().filter(wanted));
+        }
+    }
+    if let Some(node) = &filter.node {
+        rows.retain(|r| r["node"] == node.as_str());
+    }
     rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     Ok(HttpResponse::Ok().json(rows))
 }
@@ -204,12 +214,49 @@ async fn find(state: &AppState, actor_id: &str) -> Result<Value, ApiError> {
     }
 }
 
+/// This node's actors, for a peer's cluster-wide list.
+pub async fn local_rows(state: &AppState) -> Vec<Value> {
+    all(state, None).await
+}
+
+/// The node that runs an actor this node does not: a delivery actor's owner, else whichever
+/// peer lists it.
+async fn remote_node(state: &AppState, actor_id: &str) -> Option<String> {
+    let cluster = state.cluster.as_ref()?;
+    if let Some(("delivery", key)) = actor_id.split_once(':') {
+        return cluster.route.get(key).and_then(|s| s.node);
+    }
+    let peers: Vec<String> = cluster.peers.read().ok()?.keys().cloned().collect();
+    for node in peers {
+        if let Ok(Value::Array(rows)) = cluster.invoke(&node, "cluster.actors", json!({})).await {
+            if rows.iter().any(|r| r["id"] == actor_id) {
+                return Some(node);
+            }
+        }
+    }
+    None
+}
+
 async fn read(
     _c: AdminCaller,
     state: web::Data<AppState>,
     actor_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
+    match find(&state, &actor_id).await {
+        Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {
+            let node = remote_node(&state, &actor_id).await.ok_or(e)?;
+            let cluster = state.cluster.as_ref().expect("a remote node implies a cluster");
+            let rows = cluster
+                .invoke(&node, "cluster.actors", json!({}))
+                .await
+                .map_err(super::super::error::from_invoke)?;
+            let found =
+                rows.as_array().and_then(|r| r.iter().find(|r| r["id"] == actor_id.as_str()).cloned());
+            Ok(HttpResponse::Ok()
+                .json(found.ok_or_else(|| ApiError::not_found(format!("no actor `{actor_id}`")))?))
+        }
+        other => Ok(HttpResponse::Ok().json(other?)),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,18 +283,73 @@ async fn command(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (actor_id, command) = path.into_inner();
-    find(&state, &actor_id).await?;
-    let (kind, key) = parse(&actor_id)?;
-    if !allowed(kind).contains(&command.as_str()) {
+    let (kind, _) = parse(&actor_id)?;
+    if kind == "delivery" && command == "move" && state.cluster.is_some() {
+        audit_admin(&caller, "actor.move", &actor_id);
+        return move_delivery(&state, &actor_id, &body).await;
+    }
+    if let Err(e) = find(&state, &actor_id).await {
+        let node = match state.cluster.is_some() && e.status == actix_web::http::StatusCode::NOT_FOUND {
+            true => remote_node(&state, &actor_id).await.ok_or(e)?,
+            false => return Err(e),
+        };
+        audit_admin(&caller, &format!("actor.{command}"), &actor_id);
+        let cluster = state.cluster.as_ref().expect("a remote node implies a cluster");
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let request = json!({"actor_id": actor_id, "command": command, "body": body});
+        let answer = cluster
+            .invoke(&node, "cluster.actor_command", request)
+            .await
+            .map_err(super::super::error::from_invoke)?;
+        return Ok(HttpResponse::Ok().json(answer));
+    }
+    audit_admin(&caller, &format!("actor.{command}"), &actor_id);
+    Ok(HttpResponse::Ok().json(run_command(&state, &actor_id, &command, &body).await?))
+}
+
+/// `move` in a cluster: hand the subscription over to the named live node; answers once the
+/// new owner runs it.
+async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let target: MoveBody = if body.is_empty() {
+        MoveBody::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+    };
+    let node = target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))?;
+    let key = actor_id.trim_start_matches("delivery:").to_owned();
+    let cluster = state.cluster.as_ref().expect("checked by the caller");
+    let (store, k) = (state.store.clone(), key.clone());
+    if crate::http::error::blocking(move || store.sub_owner(&k)).await?.is_none() {
+        return Err(ApiError::not_found(format!("no actor `{actor_id}`")));
+    }
+    let moved = cluster
+        .member
+        .send(crate::cluster::member::MoveSubscription { sub_key: key.clone(), target: node.clone() });
+    match moved.await.map_err(|e| ApiError::from(PubSubError::from(e)))? {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({"id": actor_id, "sub_key": key, "node": node}))),
+        Err(e) if e.contains("not a live node") => Err(ApiError::conflict(e)),
+        Err(e) => Err(ApiError::unavailable(e, 1)),
+    }
+}
+
+/// A command for an actor of this node (checked by the caller to exist and to allow it).
+pub async fn run_command(
+    state: &AppState,
+    actor_id: &str,
+    command: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let (kind, key) = parse(actor_id)?;
+    if !allowed(kind).contains(&command) {
         let options = allowed(kind);
         let names = if options.is_empty() { "none".to_owned() } else { options.join(", ") };
         return Err(ApiError::bad_request(format!(
             "`{command}` does not apply to a {kind} actor (allowed: {names})"
         )));
     }
-    audit_admin(&caller, &format!("actor.{command}"), &actor_id);
     let mailbox = |e: actix::MailboxError| ApiError::from(PubSubError::from(e));
-    match (kind, command.as_str()) {
+    match (kind, command) {
         ("delivery", "move") => {
             let target: MoveBody = if body.is_empty() {
                 MoveBody::default()
@@ -261,7 +363,7 @@ async fn command(
         ("delivery", "clear") => {
             let sub = state.registry.sub(key).ok_or_else(|| ApiError::not_found("gone"))?;
             let n = sub.addr.send(QueueCommand::Clear).await.map_err(mailbox)??;
-            Ok(HttpResponse::Ok().json(json!({"deleted": n})))
+            Ok(json!({"deleted": n}))
         }
         ("delivery", c) => {
             let sub = state.registry.sub(key).ok_or_else(|| ApiError::not_found("gone"))?;
@@ -273,10 +375,10 @@ async fn command(
             };
             if control == Control::Crash {
                 sub.addr.do_send(control);
-                return Ok(HttpResponse::Ok().json(json!({"crashed": actor_id})));
+                return Ok(json!({"crashed": actor_id}));
             }
             sub.addr.send(control).await.map_err(mailbox)?;
-            Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
+            find(state, actor_id).await
         }
         ("peer", c) => {
             let link = state.links.get(key).ok_or_else(|| ApiError::not_found("gone"))?;
@@ -286,13 +388,13 @@ async fn command(
                 _ => LinkControl::Reconnect,
             };
             link.send(control).await.map_err(mailbox)?;
-            Ok(HttpResponse::Ok().json(find(&state, &actor_id).await?))
+            find(state, actor_id).await
         }
         ("topic", _) => {
             let id: i64 = key.parse().map_err(|_| ApiError::not_found("gone"))?;
             let topic = state.registry.topic_by_id(id).ok_or_else(|| ApiError::not_found("gone"))?;
             let n = clear_topic(&state, &topic).await?;
-            Ok(HttpResponse::Ok().json(json!({"cleared": n})))
+            Ok(json!({"cleared": n}))
         }
         _ => Err(ApiError::not_found(format!("no actor `{actor_id}`"))),
     }

@@ -103,6 +103,7 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_channels()).await?;
     state.channels.reload(rows);
+    state.cluster_changed().await;
     Ok(())
 }
 

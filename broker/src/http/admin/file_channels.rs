@@ -75,7 +75,9 @@ impl Input {
 }
 
 async fn sync(state: &AppState) -> Result<(), ApiError> {
-    Ok(state.supervisor.send(SyncFileChannels).await.map_err(PubSubError::from)??)
+    state.supervisor.send(SyncFileChannels).await.map_err(PubSubError::from)??;
+    state.cluster_changed().await;
+    Ok(())
 }
 
 async fn list(

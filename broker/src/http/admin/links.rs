@@ -132,7 +132,11 @@ async fn link_json(state: &AppState, l: &WsxLink) -> Value {
 async fn sync(state: &web::Data<AppState>) -> Result<(), ApiError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
-    state.links.sync(state, rows);
+    // In a cluster, links run on the leader only (on every node they would consume the same
+    // remote subscriptions several times).
+    let leads = state.cluster.as_ref().is_none_or(|c| c.is_leader());
+    state.links.sync(state, if leads { rows } else { Vec::new() });
+    state.cluster_changed().await;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! The admin API under `/admin/v1`: configuration objects and admin keys. Every route takes an
 //! [`AdminCaller`](super::auth::AdminCaller); every change writes an audit line.
 
-mod actors;
+pub mod actors;
 mod admin_keys;
 mod channels;
+mod cluster;
 mod endpoints;
 mod file_channels;
 mod links;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     channels::configure(cfg);
     actors::configure(cfg);
     links::configure(cfg);
+    cluster::configure(cfg);
 }
 
 /// `?limit=&offset=` of list routes.

@@ -36,6 +36,7 @@ pub async fn reload(state: &AppState) -> Result<(), ApiError> {
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
     state.services.reload(rows);
+    state.cluster_changed().await;
     Ok(())
 }
 

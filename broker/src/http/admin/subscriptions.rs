@@ -207,6 +207,17 @@ pub fn subscription_json(s: &Subscription, topic_name: &str, endpoint_name: &str
     })
 }
 
+/// In a cluster, `node` is the node that delivers the subscription now (null while it moves).
+fn with_owner(state: &AppState, mut json: Value) -> Value {
+    let Some(cluster) = &state.cluster else { return json };
+    let key = json["sub_key"].as_str().unwrap_or_default().to_owned();
+    json["node"] = match state.registry.sub(&key) {
+        Some(_) => json!(state.node_name),
+        None => json!(cluster.route.get(&key).and_then(|r| r.node)),
+    };
+    json
+}
+
 async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
@@ -215,7 +226,9 @@ async fn list(
     let page = query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.subscriptions_named(page)).await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(|(s, t, e)| subscription_json(s, t, e)).collect::<Vec<_>>()))
+    let rows: Vec<Value> =
+        rows.iter().map(|(s, t, e)| with_owner(&state, subscription_json(s, t, e))).collect();
+    Ok(HttpResponse::Ok().json(rows))
 }
 
 async fn create(
@@ -255,7 +268,7 @@ async fn create(
     })?;
     audit_admin(&caller, "subscription.create", &sub.sub_key);
     state.subscription_changed(&sub.sub_key).await?;
-    Ok(HttpResponse::Created().json(subscription_json(&sub, &topic.name, &endpoint.name)))
+    Ok(HttpResponse::Created().json(with_owner(&state, subscription_json(&sub, &topic.name, &endpoint.name))))
 }
 
 async fn read(
@@ -264,7 +277,7 @@ async fn read(
     sub_key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (sub, topic, endpoint) = load(&state, sub_key.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(subscription_json(&sub, &topic, &endpoint)))
+    Ok(HttpResponse::Ok().json(with_owner(&state, subscription_json(&sub, &topic, &endpoint))))
 }
 
 async fn load(state: &AppState, sub_key: String) -> Result<(Subscription, String, String), ApiError> {
@@ -291,7 +304,7 @@ async fn edit(
     let sub = blocking(move || store.subscription_update(&key, fields)).await?;
     audit_admin(&caller, "subscription.edit", &sub.sub_key);
     state.subscription_changed(&sub.sub_key).await?;
-    Ok(HttpResponse::Ok().json(subscription_json(&sub, &topic, &endpoint_name)))
+    Ok(HttpResponse::Ok().json(with_owner(&state, subscription_json(&sub, &topic, &endpoint_name))))
 }
 
 async fn delete(

@@ -1,0 +1,163 @@
+//! The services a node answers on the internal channel, for its peers only.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signalbox_actors::delivery::{Ack, Enqueue, Pull, Resync};
+use signalbox_actors::message::{Message, QueueEntry, RamHold};
+use signalbox_actors::services::ServiceError;
+use signalbox_actors::time::now_micros;
+
+use super::member::SyncNow;
+use crate::http::AppState;
+
+pub const SERVICES: &[&str] = &[
+    "cluster.forward",
+    "cluster.wake",
+    "cluster.sync",
+    "cluster.pull",
+    "cluster.ack",
+    "cluster.actors",
+    "cluster.actor_command",
+];
+
+#[derive(Deserialize)]
+struct Forward {
+    sub_keys: Vec<String>,
+    messages: Vec<Message>,
+}
+
+#[derive(Deserialize)]
+struct Wake {
+    topics: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    sub_key: String,
+    max: usize,
+}
+
+#[derive(Deserialize)]
+struct AckRequest {
+    sub_key: String,
+    msg_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ActorCommand {
+    actor_id: String,
+    command: String,
+    #[serde(default)]
+    body: Value,
+}
+
+fn bad(e: serde_json::Error) -> ServiceError {
+    ServiceError::BadRequest(e.to_string())
+}
+
+fn not_here(sub_key: &str) -> ServiceError {
+    ServiceError::Status {
+        status: 503,
+        message: format!("subscription {sub_key} is not delivered by this node"),
+    }
+}
+
+/// Runs one cluster service for a peer node.
+pub async fn invoke(
+    state: web::Data<AppState>,
+    service: String,
+    request: Value,
+) -> Result<Value, ServiceError> {
+    match service.as_str() {
+        "cluster.forward" => {
+            let forward: Forward = serde_json::from_value(request).map_err(bad)?;
+            Ok(json!({"refused": take_forwarded(&state, forward)}))
+        }
+        "cluster.wake" => {
+            let wake: Wake = serde_json::from_value(request).map_err(bad)?;
+            for topic_id in wake.topics {
+                for sub in state.registry.subs_of_topic(topic_id) {
+                    sub.addr.do_send(Resync);
+                }
+            }
+            Ok(json!({}))
+        }
+        "cluster.sync" => {
+            if let Some(cluster) = &state.cluster {
+                let _ = cluster.member.send(SyncNow).await;
+            }
+            Ok(json!({}))
+        }
+        "cluster.pull" => {
+            let pull: PullRequest = serde_json::from_value(request).map_err(bad)?;
+            let sub = state.registry.sub(&pull.sub_key).ok_or_else(|| not_here(&pull.sub_key))?;
+            let delivered = sub
+                .addr
+                .send(Pull { max: pull.max })
+                .await
+                .map_err(|_| not_here(&pull.sub_key))?
+                .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
+            let key = Some(pull.sub_key.as_str());
+            Ok(Value::Array(
+                delivered.iter().map(|d| d.msg.to_external(key, d.delivery_count, d.recv_time)).collect(),
+            ))
+        }
+        "cluster.ack" => {
+            let ack: AckRequest = serde_json::from_value(request).map_err(bad)?;
+            let sub = state.registry.sub(&ack.sub_key).ok_or_else(|| not_here(&ack.sub_key))?;
+            let outcome = sub
+                .addr
+                .send(Ack { msg_ids: ack.msg_ids })
+                .await
+                .map_err(|_| not_here(&ack.sub_key))?
+                .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
+            Ok(json!({"acked": outcome.acked, "unknown": outcome.unknown}))
+        }
+        "cluster.actors" => Ok(Value::Array(crate::http::admin::actors::local_rows(&state).await)),
+        "cluster.actor_command" => {
+            let command: ActorCommand = serde_json::from_value(request).map_err(bad)?;
+            let body = match command.body {
+                Value::Null => Vec::new(),
+                other => other.to_string().into_bytes(),
+            };
+            crate::http::admin::actors::run_command(&state, &command.actor_id, &command.command, &body)
+                .await
+                .map_err(|e| ServiceError::Status { status: e.status.as_u16(), message: e.details })
+        }
+        _ => Err(ServiceError::NotFound(service)),
+    }
+}
+
+/// Queues forwarded in-RAM messages on the delivery actors that run here; answers the
+/// sub_keys that do not (the sender keeps those messages as GD).
+fn take_forwarded(state: &AppState, forward: Forward) -> Vec<String> {
+    let messages: Vec<Arc<Message>> = forward.messages.into_iter().map(Arc::new).collect();
+    let now = now_micros();
+    let mut refused = Vec::new();
+    for sub_key in forward.sub_keys {
+        let local = state
+            .registry
+            .sub(&sub_key)
+            .and_then(|sub| state.registry.topic_by_id(sub.sub.topic_id).map(|topic| (sub, topic)));
+        let Some((sub, topic)) = local else {
+            refused.push(sub_key);
+            continue;
+        };
+        let entries = messages
+            .iter()
+            .map(|msg| QueueEntry {
+                msg: msg.clone(),
+                hold: Some(RamHold::new(&topic.stats.ram)),
+                delivery_count: 0,
+                recv_time: now,
+            })
+            .collect();
+        if sub.addr.try_send(Enqueue { entries }).is_err() {
+            refused.push(sub_key);
+        }
+    }
+    refused
+}
