@@ -142,7 +142,7 @@ impl Store {
     /// Gives `sub_key` to `node` with a new epoch, if its epoch is still `expected` (0: no
     /// owner row yet). Answers the new epoch, or None if someone else changed it first.
     pub fn owner_assign(&self, sub_key: &str, node: &str, expected: i64) -> StoreResult<Option<i64>> {
-        self.write(|conn| {
+        let assigned = self.write(|conn| {
             let next = expected + 1;
             let changed = if expected == 0 {
                 let exists = sb_sub_owner::table.find(sub_key).count().get_result::<i64>(conn)? > 0;
@@ -167,7 +167,12 @@ impl Store {
                     .execute(conn)?
             };
             Ok((changed > 0).then_some(next))
-        })
+        });
+        match assigned {
+            // Another node inserted the first owner row at the same moment.
+            Err(StoreError::Conflict(_)) => Ok(None),
+            other => other,
+        }
     }
 
     /// Asks the owner of `sub_key` to hand it over to `target`.

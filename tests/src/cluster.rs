@@ -120,3 +120,105 @@ impl Drop for TestCluster {
 pub fn seq_message(seq: usize) -> Value {
     json!({"data": {"seq": seq}})
 }
+
+/// A publisher that publishes numbered GD messages one at a time, round robin over the nodes
+/// whose addresses `urls` holds (a restarted node's new address can be swapped in), and keeps
+/// which ones were acknowledged and which answers were errors.
+pub struct PublishLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub urls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<i64>>>,
+    statuses: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u16, usize>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PublishLoad {
+    pub fn start(urls: Vec<String>, user: &str, password: &str, topic: &str) -> PublishLoad {
+        use std::sync::atomic::Ordering;
+        let load = PublishLoad {
+            stop: Default::default(),
+            urls: std::sync::Arc::new(std::sync::Mutex::new(urls)),
+            acked: Default::default(),
+            statuses: Default::default(),
+            handle: None,
+        };
+        let (stop, urls, acked, statuses) =
+            (load.stop.clone(), load.urls.clone(), load.acked.clone(), load.statuses.clone());
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        let path = format!("/zato/pubsub/topic/{topic}");
+        let handle = std::thread::spawn(move || {
+            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+            let mut seq = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let url = {
+                    let urls = urls.lock().unwrap();
+                    urls[seq % urls.len()].clone()
+                };
+                let body = seq_message(seq).to_string();
+                let status = match agent
+                    .post(&format!("{url}{path}"))
+                    .set("Authorization", &auth)
+                    .set("Content-Type", "application/json")
+                    .send_string(&body)
+                {
+                    Ok(r) => r.status(),
+                    Err(ureq::Error::Status(code, _)) => code,
+                    Err(_) => 0,
+                };
+                *statuses.lock().unwrap().entry(status).or_default() += 1;
+                if status == 200 {
+                    acked.lock().unwrap().push(seq as i64);
+                }
+                if status != 200 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                seq += 1;
+            }
+        });
+        PublishLoad { handle: Some(handle), ..load }
+    }
+
+    /// Stops publishing; answers the acknowledged sequence numbers and the count of each
+    /// answer status (0: no answer — connection refused or cut).
+    pub fn stop(mut self) -> (Vec<i64>, std::collections::BTreeMap<u16, usize>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        let statuses = self.statuses.lock().unwrap().clone();
+        (acked, statuses)
+    }
+
+    pub fn acked_so_far(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+}
+
+/// What a subscriber received, checked: every acknowledged message arrived, first deliveries
+/// are in order; answers the number of repeats (a message pushed again).
+pub fn check_deliveries(name: &str, received: &[i64], acked: &[i64]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut firsts = Vec::new();
+    let mut repeats = 0;
+    for seq in received {
+        if seen.insert(*seq) {
+            firsts.push(*seq);
+        } else {
+            repeats += 1;
+        }
+    }
+    let missing: Vec<&i64> = acked.iter().filter(|s| !seen.contains(s)).collect();
+    assert!(
+        missing.is_empty(),
+        "{name}: {} acknowledged messages never delivered, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let out_of_order = firsts.windows(2).filter(|w| w[0] > w[1]).count();
+    assert_eq!(out_of_order, 0, "{name}: first deliveries out of order");
+    repeats
+}

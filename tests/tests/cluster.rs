@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use signalbox_tests::cluster::{seq_message, TestCluster};
+use signalbox_tests::cluster::{check_deliveries, seq_message, PublishLoad, TestCluster};
 use signalbox_tests::{eventually, Receiver};
 
 const SUBSCRIBERS: usize = 10;
@@ -153,5 +153,144 @@ fn twenty_subscriptions_spread_over_three_nodes_are_each_delivered_once_in_order
     // Delivered by the owners only: each delivery actor counts exactly N.
     for a in cluster.delivery_actors(2) {
         assert_eq!(a["delivered"], json!(N), "{a}");
+    }
+}
+
+/// `/f/gd` (GD) with six push subscribers; answers the publisher's password.
+fn busy_subscriptions(cluster: &TestCluster, receiver: &Receiver, subscribers: usize) -> String {
+    let admin = cluster.admin(0);
+    let (status, body) =
+        admin.post("/admin/v1/topics", &json!({"name": "/f/gd", "has_gd": true, "max_depth_gd": 1000000}));
+    assert_eq!(status, 201, "{body}");
+    let (status, p) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/f/*"]}),
+    );
+    assert_eq!(status, 201, "{p}");
+    for i in 0..subscribers {
+        let name = format!("sub{i}");
+        let (status, e) = admin.post(
+            "/admin/v1/endpoints",
+            &json!({"name": name, "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/f/*"]}),
+        );
+        assert_eq!(status, 201, "{e}");
+        let (status, s) = admin.post(
+            "/admin/v1/subscriptions",
+            &json!({"topic_name": "/f/gd", "endpoint": name, "delivery_method": "notify",
+                    "delivery_batch_size": 20, "push": {"url": format!("{}/{name}", receiver.url)}}),
+        );
+        assert_eq!(status, 201, "{s}");
+    }
+    p["password"].as_str().unwrap().to_owned()
+}
+
+fn urls(cluster: &TestCluster) -> Vec<String> {
+    cluster.nodes.iter().map(|n| n.url.clone()).collect()
+}
+
+#[test]
+fn a_killed_owner_s_subscriptions_move_to_live_nodes_and_every_acknowledged_message_arrives_in_order() {
+    let Some(mut cluster) = TestCluster::start(3) else { return };
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let subscribers = 6;
+    let password = busy_subscriptions(&cluster, &receiver, subscribers);
+    eventually("a balanced assignment", 15, || {
+        cluster.members(0).iter().all(|m| m["subscriptions"].as_u64() == Some(2))
+    });
+
+    let load = PublishLoad::start(urls(&cluster), "publisher", &password, "/f/gd");
+    eventually("publications flowing", 10, || load.acked_so_far() > 100);
+    // The victim owns two of the busy subscriptions.
+    let victim = 1;
+    let victim_name = "n2";
+    cluster.nodes[victim].kill9();
+    let killed_at = std::time::Instant::now();
+    // Publishers keep going through the live nodes.
+    load.urls.lock().unwrap().retain(|u| *u != cluster.node(victim).url);
+    eventually("the victim's subscriptions running on live nodes", 30, || {
+        let owners = cluster.owners(0);
+        owners.len() == subscribers && owners.values().all(|n| n != victim_name)
+    });
+    let moved_after = killed_at.elapsed();
+    eventually("more publications after the failover", 10, || load.acked_so_far() > 600);
+
+    // The killed node comes back, rejoins and gets a share back.
+    cluster.nodes[victim].restart();
+    load.urls.lock().unwrap().push(cluster.node(victim).url.clone());
+    eventually("the restarted node running its share again", 30, || {
+        let members = cluster.members(0);
+        members
+            .iter()
+            .any(|m| m["name"] == victim_name && m["state"] == "up" && m["subscriptions"].as_u64() == Some(2))
+            && cluster.owners(2).values().filter(|n| *n == victim_name).count() == 2
+    });
+    let before_stop = load.acked_so_far();
+    eventually("publications after the rejoin", 10, || load.acked_so_far() > before_stop + 200);
+    let (acked, statuses) = load.stop();
+    assert!(
+        statuses.keys().all(|s| [0, 200, 503].contains(s)),
+        "answers were 200, 503 or no answer (the killed node), never another error: {statuses:?}"
+    );
+
+    let got = pushed(&receiver);
+    eventually("every acknowledged message delivered to every subscriber", 60, || {
+        let got = pushed(&receiver);
+        (0..subscribers).all(|i| {
+            let have: std::collections::HashSet<i64> =
+                got.get(&format!("sub{i}")).cloned().unwrap_or_default().into_iter().collect();
+            acked.iter().all(|s| have.contains(s))
+        })
+    });
+    let _ = got;
+    let got = pushed(&receiver);
+    let mut repeats = 0;
+    for i in 0..subscribers {
+        let name = format!("sub{i}");
+        repeats += check_deliveries(&name, &got[&name], &acked);
+    }
+    println!(
+        "failover: {} acknowledged, subscriptions moved {:.1} s after SIGKILL (timeout {} s), {repeats} repeated deliveries, answers {statuses:?}",
+        acked.len(),
+        moved_after.as_secs_f64(),
+        signalbox_tests::cluster::HEARTBEAT_TIMEOUT
+    );
+    assert!(moved_after < Duration::from_secs(12), "moved {moved_after:?} after the kill");
+    // Only batches in flight at the kill may come again (two subscriptions, 20 per batch).
+    assert!(repeats <= 2 * 20, "{repeats} repeats");
+}
+
+#[test]
+fn a_node_stopped_with_sigterm_hands_its_subscriptions_over_without_a_single_repeat() {
+    let Some(mut cluster) = TestCluster::start(3) else { return };
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let subscribers = 6;
+    let password = busy_subscriptions(&cluster, &receiver, subscribers);
+    eventually("a balanced assignment", 15, || {
+        cluster.members(0).iter().all(|m| m["subscriptions"].as_u64() == Some(2))
+    });
+    let load = PublishLoad::start(urls(&cluster), "publisher", &password, "/f/gd");
+    eventually("publications flowing", 10, || load.acked_so_far() > 100);
+    let leaving = 2;
+    load.urls.lock().unwrap().retain(|u| *u != cluster.node(leaving).url);
+    let status = cluster.nodes[leaving].terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    // Handed over before it exited: the others run all six at once.
+    let owners = cluster.owners(0);
+    assert_eq!(owners.len(), subscribers, "{owners:?}");
+    assert!(owners.values().all(|n| n != "n3"), "{owners:?}");
+    let members = cluster.members(1);
+    assert!(members.iter().any(|m| m["name"] == "n3" && m["state"] == "down"), "{members:?}");
+    let before = load.acked_so_far();
+    eventually("publications after the handover", 10, || load.acked_so_far() > before + 200);
+    let (acked, statuses) = load.stop();
+    assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![200], "{statuses:?}");
+    eventually("every acknowledged message delivered to every subscriber", 60, || {
+        let got = pushed(&receiver);
+        (0..subscribers).all(|i| got.get(&format!("sub{i}")).is_some_and(|r| r.len() >= acked.len()))
+    });
+    let got = pushed(&receiver);
+    for i in 0..subscribers {
+        let name = format!("sub{i}");
+        assert_eq!(check_deliveries(&name, &got[&name], &acked), 0, "{name} got repeats");
     }
 }

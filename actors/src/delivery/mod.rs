@@ -321,15 +321,31 @@ impl Handler<Pull> for DeliveryActor {
         }
         let max = msg.max.max(1);
         let now = now_micros();
+        // Dead letters are committed before the backlog is read again, so the read cannot
+        // bring them back.
         let dead_gd = self.expire_leases(now);
-        let refill: ResponseActFuture<Self, Result<(), PubSubError>> =
-            self.refill(max).unwrap_or_else(|| Box::pin(fut::ready(Ok(()))));
-        AtomicResponse::new(Box::pin(refill.then(move |loaded, act, _| {
-            let ready: ResponseActFuture<Self, Result<Vec<Delivered>, PubSubError>> = match loaded {
+        let bury: ResponseActFuture<Self, Result<(), PubSubError>> = match dead_gd.is_empty() {
+            true => Box::pin(fut::ready(Ok(()))),
+            false => {
+                let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
+                Box::pin(
+                    async move { blocking(move || store.queue_dead_letter(&sub_key, &dead_gd)).await }
+                        .into_actor(self),
+                )
+            }
+        };
+        AtomicResponse::new(Box::pin(bury.then(move |buried, act, _| {
+            let refill: ResponseActFuture<Self, Result<(), PubSubError>> = match buried {
                 Err(e) => Box::pin(fut::ready(Err(e))),
-                Ok(()) => act.hand_over(max, now, dead_gd),
+                Ok(()) => act.refill(max).unwrap_or_else(|| Box::pin(fut::ready(Ok(())))),
             };
-            ready
+            refill.then(move |loaded, act, _| {
+                let ready: ResponseActFuture<Self, Result<Vec<Delivered>, PubSubError>> = match loaded {
+                    Err(e) => Box::pin(fut::ready(Err(e))),
+                    Ok(()) => act.hand_over(max, now, Vec::new()),
+                };
+                ready
+            })
         })))
     }
 }

@@ -156,6 +156,10 @@ impl ClusterMember {
 
     /// One heartbeat: SQL on a blocking thread, then the node follows what it read.
     fn beat(&mut self) -> ResponseActFuture<Self, ()> {
+        if self.leaving {
+            // A leaving node no longer claims to be alive: the leader must not give it work.
+            return Box::pin(fut::ready(()));
+        }
         let store = self.store.clone();
         let leadership = self.leadership.clone();
         let (node, cluster, url) =
