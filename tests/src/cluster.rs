@@ -14,6 +14,8 @@ pub const HEARTBEAT_TIMEOUT: &str = "2";
 pub struct TestCluster {
     pub nodes: Vec<Node>,
     pub database_url: String,
+    /// The database was made for this cluster on the shared server (dropped at the end).
+    own_database: bool,
     secret_key: String,
     pub admin_key: String,
 }
@@ -25,20 +27,28 @@ impl TestCluster {
         if !crate::backends().contains(&crate::Backend::Postgres) {
             return None;
         }
+        let mut cluster = TestCluster::on(n, fresh_pg_database());
+        cluster.own_database = true;
+        Some(cluster)
+    }
+
+    /// `n` nodes on a database that someone else made (and drops).
+    pub fn on(n: usize, database_url: String) -> TestCluster {
         let bytes = || -> Vec<u8> {
             (0..4).flat_map(|_| u64::from_str_radix(&random_suffix(), 16).unwrap().to_le_bytes()).collect()
         };
         let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut cluster = TestCluster {
             nodes: Vec::new(),
-            database_url: fresh_pg_database(),
+            database_url,
+            own_database: false,
             secret_key: base64::engine::general_purpose::STANDARD.encode(bytes()),
             admin_key: format!("sba_{}", engine.encode(bytes())),
         };
         for i in 1..=n {
             cluster.add(&format!("n{i}"));
         }
-        Some(cluster)
+        cluster
     }
 
     pub fn options(&self, name: &str) -> NodeOptions {
@@ -111,8 +121,10 @@ impl Drop for TestCluster {
         for node in &mut self.nodes {
             node.kill9();
         }
-        std::thread::sleep(Duration::from_millis(50));
-        drop_pg_database(&self.database_url);
+        if self.own_database {
+            std::thread::sleep(Duration::from_millis(50));
+            drop_pg_database(&self.database_url);
+        }
     }
 }
 
@@ -150,7 +162,8 @@ impl PublishLoad {
         );
         let path = format!("/zato/pubsub/topic/{topic}");
         let handle = std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+            // Longer than the node's wait for a database connection, so a refusal is seen as such.
+            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(20)).build();
             let mut seq = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let url = {
@@ -221,4 +234,111 @@ pub fn check_deliveries(name: &str, received: &[i64], acked: &[i64]) -> usize {
     let out_of_order = firsts.windows(2).filter(|w| w[0] > w[1]).count();
     assert_eq!(out_of_order, 0, "{name}: first deliveries out of order");
     repeats
+}
+
+/// A PostgreSQL server of the test's own (initdb in a temporary directory, a free port), so a
+/// test can stop and start it without disturbing anything else.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    /// None when the server binaries are not installed.
+    pub fn start() -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = crate::free_addr().rsplit_once(':').unwrap().1.parse().unwrap();
+        let pg = PrivatePostgres { dir, port, bin };
+        let data = pg.data_dir();
+        std::fs::create_dir_all(&data).unwrap();
+        pg.chown(pg.dir.path());
+        pg.chown(&data);
+        pg.run("initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        pg.up();
+        pg.run("createdb", &["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "postgres", "signalbox"]);
+        Some(pg)
+    }
+
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/signalbox", self.port)
+    }
+
+    fn is_root() -> bool {
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// PostgreSQL refuses to run as root: as root, run it as the `postgres` user.
+    fn chown(&self, path: &std::path::Path) {
+        if Self::is_root() {
+            let status =
+                std::process::Command::new("chown").args(["postgres:postgres"]).arg(path).status().unwrap();
+            assert!(status.success(), "chown {}", path.display());
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if Self::is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out =
+            cmd.args(args).current_dir(self.dir.path()).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn up(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("postgres.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data_dir().to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server at once (`immediate`: connections are cut as a crash would cut them).
+    pub fn down(&self) {
+        self.run("pg_ctl", &["-D", self.data_dir().to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(if Self::is_root() { "runuser" } else { "true" })
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.data_dir().to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+        if !Self::is_root() {
+            let _ = std::process::Command::new(self.bin.join("pg_ctl"))
+                .args(["-D", self.data_dir().to_str().unwrap(), "-m", "immediate", "stop"])
+                .output();
+        }
+    }
 }

@@ -175,6 +175,11 @@ impl Node {
         self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
     }
 
+    /// The process is still there (it did not crash or exit).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use signalbox_tests::cluster::{check_deliveries, seq_message, PublishLoad, TestCluster};
+use signalbox_tests::cluster::{check_deliveries, seq_message, PrivatePostgres, PublishLoad, TestCluster};
 use signalbox_tests::{eventually, Receiver};
 
 const SUBSCRIBERS: usize = 10;
@@ -293,4 +293,54 @@ fn a_node_stopped_with_sigterm_hands_its_subscriptions_over_without_a_single_rep
         let name = format!("sub{i}");
         assert_eq!(check_deliveries(&name, &got[&name], &acked), 0, "{name} got repeats");
     }
+}
+
+#[test]
+fn a_postgresql_restart_under_load_is_answered_with_503_and_the_cluster_recovers_by_itself() {
+    if !signalbox_tests::backends().contains(&signalbox_tests::Backend::Postgres) {
+        return;
+    }
+    let pg = PrivatePostgres::start().expect("PostgreSQL server binaries for a private instance");
+    let mut cluster = TestCluster::on(2, pg.url());
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let subscribers = 4;
+    let password = busy_subscriptions(&cluster, &receiver, subscribers);
+    eventually("a balanced assignment", 15, || {
+        cluster.members(0).iter().all(|m| m["subscriptions"].as_u64() == Some(2))
+    });
+    let load = PublishLoad::start(urls(&cluster), "publisher", &password, "/f/gd");
+    eventually("publications flowing", 10, || load.acked_so_far() > 100);
+
+    pg.down();
+    std::thread::sleep(Duration::from_secs(4));
+    pg.up();
+    let back = load.acked_so_far();
+    eventually("publications acknowledged again", 60, || load.acked_so_far() > back + 100);
+    eventually("one leader and both nodes up again", 30, || {
+        let members = cluster.members(1);
+        members.iter().filter(|m| m["leader"] == true).count() == 1
+            && members.iter().all(|m| m["state"] == "up")
+    });
+    let (acked, statuses) = load.stop();
+    assert!(statuses.get(&503).is_some_and(|n| *n > 0), "no 503 while the database was away: {statuses:?}");
+    assert!(statuses.keys().all(|s| [200, 503].contains(s)), "only 200 and 503: {statuses:?}");
+    for node in &mut cluster.nodes {
+        assert!(node.is_running(), "a node exited while the database was away:\n{}", node.log());
+    }
+    eventually("every acknowledged message delivered", 60, || {
+        let got = pushed(&receiver);
+        (0..subscribers).all(|i| {
+            let have: std::collections::HashSet<i64> =
+                got.get(&format!("sub{i}")).cloned().unwrap_or_default().into_iter().collect();
+            acked.iter().all(|s| have.contains(s))
+        })
+    });
+    let got = pushed(&receiver);
+    let repeats: usize = (0..subscribers)
+        .map(|i| check_deliveries(&format!("sub{i}"), &got[&format!("sub{i}")], &acked))
+        .sum();
+    println!(
+        "database restart: {} acknowledged, {repeats} repeated deliveries, answers {statuses:?}",
+        acked.len()
+    );
 }
