@@ -199,13 +199,7 @@ impl Store {
 
     /// Sets a meta value, replacing what was there.
     pub fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.write(|conn| {
-            diesel::delete(sb_meta::table.find(key)).execute(conn)?;
-            diesel::insert_into(sb_meta::table)
-                .values((sb_meta::key.eq(key), sb_meta::value.eq(value)))
-                .execute(conn)?;
-            Ok(())
-        })
+        retry_conflict(|| self.write(|conn| upsert_meta(conn, key, value)))
     }
 
     // ---- configuration version --------------------------------------------------------------
@@ -216,19 +210,34 @@ impl Store {
 
     /// Bumps the version every node follows; answers the new one.
     pub fn config_version_bump(&self) -> StoreResult<i64> {
-        self.write(|conn| {
-            let current = sb_meta::table
-                .find(CONFIG_VERSION)
-                .select(sb_meta::value)
-                .first::<String>(conn)
-                .optional()?;
-            let next = current.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) + 1;
-            diesel::delete(sb_meta::table.find(CONFIG_VERSION)).execute(conn)?;
-            diesel::insert_into(sb_meta::table)
-                .values((sb_meta::key.eq(CONFIG_VERSION), sb_meta::value.eq(next.to_string())))
-                .execute(conn)?;
-            Ok(next)
+        retry_conflict(|| {
+            self.write(|conn| {
+                let current = sb_meta::table
+                    .find(CONFIG_VERSION)
+                    .select(sb_meta::value)
+                    .first::<String>(conn)
+                    .optional()?;
+                let next = current.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) + 1;
+                upsert_meta(conn, CONFIG_VERSION, &next.to_string())?;
+                Ok(next)
+            })
         })
+    }
+}
+
+fn upsert_meta(conn: &mut AnyConnection, key: &str, value: &str) -> StoreResult<()> {
+    let updated = diesel::update(sb_meta::table.find(key)).set(sb_meta::value.eq(value)).execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(sb_meta::table).values((sb_meta::key.eq(key), sb_meta::value.eq(value))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` again once if another node inserted the same first row at the same moment.
+fn retry_conflict<T>(f: impl Fn() -> StoreResult<T>) -> StoreResult<T> {
+    match f() {
+        Err(StoreError::Conflict(_)) => f(),
+        other => other,
     }
 }
 

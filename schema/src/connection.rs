@@ -59,7 +59,12 @@ pub(crate) fn build_pool(
         Backend::Postgres => url,
         Backend::Sqlite => sqlite_path(url),
     };
-    let builder = Pool::builder().max_size(size.max(1)).connection_timeout(std::time::Duration::from_secs(5));
+    // Connections open as they are needed (r2d2 would open all of them at once): several
+    // nodes share one PostgreSQL server and its connection limit.
+    let builder = Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(std::time::Duration::from_secs(5));
     let builder = match backend {
         Backend::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
         Backend::Postgres => builder,

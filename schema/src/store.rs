@@ -130,7 +130,7 @@ impl Store {
     /// Sets `key` unless it is set already; answers the value that is stored afterwards, so
     /// two nodes racing to set it agree on the winner.
     pub fn meta_init(&self, key: &str, value: &str) -> StoreResult<String> {
-        self.write(|conn| {
+        let stored = self.write(|conn| {
             let existing =
                 sb_meta::table.find(key).select(sb_meta::value).first::<String>(conn).optional()?;
             if let Some(existing) = existing {
@@ -140,7 +140,12 @@ impl Store {
                 .values((sb_meta::key.eq(key), sb_meta::value.eq(value)))
                 .execute(conn)?;
             Ok(value.to_owned())
-        })
+        });
+        match stored {
+            // Another node set it at the same moment: its value is the one.
+            Err(StoreError::Conflict(_)) => self.meta_get(key)?.ok_or(StoreError::NotFound),
+            other => other,
+        }
     }
 
     // ---- admin keys -------------------------------------------------------------------------
@@ -171,14 +176,19 @@ impl Store {
 
     /// Creates the bootstrap key only if there is no admin key at all; false if there was one.
     pub fn admin_key_bootstrap(&self, new: NewAdminKey<'_>) -> StoreResult<bool> {
-        self.write(|conn| {
+        let created = self.write(|conn| {
             let count: i64 = sb_admin_key::table.count().get_result(conn)?;
             if count > 0 {
                 return Ok(false);
             }
             diesel::insert_into(sb_admin_key::table).values(&new).execute(conn)?;
             Ok(true)
-        })
+        });
+        match created {
+            // Another node of the cluster made it at the same moment.
+            Err(StoreError::Conflict(_)) => Ok(false),
+            other => other,
+        }
     }
 
     pub fn admin_key_delete(&self, name: &str) -> StoreResult<()> {

@@ -65,6 +65,8 @@ impl TestCluster {
                 HEARTBEAT,
                 "--heartbeat-timeout",
                 HEARTBEAT_TIMEOUT,
+                "--pool-size",
+                "6",
             ]
             .iter()
             .map(|s| s.to_string())
