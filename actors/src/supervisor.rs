@@ -60,9 +60,13 @@ pub struct SetCluster(pub ClusterRoute);
 /// The cluster's ownership table as it stands, each subscription with its owner and epoch: run
 /// exactly the ones this node owns, under their epochs, and route publications for the others
 /// to their nodes.
+/// `handing_over` are being released from here right now: left as they are.
 #[derive(Message)]
 #[rtype(result = "Result<(), PubSubError>")]
-pub struct Own(pub Vec<(RemoteSub, i64)>);
+pub struct Own {
+    pub subs: Vec<(RemoteSub, i64)>,
+    pub handing_over: HashSet<String>,
+}
 
 /// Hand a subscription over: stop delivering it here once the batch under way is done, keep
 /// its in-RAM messages as GD, and route its new publications to GD until the next owner runs.
@@ -471,8 +475,15 @@ impl Handler<Own> for Supervisor {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         };
         let mut owned: HashMap<String, i64> = HashMap::new();
-        let mut remote = Vec::with_capacity(msg.0.len());
-        for (sub, epoch) in msg.0 {
+        let mut remote = Vec::with_capacity(msg.subs.len());
+        for (sub, epoch) in msg.subs {
+            if msg.handing_over.contains(&sub.sub_key) {
+                // Its `Release` decides; until the next owner runs it, publications go to GD.
+                if self.registry.sub(&sub.sub_key).is_none() {
+                    remote.push(RemoteSub { node: None, ..sub });
+                }
+                continue;
+            }
             if sub.node.as_deref() == Some(route.node.as_str()) {
                 owned.insert(sub.sub_key.clone(), epoch);
                 if self.registry.sub(&sub.sub_key).is_some_and(|e| e.epoch == epoch) {
@@ -488,7 +499,7 @@ impl Handler<Own> for Supervisor {
         // never runs twice here.
         for entry in self.registry.subs() {
             let key = entry.sub.sub_key.clone();
-            if owned.get(&key) != Some(&entry.epoch) {
+            if owned.get(&key) != Some(&entry.epoch) && !msg.handing_over.contains(&key) {
                 log::info!("event=delivery_stopped sub_key={key} node={} reason=not_owned", self.node_name);
                 if let Some(entry) = self.stop_subscription(&key) {
                     entry.addr.do_send(StopDelivery);

@@ -228,7 +228,9 @@ impl Store {
 fn upsert_meta(conn: &mut AnyConnection, key: &str, value: &str) -> StoreResult<()> {
     let updated = diesel::update(sb_meta::table.find(key)).set(sb_meta::value.eq(value)).execute(conn)?;
     if updated == 0 {
-        diesel::insert_into(sb_meta::table).values((sb_meta::key.eq(key), sb_meta::value.eq(value))).execute(conn)?;
+        diesel::insert_into(sb_meta::table)
+            .values((sb_meta::key.eq(key), sb_meta::value.eq(value)))
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -344,3 +344,62 @@ fn a_postgresql_restart_under_load_is_answered_with_503_and_the_cluster_recovers
         acked.len()
     );
 }
+
+#[test]
+fn the_queue_browser_in_place_edits_and_move_work_from_any_node() {
+    let Some(cluster) = TestCluster::start(2) else { return };
+    let admin = cluster.admin(0);
+    let (status, body) = admin.post("/admin/v1/topics", &json!({"name": "/q/ram"}));
+    assert_eq!(status, 201, "{body}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "app", "role": "pub-sub", "topic_patterns": ["pub=/q/*", "sub=/q/*"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let password = e["password"].as_str().unwrap().to_owned();
+    let (status, sub) =
+        admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/q/ram", "endpoint": "app"}));
+    assert_eq!(status, 201, "{sub}");
+    let key = sub["sub_key"].as_str().unwrap().to_owned();
+    let owner = sub["node"].as_str().unwrap().to_owned();
+    let (here, there) = if owner == "n1" { (1, 0) } else { (0, 1) };
+    let client = |i: usize| cluster.node(i).http().basic("app", &password);
+
+    // In-RAM messages published on the node that does not deliver them.
+    for seq in 0..3 {
+        let (status, body) = client(here).post("/zato/pubsub/topic//q/ram", &seq_message(seq));
+        assert_eq!(status, 200, "{body}");
+    }
+    // The queue browser on that node shows them, from the owner's RAM.
+    let (status, queue) = cluster.admin(here).get(&format!("/admin/v1/subscriptions/{key}/queue"));
+    assert_eq!(status, 200, "{queue}");
+    let queue = queue.as_array().unwrap().clone();
+    assert_eq!(
+        queue.iter().map(|m| m["data"]["seq"].clone()).collect::<Vec<_>>(),
+        vec![json!(0), json!(1), json!(2)]
+    );
+    // An in-place edit made there reaches the owner's copy.
+    let second = queue[1]["msg_id"].as_str().unwrap();
+    let (status, edited) = cluster
+        .admin(here)
+        .patch(&format!("/admin/v1/messages/{second}"), &json!({"data": {"seq": 1, "edited": true}}));
+    assert_eq!(status, 200, "{edited}");
+
+    // Move the subscription to the other node: its in-RAM queue goes with it, in order.
+    let target = if owner == "n1" { "n2" } else { "n1" };
+    let (status, moved) =
+        cluster.admin(there).post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": target}));
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(cluster.owners(0).get(&key).map(String::as_str), Some(target));
+    let (status, sub) = cluster.admin(0).get(&format!("/admin/v1/subscriptions/{key}"));
+    assert_eq!((status, sub["node"].as_str()), (200, Some(target)));
+    // A move to a node that is not in the cluster is refused.
+    let (status, _) =
+        cluster.admin(0).post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": "nowhere"}));
+    assert_eq!(status, 409);
+
+    let (status, pulled) = client(there).call("PATCH", "/zato/pubsub/topic//q/ram", None);
+    assert_eq!(status, 200, "{pulled}");
+    let data: Vec<Value> = pulled.as_array().unwrap().iter().map(|m| m["data"].clone()).collect();
+    assert_eq!(data, vec![json!({"seq": 0}), json!({"seq": 1, "edited": true}), json!({"seq": 2})]);
+}

@@ -91,7 +91,7 @@ pub struct RemoveMessage {
 }
 
 /// Admin queue operations that touch SQL and RAM together.
-#[derive(Message, Debug, Clone, Copy, PartialEq)]
+#[derive(Message, Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<usize, PubSubError>")]
 pub enum QueueCommand {
     /// Delete every pending and in-flight message.

@@ -248,14 +248,12 @@ impl ClusterMember {
             .owners
             .into_iter()
             .map(|o| {
-                // A subscription on its way out of here must not start again meanwhile.
-                let node = o.node.filter(|n| !(self.handing_over.contains(&o.sub_key) && *n == me));
                 let remote = RemoteSub {
                     sub_key: o.sub_key,
                     topic_id: o.topic_id,
                     endpoint_id: o.endpoint_id,
                     is_wsx: o.is_wsx,
-                    node,
+                    node: o.node,
                 };
                 (remote, o.epoch)
             })
@@ -266,7 +264,7 @@ impl ClusterMember {
                 sub.addr.do_send(Resync);
             }
         }
-        let own = self.supervisor.send(Own(owned));
+        let own = self.supervisor.send(Own { subs: owned, handing_over: self.handing_over.clone() });
         Box::pin(own.into_actor(self).map(|result, act, _| {
             if let Err(e) = result.map_err(PubSubError::from).and_then(|r| r) {
                 log::warn!("event=ownership_sync_failed node={} error={e}", act.config.node);
@@ -390,13 +388,17 @@ impl ClusterMember {
             target.clone(),
             epoch,
         );
-        ctx.spawn(work.into_actor(self).map(move |result, act, _| {
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.handing_over.remove(&sub_key);
             match result {
-                Ok(()) => log::info!(
-                    "event=subscription_handed_over sub_key={sub_key} from={} to={target}",
-                    act.config.node
-                ),
+                Ok(()) => {
+                    log::info!(
+                        "event=subscription_handed_over sub_key={sub_key} from={} to={target}",
+                        act.config.node
+                    );
+                    // Route this node's publications for it to the new owner now.
+                    ctx.notify(SyncNow);
+                }
                 Err(e) => log::warn!("event=handover_failed sub_key={sub_key} to={target} error={e}"),
             }
         }));
@@ -716,6 +718,8 @@ impl Handler<MoveSubscription> for ClusterMember {
                 if now
                     .is_some_and(|o| o.node.as_deref() == Some(msg.target.as_str()) && o.moving_to.is_none())
                 {
+                    // This node routes to the new owner before the admin hears back.
+                    me.send(SyncNow).await.map_err(|e| e.to_string())?;
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use actix_web::web;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use signalbox_actors::delivery::{Ack, Enqueue, Pull, Resync};
+use signalbox_actors::delivery::{Ack, Enqueue, Pull, QueueCommand, Resync};
 use signalbox_actors::message::{Message, QueueEntry, RamHold};
 use signalbox_actors::services::ServiceError;
 use signalbox_actors::time::now_micros;
 
 use super::member::SyncNow;
+use crate::http::admin::messages;
 use crate::http::AppState;
 
 pub const SERVICES: &[&str] = &[
@@ -21,6 +22,12 @@ pub const SERVICES: &[&str] = &[
     "cluster.ack",
     "cluster.actors",
     "cluster.actor_command",
+    "cluster.browse",
+    "cluster.queue_command",
+    "cluster.find_message",
+    "cluster.message_edited",
+    "cluster.message_removed",
+    "cluster.clear_topic",
 ];
 
 #[derive(Deserialize)]
@@ -52,6 +59,24 @@ struct ActorCommand {
     command: String,
     #[serde(default)]
     body: Value,
+}
+
+#[derive(Deserialize)]
+struct Browse {
+    sub_key: String,
+    dead: bool,
+    limit: i64,
+    offset: i64,
+}
+
+#[derive(Deserialize)]
+struct QueueCommandRequest {
+    sub_key: String,
+    command: QueueCommand,
+}
+
+fn status(e: crate::http::error::ApiError) -> ServiceError {
+    ServiceError::Status { status: e.status.as_u16(), message: e.details }
 }
 
 fn bad(e: serde_json::Error) -> ServiceError {
@@ -125,7 +150,49 @@ pub async fn invoke(
             };
             crate::http::admin::actors::run_command(&state, &command.actor_id, &command.command, &body)
                 .await
-                .map_err(|e| ServiceError::Status { status: e.status.as_u16(), message: e.details })
+                .map_err(status)
+        }
+        "cluster.browse" => {
+            let browse: Browse = serde_json::from_value(request).map_err(bad)?;
+            let sub = state.registry.sub(&browse.sub_key).ok_or_else(|| not_here(&browse.sub_key))?;
+            let page = signalbox_schema::Page { limit: browse.limit, offset: browse.offset };
+            messages::browse(&state, &sub, browse.dead, page).await.map(Value::Array).map_err(status)
+        }
+        "cluster.queue_command" => {
+            let command: QueueCommandRequest = serde_json::from_value(request).map_err(bad)?;
+            let sub = state.registry.sub(&command.sub_key).ok_or_else(|| not_here(&command.sub_key))?;
+            let count = sub
+                .addr
+                .send(command.command)
+                .await
+                .map_err(|_| not_here(&command.sub_key))?
+                .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
+            Ok(json!({"count": count}))
+        }
+        "cluster.find_message" => {
+            let msg_id = request["msg_id"].as_str().unwrap_or_default().to_owned();
+            match messages::find_in_ram(&state, &msg_id).await {
+                Some(found) => Ok(json!(found.as_ref())),
+                None => {
+                    Err(ServiceError::Status { status: 404, message: format!("no message {msg_id} here") })
+                }
+            }
+        }
+        "cluster.message_edited" => {
+            let edited: Message = serde_json::from_value(request).map_err(bad)?;
+            messages::apply_edit(&state, &Arc::new(edited)).await;
+            Ok(json!({}))
+        }
+        "cluster.message_removed" => {
+            let topic_id = request["topic_id"].as_i64().unwrap_or_default();
+            let msg_id = request["msg_id"].as_str().unwrap_or_default().to_owned();
+            messages::apply_delete(&state, topic_id, &msg_id).await;
+            Ok(json!({}))
+        }
+        "cluster.clear_topic" => {
+            let topic_id = request["topic_id"].as_i64().unwrap_or_default();
+            let cleared = messages::clear_local_subs(&state, topic_id).await.map_err(status)?;
+            Ok(json!({"cleared": cleared}))
         }
         _ => Err(ServiceError::NotFound(service)),
     }

@@ -17,6 +17,7 @@ use signalbox_schema::models::MessageEdit;
 use signalbox_schema::Page;
 
 use super::{parse_id, PageQuery};
+use crate::cluster::member::Cluster;
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::endpoint_auth::Caller;
 use crate::http::error::{blocking, ApiError};
@@ -51,6 +52,37 @@ fn topic_entry(state: &AppState, raw: &str) -> Result<signalbox_actors::registry
 
 fn sub_entry(state: &AppState, sub_key: &str) -> Result<SubEntry, ApiError> {
     state.registry.sub(sub_key).ok_or_else(|| ApiError::not_found(format!("no subscription `{sub_key}`")))
+}
+
+/// The node of the cluster that delivers `sub_key`, when it is not this one.
+fn owner_elsewhere<'a>(state: &'a AppState, sub_key: &str) -> Option<(&'a Cluster, Option<String>)> {
+    let cluster = state.cluster.as_ref()?;
+    if state.registry.sub(sub_key).is_some() {
+        return None;
+    }
+    cluster.route.get(sub_key).map(|remote| (cluster, remote.node))
+}
+
+/// Runs a queue operation on the node that delivers the subscription.
+async fn on_owner(
+    cluster: &Cluster,
+    node: Option<String>,
+    service: &str,
+    request: Value,
+) -> Result<Value, ApiError> {
+    let node =
+        node.ok_or_else(|| ApiError::unavailable("the subscription is moving between nodes, try again", 1))?;
+    cluster.invoke(&node, service, request).await.map_err(crate::http::error::from_invoke)
+}
+
+/// Tells every other node of a change to messages its delivery actors may hold.
+async fn tell_peers(state: &AppState, service: &str, request: Value) {
+    let Some(cluster) = &state.cluster else { return };
+    let peers: Vec<String> = cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let asks = peers.iter().map(|node| cluster.invoke(node, service, request.clone()));
+    for failed in futures_util::future::join_all(asks).await.into_iter().filter_map(Result::err) {
+        log::warn!("event=peer_not_told service={service} error={failed:?}");
+    }
 }
 
 async fn topic_messages(
@@ -132,15 +164,38 @@ pub async fn clear_topic(
     let store = state.store.clone();
     let topic_id = topic.topic.id;
     let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
-    for sub in state.registry.subs_of_topic(topic_id) {
-        cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
+    cleared += clear_local_subs(state, topic_id).await?;
+    if let Some(cluster) = &state.cluster {
+        let peers: Vec<String> =
+            cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let asks = peers
+            .iter()
+            .map(|node| cluster.invoke(node, "cluster.clear_topic", json!({"topic_id": topic_id})));
+        for answer in futures_util::future::join_all(asks).await {
+            cleared +=
+                answer.map_err(crate::http::error::from_invoke)?["cleared"].as_u64().unwrap_or(0) as usize;
+        }
     }
     topic.stats.gd.store(0, std::sync::atomic::Ordering::Relaxed);
     Ok(cleared)
 }
 
+/// Clears the queues of a topic's subscriptions delivered by this node.
+pub async fn clear_local_subs(state: &AppState, topic_id: i64) -> Result<usize, ApiError> {
+    let mut cleared = 0;
+    for sub in state.registry.subs_of_topic(topic_id) {
+        cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
+    }
+    Ok(cleared)
+}
+
 /// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged.
-async fn browse(state: &AppState, sub: &SubEntry, dead: bool, page: Page) -> Result<Vec<Value>, ApiError> {
+pub async fn browse(
+    state: &AppState,
+    sub: &SubEntry,
+    dead: bool,
+    page: Page,
+) -> Result<Vec<Value>, ApiError> {
     let store = state.store.clone();
     let key = sub.sub.sub_key.clone();
     let upto = Page { limit: page.limit + page.offset, offset: 0 };
@@ -165,8 +220,7 @@ async fn queue(
     sub_key: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = sub_entry(&state, &sub_key)?;
-    Ok(HttpResponse::Ok().json(browse(&state, &sub, false, query.page()?).await?))
+    browse_anywhere(&state, &sub_key, false, query.page()?).await
 }
 
 async fn dead_letters(
@@ -175,8 +229,22 @@ async fn dead_letters(
     sub_key: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = sub_entry(&state, &sub_key)?;
-    Ok(HttpResponse::Ok().json(browse(&state, &sub, true, query.page()?).await?))
+    browse_anywhere(&state, &sub_key, true, query.page()?).await
+}
+
+/// The queue of a subscription, from the node that delivers it.
+async fn browse_anywhere(
+    state: &AppState,
+    sub_key: &str,
+    dead: bool,
+    page: Page,
+) -> Result<HttpResponse, ApiError> {
+    if let Some((cluster, node)) = owner_elsewhere(state, sub_key) {
+        let request = json!({"sub_key": sub_key, "dead": dead, "limit": page.limit, "offset": page.offset});
+        return Ok(HttpResponse::Ok().json(on_owner(cluster, node, "cluster.browse", request).await?));
+    }
+    let sub = sub_entry(state, sub_key)?;
+    Ok(HttpResponse::Ok().json(browse(state, &sub, dead, page).await?))
 }
 
 async fn queue_command(
@@ -185,8 +253,18 @@ async fn queue_command(
     sub_key: &str,
     cmd: QueueCommand,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = sub_entry(&state, sub_key)?;
-    let n = sub.addr.send(cmd).await.map_err(PubSubError::from)??;
+    let n = match owner_elsewhere(&state, sub_key) {
+        Some((cluster, node)) => {
+            let answer =
+                on_owner(cluster, node, "cluster.queue_command", json!({"sub_key": sub_key, "command": cmd}))
+                    .await?;
+            answer["count"].as_u64().unwrap_or(0) as usize
+        }
+        None => {
+            let sub = sub_entry(&state, sub_key)?;
+            sub.addr.send(cmd).await.map_err(PubSubError::from)??
+        }
+    };
     audit_admin(&caller, &format!("subscription.{cmd:?}").to_lowercase(), sub_key);
     let field = match cmd {
         QueueCommand::RequeueDead => "requeued",
@@ -221,7 +299,7 @@ async fn dead_letters_requeue(
 
 /// Where a message is: in SQL (GD) with the subscriptions holding it, or in the RAM of this
 /// node's delivery actors.
-async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<SubEntry>), ApiError> {
+async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<String>), ApiError> {
     let store = state.store.clone();
     let id = msg_id.to_owned();
     let stored = blocking(move || match store.message(&id) {
@@ -232,16 +310,52 @@ async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<Sub
     .await?;
     if let Some((m, holders)) = stored {
         let topic = state.registry.topic_by_id(m.topic_id).map(|t| t.topic.name.clone()).unwrap_or_default();
-        let subs = holders.iter().filter_map(|k| state.registry.sub(k)).collect();
-        return Ok((Arc::new(Message::from_stored(m, &topic)), subs));
+        return Ok((Arc::new(Message::from_stored(m, &topic)), holders));
     }
-    for sub in state.registry.subs() {
-        if let Ok(Some(found)) = sub.addr.send(FindMessage { msg_id: msg_id.to_owned() }).await {
-            let holders = state.registry.subs_of_topic(found.topic_id);
-            return Ok((found, holders));
+    if let Some(found) = find_in_ram(state, msg_id).await {
+        let holders =
+            state.registry.subs_of_topic(found.topic_id).into_iter().map(|s| s.sub.sub_key.clone()).collect();
+        return Ok((found, holders));
+    }
+    if let Some(cluster) = &state.cluster {
+        let peers: Vec<String> =
+            cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        for node in peers {
+            let Ok(found) = cluster.invoke(&node, "cluster.find_message", json!({"msg_id": msg_id})).await
+            else {
+                continue;
+            };
+            if let Ok(found) = serde_json::from_value::<Message>(found) {
+                let holders = cluster.route.of_topic(found.topic_id).into_iter().map(|s| s.sub_key).collect();
+                return Ok((Arc::new(found), holders));
+            }
         }
     }
     Err(ApiError::not_found(format!("no queued message `{msg_id}`")))
+}
+
+/// An in-RAM message held by one of this node's delivery actors.
+pub async fn find_in_ram(state: &AppState, msg_id: &str) -> Option<Arc<Message>> {
+    for sub in state.registry.subs() {
+        if let Ok(Some(found)) = sub.addr.send(FindMessage { msg_id: msg_id.to_owned() }).await {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// An edited message replaces the copies this node's delivery actors hold.
+pub async fn apply_edit(state: &AppState, edited: &Arc<Message>) {
+    for sub in state.registry.subs_of_topic(edited.topic_id) {
+        let _ = sub.addr.send(EditMessage { msg: edited.clone() }).await;
+    }
+}
+
+/// A deleted message leaves this node's delivery actors.
+pub async fn apply_delete(state: &AppState, topic_id: i64, msg_id: &str) {
+    for sub in state.registry.subs_of_topic(topic_id) {
+        let _ = sub.addr.send(RemoveMessage { msg_id: msg_id.to_owned() }).await;
+    }
 }
 
 async fn read(
@@ -253,7 +367,7 @@ async fn read(
     let mut body = msg.to_external(None, 0, msg.pub_time);
     body["has_gd"] = json!(msg.has_gd);
     body["pub_pattern_matched"] = json!(msg.pub_pattern_matched);
-    body["sub_keys"] = json!(holders.iter().map(|s| s.sub.sub_key.clone()).collect::<Vec<_>>());
+    body["sub_keys"] = json!(holders);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -330,9 +444,9 @@ async fn edit(
         blocking(move || store.message_update(&id, change)).await?;
     }
     let edited = Arc::new(edited);
-    for sub in &holders {
-        let _ = sub.addr.send(EditMessage { msg: edited.clone() }).await;
-    }
+    let _ = holders;
+    apply_edit(&state, &edited).await;
+    tell_peers(&state, "cluster.message_edited", json!(edited.as_ref())).await;
     audit_admin(&caller, "message.edit", &edited.msg_id);
     Ok(HttpResponse::Ok().json(edited.to_external(None, 0, edited.pub_time)))
 }
@@ -351,9 +465,10 @@ async fn delete(
             topic.stats.gd.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
-    for sub in &holders {
-        let _ = sub.addr.send(RemoveMessage { msg_id: msg.msg_id.clone() }).await;
-    }
+    let _ = holders;
+    apply_delete(&state, msg.topic_id, &msg.msg_id).await;
+    tell_peers(&state, "cluster.message_removed", json!({"topic_id": msg.topic_id, "msg_id": msg.msg_id}))
+        .await;
     audit_admin(&caller, "message.delete", &msg.msg_id);
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -8,7 +8,7 @@ mod cluster;
 mod endpoints;
 mod file_channels;
 mod links;
-mod messages;
+pub mod messages;
 pub mod services;
 pub mod subscriptions;
 mod topics;
