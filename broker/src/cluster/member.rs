@@ -689,18 +689,28 @@ impl Handler<MoveSubscription> for ClusterMember {
             let (s, c, key, target) = (store.clone(), cluster, msg.sub_key.clone(), msg.target.clone());
             let owner = blocking(move || {
                 let now = now_micros();
-                let live = s
+                let live: Vec<String> = s
                     .nodes(&c)?
                     .into_iter()
-                    .any(|n| n.name == target && n.state == "up" && n.last_heartbeat >= now - timeout);
-                if !live {
+                    .filter(|n| n.state == "up" && n.last_heartbeat >= now - timeout)
+                    .map(|n| n.name)
+                    .collect();
+                if !live.contains(&target) {
                     return Ok(Err(format!("node `{target}` is not a live node of this cluster")));
                 }
-                let owner = s.sub_owner(&key)?;
-                if owner.as_ref().and_then(|o| o.node.as_deref()) != Some(target.as_str()) {
-                    s.owner_request_move(&key, &target)?;
+                let Some(owner) = s.sub_owner(&key)? else {
+                    return Ok(Err(format!("no subscription {key}")));
+                };
+                match &owner.node {
+                    Some(node) if *node == target => {}
+                    // The owner is alive: it hands over (finishing its batch, keeping RAM as GD).
+                    Some(node) if live.contains(node) => s.owner_request_move(&key, &target)?,
+                    // Nobody delivers it now (its node died): it is simply given to the target.
+                    _ => {
+                        s.owner_assign(&key, &target, owner.epoch)?;
+                    }
                 }
-                Ok(Ok(owner.and_then(|o| o.node)))
+                Ok(Ok(owner.node))
             })
             .await
             .map_err(|e| e.to_string())??;

@@ -244,6 +244,24 @@ fn own_subscription(
         .ok_or_else(|| refused(403, super::frames::FORBIDDEN))
 }
 
+/// In a cluster, a WSX subscription is delivered where its session is: a client resuming on
+/// another node than the one delivering it (after a reconnect, or a failover) has it handed
+/// over to this node first.
+async fn bring_here(state: &AppState, endpoint: &Endpoint, sub_key: &str) -> Result<(), ServiceError> {
+    let Some(cluster) = &state.cluster else { return Ok(()) };
+    let (store, key) = (state.store.clone(), sub_key.to_owned());
+    let sub = blocking(move || store.subscription(&key)).await.map_err(|_| refused(403, super::frames::FORBIDDEN))?;
+    if !sub.is_wsx || sub.endpoint_id != endpoint.id {
+        return Err(refused(403, super::frames::FORBIDDEN));
+    }
+    let moved = cluster
+        .member
+        .send(crate::cluster::member::MoveSubscription { sub_key: sub_key.to_owned(), target: state.node_name.clone() })
+        .await
+        .map_err(|e| ServiceError::failed(e.to_string()))?;
+    moved.map_err(|e| refused(503, e))
+}
+
 async fn resume(
     state: web::Data<AppState>,
     endpoint: Arc<Endpoint>,
@@ -251,6 +269,9 @@ async fn resume(
     request: Value,
 ) -> Result<(Vec<(String, bool)>, Value), ServiceError> {
     let req: SubKeyRequest = parse(request)?;
+    if state.registry.sub(&req.sub_key).is_none() {
+        bring_here(&state, &endpoint, &req.sub_key).await?;
+    }
     let sub = own_subscription(&state, &endpoint, &req.sub_key)?;
     attach(&state, &req.sub_key, Some(me)).await?;
     let depth = depth(&state, &req.sub_key).await?;
