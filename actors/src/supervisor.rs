@@ -30,6 +30,8 @@ use crate::Metrics;
 
 /// How often expired messages are deleted and depths reconciled.
 const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a cluster node reads the GD depths of its topics (the whole cluster's).
+const CLUSTER_DEPTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the supervisor looks for actors that died (a handler panicked) to start again.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 const ALL: Page = Page { limit: i64::MAX, offset: 0 };
@@ -447,9 +449,12 @@ impl Handler<SyncSubscription> for Supervisor {
 impl Handler<SetCluster> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: SetCluster, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: SetCluster, ctx: &mut Context<Self>) {
         self.route = Some(msg.0);
         self.file_channels_on = false;
+        // Other nodes publish to the same topics: the GD depth each node enforces is the
+        // database's count, read this often.
+        ctx.run_interval(CLUSTER_DEPTH_INTERVAL, |act, ctx| act.janitor(ctx));
     }
 }
 

@@ -466,3 +466,27 @@ fn a_wsx_subscription_is_delivered_where_its_client_is_connected_and_follows_it_
     }
     assert_eq!(receive_pushes(&mut ws, 6), (4..10).map(|n| json!(n)).collect::<Vec<_>>());
 }
+
+#[test]
+fn the_gd_depth_limit_counts_the_messages_of_the_whole_cluster() {
+    let Some(cluster) = TestCluster::start(2) else { return };
+    let admin = cluster.admin(0);
+    let (status, body) =
+        admin.post("/admin/v1/topics", &json!({"name": "/deep", "has_gd": true, "max_depth_gd": 10}));
+    assert_eq!(status, 201, "{body}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "app", "role": "pub-sub", "topic_patterns": ["pub=/deep", "sub=/deep"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let client = |i: usize| cluster.node(i).http().basic("app", e["password"].as_str().unwrap());
+    assert_eq!(client(0).post("/zato/pubsub/subscribe/topic//deep", &json!({})).0, 200);
+    for n in 0..6 {
+        assert_eq!(client(0).post("/zato/pubsub/topic//deep", &json!({"data": n})).0, 200);
+    }
+    // n2 learns of n1's six within a second or two and refuses past ten in all.
+    std::thread::sleep(Duration::from_millis(2500));
+    let statuses: Vec<u16> =
+        (6..11).map(|n| client(1).post("/zato/pubsub/topic//deep", &json!({"data": n})).0).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 200, 503]);
+}

@@ -250,13 +250,18 @@ fn own_subscription(
 async fn bring_here(state: &AppState, endpoint: &Endpoint, sub_key: &str) -> Result<(), ServiceError> {
     let Some(cluster) = &state.cluster else { return Ok(()) };
     let (store, key) = (state.store.clone(), sub_key.to_owned());
-    let sub = blocking(move || store.subscription(&key)).await.map_err(|_| refused(403, super::frames::FORBIDDEN))?;
+    let sub = blocking(move || store.subscription(&key))
+        .await
+        .map_err(|_| refused(403, super::frames::FORBIDDEN))?;
     if !sub.is_wsx || sub.endpoint_id != endpoint.id {
         return Err(refused(403, super::frames::FORBIDDEN));
     }
     let moved = cluster
         .member
-        .send(crate::cluster::member::MoveSubscription { sub_key: sub_key.to_owned(), target: state.node_name.clone() })
+        .send(crate::cluster::member::MoveSubscription {
+            sub_key: sub_key.to_owned(),
+            target: state.node_name.clone(),
+        })
         .await
         .map_err(|e| ServiceError::failed(e.to_string()))?;
     moved.map_err(|e| refused(503, e))
