@@ -116,7 +116,7 @@ async fn publish(
 /// (`node` None while it is being handed over).
 enum Found {
     Here(SubEntry),
-    There { sub: Subscription, node: Option<String> },
+    There { sub: Box<Subscription>, node: Option<String> },
 }
 
 impl Found {
@@ -143,7 +143,7 @@ async fn find_subscription(
     };
     let (store, key) = (state.store.clone(), remote.sub_key.clone());
     let sub = blocking(move || store.subscription(&key)).await?;
-    Ok(Some(Found::There { sub, node: remote.node }))
+    Ok(Some(Found::There { sub: Box::new(sub), node: remote.node }))
 }
 
 async fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<Found, ApiError> {

@@ -246,7 +246,7 @@ impl WsxSession {
         };
         if self.channel.row.id == crate::cluster::CHANNEL_ID {
             let fut = crate::cluster::rpc::invoke(self.state.clone(), service, request);
-            let fut = Box::pin(async move { fut.await });
+            let fut = Box::pin(fut);
             ctx.spawn(
                 fut.into_actor(self)
                     .map(move |result, act, ctx| act.reply(ctx, result, in_reply_to.as_deref())),

@@ -354,7 +354,7 @@ pub async fn run_command(
             let target: MoveBody = if body.is_empty() {
                 MoveBody::default()
             } else {
-                serde_json::from_slice(&body)
+                serde_json::from_slice(body)
                     .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
             };
             let node = target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))?;
@@ -393,7 +393,7 @@ pub async fn run_command(
         ("topic", _) => {
             let id: i64 = key.parse().map_err(|_| ApiError::not_found("gone"))?;
             let topic = state.registry.topic_by_id(id).ok_or_else(|| ApiError::not_found("gone"))?;
-            let n = clear_topic(&state, &topic).await?;
+            let n = clear_topic(state, &topic).await?;
             Ok(json!({"cleared": n}))
         }
         _ => Err(ApiError::not_found(format!("no actor `{actor_id}`"))),
