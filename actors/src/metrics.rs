@@ -53,6 +53,13 @@ pub struct Metrics {
     pub deliver_latency: Histogram,
     /// Messages refused because a bounded mailbox or queue was full, by where.
     pub mailbox_overflows: IntCounterVec,
+    /// Cluster: 1 while this node is the leader; live nodes as this node last read them.
+    pub cluster_leader: prometheus::IntGauge,
+    pub cluster_nodes_live: prometheus::IntGauge,
+    /// Cluster: in-RAM messages sent to another node, by outcome (`taken`, `kept_as_gd`).
+    pub cluster_forwarded: IntCounterVec,
+    /// Cluster: subscriptions this node handed over to another.
+    pub cluster_handovers: IntCounter,
 }
 
 impl Metrics {
@@ -147,6 +154,27 @@ impl Metrics {
                 "mailbox_overflows_total",
                 "Messages refused by a full bounded mailbox or queue.",
                 &["where"],
+            ),
+            cluster_leader: {
+                let g = prometheus::IntGauge::new("cluster_leader", "1 while this node leads the cluster.")
+                    .expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            cluster_nodes_live: {
+                let g = prometheus::IntGauge::new("cluster_nodes_live", "Live nodes of the cluster.")
+                    .expect("valid metric");
+                registry.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            cluster_forwarded: counter_vec(
+                "cluster_forwarded_total",
+                "In-RAM messages for subscriptions delivered by other nodes.",
+                &["outcome"],
+            ),
+            cluster_handovers: counter(
+                "cluster_handovers_total",
+                "Subscriptions handed over to another node.",
             ),
             registry,
         }

@@ -91,8 +91,10 @@ impl TopicActor {
         let messages: Vec<Arc<Message>> = messages.iter().map(|(m, _)| m.clone()).collect();
         let forward = self.route.as_ref().map(|r| r.forward.clone());
         let (gd_writer, dedup_window) = (self.gd_writer.clone(), self.topic.dedup_window * 1_000_000);
+        let metrics = self.metrics.clone();
         async move {
             let Some(forward) = forward else { return Ok(()) };
+            let sent: usize = by_node.values().map(Vec::len).sum::<usize>() * messages.len();
             let sends = by_node.into_iter().map(|(node, sub_keys)| {
                 let send =
                     forward.send(ForwardRam { node, sub_keys: sub_keys.clone(), messages: messages.clone() });
@@ -103,10 +105,18 @@ impl TopicActor {
                     }
                 }
             });
-            orphans.extend(futures_util::future::join_all(sends).await.into_iter().flatten());
+            let refused: Vec<String> =
+                futures_util::future::join_all(sends).await.into_iter().flatten().collect();
+            let taken = sent.saturating_sub(refused.len() * messages.len());
+            metrics.cluster_forwarded.with_label_values(&["taken"]).inc_by(taken as u64);
+            orphans.extend(refused);
             if orphans.is_empty() {
                 return Ok(());
             }
+            metrics
+                .cluster_forwarded
+                .with_label_values(&["kept_as_gd"])
+                .inc_by((orphans.len() * messages.len()) as u64);
             let publications = messages
                 .iter()
                 .map(|m| {

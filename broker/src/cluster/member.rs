@@ -227,6 +227,11 @@ impl ClusterMember {
         }
         self.config_version = Some(s.version);
         let fresh = now_micros() - self.timeout_micros();
+        if let Some(state) = &self.state {
+            let live = s.nodes.iter().filter(|n| n.state == "up" && n.last_heartbeat >= fresh).count();
+            state.metrics.cluster_nodes_live.set(live as i64);
+            state.metrics.cluster_leader.set(i64::from(self.leader));
+        }
         let live: Vec<&ClusterNode> = s
             .nodes
             .iter()
@@ -396,6 +401,9 @@ impl ClusterMember {
                         "event=subscription_handed_over sub_key={sub_key} from={} to={target}",
                         act.config.node
                     );
+                    if let Some(state) = &act.state {
+                        state.metrics.cluster_handovers.inc();
+                    }
                     // Route this node's publications for it to the new owner now.
                     ctx.notify(SyncNow);
                 }
