@@ -139,7 +139,8 @@ pub async fn clear_topic(
     Ok(cleared)
 }
 
-/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged.
+/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged; each row says
+/// which it is (`has_gd`).
 async fn browse(state: &AppState, sub: &SubEntry, dead: bool, page: Page) -> Result<Vec<Value>, ApiError> {
     let store = state.store.clone();
     let key = sub.sub.sub_key.clone();
@@ -151,9 +152,14 @@ async fn browse(state: &AppState, sub: &SubEntry, dead: bool, page: Page) -> Res
         .into_iter()
         .map(|q| {
             let m = Message::from_stored(q.message, &sub.topic_name);
-            (m.order_key(), m.to_external(sub_key, q.delivery_count, q.creation_time))
+            let mut row = m.to_external(sub_key, q.delivery_count, q.creation_time);
+            row["has_gd"] = json!(true);
+            (m.order_key(), row)
         })
-        .chain(ram)
+        .chain(ram.into_iter().map(|(key, mut row)| {
+            row["has_gd"] = json!(false);
+            (key, row)
+        }))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(all.into_iter().skip(page.offset as usize).take(page.limit as usize).map(|(_, v)| v).collect())

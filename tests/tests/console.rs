@@ -1,0 +1,227 @@
+//! The web console at `/admin/ui/`, end to end in a headless Chromium: what an administrator
+//! clicks, checked against what the admin API and a subscriber then see. Screenshots of the
+//! main screens land in `target/console-screenshots/`.
+
+use std::time::Duration;
+
+use signalbox_tests::browser::{Browser, UI_TIMEOUT};
+use signalbox_tests::*;
+
+/// The console's page for `hash` on `node`.
+fn page(node: &Node, hash: &str) -> String {
+    format!("{}/admin/ui/#/{hash}", node.url)
+}
+
+/// Logs in through the login form and waits for the shell to show the key's name.
+fn log_in(browser: &Browser, node: &Node, key: &str, key_name: &str) {
+    browser.goto(&format!("{}/admin/ui/", node.url));
+    browser.fill("form[name=login] input[name=key]", key);
+    browser.click("form[name=login] button[type=submit]");
+    browser.wait_text("header.top .who", key_name);
+}
+
+fn log_out(browser: &Browser) {
+    browser.click("header.top button");
+    browser.wait("form[name=login]");
+}
+
+/// The sub_key of the subscription row for `endpoint`.
+fn sub_key_of(browser: &Browser, endpoint: &str) -> String {
+    browser.wait("tr[data-sub-key]");
+    let key = browser.script(
+        "return [...document.querySelectorAll('tr[data-sub-key]')]
+           .find(r => r.cells[2].textContent.trim() === arguments[0])?.dataset.subKey ?? null",
+        json!([endpoint]),
+    );
+    key.as_str().unwrap_or_else(|| panic!("no subscription row for {endpoint}")).to_owned()
+}
+
+#[test]
+fn console_publishes_edits_in_place_and_pauses_delivery_as_the_api_and_subscriber_see_it() {
+    let browser = Browser::start();
+    for backend in backends() {
+        let node = Node::start(backend);
+        let subscriber = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+        let tag = format!("{backend:?}").to_lowercase();
+        let shot = |name: &str| browser.screenshot(&format!("{tag}-{name}"));
+
+        // A wrong key is refused with the API's own words, and nothing is kept.
+        browser.goto(&format!("{}/admin/ui/", node.url));
+        browser.fill("form[name=login] input[name=key]", "sba_not-a-key");
+        browser.click("form[name=login] button[type=submit]");
+        browser.wait_text("main.login .error[role=alert]", "unknown or revoked admin key");
+        assert_eq!(browser.script("return sessionStorage.length", json!([])), json!(0));
+        shot("login-refused");
+
+        log_in(&browser, &node, &node.admin_key, "admin");
+        browser.wait_text("header.top .role", "admin");
+
+        // A GD topic, created in the console.
+        browser.goto(&page(&node, "topics"));
+        browser.click("details.panel > summary");
+        browser.fill("form[name=create-topic] input[name=name]", "/console/orders");
+        browser.click("form[name=create-topic] input[name=has_gd]");
+        browser.click("form[name=create-topic] button[type=submit]");
+        browser.wait("tr[data-topic='/console/orders']");
+        let (_, topics) = node.admin().get("/admin/v1/topics?name=/console/orders");
+        assert_eq!(topics[0]["has_gd"], true, "{topics}");
+
+        // An endpoint; its password is shown once and is the real one.
+        browser.goto(&page(&node, "endpoints"));
+        browser.click("details.panel > summary");
+        browser.fill("form[name=create-endpoint] input[name=name]", "shop");
+        browser.fill(
+            "form[name=create-endpoint] textarea[name=topic_patterns]",
+            "pub=/console/**\nsub=/console/**",
+        );
+        browser.click("form[name=create-endpoint] button[type=submit]");
+        let password = browser.text(&browser.wait(".reveal output code"));
+        shot("endpoints");
+        let shop = node.http().basic("shop", &password);
+        let (status, body) = shop.call("PATCH", "/zato/pubsub/topic//console/orders", None);
+        assert_error(&(status, body.clone()), 400);
+        assert!(
+            body["details"].as_str().unwrap().contains("not subscribed"),
+            "the revealed password works: {body}"
+        );
+
+        // A push subscription to a real HTTP subscriber, created in the console.
+        browser.goto(&page(&node, "subscriptions"));
+        browser.click("details.panel > summary");
+        browser.select("form[name=create-subscription] select[name=topic_name]", "/console/orders");
+        browser.select("form[name=create-subscription] select[name=endpoint]", "shop");
+        browser.select("form[name=create-subscription] select[name=delivery_method]", "notify");
+        browser.fill(
+            "form[name=create-subscription] textarea[name=push]",
+            &json!({"url": format!("{}/orders", subscriber.url)}).to_string(),
+        );
+        browser.click("form[name=create-subscription] button[type=submit]");
+        browser.wait_text(".notice", "Subscribed shop to /console/orders");
+        let sub_key = sub_key_of(&browser, "shop");
+        shot("subscriptions");
+
+        // Its delivery actor paused from the console.
+        let actor = format!("delivery:{sub_key}");
+        browser.goto(&page(&node, &format!("actors/{actor}")));
+        browser.click(&format!("tr[data-actor-id='{actor}'] button[data-command=pause]"));
+        browser.wait_text(&format!("tr[data-actor-id='{actor}'] [data-field=state]"), "paused");
+        assert_eq!(node.admin().get(&format!("/admin/v1/actors/{actor}")).1["state"], "paused");
+
+        // Published from the console as the endpoint.
+        browser.goto(&page(&node, "topics"));
+        browser.click_button("tr[data-topic='/console/orders']", "Publish");
+        browser.select("form[name=publish] select[name=endpoint]", "shop");
+        browser.fill("form[name=publish] textarea[name=data]", r#"{"order": 7, "state": "new"}"#);
+        browser.click("form[name=publish] button[type=submit]");
+        let notice = browser.wait_text(".notice", "Published zpsm");
+        let msg_id = notice.split_whitespace().nth(1).unwrap().to_owned();
+        browser.wait_text("tr[data-topic='/console/orders']", &msg_id);
+        shot("topics");
+
+        // Seen in the queue browser, held back by the pause.
+        browser.goto(&page(&node, "subscriptions"));
+        browser.click(&format!("tr[data-sub-key='{sub_key}'] a[href^='#/queue/']"));
+        let row = format!("tr[data-msg-id='{msg_id}']");
+        browser.wait_text(&row, r#""state":"new""#);
+        browser.wait_text(&row, "GD");
+        shot("queue");
+        assert!(subscriber.received().is_empty(), "a paused actor delivered");
+
+        // Edited in place from the message's page.
+        browser.click(&format!("{row} a"));
+        browser.wait_text("pre[data-field=data]", "new");
+        browser.fill(
+            "form[name=edit-message] textarea[name=data]",
+            r#"{"order": 7, "state": "edited in the console"}"#,
+        );
+        browser.fill("form[name=edit-message] input[name=priority]", "8");
+        browser.click("form[name=edit-message] button[type=submit]");
+        browser.wait_text(".notice", "edited");
+        browser.wait_text("pre[data-field=data]", "edited in the console");
+        shot("message");
+        let (_, stored) = node.admin().get(&format!("/admin/v1/messages/{msg_id}"));
+        assert_eq!(stored["data"], json!({"order": 7, "state": "edited in the console"}), "{stored}");
+        assert_eq!(stored["priority"], 8, "{stored}");
+
+        // Resumed: the subscriber receives the edited message.
+        browser.goto(&page(&node, &format!("actors/{actor}")));
+        browser.click(&format!("tr[data-actor-id='{actor}'] button[data-command=resume]"));
+        browser.wait_text(&format!("tr[data-actor-id='{actor}'] [data-field=state]"), "running");
+        eventually("the subscriber gets the edited message", UI_TIMEOUT.as_secs(), || {
+            !subscriber.received().is_empty()
+        });
+        let pushed: Value = serde_json::from_str(&subscriber.received()[0].body).unwrap();
+        let first = if pushed.is_array() { pushed[0].clone() } else { pushed };
+        assert_eq!(first["msg_id"], msg_id.as_str());
+        assert_eq!(first["data"], json!({"order": 7, "state": "edited in the console"}), "{first}");
+        browser.goto(&page(&node, "actors"));
+        browser.wait(&format!("tr[data-actor-id='{actor}']"));
+        shot("actors");
+
+        // The cluster screen shows what the API answers, an error included.
+        browser.goto(&page(&node, "cluster"));
+        let (status, nodes) = node.admin().get("/admin/v1/cluster/nodes");
+        if status == 200 {
+            for n in nodes.as_array().unwrap() {
+                browser.wait(&format!("tr[data-node='{}']", n["name"].as_str().unwrap()));
+            }
+        } else {
+            browser.wait_text(".error[role=alert] .details", nodes["details"].as_str().unwrap());
+        }
+        shot("cluster");
+        for screen in ["channels", "links", "services"] {
+            browser.goto(&page(&node, screen));
+            browser.wait("main table");
+            shot(screen);
+        }
+
+        // A read-only key sees the same screens without controls that change anything.
+        let (_, viewer) =
+            node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
+        log_out(&browser);
+        log_in(&browser, &node, viewer["key"].as_str().unwrap(), "viewer");
+        browser.goto(&page(&node, "topics"));
+        browser.wait("tr[data-topic='/console/orders']");
+        browser.wait_text(".readonly", "read-only");
+        assert_eq!(browser.count("form[name=create-topic]"), 0);
+        assert_eq!(browser.count("tr[data-topic='/console/orders'] button"), 1, "only Messages");
+        browser.goto(&page(&node, &format!("actors/{actor}")));
+        browser.wait(&format!("tr[data-actor-id='{actor}']"));
+        assert_eq!(browser.count("button[data-command]"), 0);
+        shot("read-only");
+        log_out(&browser);
+    }
+}
+
+#[test]
+fn console_files_are_served_by_the_node_and_whoami_tells_the_key_role() {
+    let node = Node::start(Backend::Sqlite);
+    let (status, body, headers) = node.http().raw("GET", "/admin/ui/", None);
+    assert_eq!(status, 200);
+    assert!(body.as_str().unwrap().contains(r#"<script type="module" src="app.js">"#));
+    let header =
+        |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    assert!(header("content-type").unwrap().starts_with("text/html"));
+    assert!(header("content-security-policy").unwrap().contains("script-src 'self'"));
+    let (status, _, headers) = node.http().raw("GET", "/admin/ui/screens/queue.js", None);
+    assert_eq!(status, 200);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("text/javascript")));
+    assert_error(&node.http().get("/admin/ui/no-such-file.js"), 404);
+    let (status, body, _) = node.http().raw("GET", "/admin/ui", None);
+    assert_eq!(status, 200, "redirected to /admin/ui/");
+    assert!(body.as_str().unwrap().contains("app.js"));
+
+    let (status, me) = node.admin().get("/admin/v1/whoami");
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["name"], "admin");
+    let (_, viewer) =
+        node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
+    let (_, me) = node.http().bearer(viewer["key"].as_str().unwrap()).get("/admin/v1/whoami");
+    assert_eq!(me["role"], "read-only");
+    assert_eq!(me["name"], "viewer");
+    assert_error(&node.http().get("/admin/v1/whoami"), 401);
+    assert_error(&node.http().bearer("sba_nope").get("/admin/v1/whoami"), 401);
+}
