@@ -15,13 +15,16 @@ import { ServicesScreen } from "./screens/services.js";
 import { ActorsScreen } from "./screens/actors.js";
 import { ClusterScreen } from "./screens/cluster.js";
 
-/** Screens by their first hash segment; `nav` ones are listed in the navigation. */
+/**
+ * Screens by their first hash segment; `nav` ones are listed in the navigation, the others
+ * highlight the entry they are `under`.
+ */
 const SCREENS = {
   topics: { screen: TopicsScreen, title: "Topics", nav: true },
   endpoints: { screen: EndpointsScreen, title: "Endpoints", nav: true },
   subscriptions: { screen: SubscriptionsScreen, title: "Subscriptions", nav: true },
-  queue: { screen: QueueScreen, title: "Queue" },
-  message: { screen: MessageScreen, title: "Message" },
+  queue: { screen: QueueScreen, title: "Queue", under: "subscriptions" },
+  message: { screen: MessageScreen, title: "Message", under: "subscriptions" },
   channels: { screen: ChannelsScreen, title: "WSX channels", nav: true },
   links: { screen: LinksScreen, title: "Links", nav: true },
   services: { screen: ServicesScreen, title: "Services", nav: true },
@@ -30,6 +33,7 @@ const SCREENS = {
 };
 
 const root = document.getElementById("app");
+root.replaceChildren(); // the "Loading…" line; lit-html renders beside what it did not draw
 let current = null;
 let loginError = null;
 
@@ -51,7 +55,8 @@ function draw(screen) {
 
 function shell(screen) {
   const who = session.whoami();
-  const active = route().name;
+  const { name } = route();
+  const active = SCREENS[name].under ?? name;
   return html`
     <header class="top">
       <h1><a href="#/topics">Signalbox</a></h1>

@@ -84,7 +84,7 @@ export class ActorsScreen extends Screen {
   row(a) {
     return html`<tr data-actor-id=${a.id}>
       <th scope="row"><a href="#/actors/${seg(a.id)}"><code>${a.id}</code></a>
-        ${a.topic_name ? html`<br><span class="muted">${a.topic_name}</span>` : nothing}</th>
+        ${a.topic_name ?? a.name ? html`<br><span class="muted">${a.topic_name ?? a.name}</span>` : nothing}</th>
       <td>${a.node}</td>
       <td><span class="state state-${a.state}" data-field="state">${a.state}</span></td>
       <td class="num">${opt(a.queue_depth_ram)} / ${opt(a.queue_depth_gd)}</td>
@@ -106,7 +106,7 @@ export class ActorsScreen extends Screen {
     return html`${buttons}
       <form name="move" class="inline" @submit=${(e) => { e.preventDefault(); this.move(a, e.target); }}>
         <label>Move to <select name="node">${others.length ? options(others) : html`<option value="">(no other node)</option>`}</select></label>
-        <button type="submit" data-command="move">move</button>
+        <button type="submit" data-command="move" ?disabled=${others.length === 0}>move</button>
       </form>`;
   }
 

@@ -131,19 +131,20 @@ export class SubscriptionsScreen extends Screen {
 
 /** The subscription options of INTERFACES §8.1, filled from `s`; empty numbers keep defaults. */
 function optionFields(s) {
-  const num = (name, label, step = "1") => html`<label>${label}
-    <input name=${name} type="number" min="0" step=${step} data-kind="number" .value=${s[name] ?? ""}></label>`;
+  const num = (name, label, placeholder, step = "1") => html`<label>${label}
+    <input name=${name} type="number" min="0" step=${step} data-kind="number" placeholder=${placeholder}
+      .value=${s[name] ?? ""}></label>`;
   return html`
     <label>Delivery method <select name="delivery_method">${options(["pull", "notify"], s.delivery_method ?? "pull")}</select></label>
     <label>Ack mode <select name="ack_mode">${options(["auto", "explicit"], s.ack_mode ?? "auto")}</select></label>
     <label>Active status
       <select name="active_status">${options(["pub-sub", "pub-only", "sub-only", "disabled"], s.active_status ?? "pub-sub")}</select></label>
-    ${num("ack_timeout", "Ack timeout (s)", "any")}
-    ${num("delivery_batch_size", "Batch size")}
-    ${num("delivery_max_retry", "Max delivery attempts")}
-    ${num("max_in_flight", "Max batches in flight")}
-    ${num("wait_sock_err", "Wait after socket error (s)", "any")}
-    ${num("wait_non_sock_err", "Wait after other error (s)", "any")}
+    ${num("ack_timeout", "Ack timeout (s)", "30", "any")}
+    ${num("delivery_batch_size", "Batch size", "500")}
+    ${num("delivery_max_retry", "Max delivery attempts", "123456789")}
+    ${num("max_in_flight", "Max batches in flight", "1")}
+    ${num("wait_sock_err", "Wait after socket error (s)", "10", "any")}
+    ${num("wait_non_sock_err", "Wait after other error (s)", "3", "any")}
     <label class="check"><input type="checkbox" name="wrap_one_msg_in_list" .checked=${s.wrap_one_msg_in_list ?? true}> Wrap one message in a list</label>
     <label class="check"><input type="checkbox" name="delivery_err_should_block" .checked=${s.delivery_err_should_block ?? true}> A delivery error blocks the queue</label>`;
 }

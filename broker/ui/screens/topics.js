@@ -181,21 +181,21 @@ export class TopicsScreen extends Screen {
 
 /** The editable topic fields (INTERFACES §8.1), filled from `t`; empty numbers keep defaults. */
 function topicFields(t) {
-  const num = (name, label, min) => html`<label>${label}
-    <input name=${name} type="number" min=${min} data-kind="number" .value=${t[name] ?? ""}></label>`;
+  const num = (name, label, min, placeholder) => html`<label>${label}
+    <input name=${name} type="number" min=${min} data-kind="number" placeholder=${placeholder} .value=${t[name] ?? ""}></label>`;
   return html`
     <label class="check"><input type="checkbox" name="is_active" .checked=${t.is_active ?? true}> Active</label>
     <label class="check"><input type="checkbox" name="has_gd" .checked=${t.has_gd ?? false}> Guaranteed delivery (GD)</label>
     <label class="check"><input type="checkbox" name="is_api_sub_allowed" .checked=${t.is_api_sub_allowed ?? true}> API subscriptions allowed</label>
-    ${num("max_depth_gd", "Max GD depth", 1)}
-    ${num("max_depth_non_gd", "Max in-RAM depth", 1)}
+    ${num("max_depth_gd", "Max GD depth", 1, "10000")}
+    ${num("max_depth_non_gd", "Max in-RAM depth", 1, "1000")}
     <label>In-RAM overflow
       <select name="on_overflow_non_gd">${options(["log", "reject"], t.on_overflow_non_gd ?? "log")}</select></label>
     <label>Publication without subscribers
       <select name="on_no_subs_pub">${options(["accept", "drop"], t.on_no_subs_pub ?? "accept")}</select></label>
-    ${num("limit_message_expiry", "Message expiry limit (s)", 1)}
-    ${num("limit_sub_inactivity", "Subscription inactivity limit (s, 0 = never)", 0)}
-    ${num("dedup_window", "Deduplication window (s)", 0)}`;
+    ${num("limit_message_expiry", "Message expiry limit (s)", 1, "86400")}
+    ${num("limit_sub_inactivity", "Subscription inactivity limit (s, 0 = never)", 0, "0")}
+    ${num("dedup_window", "Deduplication window (s)", 0, "120")}`;
 }
 
 /** Messages in a table, each linked to its details page. */
