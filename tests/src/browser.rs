@@ -233,6 +233,16 @@ impl Browser {
         self.click(&format!("{css} option[value=\"{value}\"]"));
     }
 
+    /// Accepts the `confirm()` dialog the last click opened, waiting for it to show.
+    #[track_caller]
+    pub fn accept_dialog(&self) {
+        let deadline = Instant::now() + UI_TIMEOUT;
+        while self.try_command("POST", "/alert/accept", None).is_err() {
+            assert!(Instant::now() < deadline, "no dialog to accept; page text:\n{}", self.page_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The text of an element.
     pub fn text(&self, e: &Element) -> String {
         self.command("GET", &format!("/element/{}/text", e.id), None).as_str().unwrap_or_default().to_owned()

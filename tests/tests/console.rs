@@ -225,3 +225,141 @@ fn console_files_are_served_by_the_node_and_whoami_tells_the_key_role() {
     assert_error(&node.http().get("/admin/v1/whoami"), 401);
     assert_error(&node.http().bearer("sba_nope").get("/admin/v1/whoami"), 401);
 }
+
+#[test]
+fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_clients_links_and_services() {
+    let browser = Browser::start();
+    for backend in backends() {
+        let node = Node::start(backend);
+        let tag = format!("{backend:?}").to_lowercase();
+
+        // Two messages leased and never acknowledged become dead letters (the queue holds
+        // nothing else meanwhile, so no other message is leased by the pulls).
+        let ps = PubSub::setup(&node, "/q", json!({"has_gd": true}), "app");
+        let key = ps.subscribe(json!({"ack_mode": "explicit", "ack_timeout": 0.3, "delivery_max_retry": 1}));
+        let dead_letters = || node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters")).1;
+        let kill_two = || {
+            assert_eq!(datas(&ps.pull(Some(2))), vec![json!("d1"), json!("d2")]);
+            eventually("two dead letters", 10, || {
+                // Expired leases are settled when the queue is next read.
+                assert!(ps.pull(Some(1)).is_empty(), "only d1 and d2 are queued");
+                dead_letters().as_array().unwrap().len() == 2
+            });
+        };
+        let published =
+            ps.publish(json!({"data_list": [{"data": "d1", "priority": 9}, {"data": "d2", "priority": 9}]}));
+        assert_eq!(published.0, 200, "{published:?}");
+        kill_two();
+
+        log_in(&browser, &node, &node.admin_key, "admin");
+
+        // Dead letters requeued, then (dead again) purged.
+        browser.goto(&page(&node, &format!("queue/{key}/dead")));
+        browser.wait_text("tr[data-msg-id]", "d1");
+        assert_eq!(browser.count("tr[data-msg-id]"), 2);
+        shot_of(&browser, &tag, "dead-letters");
+        browser.click_button(".toolbar", "Requeue all");
+        browser.accept_dialog();
+        browser.wait_text(".notice", "2 messages requeued");
+        assert_eq!(dead_letters(), json!([]));
+        kill_two();
+        browser.click_button(".toolbar", "Refresh");
+        browser.wait_text("tr[data-msg-id]", "d1");
+        browser.click_button(".toolbar", "Purge dead letters");
+        browser.accept_dialog();
+        browser.wait_text(".notice", "2 dead letters deleted");
+        assert_eq!(dead_letters(), json!([]));
+
+        // Paging through 25 messages, 20 a page.
+        for n in 0..25 {
+            ps.publish_ok(json!({"data": n}));
+        }
+        browser.click("nav.tabs a[aria-current=false]");
+        browser.wait("tr[data-msg-id]");
+        browser.select(".toolbar select", "20");
+        browser.wait_text(".toolbar span", "Messages 1–20");
+        assert_eq!(browser.count("tr[data-msg-id]"), 20);
+        browser.click_button(".toolbar", "Next page");
+        browser.wait_text(".toolbar span", "Messages 21–25");
+        assert_eq!(browser.count("tr[data-msg-id]"), 5);
+        shot_of(&browser, &tag, "queue-page-2");
+
+        // A message deleted from its row.
+        let doomed = browser.attribute(&browser.wait("tr[data-msg-id]"), "data-msg-id").unwrap();
+        browser.click_button(&format!("tr[data-msg-id='{doomed}']"), "Delete");
+        browser.accept_dialog();
+        browser.wait_text(".notice", &format!("Message {doomed} deleted"));
+        assert_error(&node.admin().get(&format!("/admin/v1/messages/{doomed}")), 404);
+
+        // An API error is shown in the API's words.
+        browser.goto(&page(&node, "topics"));
+        browser.click("details.panel > summary");
+        browser.fill("form[name=create-topic] input[name=name]", "/q");
+        browser.click("form[name=create-topic] button[type=submit]");
+        browser.wait_text(".error[role=alert]", "Error 409");
+        browser.wait_text(".error[role=alert] .details", "a topic named `/q` already exists");
+
+        // Credentials rotated: the old password stops working, the one shown once works.
+        browser.goto(&page(&node, "endpoints"));
+        browser.click_button("tr[data-endpoint=app]", "Rotate credentials");
+        browser.accept_dialog();
+        let password = browser.text(&browser.wait(".reveal output code"));
+        assert_ne!(password, ps.password);
+        assert_error(&ps.publish(json!({"data": "old password"})), 401);
+        let (status, body) =
+            node.http().basic("app", &password).post("/zato/pubsub/topic//q", &json!({"data": 1}));
+        assert_eq!(status, 200, "{body}");
+
+        // A WSX client invoked and disconnected from its channel's sessions.
+        let wsx_password = wsx_setup(&node, "adm", "/x");
+        let mut client = WsxClient::connect(&node, "/wsx/adm");
+        client.login("adm-client", &wsx_password);
+        let (_, channels) = node.admin().get("/admin/v1/channels");
+        browser.goto(&page(&node, &format!("channels/{}", channels[0]["id"])));
+        browser.wait_text("section[aria-label='Live sessions'] tbody", "adm-client");
+        browser.fill("form[name=invoke-client] textarea[name=request]", r#"{"question": 42}"#);
+        browser.click("form[name=invoke-client] button[type=submit]");
+        let rqc = client.recv();
+        assert_eq!(rqc["data"], json!({"question": 42}));
+        client.respond(rqc["meta"]["id"].as_str().unwrap(), json!({"answer": 42}));
+        browser.wait_text("section[aria-label='Live sessions'] [role=status]", r#""answer": 42"#);
+        shot_of(&browser, &tag, "channel-sessions");
+        browser.click_button("section[aria-label='Live sessions']", "Disconnect");
+        browser.accept_dialog();
+        assert!(client.recv_close().is_some(), "the client was disconnected");
+
+        // A link to nowhere: its last error shows, and invoking over it says why it cannot.
+        browser.goto(&page(&node, "links"));
+        browser.click("details.panel > summary");
+        let nowhere = closed_port_url().replace("http://", "ws://");
+        browser.fill("form[name=link] input[name=name]", "remote");
+        browser.fill("form[name=link] input[name=address]", &format!("{nowhere}/wsx/x"));
+        browser.fill("form[name=link] input[name=username]", "u");
+        browser.fill("form[name=link] input[name=secret]", "s");
+        browser.click("form[name=link] button[type=submit]");
+        browser.wait("tr[data-link=remote]");
+        eventually("the link reports an error", 10, || {
+            !node.admin().get("/admin/v1/links").1[0]["last_error"].is_null()
+        });
+        browser.goto(&page(&node, "topics"));
+        browser.goto(&page(&node, "links"));
+        let last_error = node.admin().get("/admin/v1/links").1[0]["last_error"].as_str().unwrap().to_owned();
+        browser.wait_text("tr[data-link=remote] .error-text", &last_error[..last_error.len().min(30)]);
+        browser.fill("tr[data-link=remote] form[name=invoke-link] input[name=service]", "zato.ping");
+        browser.click("tr[data-link=remote] form[name=invoke-link] button[type=submit]");
+        browser.wait_text(".error[role=alert] .details", "link `remote` is not connected");
+        shot_of(&browser, &tag, "links-error");
+
+        // A service invoked.
+        browser.goto(&page(&node, "services"));
+        browser.select("form[name=invoke-service] select[name=service]", "helpers.echo");
+        browser.fill("form[name=invoke-service] textarea[name=request]", r#"{"hello": "console"}"#);
+        browser.click("form[name=invoke-service] button[type=submit]");
+        browser.wait_text("[role=status][aria-label=Reply]", r#""hello": "console""#);
+        log_out(&browser);
+    }
+}
+
+fn shot_of(browser: &Browser, tag: &str, name: &str) {
+    browser.screenshot(&format!("{tag}-{name}"));
+}
