@@ -65,8 +65,8 @@ export class ActorsScreen extends Screen {
             <label>Node <select name="node">${options([["", `this node (${this.ctx.node})`], ...this.nodes.map((n) => [n, n])], this.node)}</select></label>
             <button type="submit" class="secondary">Refresh</button>
           </form>`}
-      ${this.node && this.node !== this.ctx.node && this.actors.length === 0
-        ? html`<p class="hint">Each node reports its own actors: open node ${this.node}'s console (Cluster screen) to see them.</p>`
+      ${this.node && this.actors.length === 0
+        ? html`<p class="hint">No ${this.kind || ""} actors listed for node ${this.node}.</p>`
         : nothing}
       <table>
         <thead><tr>

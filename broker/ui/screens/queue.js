@@ -70,6 +70,10 @@ export class QueueScreen extends Screen {
             · held by node <strong>${s.node ?? "?"}</strong>
             ${this.ownerConsole ? html` · <a href=${this.ownerConsole}>open node ${s.node}'s console</a>` : nothing}</p>`
         : nothing}
+      ${s && s.node && s.node !== this.ctx.node
+        ? html`<p class="hint">This queue is delivered by node ${s.node}; if this node cannot browse it, the error
+            below says so and node ${s.node}'s console can.</p>`
+        : nothing}
       ${this.status()}
       <nav class="tabs" aria-label="Queue or dead letters">
         <a href=${base} aria-current=${this.dead ? "false" : "page"}>Queue</a>
