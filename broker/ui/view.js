@@ -15,6 +15,8 @@ export class Screen {
     this.ctx = ctx;
     this.error = null;
     this.notice = null;
+    /** An action is under way (the shell marks the page `aria-busy`). */
+    this.busy = false;
   }
 
   get canWrite() {

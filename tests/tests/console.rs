@@ -363,3 +363,114 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
 fn shot_of(browser: &Browser, tag: &str, name: &str) {
     browser.screenshot(&format!("{tag}-{name}"));
 }
+
+#[test]
+fn console_shows_a_three_node_cluster_and_controls_actors_on_other_nodes() {
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("skipped: a cluster needs PostgreSQL (SIGNALBOX_TEST_PG_URL)");
+        return;
+    }
+    let first = Node::start(Backend::Postgres);
+    if first.admin().get("/admin/v1/cluster/nodes").0 == 404 {
+        eprintln!("skipped: this build has no /admin/v1/cluster/nodes");
+        return;
+    }
+    // Two more nodes on the first one's database and master key; their own data directories
+    // (kept here) so that only the first node drops the database.
+    let secret_key = std::fs::read_to_string(first.data_dir.join("secret.key")).unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = vec![first];
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(Node::start_with(NodeOptions {
+            database_url: nodes[0].database_url.clone(),
+            data_dir: Some(dir.path().to_path_buf()),
+            env: vec![
+                ("SIGNALBOX_SECRET_KEY".into(), secret_key.trim().into()),
+                ("SIGNALBOX_ADMIN_KEY".into(), nodes[0].admin_key.clone()),
+            ],
+            args: vec!["--node-name".into(), format!("n{}", i + 2)],
+            ..NodeOptions::default()
+        }));
+    }
+    let admin_key = nodes[0].admin_key.clone();
+    let name_of = |node: &Node| node.admin().get("/admin/v1/whoami").1["node"].as_str().unwrap().to_owned();
+    let names: Vec<String> = nodes.iter().map(name_of).collect();
+    eventually("three live nodes", 30, || {
+        let (_, members) = nodes[0].admin().get("/admin/v1/cluster/nodes");
+        members.as_array().is_some_and(|m| m.iter().filter(|n| n["state"] == "up").count() == 3)
+    });
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let admin = nodes[0].admin();
+    admin.post("/admin/v1/topics", &json!({"name": "/c", "has_gd": true}));
+    admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "pub", "role": "pub-only", "topic_patterns": ["pub=/c"]}),
+    );
+    let mut owners = Vec::new();
+    for i in 0..3 {
+        let name = format!("hook{i}");
+        admin.post(
+            "/admin/v1/endpoints",
+            &json!({"name": name, "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/c"]}),
+        );
+        let (status, sub) = admin.post(
+            "/admin/v1/subscriptions",
+            &json!({"topic_name": "/c", "endpoint": name, "delivery_method": "notify", "push": {"url": receiver.url}}),
+        );
+        assert_eq!(status, 201, "{sub}");
+        owners.push((
+            sub["sub_key"].as_str().unwrap().to_owned(),
+            sub["node"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+
+    let browser = Browser::start();
+    log_in(&browser, &nodes[0], &admin_key, "admin");
+
+    // Every node listed, each linked to its own console.
+    browser.goto(&page(&nodes[0], "cluster"));
+    for name in &names {
+        browser.wait_text(&format!("tr[data-node='{name}']"), "up");
+    }
+    assert_eq!(browser.count("tr[data-node] a[href$='/admin/ui/']"), 3);
+    browser.screenshot("cluster-nodes");
+
+    // Subscriptions name the node that delivers them, as the API does.
+    browser.goto(&page(&nodes[0], "subscriptions"));
+    for (key, node) in &owners {
+        browser.wait_text(&format!("tr[data-sub-key='{key}'] td:nth-of-type(6)"), node);
+    }
+
+    // An actor on another node paused and resumed from this node's console.
+    let (key, owner) =
+        owners.iter().find(|(_, n)| *n != names[0]).expect("a subscription delivered elsewhere").clone();
+    let actor = format!("delivery:{key}");
+    let on_owner = &nodes[names.iter().position(|n| *n == owner).expect("the owner is one of the three")];
+    browser.goto(&page(&nodes[0], "actors"));
+    browser.select("form[name=actor-filter] select[name=node]", &owner);
+    let listed_nodes = || {
+        browser.script(
+            "return [...document.querySelectorAll('tr[data-actor-id] td:nth-of-type(1)')].map(c => c.textContent.trim())",
+            json!([]),
+        )
+    };
+    eventually(&format!("only {owner}'s actors listed"), UI_TIMEOUT.as_secs(), || {
+        let listed = listed_nodes();
+        let listed = listed.as_array().unwrap();
+        !listed.is_empty() && listed.iter().all(|n| n == owner.as_str())
+    });
+    browser.wait(&format!("tr[data-actor-id='{actor}']"));
+    browser.click(&format!("tr[data-actor-id='{actor}'] button[data-command=pause]"));
+    browser.wait_text(&format!("tr[data-actor-id='{actor}'] [data-field=state]"), "paused");
+    assert_eq!(on_owner.admin().get(&format!("/admin/v1/actors/{actor}")).1["state"], "paused");
+    browser.screenshot("cluster-actors");
+    browser.click(&format!("tr[data-actor-id='{actor}'] button[data-command=resume]"));
+    browser.wait_text(&format!("tr[data-actor-id='{actor}'] [data-field=state]"), "running");
+    assert_eq!(on_owner.admin().get(&format!("/admin/v1/actors/{actor}")).1["state"], "running");
+
+    // The queue page tells which node delivers the subscription and links to its console.
+    browser.goto(&page(&nodes[0], &format!("queue/{key}")));
+    browser.wait_text(".subtitle", &format!("held by node {owner}"));
+    let link = browser.attribute(&browser.wait(".subtitle a"), "href").unwrap();
+    assert!(link.starts_with(&on_owner.url) && link.ends_with(&format!("#/queue/{key}")), "{link}");
+}

@@ -13,11 +13,11 @@ export async function clusterNodes() {
   }
 }
 
-/** The console address of node `name`, when the cluster knows where it is. */
-export async function nodeConsoleUrl(name) {
+/** The console address of node `name` (at `hash`), when the cluster knows where it is. */
+export async function nodeConsoleUrl(name, hash = "") {
   const nodes = await clusterNodes();
   const node = nodes?.find((n) => n.name === name);
-  return node?.advertise_url ? consoleUrl(node.advertise_url) : null;
+  return node?.advertise_url ? consoleUrl(node.advertise_url) + hash : null;
 }
 
 const consoleUrl = (advertise) => `${advertise.replace(/\/+$/, "")}/admin/ui/`;

@@ -21,7 +21,7 @@ export class QueueScreen extends Screen {
   async load() {
     this.sub = await get(`/subscriptions/${seg(this.subKey)}`);
     if (this.sub.node && this.sub.node !== this.ctx.node) {
-      this.ownerConsole = await nodeConsoleUrl(this.sub.node);
+      this.ownerConsole = await nodeConsoleUrl(this.sub.node, location.hash);
     }
     const what = this.dead ? "dead-letters" : "queue";
     this.rows = await get(`/subscriptions/${seg(this.subKey)}/${what}?limit=${this.limit}&offset=${this.offset}`);
@@ -71,8 +71,8 @@ export class QueueScreen extends Screen {
             ${this.ownerConsole ? html` · <a href=${this.ownerConsole}>open node ${s.node}'s console</a>` : nothing}</p>`
         : nothing}
       ${s && s.node && s.node !== this.ctx.node
-        ? html`<p class="hint">This queue is delivered by node ${s.node}; if this node cannot browse it, the error
-            below says so and node ${s.node}'s console can.</p>`
+        ? html`<p class="hint">Node ${s.node} delivers this subscription and holds its in-RAM messages; its
+            console browses the whole queue.</p>`
         : nothing}
       ${this.status()}
       <nav class="tabs" aria-label="Queue or dead letters">
