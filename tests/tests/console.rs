@@ -12,11 +12,13 @@ fn page(node: &Node, hash: &str) -> String {
     format!("{}/admin/ui/#/{hash}", node.url)
 }
 
-/// Logs in through the login form and waits for the shell to show the key's name.
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+/// Logs in from the keyboard (the key, then Enter) and waits for the shell to name the key.
 fn log_in(browser: &Browser, node: &Node, key: &str, key_name: &str) {
     browser.goto(&format!("{}/admin/ui/", node.url));
-    browser.fill("form[name=login] input[name=key]", key);
-    browser.click("form[name=login] button[type=submit]");
+    browser.fill("form[name=login] input[name=key]", &format!("{key}{ENTER}"));
     browser.wait_text("header.top .who", key_name);
 }
 
@@ -350,9 +352,12 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         browser.wait_text(".error[role=alert] .details", "link `remote` is not connected");
         shot_of(&browser, &tag, "links-error");
 
-        // A service invoked.
+        // A service invoked; a request that is not JSON is refused before it is sent.
         browser.goto(&page(&node, "services"));
         browser.select("form[name=invoke-service] select[name=service]", "helpers.echo");
+        browser.fill("form[name=invoke-service] textarea[name=request]", "{not json");
+        browser.click("form[name=invoke-service] button[type=submit]");
+        browser.wait_text(".error[role=alert]", "Request (JSON): not valid JSON");
         browser.fill("form[name=invoke-service] textarea[name=request]", r#"{"hello": "console"}"#);
         browser.click("form[name=invoke-service] button[type=submit]");
         browser.wait_text("[role=status][aria-label=Reply]", r#""hello": "console""#);

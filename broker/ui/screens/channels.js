@@ -22,14 +22,14 @@ export class ChannelsScreen extends Screen {
   }
 
   save(form) {
-    const body = readForm(form);
     const e = this.editing;
     this.act(async () => {
-      if (e) await patch(`/channels/${e.id}`, body);
-      else await post("/channels", body);
+      const body = readForm(form);
+      const saved = e ? await patch(`/channels/${e.id}`, body) : await post("/channels", body);
       this.editing = null;
       if (!e) form.reset();
-    }, { notice: `Channel ${body.name ?? e?.name} saved.` });
+      this.notice = `Channel ${saved.name} saved.`;
+    });
   }
 
   remove(c) {

@@ -28,6 +28,17 @@ export class EndpointsScreen extends Screen {
     if (field) this.reveal = { endpoint: answer.name, field, secret: answer[field] };
   }
 
+  /** Copies a revealed secret; a browser that refuses (no clipboard access) says why. */
+  async copy(secret) {
+    try {
+      await navigator.clipboard.writeText(secret);
+      this.notice = "Copied to the clipboard.";
+    } catch (e) {
+      this.error = new Error(`the browser did not copy it: ${e.message}`);
+    }
+    this.update();
+  }
+
   create(form) {
     this.act(async () => {
       const answer = await post("/endpoints", readForm(form));
@@ -100,7 +111,7 @@ export class EndpointsScreen extends Screen {
       <h3>${label} of ${r.endpoint} — shown once</h3>
       <p>Copy it now: the node keeps only a hash and cannot show it again.</p>
       <output name="secret"><code>${r.secret}</code></output>
-      <button type="button" @click=${() => navigator.clipboard?.writeText(r.secret)}>Copy</button>
+      <button type="button" @click=${() => this.copy(r.secret)}>Copy</button>
       <button type="button" class="secondary" @click=${() => { this.reveal = null; this.update(); }}>I have kept it</button>
     </section>`;
   }

@@ -16,14 +16,14 @@ export class LinksScreen extends Screen {
   }
 
   save(form) {
-    const body = readForm(form);
     const e = this.editing;
     this.act(async () => {
-      if (e) await patch(`/links/${e.id}`, body);
-      else await post("/links", body);
+      const body = readForm(form);
+      const saved = e ? await patch(`/links/${e.id}`, body) : await post("/links", body);
       this.editing = null;
       if (!e) form.reset();
-    }, { notice: `Link ${body.name ?? e?.name} saved.` });
+      this.notice = `Link ${saved.name} saved.`;
+    });
   }
 
   remove(l) {

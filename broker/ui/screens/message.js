@@ -19,7 +19,7 @@ export class MessageScreen extends Screen {
   }
 
   edit(form) {
-    this.act(() => patch(`/messages/${seg(this.msgId)}`, readForm(form)), {
+    this.act(async () => patch(`/messages/${seg(this.msgId)}`, readForm(form)), {
       notice: `Message ${this.msgId} edited in every queue holding it.`,
     });
   }

@@ -20,11 +20,11 @@ export class ServicesScreen extends Screen {
   }
 
   create(form) {
-    const body = readForm(form);
     this.act(async () => {
-      await post("/services", body);
+      const created = await post("/services", readForm(form));
       form.reset();
-    }, { notice: `Service ${body.name} created.` });
+      this.notice = `Service ${created.name} created.`;
+    });
   }
 
   remove(s) {
@@ -33,8 +33,8 @@ export class ServicesScreen extends Screen {
   }
 
   invoke(form) {
-    const { service, request } = readForm(form);
     this.act(async () => {
+      const { service, request } = readForm(form);
       const reply = await post(`/services/${seg(service)}/invoke`, request ?? null);
       this.reply = { service, reply };
     }, { reload: false });
