@@ -301,6 +301,25 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         browser.wait_text(".error[role=alert]", "Error 409");
         browser.wait_text(".error[role=alert] .details", "a topic named `/q` already exists");
 
+        // A topic and a subscription edited; a topic with subscribers retains nothing.
+        browser.click_button("tr[data-topic='/q']", "Edit");
+        browser.fill("form[name=edit-topic] input[name=max_depth_gd]", "5000");
+        browser.click("form[name=edit-topic] button[type=submit]");
+        browser.wait_text(".notice", "Topic /q saved");
+        assert_eq!(node.admin().get("/admin/v1/topics?name=/q").1[0]["max_depth_gd"], 5000);
+        browser.click_button("tr[data-topic='/q']", "Messages");
+        browser.wait_text("section[aria-label='Messages of /q']", "No messages.");
+        browser.goto(&page(&node, "subscriptions"));
+        browser.click_button(&format!("tr[data-sub-key='{key}']"), "Edit");
+        browser.fill("form[name=edit-subscription] input[name=delivery_batch_size]", "7");
+        browser.click("form[name=edit-subscription] button[type=submit]");
+        browser.wait_text(".notice", &format!("Subscription {key} saved"));
+        let (_, sub) = node.admin().get(&format!("/admin/v1/subscriptions/{key}"));
+        assert_eq!(
+            (sub["delivery_batch_size"].clone(), sub["ack_mode"].clone()),
+            (json!(7), json!("explicit"))
+        );
+
         // Credentials rotated: the old password stops working, the one shown once works.
         browser.goto(&page(&node, "endpoints"));
         browser.click_button("tr[data-endpoint=app]", "Rotate credentials");
