@@ -139,8 +139,7 @@ pub async fn clear_topic(
     Ok(cleared)
 }
 
-/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged; each row says
-/// which it is (`has_gd`).
+/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged.
 async fn browse(state: &AppState, sub: &SubEntry, dead: bool, page: Page) -> Result<Vec<Value>, ApiError> {
     let store = state.store.clone();
     let key = sub.sub.sub_key.clone();
@@ -153,6 +152,7 @@ async fn browse(state: &AppState, sub: &SubEntry, dead: bool, page: Page) -> Res
         .map(|q| {
             let m = Message::from_stored(q.message, &sub.topic_name);
             let mut row = m.to_external(sub_key, q.delivery_count, q.creation_time);
+            // Each row says whether it is GD (from SQL) or in-RAM (from the actor).
             row["has_gd"] = json!(true);
             (m.order_key(), row)
         })
