@@ -488,13 +488,28 @@ fn console_shows_a_three_node_cluster_and_controls_actors_on_other_nodes() {
     browser.wait_text(&format!("tr[data-actor-id='{actor}'] [data-field=state]"), "paused");
     assert_eq!(on_owner.admin().get(&format!("/admin/v1/actors/{actor}")).1["state"], "paused");
     browser.screenshot("cluster-actors");
+
+    // While it is paused, a message waits in its queue, browsed from this node's console; the
+    // page names the node that delivers it and links to that node's console.
+    let (_, topic) = admin.get("/admin/v1/topics?name=/c");
+    let (status, published) = admin.post(
+        &format!("/admin/v1/topics/{}/publish", topic[0]["id"]),
+        &json!({"endpoint": "pub", "data": "held on another node"}),
+    );
+    assert_eq!(status, 200, "{published}");
+    let msg_id = published["msg_id"].as_str().unwrap();
+    browser.goto(&page(&nodes[0], &format!("queue/{key}")));
+    browser.wait_text(&format!("tr[data-msg-id='{msg_id}']"), "held on another node");
+    browser.wait_text(".subtitle", &format!("delivered by node {owner}"));
+    let link = browser.attribute(&browser.wait(".subtitle a"), "href").unwrap();
+    assert!(link.starts_with(&on_owner.url) && link.ends_with(&format!("#/queue/{key}")), "{link}");
+    browser.screenshot("cluster-queue");
+
+    browser.goto(&page(&nodes[0], &format!("actors/{actor}")));
     browser.click(&format!("tr[data-actor-id='{actor}'] button[data-command=resume]"));
     browser.wait_text(&format!("tr[data-actor-id='{actor}'] [data-field=state]"), "running");
     assert_eq!(on_owner.admin().get(&format!("/admin/v1/actors/{actor}")).1["state"], "running");
-
-    // The queue page tells which node delivers the subscription and links to its console.
-    browser.goto(&page(&nodes[0], &format!("queue/{key}")));
-    browser.wait_text(".subtitle", &format!("held by node {owner}"));
-    let link = browser.attribute(&browser.wait(".subtitle a"), "href").unwrap();
-    assert!(link.starts_with(&on_owner.url) && link.ends_with(&format!("#/queue/{key}")), "{link}");
+    eventually("the subscriber gets the message", UI_TIMEOUT.as_secs(), || {
+        receiver.received().iter().any(|r| r.body.contains("held on another node"))
+    });
 }

@@ -67,12 +67,8 @@ export class QueueScreen extends Screen {
       <h2>${this.dead ? "Dead letters" : "Queue"} of <code>${this.subKey}</code></h2>
       ${s
         ? html`<p class="subtitle">${s.endpoint} → ${s.topic_name} · ${s.delivery_method}, ack ${s.ack_mode}
-            · held by node <strong>${s.node ?? "?"}</strong>
+            · delivered by node <strong>${s.node ?? "?"}</strong>
             ${this.ownerConsole ? html` · <a href=${this.ownerConsole}>open node ${s.node}'s console</a>` : nothing}</p>`
-        : nothing}
-      ${s && s.node && s.node !== this.ctx.node
-        ? html`<p class="hint">Node ${s.node} delivers this subscription and holds its in-RAM messages; its
-            console browses the whole queue.</p>`
         : nothing}
       ${this.status()}
       <nav class="tabs" aria-label="Queue or dead letters">
