@@ -80,6 +80,7 @@ impl Browser {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "unhandledPromptBehavior": "ignore",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {"binary": chromium_bin, "args": args},
         }}});
         let mut browser = Browser { driver, base, session: String::new(), agent, _profile: profile };
@@ -251,6 +252,22 @@ impl Browser {
     /// An attribute of an element.
     pub fn attribute(&self, e: &Element, name: &str) -> Option<String> {
         self.command("GET", &format!("/element/{}/attribute/{name}", e.id), None).as_str().map(str::to_owned)
+    }
+
+    /// What the page logged as errors since the last call — script exceptions, blocked content
+    /// (the Content-Security-Policy), failed module loads — leaving out the browser's own line
+    /// for each HTTP error answer, which the console shows on the page instead.
+    pub fn page_errors(&self) -> Vec<String> {
+        let entries = self.command("POST", "/se/log", Some(json!({"type": "browser"})));
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| !m.contains("Failed to load resource: the server responded with a status of"))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Writes a PNG of the window to `target/console-screenshots/<name>.png`; answers its path.

@@ -49,6 +49,11 @@ fn console_publishes_edits_in_place_and_pauses_delivery_as_the_api_and_subscribe
 
         // A wrong key is refused with the API's own words, and nothing is kept.
         browser.goto(&format!("{}/admin/ui/", node.url));
+        // (The check for page errors at the end sees them: a probe is reported.)
+        browser.script("setTimeout(() => { throw new Error('probe error') })", json!([]));
+        eventually("the probe error is reported", 5, || {
+            browser.page_errors().iter().any(|m| m.contains("probe error"))
+        });
         browser.fill("form[name=login] input[name=key]", "sba_not-a-key");
         browser.click("form[name=login] button[type=submit]");
         browser.wait_text("main.login .error[role=alert]", "unknown or revoked admin key");
@@ -192,6 +197,7 @@ fn console_publishes_edits_in_place_and_pauses_delivery_as_the_api_and_subscribe
         assert_eq!(browser.count("button[data-command]"), 0);
         shot("read-only");
         log_out(&browser);
+        assert_eq!(browser.page_errors(), Vec::<String>::new(), "the page logged errors");
     }
 }
 
@@ -381,6 +387,7 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         browser.click("form[name=invoke-service] button[type=submit]");
         browser.wait_text("[role=status][aria-label=Reply]", r#""hello": "console""#);
         log_out(&browser);
+        assert_eq!(browser.page_errors(), Vec::<String>::new(), "the page logged errors");
     }
 }
 
