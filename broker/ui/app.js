@@ -97,9 +97,6 @@ async function start() {
     canWrite: session.canWrite(),
     node: session.whoami()?.node,
     render: draw,
-    go: (hash) => {
-      location.hash = hash;
-    },
   };
   const screen = new SCREENS[name].screen(ctx);
   current = screen;

@@ -11,7 +11,8 @@ import { ApiError } from "./api.js";
  */
 export class Screen {
   constructor(ctx) {
-    /** `{params, canWrite, node, render, go}` from app.js. */
+    /** `{params, canWrite, node, render}` from app.js: hash parameters, whether the key may
+     * change anything, the node's name, and the shell's draw function. */
     this.ctx = ctx;
     this.error = null;
     this.notice = null;
