@@ -17,6 +17,8 @@ pub use std::time::Duration as Wait;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
+pub mod browser;
+
 pub use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! The node's HTTP surface: the admin API, operations routes, and (with the data plane) the
-//! pub/sub REST API. Every error answer goes through [`error`].
+//! The node's HTTP surface: the admin API, operations routes, the web console, and (with the
+//! data plane) the pub/sub REST API. Every error answer goes through [`error`].
 
 pub mod admin;
 pub mod auth;
@@ -8,6 +8,7 @@ pub mod error;
 mod ops;
 pub mod publish_input;
 pub mod pubsub;
+mod ui;
 
 use actix::Addr;
 use actix_web::http::StatusCode;
@@ -119,5 +120,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .configure(ops::configure)
     .configure(pubsub::configure)
     .configure(crate::wsx::configure)
+    .configure(ui::configure)
     .service(web::scope("/admin/v1").configure(admin::configure).configure(ops::configure_admin));
 }

@@ -1,4 +1,5 @@
-//! Operations routes: `/health`, `/ready`, `/metrics`, and the admin API's own description.
+//! Operations routes: `/health`, `/ready`, `/metrics`, and the admin API's own description and
+//! `whoami`.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -14,7 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(openapi));
+    cfg.route("/openapi.json", web::get().to(openapi)).route("/whoami", web::get().to(whoami));
 }
 
 async fn health() -> HttpResponse {
@@ -106,8 +107,20 @@ pub const ADMIN_ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/admin-keys", "List admin keys (names and roles only)", false),
     ("post", "/admin-keys", "Create an admin key; the key is shown once", true),
     ("delete", "/admin-keys/{name}", "Revoke an admin key", false),
+    (
+        "get",
+        "/whoami",
+        "The calling admin key: name, role (`admin` or `read-only`) and the node answering",
+        false,
+    ),
     ("get", "/openapi.json", "This document", false),
 ];
+
+/// Lets a client (the web console) learn whether its key may change anything, without trying.
+async fn whoami(caller: AdminCaller, state: web::Data<AppState>) -> HttpResponse {
+    let role = if caller.read_only { "read-only" } else { "admin" };
+    HttpResponse::Ok().json(json!({"name": caller.key_name, "role": role, "node": state.node_name}))
+}
 
 async fn openapi(_caller: AdminCaller) -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())

@@ -206,9 +206,15 @@ pub async fn browse(
         .into_iter()
         .map(|q| {
             let m = Message::from_stored(q.message, &sub.topic_name);
-            (m.order_key(), m.to_external(sub_key, q.delivery_count, q.creation_time))
+            let mut row = m.to_external(sub_key, q.delivery_count, q.creation_time);
+            // Each row says whether it is GD (from SQL) or in-RAM (from the actor).
+            row["has_gd"] = json!(true);
+            (m.order_key(), row)
         })
-        .chain(ram)
+        .chain(ram.into_iter().map(|(key, mut row)| {
+            row["has_gd"] = json!(false);
+            (key, row)
+        }))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(all.into_iter().skip(page.offset as usize).take(page.limit as usize).map(|(_, v)| v).collect())

@@ -1,0 +1,117 @@
+// Actors with their state and counters, filtered by kind and node, and the commands each kind
+// takes (pause/resume/restart/clear/move a delivery actor, clear a topic, reconnect/stop/start a
+// link). `#/actors/<actor_id>` shows that one actor.
+
+import { get, post, seg } from "../api.js";
+import { Screen, html, nothing, time, opt, options } from "../view.js";
+import { clusterNodes } from "./cluster.js";
+
+const KINDS = ["", "supervisor", "topic", "delivery", "peer", "session"];
+
+/** The commands of each kind, as the admin API takes them (INTERFACES §8). */
+const COMMANDS = {
+  delivery: ["pause", "resume", "restart", "clear"],
+  topic: ["clear"],
+  peer: ["reconnect", "stop", "start"],
+};
+
+const DESTRUCTIVE = new Set(["clear", "stop"]);
+
+export class ActorsScreen extends Screen {
+  only = this.ctx.params[0] ?? null;
+  actors = [];
+  kind = "";
+  node = "";
+  /** Names of the cluster's nodes, or just this node without clustering. */
+  nodes = [this.ctx.node];
+
+  async load() {
+    const cluster = await clusterNodes();
+    if (cluster) this.nodes = cluster.map((n) => n.name);
+    if (this.only) {
+      this.actors = [await get(`/actors/${seg(this.only)}`)];
+      return;
+    }
+    const query = new URLSearchParams();
+    if (this.kind) query.set("kind", this.kind);
+    if (this.node) query.set("node", this.node);
+    this.actors = await get(`/actors?${query}`);
+  }
+
+  filter(form) {
+    this.kind = form.elements.kind.value;
+    this.node = form.elements.node.value;
+    this.act(() => this.load(), { reload: false });
+  }
+
+  command(actor, command) {
+    if (DESTRUCTIVE.has(command) && !confirm(`${command} ${actor.id}?`)) return;
+    this.act(() => post(`/actors/${seg(actor.id)}/${command}`), { notice: `${command}: ${actor.id}` });
+  }
+
+  move(actor, form) {
+    const node = form.elements.node.value;
+    this.act(() => post(`/actors/${seg(actor.id)}/move`, { node }), { notice: `${actor.id} moved to ${node}.` });
+  }
+
+  view() {
+    return html`
+      <h2>${this.only ? html`Actor <code>${this.only}</code>` : "Actors"}</h2>
+      ${this.status()}
+      ${this.only
+        ? html`<p><a href="#/actors">All actors</a></p>`
+        : html`<form name="actor-filter" class="toolbar" @change=${(e) => this.filter(e.currentTarget)} @submit=${(e) => { e.preventDefault(); this.filter(e.target); }}>
+            <label>Kind <select name="kind">${options(KINDS.map((k) => [k, k || "all"]), this.kind)}</select></label>
+            <label>Node <select name="node">${options([["", `this node (${this.ctx.node})`], ...this.nodes.map((n) => [n, n])], this.node)}</select></label>
+            <button type="submit" class="secondary">Refresh</button>
+          </form>`}
+      ${this.node && this.actors.length === 0
+        ? html`<p class="hint">No ${this.kind || ""} actors listed for node ${this.node}.</p>`
+        : nothing}
+      <table>
+        <thead><tr>
+          <th scope="col">Actor</th><th scope="col">Node</th><th scope="col">State</th>
+          <th scope="col">Queue (RAM / GD)</th><th scope="col">In flight</th><th scope="col">Delivered / failed</th>
+          <th scope="col">Last error</th><th scope="col">Since</th>${this.canWrite ? html`<th scope="col">Control</th>` : nothing}
+        </tr></thead>
+        <tbody>
+          ${this.actors.map((a) => this.row(a))}
+        </tbody>
+      </table>
+      ${this.only && this.actors[0] ? this.extra(this.actors[0]) : nothing}`;
+  }
+
+  row(a) {
+    return html`<tr data-actor-id=${a.id}>
+      <th scope="row"><a href="#/actors/${seg(a.id)}"><code>${a.id}</code></a>
+        ${a.topic_name ?? a.name ? html`<br><span class="muted">${a.topic_name ?? a.name}</span>` : nothing}</th>
+      <td>${a.node}</td>
+      <td><span class="state state-${a.state}" data-field="state">${a.state}</span></td>
+      <td class="num">${opt(a.queue_depth_ram)} / ${opt(a.queue_depth_gd)}</td>
+      <td class="num">${opt(a.in_flight)}</td>
+      <td class="num">${opt(a.delivered)} / ${opt(a.failed)}</td>
+      <td class="error-text">${opt(a.last_error)}</td>
+      <td>${time(a.since)}</td>
+      ${this.canWrite ? html`<td class="actions">${this.controls(a)}</td>` : nothing}
+    </tr>`;
+  }
+
+  controls(a) {
+    const buttons = (COMMANDS[a.kind] ?? []).map(
+      (c) => html`<button type="button" data-command=${c} class=${DESTRUCTIVE.has(c) ? "danger" : ""}
+        aria-label="${c} ${a.id}" @click=${() => this.command(a, c)}>${c}</button>`,
+    );
+    if (a.kind !== "delivery") return buttons;
+    const others = this.nodes.filter((n) => n !== a.node);
+    return html`${buttons}
+      <form name="move" class="inline" @submit=${(e) => { e.preventDefault(); this.move(a, e.target); }}>
+        <label>Move to <select name="node">${others.length ? options(others) : html`<option value="">(no other node)</option>`}</select></label>
+        <button type="submit" data-command="move" ?disabled=${others.length === 0}>move</button>
+      </form>`;
+  }
+
+  extra(a) {
+    const more = a.session ?? a.link;
+    return more ? html`<h3>Details</h3><pre class="json">${JSON.stringify(more, null, 2)}</pre>` : nothing;
+  }
+}

@@ -1,0 +1,150 @@
+// Subscriptions: an endpoint tied to a topic, with its queue on one node. Create (pull or push
+// to a target fitting the endpoint's type), edit, delete; each links to its queue browser.
+
+import { get, patch, post, del, seg } from "../api.js";
+import { Screen, html, nothing, onSubmit, readForm, time, opt, options } from "../view.js";
+
+/** What a `push` target looks like for each endpoint type (INTERFACES §8.1). */
+const PUSH_EXAMPLES = {
+  rest: '{"url": "https://example.net/hook", "http_method": "POST"}',
+  soap: '{"url": "https://example.net/soap", "soap_action": "notify"}',
+  amqp: '{"url": "amqp://user:password@127.0.0.1:5672/%2f", "exchange": "events", "routing_key": "orders"}',
+  files: '{"directory": "/var/spool/signalbox/out"}',
+  srv: '{"service": "my.service"}',
+  wsx: "(WSX clients subscribe over their own connection)",
+};
+
+export class SubscriptionsScreen extends Screen {
+  subscriptions = [];
+  topics = [];
+  endpoints = [];
+  editing = null;
+  /** Endpoint type of the create form's chosen endpoint, for the push example. */
+  pushType = "rest";
+
+  async load() {
+    const [subs, topics, endpoints] = await Promise.all([
+      get("/subscriptions"),
+      get("/topics"),
+      get("/endpoints"),
+    ]);
+    this.subscriptions = subs;
+    this.topics = topics;
+    this.endpoints = endpoints.filter((e) => e.role !== "pub-only");
+  }
+
+  create(form) {
+    this.act(async () => {
+      const sub = await post("/subscriptions", readForm(form));
+      this.notice = `Subscribed ${sub.endpoint} to ${sub.topic_name}: ${sub.sub_key} on node ${sub.node}.`;
+    });
+  }
+
+  edit(form) {
+    const s = this.editing;
+    this.act(async () => {
+      await patch(`/subscriptions/${seg(s.sub_key)}`, readForm(form));
+      this.editing = null;
+    }, { notice: `Subscription ${s.sub_key} saved.` });
+  }
+
+  remove(s) {
+    if (!confirm(`Delete subscription ${s.sub_key} and its queue?`)) return;
+    this.act(() => del(`/subscriptions/${seg(s.sub_key)}`), { notice: `Subscription ${s.sub_key} deleted.` });
+  }
+
+  chooseEndpoint(select) {
+    this.pushType = this.endpoints.find((e) => e.name === select.value)?.endpoint_type ?? "rest";
+    this.update();
+  }
+
+  view() {
+    return html`
+      <h2>Subscriptions</h2>
+      ${this.status()}
+      ${this.canWrite ? this.createForm() : nothing}
+      ${this.editing ? this.editForm(this.editing) : nothing}
+      <table>
+        <thead><tr>
+          <th scope="col">Sub key</th><th scope="col">Topic</th><th scope="col">Endpoint</th>
+          <th scope="col">Delivery</th><th scope="col">Ack</th><th scope="col">Status</th>
+          <th scope="col">Node</th><th scope="col">Created</th><th scope="col">Actions</th>
+        </tr></thead>
+        <tbody>
+          ${this.subscriptions.length === 0 ? html`<tr><td colspan="9" class="muted">No subscriptions yet.</td></tr>` : nothing}
+          ${this.subscriptions.map((s) => this.row(s))}
+        </tbody>
+      </table>`;
+  }
+
+  row(s) {
+    return html`<tr data-sub-key=${s.sub_key}>
+      <th scope="row"><code>${s.sub_key}</code>${s.is_wsx ? html` <span class="tag">WSX</span>` : nothing}</th>
+      <td>${s.topic_name}</td>
+      <td>${s.endpoint}</td>
+      <td>${s.delivery_method}${s.push ? html`<br><code class="small">${JSON.stringify(s.push)}</code>` : nothing}</td>
+      <td>${s.ack_mode}</td>
+      <td>${s.active_status}</td>
+      <td>${opt(s.node)}</td>
+      <td>${time(s.creation_time)}</td>
+      <td class="actions">
+        <a class="button" href="#/queue/${seg(s.sub_key)}">Queue</a>
+        <a class="button" href="#/actors/delivery:${seg(s.sub_key)}">Delivery actor</a>
+        ${this.canWrite
+          ? html`<button type="button" @click=${() => { this.editing = s; this.update(); }}>Edit</button>
+              <button type="button" class="danger" @click=${() => this.remove(s)}>Delete</button>`
+          : nothing}
+      </td>
+    </tr>`;
+  }
+
+  createForm() {
+    return html`<details class="panel">
+      <summary>Create a subscription</summary>
+      <form name="create-subscription" @submit=${onSubmit((f) => this.create(f))}>
+        <label>Topic <select name="topic_name" required>${options(this.topics.map((t) => t.name))}</select></label>
+        <label>Endpoint
+          <select name="endpoint" required @change=${(e) => this.chooseEndpoint(e.target)}>
+            ${options(this.endpoints.map((e) => [e.name, `${e.name} (${e.endpoint_type})`]))}
+          </select></label>
+        ${optionFields({})}
+        <label class="wide">Push target (JSON, for notify)
+          <textarea name="push" data-kind="json" rows="2" placeholder=${PUSH_EXAMPLES[this.pushType] ?? ""}></textarea></label>
+        <button type="submit">Subscribe</button>
+      </form>
+    </details>`;
+  }
+
+  editForm(s) {
+    return html`<section class="panel" aria-label="Edit subscription ${s.sub_key}">
+      <h3>Edit subscription ${s.sub_key} (${s.endpoint} → ${s.topic_name})</h3>
+      <form name="edit-subscription" @submit=${onSubmit((f) => this.edit(f))}>
+        ${optionFields(s)}
+        <label class="wide">New push target (JSON; empty keeps the current one)
+          <textarea name="push" data-kind="json" rows="2" placeholder=${s.push ? JSON.stringify(s.push) : ""}></textarea></label>
+        <button type="submit">Save</button>
+        <button type="button" class="secondary" @click=${() => { this.editing = null; this.update(); }}>Cancel</button>
+      </form>
+    </section>`;
+  }
+}
+
+/** The subscription options of INTERFACES §8.1, filled from `s`; empty numbers keep defaults. */
+function optionFields(s) {
+  const num = (name, label, placeholder, step = "1") => html`<label>${label}
+    <input name=${name} type="number" min="0" step=${step} data-kind="number" placeholder=${placeholder}
+      .value=${s[name] ?? ""}></label>`;
+  return html`
+    <label>Delivery method <select name="delivery_method">${options(["pull", "notify"], s.delivery_method ?? "pull")}</select></label>
+    <label>Ack mode <select name="ack_mode">${options(["auto", "explicit"], s.ack_mode ?? "auto")}</select></label>
+    <label>Active status
+      <select name="active_status">${options(["pub-sub", "pub-only", "sub-only", "disabled"], s.active_status ?? "pub-sub")}</select></label>
+    ${num("ack_timeout", "Ack timeout (s)", "30", "any")}
+    ${num("delivery_batch_size", "Batch size", "500")}
+    ${num("delivery_max_retry", "Max delivery attempts", "123456789")}
+    ${num("max_in_flight", "Max batches in flight", "1")}
+    ${num("wait_sock_err", "Wait after socket error (s)", "10", "any")}
+    ${num("wait_non_sock_err", "Wait after other error (s)", "3", "any")}
+    <label class="check"><input type="checkbox" name="wrap_one_msg_in_list" .checked=${s.wrap_one_msg_in_list ?? true}> Wrap one message in a list</label>
+    <label class="check"><input type="checkbox" name="delivery_err_should_block" .checked=${s.delivery_err_should_block ?? true}> A delivery error blocks the queue</label>`;
+}
