@@ -397,38 +397,15 @@ fn shot_of(browser: &Browser, tag: &str, name: &str) {
 
 #[test]
 fn console_shows_a_three_node_cluster_and_controls_actors_on_other_nodes() {
-    if !backends().contains(&Backend::Postgres) {
+    let Some(cluster) = signalbox_tests::cluster::TestCluster::start(3) else {
         eprintln!("skipped: a cluster needs PostgreSQL (SIGNALBOX_TEST_PG_URL)");
         return;
-    }
-    let first = Node::start(Backend::Postgres);
-    if first.admin().get("/admin/v1/cluster/nodes").0 == 404 {
-        eprintln!("skipped: this build has no /admin/v1/cluster/nodes");
-        return;
-    }
-    // Two more nodes on the first one's database and master key; their own data directories
-    // (kept here) so that only the first node drops the database.
-    let secret_key = std::fs::read_to_string(first.data_dir.join("secret.key")).unwrap();
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut nodes = vec![first];
-    for (i, dir) in dirs.iter().enumerate() {
-        nodes.push(Node::start_with(NodeOptions {
-            database_url: nodes[0].database_url.clone(),
-            data_dir: Some(dir.path().to_path_buf()),
-            env: vec![
-                ("SIGNALBOX_SECRET_KEY".into(), secret_key.trim().into()),
-                ("SIGNALBOX_ADMIN_KEY".into(), nodes[0].admin_key.clone()),
-            ],
-            args: vec!["--node-name".into(), format!("n{}", i + 2)],
-            ..NodeOptions::default()
-        }));
-    }
-    let admin_key = nodes[0].admin_key.clone();
-    let name_of = |node: &Node| node.admin().get("/admin/v1/whoami").1["node"].as_str().unwrap().to_owned();
-    let names: Vec<String> = nodes.iter().map(name_of).collect();
+    };
+    let nodes = &cluster.nodes;
+    let admin_key = cluster.admin_key.clone();
+    let names: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
     eventually("three live nodes", 30, || {
-        let (_, members) = nodes[0].admin().get("/admin/v1/cluster/nodes");
-        members.as_array().is_some_and(|m| m.iter().filter(|n| n["state"] == "up").count() == 3)
+        cluster.members(0).iter().filter(|n| n["state"] == "up").count() == 3
     });
     let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
     let admin = nodes[0].admin();
