@@ -35,6 +35,9 @@ use crate::links::peer::{InvokeError, PeerLink, Request, Shutdown};
 const MOVES_PER_HEARTBEAT: usize = 4;
 /// How long a change waits for every peer to follow it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+/// Delivery actors read SQL for GD messages committed on other nodes every this many
+/// heartbeats, in case a wake-up was lost with a link.
+const POLL_EVERY_BEATS: u64 = 3;
 /// GD wake-ups for one node are gathered this long and sent as one frame.
 const WAKE_DELAY: Duration = Duration::from_millis(1);
 
@@ -105,6 +108,8 @@ pub struct ClusterMember {
     beating: bool,
     /// SIGTERM: handing everything over; no new ownership is taken.
     leaving: bool,
+    /// Heartbeats so far (the GD poll runs every `POLL_EVERY_BEATS`).
+    beats: u64,
 }
 
 /// What one heartbeat read from the database.
@@ -139,6 +144,7 @@ impl ClusterMember {
             wake_scheduled: false,
             beating: false,
             leaving: false,
+            beats: 0,
         }
     }
 
@@ -263,8 +269,9 @@ impl ClusterMember {
                 (remote, o.epoch)
             })
             .collect();
-        // The polling fallback for GD wake-ups that did not arrive.
-        if let Some(state) = &self.state {
+        // The polling fallback for GD wake-ups that did not arrive (a peer link was down).
+        self.beats = self.beats.wrapping_add(1);
+        if let (Some(state), 0) = (&self.state, self.beats % POLL_EVERY_BEATS) {
             for sub in state.registry.subs() {
                 sub.addr.do_send(Resync);
             }
