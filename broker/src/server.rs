@@ -14,7 +14,8 @@ use signalbox_actors::Metrics;
 use signalbox_schema::Backend;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cluster::member::{Cluster, ClusterMember, Leave, MemberConfig, Start};
+use crate::cluster::handover::Leave;
+use crate::cluster::member::{Cluster, ClusterMember, MemberConfig, Start};
 use crate::config::Config;
 use crate::http::endpoint_auth::Authenticator;
 use crate::http::{self, AppState};

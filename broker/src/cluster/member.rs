@@ -12,7 +12,7 @@
 //! Receives the topic actors' `ForwardRam` and `WakeTopic` (sent on over the internal links),
 //! `SyncNow` (a peer or an admin changed something), `MoveSubscription` and `Leave` (SIGTERM).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -22,17 +22,17 @@ use serde_json::{json, Value};
 use signalbox_actors::cluster::{ClusterRoute, ForwardRam, RemoteSub, WakeTopic};
 use signalbox_actors::delivery::Resync;
 use signalbox_actors::error::blocking;
-use signalbox_actors::supervisor::{Own, Release, Supervisor, SyncTopics};
+use signalbox_actors::supervisor::{Own, Supervisor, SyncTopics};
 use signalbox_actors::PubSubError;
 use signalbox_schema::cluster::Leadership;
 use signalbox_schema::models::{ClusterNode, SubOwner, WsxLink};
 use signalbox_schema::{now_micros, Store, StoreResult};
 
+use super::handover::hand_over;
+use super::leader::lead;
 use crate::http::AppState;
 use crate::links::peer::{InvokeError, PeerLink, Request, Shutdown};
 
-/// Subscriptions the leader asks busy nodes to hand over per heartbeat, at most.
-const MOVES_PER_HEARTBEAT: usize = 4;
 /// How long a change waits for every peer to follow it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Delivery actors read SQL for GD messages committed on other nodes every this many
@@ -84,32 +84,32 @@ pub struct MemberConfig {
 }
 
 pub struct ClusterMember {
-    config: MemberConfig,
-    store: Store,
-    supervisor: Addr<Supervisor>,
+    pub(super) config: MemberConfig,
+    pub(super) store: Store,
+    pub(super) supervisor: Addr<Supervisor>,
     /// Shared with the blocking thread that runs each heartbeat's SQL.
-    leadership: Arc<Mutex<(Leadership, Option<std::time::Instant>)>>,
+    pub(super) leadership: Arc<Mutex<(Leadership, Option<std::time::Instant>)>>,
     /// Set by `Start`; everything that reaches the rest of the node goes through it.
-    state: Option<web::Data<AppState>>,
-    leader: bool,
+    pub(super) state: Option<web::Data<AppState>>,
+    pub(super) leader: bool,
     /// `leader`, shared with the rest of the node.
-    leader_flag: Arc<std::sync::atomic::AtomicBool>,
+    pub(super) leader_flag: Arc<std::sync::atomic::AtomicBool>,
     /// The configuration version this node runs with.
-    config_version: Option<i64>,
-    peers: Peers,
+    pub(super) config_version: Option<i64>,
+    pub(super) peers: Peers,
     /// Peer node → the address its link was made for.
-    peer_urls: HashMap<String, String>,
-    peer_arbiter: ArbiterHandle,
+    pub(super) peer_urls: HashMap<String, String>,
+    pub(super) peer_arbiter: ArbiterHandle,
     /// Subscriptions being handed over from here right now.
-    handing_over: HashSet<String>,
-    wake_pending: HashMap<String, BTreeSet<i64>>,
-    wake_scheduled: bool,
+    pub(super) handing_over: HashSet<String>,
+    pub(super) wake_pending: HashMap<String, BTreeSet<i64>>,
+    pub(super) wake_scheduled: bool,
     /// A heartbeat is under way (the timer skips a beat rather than pile them up).
-    beating: bool,
+    pub(super) beating: bool,
     /// SIGTERM: handing everything over; no new ownership is taken.
-    leaving: bool,
+    pub(super) leaving: bool,
     /// Heartbeats so far (the GD poll runs every `POLL_EVERY_BEATS`).
-    beats: u64,
+    pub(super) beats: u64,
 }
 
 /// What one heartbeat read from the database.
@@ -156,7 +156,7 @@ impl ClusterMember {
         self.leader_flag.clone()
     }
 
-    fn timeout_micros(&self) -> i64 {
+    pub(super) fn timeout_micros(&self) -> i64 {
         self.config.timeout.as_micros() as i64
     }
 
@@ -433,143 +433,6 @@ impl ClusterMember {
     }
 }
 
-/// The leader's work for one heartbeat. Every write is conditional on what it read (the epoch),
-/// so a leader that lost its lock meanwhile cannot undo a newer leader's decision.
-fn lead(
-    store: &Store,
-    me: &str,
-    cluster: &str,
-    now: i64,
-    timeout: i64,
-    may_declare_dead: bool,
-) -> StoreResult<()> {
-    if store.meta_get(LEADER_KEY)?.as_deref() != Some(me) {
-        store.meta_set(LEADER_KEY, me)?;
-    }
-    if may_declare_dead {
-        for node in store.nodes_mark_down(cluster, now - timeout)? {
-            log::warn!("event=node_declared_dead node={node} by={me}");
-        }
-    }
-    let nodes = store.nodes(cluster)?;
-    let mut load: BTreeMap<String, usize> = nodes
-        .iter()
-        .filter(|n| n.state == "up" && n.last_heartbeat >= now - timeout)
-        .map(|n| (n.name.clone(), 0))
-        .collect();
-    if load.is_empty() {
-        return Ok(());
-    }
-    let present: HashSet<&str> =
-        nodes.iter().filter(|n| n.state != "down").map(|n| n.name.as_str()).collect();
-    store.owners_prune()?;
-    let owners = store.sub_owners()?;
-    for o in &owners {
-        if let Some(count) = o.node.as_ref().and_then(|n| load.get_mut(n)) {
-            *count += 1;
-        }
-    }
-    for o in owners.iter().filter(|o| !o.node.as_deref().is_some_and(|n| present.contains(n))) {
-        let target = least_loaded(&load);
-        if store.owner_assign(&o.sub_key, &target, o.epoch)?.is_some() {
-            log::info!("event=subscription_assigned sub_key={} node={target} from={:?}", o.sub_key, o.node);
-            *load.entry(target).or_default() += 1;
-        }
-    }
-    // Balance: one subscription at a time from the busiest node to the idlest, by handover.
-    let mut asked = HashSet::new();
-    for _ in 0..MOVES_PER_HEARTBEAT {
-        let idle = least_loaded(&load);
-        let Some((busy, busy_count)) = load.iter().max_by_key(|(_, c)| **c).map(|(n, c)| (n.clone(), *c))
-        else {
-            break;
-        };
-        if busy_count <= load[&idle] + 1 {
-            break;
-        }
-        let candidate = owners.iter().find(|o| {
-            o.node.as_deref() == Some(busy.as_str())
-                && !o.is_wsx
-                && o.moving_to.is_none()
-                && !asked.contains(&o.sub_key)
-        });
-        let Some(o) = candidate else { break };
-        store.owner_request_move(&o.sub_key, &idle)?;
-        log::info!("event=subscription_rebalanced sub_key={} from={busy} to={idle}", o.sub_key);
-        asked.insert(o.sub_key.clone());
-        *load.entry(busy).or_default() -= 1;
-        *load.entry(idle).or_default() += 1;
-    }
-    Ok(())
-}
-
-/// Gives a subscription without an owner one: this node for a WSX subscription (its session
-/// is here), else the live node that delivers the fewest. A WSX subscription owned elsewhere
-/// is taken over (its client connected here).
-pub fn assign_new(
-    store: &Store,
-    sub_key: &str,
-    me: &str,
-    cluster: &str,
-    timeout_secs: f64,
-) -> StoreResult<()> {
-    let Some(owner) = store.sub_owner(sub_key)? else { return Ok(()) };
-    if owner.is_wsx {
-        if owner.node.as_deref() != Some(me) {
-            store.owner_assign(sub_key, me, owner.epoch)?;
-        }
-        return Ok(());
-    }
-    if owner.node.is_some() {
-        return Ok(());
-    }
-    let now = now_micros();
-    let fresh = now - (timeout_secs * 1e6) as i64;
-    let mut load: BTreeMap<String, usize> = store
-        .nodes(cluster)?
-        .into_iter()
-        .filter(|n| n.state == "up" && n.last_heartbeat >= fresh)
-        .map(|n| (n.name, 0))
-        .collect();
-    load.entry(me.to_owned()).or_default();
-    for o in store.sub_owners()? {
-        if let Some(count) = o.node.as_ref().and_then(|n| load.get_mut(n)) {
-            *count += 1;
-        }
-    }
-    store.owner_assign(sub_key, &least_loaded(&load), 0)?;
-    Ok(())
-}
-
-/// The meta key naming the current leader (for admins; the lock is what counts).
-pub const LEADER_KEY: &str = "cluster_leader";
-
-fn least_loaded(load: &BTreeMap<String, usize>) -> String {
-    load.iter().min_by_key(|(_, c)| **c).map(|(n, _)| n.clone()).unwrap_or_default()
-}
-
-async fn hand_over(
-    supervisor: Addr<Supervisor>,
-    store: Store,
-    peers: Peers,
-    sub_key: String,
-    target: String,
-    epoch: i64,
-) -> Result<(), String> {
-    supervisor
-        .send(Release { sub_key: sub_key.clone() })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let (key, to) = (sub_key.clone(), target.clone());
-    blocking(move || store.owner_assign(&key, &to, epoch)).await.map_err(|e| e.to_string())?;
-    let peer = peers.read().ok().and_then(|p| p.get(&target).cloned());
-    if let Some(peer) = peer {
-        let _ = peer.send(Request { service: "cluster.sync".into(), request: json!({}) }).await;
-    }
-    Ok(())
-}
-
 impl Actor for ClusterMember {
     type Context = Context<Self>;
 }
@@ -682,141 +545,5 @@ impl Handler<WakeTopic> for ClusterMember {
             self.wake_scheduled = true;
             ctx.run_later(WAKE_DELAY, |act, _| act.flush_wakes());
         }
-    }
-}
-
-/// An admin's `move`: hand `sub_key` over to `target` and answer once it runs there.
-#[derive(Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct MoveSubscription {
-    pub sub_key: String,
-    pub target: String,
-}
-
-impl Handler<MoveSubscription> for ClusterMember {
-    type Result = ResponseFuture<Result<(), String>>;
-
-    fn handle(&mut self, msg: MoveSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        let (store, peers, me, cluster) =
-            (self.store.clone(), self.peers.clone(), ctx.address(), self.config.cluster.clone());
-        let timeout = self.timeout_micros();
-        Box::pin(async move {
-            let (s, c, key, target) = (store.clone(), cluster, msg.sub_key.clone(), msg.target.clone());
-            let owner = blocking(move || {
-                let now = now_micros();
-                let live: Vec<String> = s
-                    .nodes(&c)?
-                    .into_iter()
-                    .filter(|n| n.state == "up" && n.last_heartbeat >= now - timeout)
-                    .map(|n| n.name)
-                    .collect();
-                if !live.contains(&target) {
-                    return Ok(Err(format!("node `{target}` is not a live node of this cluster")));
-                }
-                let Some(owner) = s.sub_owner(&key)? else {
-                    return Ok(Err(format!("no subscription {key}")));
-                };
-                match &owner.node {
-                    Some(node) if *node == target => {}
-                    // The owner is alive: it hands over (finishing its batch, keeping RAM as GD).
-                    Some(node) if live.contains(node) => s.owner_request_move(&key, &target)?,
-                    // Nobody delivers it now (its node died): it is simply given to the target.
-                    _ => {
-                        s.owner_assign(&key, &target, owner.epoch)?;
-                    }
-                }
-                Ok(Ok(owner.node))
-            })
-            .await
-            .map_err(|e| e.to_string())??;
-            // Tell the owner to act now rather than at its next heartbeat.
-            let peer = owner.as_ref().and_then(|o| peers.read().ok().and_then(|p| p.get(o).cloned()));
-            match peer {
-                Some(peer) => {
-                    let _ = peer.send(Request { service: "cluster.sync".into(), request: json!({}) }).await;
-                }
-                None => me.send(SyncNow).await.map_err(|e| e.to_string())?,
-            }
-            for _ in 0..300 {
-                let (s, key) = (store.clone(), msg.sub_key.clone());
-                let now = blocking(move || s.sub_owner(&key)).await.map_err(|e| e.to_string())?;
-                if now
-                    .is_some_and(|o| o.node.as_deref() == Some(msg.target.as_str()) && o.moving_to.is_none())
-                {
-                    // This node routes to the new owner before the admin hears back.
-                    me.send(SyncNow).await.map_err(|e| e.to_string())?;
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(format!("subscription {} did not reach node {} in time", msg.sub_key, msg.target))
-        })
-    }
-}
-
-/// SIGTERM: hand every subscription over to live peers, give up leadership, leave.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Leave;
-
-impl Handler<Leave> for ClusterMember {
-    type Result = ResponseActFuture<Self, ()>;
-
-    fn handle(&mut self, _msg: Leave, _ctx: &mut Context<Self>) -> Self::Result {
-        self.leaving = true;
-        let (store, node, cluster) =
-            (self.store.clone(), self.config.node.clone(), self.config.cluster.clone());
-        let timeout = self.timeout_micros();
-        let plan = blocking(move || {
-            store.node_set_state(&node, "leaving")?;
-            let now = now_micros();
-            let mut load: BTreeMap<String, usize> = store
-                .nodes(&cluster)?
-                .into_iter()
-                .filter(|n| n.name != node && n.state == "up" && n.last_heartbeat >= now - timeout)
-                .map(|n| (n.name, 0))
-                .collect();
-            let owners = store.sub_owners()?;
-            for o in &owners {
-                if let Some(count) = o.node.as_ref().and_then(|n| load.get_mut(n)) {
-                    *count += 1;
-                }
-            }
-            let mut plan = Vec::new();
-            if !load.is_empty() {
-                for o in owners.into_iter().filter(|o| o.node.as_deref() == Some(node.as_str())) {
-                    let target = least_loaded(&load);
-                    *load.entry(target.clone()).or_default() += 1;
-                    plan.push((o.sub_key, target, o.epoch));
-                }
-            }
-            Ok(plan)
-        });
-        Box::pin(plan.into_actor(self).then(|plan, act, _| {
-            let plan = plan.unwrap_or_else(|e| {
-                log::warn!("event=handover_plan_failed error={e}");
-                Vec::new()
-            });
-            log::info!("event=leaving node={} handing_over={}", act.config.node, plan.len());
-            for (key, _, _) in &plan {
-                act.handing_over.insert(key.clone());
-            }
-            let (sup, store, peers) = (act.supervisor.clone(), act.store.clone(), act.peers.clone());
-            let all = plan.into_iter().map(move |(key, target, epoch)| {
-                hand_over(sup.clone(), store.clone(), peers.clone(), key, target, epoch)
-            });
-            let (store, node, leadership) =
-                (act.store.clone(), act.config.node.clone(), act.leadership.clone());
-            fut::wrap_future(async move {
-                for failed in futures_util::future::join_all(all).await.into_iter().filter_map(Result::err) {
-                    log::warn!("event=handover_failed error={failed}");
-                }
-                let _ = blocking(move || {
-                    leadership.lock().unwrap_or_else(|p| p.into_inner()).0.resign();
-                    store.node_set_state(&node, "down")
-                })
-                .await;
-            })
-        }))
     }
 }

@@ -9,9 +9,12 @@
 //! key: in-RAM messages go to their subscription's owner, GD commits wake it, pulls and acks made
 //! on another node reach it.
 //!
-//! [`member::ClusterMember`] is the actor that does all of this for one node; [`rpc`] answers
-//! what other nodes ask over the internal link.
+//! [`member::ClusterMember`] is the actor that does all of this for one node; [`leader`] holds
+//! the leader's decisions, [`handover`] how a subscription changes nodes without loss, and
+//! [`rpc`] answers what other nodes ask over the internal link.
 
+pub mod handover;
+pub mod leader;
 pub mod member;
 pub mod rpc;
 

@@ -77,7 +77,7 @@ impl AppState {
         if let Some(cluster) = &self.cluster {
             let (store, key, me) = (self.store.clone(), sub_key.to_owned(), self.node_name.clone());
             let (name, timeout) = (self.config.cluster_name.clone(), self.config.heartbeat_timeout);
-            error::blocking(move || crate::cluster::member::assign_new(&store, &key, &me, &name, timeout))
+            error::blocking(move || crate::cluster::leader::assign_new(&store, &key, &me, &name, timeout))
                 .await?;
             let _ = cluster.member.send(crate::cluster::member::Changed).await;
         }

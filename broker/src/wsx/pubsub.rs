@@ -258,7 +258,7 @@ async fn bring_here(state: &AppState, endpoint: &Endpoint, sub_key: &str) -> Res
     }
     let moved = cluster
         .member
-        .send(crate::cluster::member::MoveSubscription {
+        .send(crate::cluster::handover::MoveSubscription {
             sub_key: sub_key.to_owned(),
             target: state.node_name.clone(),
         })

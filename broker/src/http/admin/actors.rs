@@ -325,7 +325,7 @@ async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<
     }
     let moved = cluster
         .member
-        .send(crate::cluster::member::MoveSubscription { sub_key: key.clone(), target: node.clone() });
+        .send(crate::cluster::handover::MoveSubscription { sub_key: key.clone(), target: node.clone() });
     match moved.await.map_err(|e| ApiError::from(PubSubError::from(e)))? {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"id": actor_id, "sub_key": key, "node": node}))),
         Err(e) if e.contains("not a live node") => Err(ApiError::conflict(e)),

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 
 use super::{blocking, ApiError};
-use crate::cluster::member::LEADER_KEY;
+use crate::cluster::leader::LEADER_KEY;
 use crate::http::auth::AdminCaller;
 use crate::http::AppState;
 
