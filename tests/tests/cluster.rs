@@ -463,3 +463,29 @@ fn the_gd_depth_limit_counts_the_messages_of_the_whole_cluster() {
         (6..11).map(|n| client(1).post("/zato/pubsub/topic//deep", &json!({"data": n})).0).collect();
     assert_eq!(statuses, vec![200, 200, 200, 200, 503]);
 }
+
+#[test]
+fn a_change_made_on_one_node_is_in_force_on_the_others_once_it_is_answered() {
+    let Some(cluster) = TestCluster::start(2) else { return };
+    let (status, topic) = cluster.admin(0).post("/admin/v1/topics", &json!({"name": "/cfg"}));
+    assert_eq!(status, 201, "{topic}");
+    let (status, e) = cluster.admin(1).post(
+        "/admin/v1/endpoints",
+        &json!({"name": "app", "role": "pub-sub", "topic_patterns": ["pub=/cfg", "sub=/cfg"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let on = |i: usize| cluster.node(i).http().basic("app", e["password"].as_str().unwrap());
+    // No pause anywhere: each answer means every node follows the change.
+    assert_eq!(on(1).post("/zato/pubsub/topic//cfg", &json!({"data": 1})).0, 200);
+    let id = topic["id"].clone();
+    assert_eq!(
+        cluster.admin(0).patch(&format!("/admin/v1/topics/{id}"), &json!({"is_active": false})).0,
+        200
+    );
+    assert_eq!(on(1).post("/zato/pubsub/topic//cfg", &json!({"data": 2})).0, 503);
+    // Credentials rotated on one node stop working on the other at once.
+    let (status, rotated) =
+        cluster.admin(0).post(&format!("/admin/v1/endpoints/{}/credentials", e["id"]), &json!({}));
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(on(1).post("/zato/pubsub/topic//cfg", &json!({"data": 3})).0, 401);
+}

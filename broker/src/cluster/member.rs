@@ -228,9 +228,12 @@ impl ClusterMember {
             log::info!("event=leadership node={} leader={}", self.config.node, self.leader);
             self.leader_changed();
         }
-        if self.config_version.is_some_and(|v| v != s.version) {
-            self.reload_configuration(ctx);
-        }
+        // Awaited before the heartbeat ends, so a peer's `cluster.sync` returns only once this
+        // node runs the new configuration.
+        let reload = match self.config_version.is_some_and(|v| v != s.version) {
+            true => self.reload_configuration(),
+            false => None,
+        };
         self.config_version = Some(s.version);
         let fresh = now_micros() - self.timeout_micros();
         if let Some(state) = &self.state {
@@ -277,7 +280,13 @@ impl ClusterMember {
             }
         }
         let own = self.supervisor.send(Own { subs: owned, handing_over: self.handing_over.clone() });
-        Box::pin(own.into_actor(self).map(|result, act, _| {
+        let both = async move {
+            if let Some(reload) = reload {
+                reload.await;
+            }
+            own.await
+        };
+        Box::pin(both.into_actor(self).map(|result, act, _| {
             if let Err(e) = result.map_err(PubSubError::from).and_then(|r| r) {
                 log::warn!("event=ownership_sync_failed node={} error={e}", act.config.node);
             }
@@ -303,11 +312,11 @@ impl ClusterMember {
     }
 
     /// Another node changed the configuration: topics, channels, services, links, credentials.
-    fn reload_configuration(&mut self, _ctx: &mut Context<Self>) {
-        let Some(state) = self.state.clone() else { return };
+    fn reload_configuration(&mut self) -> Option<impl std::future::Future<Output = ()> + 'static> {
+        let state = self.state.clone()?;
         let leader = self.leader;
         log::info!("event=configuration_reload node={}", self.config.node);
-        actix_rt::spawn(async move {
+        Some(async move {
             if let Err(e) = state.supervisor.send(SyncTopics).await.map_err(PubSubError::from).and_then(|r| r)
             {
                 log::warn!("event=configuration_reload_failed part=topics error={e}");
@@ -336,7 +345,7 @@ impl ClusterMember {
                     .send(signalbox_actors::supervisor::SyncSubscription { sub_key: sub.sub.sub_key.clone() })
                     .await;
             }
-        });
+        })
     }
 
     fn connect_peers(&mut self, live: &[&ClusterNode]) {

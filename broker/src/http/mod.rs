@@ -50,11 +50,9 @@ impl AppState {
     }
 
     /// An endpoint's credentials, patterns or role changed, or it was deleted.
-    pub fn credentials_changed(&self, endpoint_id: i64) {
+    pub async fn credentials_changed(&self, endpoint_id: i64) {
         self.auth.forget(endpoint_id);
-        if let Some(cluster) = &self.cluster {
-            cluster.member.do_send(crate::cluster::member::Changed);
-        }
+        self.cluster_changed().await;
     }
 
     /// Configuration changed here (already applied on this node): in a cluster, every other

@@ -216,7 +216,7 @@ async fn edit(
         .await
         .map_err(|e| e.when_conflict(|| "another endpoint has that name or username".into()))?;
     audit_admin(&caller, "endpoint.edit", &endpoint.name);
-    state.credentials_changed(endpoint.id);
+    state.credentials_changed(endpoint.id).await;
     Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
 }
 
@@ -236,7 +236,7 @@ async fn delete(
     .await
     .map_err(|e| e.when_not_found(|| format!("no endpoint with id {id}")))?;
     audit_admin(&caller, "endpoint.delete", &endpoint.name);
-    state.credentials_changed(endpoint.id);
+    state.credentials_changed(endpoint.id).await;
     for sub_key in subs {
         state.subscription_changed(&sub_key).await?;
     }
@@ -265,6 +265,6 @@ async fn rotate(
     let store = state.store.clone();
     let endpoint = blocking(move || store.endpoint_update(id, fields)).await?;
     audit_admin(&caller, "endpoint.rotate_credentials", &endpoint.name);
-    state.credentials_changed(endpoint.id);
+    state.credentials_changed(endpoint.id).await;
     Ok(HttpResponse::Ok().json(with_reveal(&endpoint, creds.reveal)))
 }
