@@ -339,12 +339,6 @@ impl ClusterMember {
                 _ => log::warn!("event=configuration_reload_failed part=channels"),
             }
             state.auth.forget_all();
-            for sub in state.registry.subs() {
-                let _ = state
-                    .supervisor
-                    .send(signalbox_actors::supervisor::SyncSubscription { sub_key: sub.sub.sub_key.clone() })
-                    .await;
-            }
         })
     }
 
@@ -493,28 +487,37 @@ impl Handler<SyncNow> for ClusterMember {
     }
 }
 
-/// This node changed the configuration: bump the version, follow it here and on every peer
-/// before the admin's request is answered.
+/// This node changed something: every node follows before the admin's request is answered.
+/// A change of configuration bumps the version (each node reloads topics, channels, services,
+/// links and credentials); a subscription's change is sent as itself (its owner updates or
+/// starts just that one), so creating many subscriptions costs no reloads.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Changed;
+pub enum Changed {
+    Configuration,
+    Subscription(String),
+}
 
 impl Handler<Changed> for ClusterMember {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _msg: Changed, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Changed, _ctx: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
         let peers: Vec<Addr<PeerLink>> =
             self.peers.read().map(|p| p.values().cloned().collect()).unwrap_or_default();
-        let bump = blocking(move || store.config_version_bump());
-        Box::pin(bump.into_actor(self).then(move |version, act, _| {
-            if let Ok(v) = version {
+        let (bump, request) = match msg {
+            Changed::Configuration => (true, json!({})),
+            Changed::Subscription(sub_key) => (false, json!({"sub_key": sub_key})),
+        };
+        let bumped = blocking(move || if bump { store.config_version_bump().map(Some) } else { Ok(None) });
+        Box::pin(bumped.into_actor(self).then(move |version, act, _| {
+            if let Ok(Some(v)) = version {
                 // Already applied here by the change itself.
                 act.config_version = Some(v);
             }
             act.beat().then(move |_, _, _| {
                 let all = peers.into_iter().map(|peer| {
-                    let ask = peer.send(Request { service: "cluster.sync".into(), request: json!({}) });
+                    let ask = peer.send(Request { service: "cluster.sync".into(), request: request.clone() });
                     tokio::time::timeout(SYNC_TIMEOUT, ask)
                 });
                 fut::wrap_future(futures_util::future::join_all(all)).map(|_, _, _| ())

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use signalbox_actors::delivery::{Ack, Enqueue, Pull, QueueCommand, Resync};
 use signalbox_actors::message::{Message, QueueEntry, RamHold};
 use signalbox_actors::services::ServiceError;
+use signalbox_actors::supervisor::SyncSubscription;
 use signalbox_actors::time::now_micros;
 
 use super::member::SyncNow;
@@ -111,6 +112,12 @@ pub async fn invoke(
             Ok(json!({}))
         }
         "cluster.sync" => {
+            // A subscription edited or deleted on another node: this node updates its actor
+            // (if it runs it) before following the ownership table.
+            if let Some(sub_key) = request["sub_key"].as_str() {
+                let sync = SyncSubscription { sub_key: sub_key.to_owned() };
+                let _ = state.supervisor.send(sync).await;
+            }
             if let Some(cluster) = &state.cluster {
                 let _ = cluster.member.send(SyncNow).await;
             }

@@ -59,7 +59,7 @@ impl AppState {
     /// node follows before this returns.
     pub async fn cluster_changed(&self) {
         if let Some(cluster) = &self.cluster {
-            let _ = cluster.member.send(crate::cluster::member::Changed).await;
+            let _ = cluster.member.send(crate::cluster::member::Changed::Configuration).await;
         }
     }
 
@@ -77,7 +77,8 @@ impl AppState {
             let (name, timeout) = (self.config.cluster_name.clone(), self.config.heartbeat_timeout);
             error::blocking(move || crate::cluster::leader::assign_new(&store, &key, &me, &name, timeout))
                 .await?;
-            let _ = cluster.member.send(crate::cluster::member::Changed).await;
+            let _ =
+                cluster.member.send(crate::cluster::member::Changed::Subscription(sub_key.to_owned())).await;
         }
         Ok(())
     }
