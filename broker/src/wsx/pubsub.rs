@@ -1,6 +1,7 @@
 //! Pub/sub over WSX under Zato's service names, run for the logged-in endpoint of a session:
 //! publish, subscribe (one topic or a list), unsubscribe, resume.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -77,7 +78,10 @@ pub fn invoke(
     let state = session.state.clone();
     let me: Recipient<PushFrame> = ctx.address().recipient();
     match service {
-        PUBLISH => Box::pin(publish(state, endpoint, request).into_actor(session)),
+        PUBLISH => match publish(&state, endpoint, request) {
+            Ok(published) => Box::pin(published.into_actor(session)),
+            Err(e) => Box::pin(fut::ready(Err(e))),
+        },
         RESUME => Box::pin(resume(state, endpoint, me, request).into_actor(session).map(remember)),
         UNSUBSCRIBE => {
             Box::pin(unsubscribe(state, endpoint, request).into_actor(session).map(|result, act, _| {
@@ -110,11 +114,13 @@ fn remember(
     Ok(reply)
 }
 
-async fn publish(
-    state: web::Data<AppState>,
+/// Checks and queues a publication for its topic at once — so a client's pipelined
+/// publications keep their order — and answers a future of the reply.
+fn publish(
+    state: &AppState,
     endpoint: Arc<Endpoint>,
     request: Value,
-) -> Result<Value, ServiceError> {
+) -> Result<impl Future<Output = Result<Value, ServiceError>> + 'static, ServiceError> {
     let mut fields = match request {
         Value::Object(o) => o,
         _ => {
@@ -134,8 +140,8 @@ async fn publish(
         .allowed(Access::Pub, &topic_name)
         .ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
     let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
-    let published = pubsub::publish_as(&topic, &endpoint, pattern, messages).await?;
-    Ok(pubsub::publish_answer(published, as_list))
+    let published = pubsub::publish_as(&topic, &endpoint, pattern, messages);
+    Ok(async move { Ok(pubsub::publish_answer(published.await?, as_list)) })
 }
 
 async fn subscribe(
