@@ -158,9 +158,11 @@ async fn one(
     secs: f64,
 ) -> Result<Outcome> {
     let duration = Duration::from_secs_f64(secs);
-    let outcome = run::run(targets, system, scenario, load, duration, Duration::from_secs(5))
-        .await
-        .with_context(|| format!("{} {}", system.name(), scenario.label()))?;
+    let outcome = match run::run(targets, system, scenario, load, duration, Duration::from_secs(5)).await {
+        Ok(o) => o,
+        // Recorded, not fatal: the other systems still get measured.
+        Err(e) => Outcome::failed(system, scenario, load, &e),
+    };
     eprintln!(
         "{:<20} {:<14} {:<22?} {:>9.0} msg/s  p50 {:>6} µs  p99 {:>7} µs  {}",
         system.name(),
@@ -169,7 +171,7 @@ async fn one(
         outcome.msgs_per_sec,
         outcome.p50_us,
         outcome.p99_us,
-        if outcome.correct() { "ok".to_owned() } else { format!("FAULT {outcome:?}") }
+        report::check_label(&outcome)
     );
     Ok(outcome)
 }

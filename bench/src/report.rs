@@ -38,7 +38,10 @@ fn load_label(load: &Load) -> String {
     }
 }
 
-fn check_label(o: &Outcome) -> String {
+pub fn check_label(o: &Outcome) -> String {
+    if let Some(e) = &o.error {
+        return format!("failed: {e}");
+    }
     if o.correct() {
         return "ok".into();
     }

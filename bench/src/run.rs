@@ -60,11 +60,41 @@ pub struct Outcome {
     pub max_us: u64,
     /// Load average (1 min) when the run started: other work on the machine.
     pub load_avg: f64,
+    /// Why the run stopped early, if it did (e.g. a client was cut off).
+    pub error: Option<String>,
 }
 
 impl Outcome {
     pub fn correct(&self) -> bool {
-        self.lost == 0 && self.duplicates == 0 && self.misordered == 0 && self.malformed == 0
+        self.error.is_none()
+            && self.lost == 0
+            && self.duplicates == 0
+            && self.misordered == 0
+            && self.malformed == 0
+    }
+
+    /// A run that failed before it could be measured.
+    pub fn failed(system: System, scenario: Scenario, load: Load, error: &anyhow::Error) -> Outcome {
+        Outcome {
+            system,
+            scenario,
+            load,
+            published: 0,
+            publish_secs: 0.0,
+            msgs_per_sec: 0.0,
+            deliveries_per_sec: 0.0,
+            delivered: 0,
+            lost: 0,
+            duplicates: 0,
+            misordered: 0,
+            malformed: 0,
+            p50_us: 0,
+            p99_us: 0,
+            p999_us: 0,
+            max_us: 0,
+            load_avg: load_average(),
+            error: Some(format!("{error:#}")),
+        }
     }
 }
 
@@ -164,6 +194,7 @@ pub async fn run(
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
         load_avg,
+        error: None,
     })
 }
 

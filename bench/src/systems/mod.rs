@@ -30,9 +30,9 @@ pub fn confirmed() -> Confirm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum System {
-    /// Signalbox over WSX (one WebSocket per client; the server pushes), in-RAM topic, auto ack.
+    /// Signalbox over WSX (one WebSocket per client; the server pushes), in-RAM topic.
     SignalboxWsxRam,
-    /// Signalbox over WSX, GD topic (fsync'd before the publisher is answered), explicit acks.
+    /// Signalbox over WSX, GD topic (fsync'd before the publisher is answered).
     SignalboxWsxGd,
     /// Signalbox over REST (keep-alive; publish, pull), in-RAM topic, auto ack.
     SignalboxRestRam,

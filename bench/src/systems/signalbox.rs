@@ -164,10 +164,13 @@ impl Node {
             )
         })?;
         let id = created["id"].as_i64().context("topic id")?;
-        let ack_mode = if gd { "explicit" } else { "auto" };
+        let wsx = matches!(system, System::SignalboxWsxRam | System::SignalboxWsxGd);
+        // WSX subscribers ack explicitly whatever the topic: the push window (`max_in_flight`
+        // pushes unanswered) is then their flow control. With auto ack a node pushes as fast as
+        // it can and cuts off a client that falls a byte budget behind.
+        let ack_mode = if gd || wsx { "explicit" } else { "auto" };
         let mut subscribers = Vec::new();
         let mut publishers = Vec::new();
-        let wsx = matches!(system, System::SignalboxWsxRam | System::SignalboxWsxGd);
         for n in 0..scenario.subscribers {
             let cx = cx.clone();
             if wsx {
@@ -183,7 +186,7 @@ impl Node {
                 if sub["meta"]["msg_type"] != "zwsx.rspok" {
                     bail!("subscribe-wsx: {sub}");
                 }
-                subscribers.push(tokio::spawn(ws.receive(gd, cx)));
+                subscribers.push(tokio::spawn(ws.receive(ack_mode == "explicit", cx)));
             } else {
                 let name = format!("bench-rest-{n}");
                 let rest = Rest::new(&self.url, &topic, &name, self.password(&name));

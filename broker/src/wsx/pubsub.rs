@@ -74,11 +74,12 @@ pub fn invoke(
         return Box::pin(fut::ready(Err(refused(403, "not logged in"))));
     };
     let endpoint = login.endpoint.clone();
+    let caller = login.caller.clone();
     let client_id = login.client_id.clone().unwrap_or_default();
     let state = session.state.clone();
     let me: Recipient<PushFrame> = ctx.address().recipient();
     match service {
-        PUBLISH => match publish(&state, endpoint, request) {
+        PUBLISH => match publish(&state, caller, request) {
             Ok(published) => Box::pin(published.into_actor(session)),
             Err(e) => Box::pin(fut::ready(Err(e))),
         },
@@ -118,7 +119,7 @@ fn remember(
 /// publications keep their order — and answers a future of the reply.
 fn publish(
     state: &AppState,
-    endpoint: Arc<Endpoint>,
+    caller: Caller,
     request: Value,
 ) -> Result<impl Future<Output = Result<Value, ServiceError>> + 'static, ServiceError> {
     let mut fields = match request {
@@ -136,11 +137,10 @@ fn publish(
     let item: publish_input::PublishItem = parse(Value::Object(fields))?;
     let as_list = item.data_list.is_some();
     let messages = publish_input::into_messages(item, "application/json")?;
-    let pattern = Caller::of(endpoint.clone())
-        .allowed(Access::Pub, &topic_name)
-        .ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+    let pattern =
+        caller.allowed(Access::Pub, &topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
     let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
-    let published = pubsub::publish_as(&topic, &endpoint, pattern, messages);
+    let published = pubsub::publish_as(&topic, &caller.endpoint, pattern, messages);
     Ok(async move { Ok(pubsub::publish_answer(published.await?, as_list)) })
 }
 
