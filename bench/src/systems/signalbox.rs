@@ -24,8 +24,12 @@ use super::{confirmed, Cleanup, Confirm, Prepared, Publisher, Scenario, Subscrib
 
 /// Clients per node: the most publishers plus subscribers any scenario uses.
 const CLIENTS: usize = 16;
-/// Messages in one WSX push or one REST pull.
+/// Messages in one WSX push or one REST pull, at most.
 const BATCH: usize = 100;
+/// Payload bytes in one WSX push, about: the push window (`PUSH_WINDOW` pushes) must stay under
+/// the node's per-connection output budget, or the node cuts the subscriber off as one that
+/// does not read.
+const PUSH_BYTES: usize = 128 * 1024;
 /// WSX pushes that may be unanswered at once (explicit ack).
 const PUSH_WINDOW: usize = 8;
 /// Depth limits far above what a run leaves queued, so a run measures throughput, not the
@@ -169,6 +173,7 @@ impl Node {
         // pushes unanswered) is then their flow control. With auto ack a node pushes as fast as
         // it can and cuts off a client that falls a byte budget behind.
         let ack_mode = if gd || wsx { "explicit" } else { "auto" };
+        let push_batch = (PUSH_BYTES / scenario.size.max(1)).clamp(1, BATCH);
         let mut subscribers = Vec::new();
         let mut publishers = Vec::new();
         for n in 0..scenario.subscribers {
@@ -179,7 +184,7 @@ impl Node {
                 let sub = ws
                     .call(
                         "zato.pubsub.pubapi.subscribe-wsx",
-                        json!({"topic_name": topic, "ack_mode": ack_mode, "delivery_batch_size": BATCH,
+                        json!({"topic_name": topic, "ack_mode": ack_mode, "delivery_batch_size": push_batch,
                                "max_in_flight": PUSH_WINDOW, "ack_timeout": 30}),
                     )
                     .await?;
