@@ -24,7 +24,7 @@ use clap::Parser;
 use serde_json::json;
 
 use run::{Load, Outcome, Targets};
-use systems::{signalbox, Scenario, System};
+use systems::{nats, rabbitmq, signalbox, Scenario, System};
 
 #[derive(Debug, Parser)]
 #[command(about = "Signalbox, RabbitMQ and NATS side by side: throughput, latency, correctness")]
@@ -73,8 +73,6 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
 }
-
-use systems::{nats, rabbitmq};
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -142,8 +140,10 @@ fn shapes(args: &Args) -> Result<Vec<(usize, usize)>> {
         .map(|s| {
             let (p, c) = s.split_once('x').with_context(|| format!("shape {s} is not PUBxSUB"))?;
             let (p, c): (usize, usize) = (p.parse()?, c.parse()?);
-            if p == 0 || p > 8 || c == 0 || c > 8 + 8 {
-                bail!("shape {s}: 1–8 publishers and 1–16 subscribers");
+            // A payload names its publisher in one hex digit; Signalbox clients log in as one of
+            // 16 endpoints, one per subscriber.
+            if !(1..=16).contains(&p) || !(1..=16).contains(&c) {
+                bail!("shape {s}: 1–16 publishers and 1–16 subscribers");
             }
             Ok((p, c))
         })
