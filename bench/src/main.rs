@@ -1,141 +1,241 @@
-//! `signalbox-bench`: quick publish → pull throughput of one Signalbox node over REST.
+//! `signalbox-bench`: Signalbox side by side with RabbitMQ and NATS on one machine, from one
+//! process, with one method for all.
 //!
-//! It creates its own topic, endpoint and subscription through the admin API, publishes
-//! `--messages` messages of `--size` bytes from `--publishers` threads (keep-alive connections,
-//! `--batch` messages per request as a `data_list`), pulls them back with `?max=1000`, and checks
-//! that every message arrived exactly once. It reports messages per second for both halves.
+//! For each system and scenario (publishers → subscribers, payload size) it measures the
+//! maximum throughput with a bounded number of unconfirmed messages per publisher, and the
+//! publish→deliver latency at fixed rates (open loop). Every payload carries its publisher,
+//! sequence number and due time; every subscriber checks for loss, duplicates and reordering.
+//! `--quick` checks correctness only, in under a minute, and exits non-zero on any fault.
+//! `--idle-subscriptions N` measures a node's resident memory per idle subscription.
+//! See docs/BENCHMARKS.md.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod check;
+mod idle;
+mod payload;
+mod report;
+mod run;
+mod systems;
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use run::{Load, Outcome, Targets};
+use systems::{nats, rabbitmq, signalbox, Scenario, System};
 
 #[derive(Debug, Parser)]
+#[command(about = "Signalbox, RabbitMQ and NATS side by side: throughput, latency, correctness")]
 struct Args {
-    /// Node URL.
-    #[arg(long, default_value = "http://127.0.0.1:17010")]
-    url: String,
-    /// Admin key (else ./data/admin.key).
-    #[arg(long, env = "SIGNALBOX_ADMIN_KEY")]
-    admin_key: Option<String>,
-    #[arg(long, default_value_t = 20_000)]
-    messages: usize,
-    /// Payload bytes per message.
-    #[arg(long, default_value_t = 1024)]
-    size: usize,
-    /// Messages per publish request (1 = one request per message).
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    #[arg(long, default_value_t = 4)]
-    publishers: usize,
-    /// Guaranteed delivery (SQL) instead of in-RAM.
+    /// Correctness smoke test for CI: every system, short open-loop runs, no speed asserted;
+    /// exits non-zero on loss, duplicates or reordering.
     #[arg(long)]
-    gd: bool,
+    quick: bool,
+    /// Systems to run (comma-separated): signalbox-wsx-ram, signalbox-wsx-gd, signalbox-rest-ram,
+    /// signalbox-rest-gd, rabbitmq-transient, rabbitmq-persistent, nats-core, nats-jetstream.
+    #[arg(long, value_delimiter = ',')]
+    systems: Vec<String>,
+    /// Scenarios as PUBxSUB (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1x1,1x10,4x1")]
+    shapes: Vec<String>,
+    /// Payload sizes in bytes (comma-separated, at least 16).
+    #[arg(long, value_delimiter = ',', default_value = "16,1024,16384")]
+    sizes: Vec<usize>,
+    /// Seconds each publisher sends for, per run.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Unconfirmed messages per publisher in throughput runs.
+    #[arg(long, default_value_t = 256)]
+    in_flight: usize,
+    /// Fixed rates (msg/s) for the latency runs (1→1, 1 KiB); `half` is half of Signalbox's
+    /// measured in-RAM WSX maximum.
+    #[arg(long, value_delimiter = ',', default_value = "1000,half")]
+    rates: Vec<String>,
+    /// Skip the throughput runs (latency runs then need numeric rates).
+    #[arg(long)]
+    no_throughput: bool,
+    /// Skip the latency runs.
+    #[arg(long)]
+    no_latency: bool,
+    /// Measure the node's resident memory with this many idle subscriptions, then exit.
+    #[arg(long)]
+    idle_subscriptions: Option<usize>,
+    /// The signalbox binary (default: next to this executable).
+    #[arg(long)]
+    signalbox: Option<PathBuf>,
+    #[arg(long, default_value = rabbitmq::DEFAULT_URL)]
+    amqp_url: String,
+    #[arg(long, default_value = nats::DEFAULT_URL)]
+    nats_url: String,
+    /// Directory for results.md and results.json.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let key = match &args.admin_key {
-        Some(k) => k.clone(),
-        None => std::fs::read_to_string("data/admin.key").context("no --admin-key and no data/admin.key")?,
-    };
-    let key = key.trim().to_owned();
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).max_idle_connections(64).build();
-    let run = format!("{:x}", Instant::now().elapsed().as_nanos() ^ std::process::id() as u128);
-    let topic = format!("/bench/{run}");
-    let admin = |path: &str, body: Value| -> Result<Value> {
-        Ok(agent
-            .post(&format!("{}/admin/v1{path}", args.url))
-            .set("Authorization", &format!("Bearer {key}"))
-            .send_json(body)?
-            .into_json()?)
-    };
-    // Depth limits sized to the run, so the measurement is of throughput, not of back-pressure.
-    let depth = args.messages as i64 + 1;
-    admin(
-        "/topics",
-        json!({"name": topic, "has_gd": args.gd, "max_depth_gd": depth, "max_depth_non_gd": depth}),
-    )?;
-    let endpoint = admin(
-        "/endpoints",
-        json!({"name": format!("bench-{run}"), "role": "pub-sub", "topic_patterns": [format!("pub={topic}"), format!("sub={topic}")]}),
-    )?;
-    let user = endpoint["username"].as_str().context("username")?.to_owned();
-    let password = endpoint["password"].as_str().context("password")?.to_owned();
-    admin("/subscriptions", json!({"topic_name": topic, "endpoint": user}))?;
-    let auth = format!("Basic {}", base64(&format!("{user}:{password}")));
-    let topic_url = format!("{}/zato/pubsub/topic/{topic}", args.url);
+    payload::start_clock();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(bench(args))
+}
 
-    let payload = "x".repeat(args.size.saturating_sub(12));
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let handles: Vec<_> = (0..args.publishers)
-        .map(|_| {
-            let (agent, next, url, auth, payload) =
-                (agent.clone(), next.clone(), topic_url.clone(), auth.clone(), payload.clone());
-            let (total, batch) = (args.messages, args.batch.max(1));
-            std::thread::spawn(move || -> Result<()> {
-                loop {
-                    let first = next.fetch_add(batch, Ordering::Relaxed);
-                    if first >= total {
-                        return Ok(());
-                    }
-                    let items: Vec<Value> = (first..(first + batch).min(total))
-                        .map(|n| json!({"data": format!("{n:010}:{payload}")}))
-                        .collect();
-                    let body = if items.len() == 1 { items[0].clone() } else { json!({"data_list": items}) };
-                    agent.post(&url).set("Authorization", &auth).send_json(body)?;
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().map_err(|_| anyhow::anyhow!("publisher panicked"))??;
+async fn bench(args: Args) -> Result<()> {
+    let binary = signalbox::binary(args.signalbox.as_deref())?;
+    if let Some(n) = args.idle_subscriptions {
+        let report = tokio::task::block_in_place(|| idle::measure(&binary, n))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return write_out(&args, "", &report);
     }
-    let published = started.elapsed();
+    let systems: Vec<System> = if args.systems.is_empty() {
+        System::ALL.to_vec()
+    } else {
+        args.systems
+            .iter()
+            .map(|s| System::parse(s).with_context(|| format!("unknown system {s}")))
+            .collect::<Result<_>>()?
+    };
+    let node = if systems.iter().any(|s| s.is_signalbox()) {
+        Some(tokio::task::block_in_place(|| signalbox::Node::start(&binary))?)
+    } else {
+        None
+    };
+    let targets = Targets { node, amqp_url: args.amqp_url.clone(), nats_url: args.nats_url.clone() };
+    eprintln!("machine: {}", report::machine());
 
-    let pull_started = Instant::now();
-    let mut seen = vec![false; args.messages];
-    let mut received = 0;
-    while received < args.messages {
-        let batch: Vec<Value> = agent
-            .request("PATCH", &format!("{topic_url}?max=1000"))
-            .set("Authorization", &auth)
-            .call()?
-            .into_json()?;
-        if batch.is_empty() {
-            bail!("queue empty after {received} of {} messages", args.messages);
-        }
-        for m in batch {
-            let n: usize =
-                m["data"].as_str().and_then(|d| d.get(..10)).and_then(|d| d.parse().ok()).context("data")?;
-            if std::mem::replace(&mut seen[n], true) {
-                bail!("message {n} delivered twice");
-            }
-            received += 1;
-        }
+    let mut outcomes = Vec::new();
+    let ran = if args.quick {
+        quick(&targets, &systems, &mut outcomes).await
+    } else {
+        full(&args, &targets, &systems, &mut outcomes).await
+    };
+    if let (Err(_), Some(node)) = (&ran, &targets.node) {
+        eprintln!("the node's last log lines:\n{}", node.log_tail(20));
     }
-    let pulled = pull_started.elapsed();
-    let rate = |d: Duration| args.messages as f64 / d.as_secs_f64();
-    println!(
-        "{} messages of {} B, {}, batch {}, {} publishers: publish {:.0} msg/s ({:.2} s), pull {:.0} msg/s ({:.2} s), none lost or repeated",
-        args.messages,
-        args.size,
-        if args.gd { "GD" } else { "in-RAM" },
-        args.batch,
-        args.publishers,
-        rate(published),
-        published.as_secs_f64(),
-        rate(pulled),
-        pulled.as_secs_f64()
-    );
+    ran?;
+    let table = report::markdown(&outcomes);
+    println!("{table}");
+    write_out(&args, &table, &report::json(&outcomes, json!({"binary": binary})))?;
+    let faulty: Vec<&Outcome> = outcomes.iter().filter(|o| !o.correct()).collect();
+    if args.quick && !faulty.is_empty() {
+        bail!("{} run(s) lost, repeated or reordered messages", faulty.len());
+    }
     Ok(())
 }
 
-fn base64(text: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(text)
+fn write_out(args: &Args, table: &str, json: &serde_json::Value) -> Result<()> {
+    let Some(dir) = &args.out else { return Ok(()) };
+    std::fs::create_dir_all(dir)?;
+    if !table.is_empty() {
+        std::fs::write(dir.join("results.md"), format!("Machine: {}\n\n{table}", report::machine()))?;
+    }
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(json)?)?;
+    Ok(())
+}
+
+fn shapes(args: &Args) -> Result<Vec<(usize, usize)>> {
+    args.shapes
+        .iter()
+        .map(|s| {
+            let (p, c) = s.split_once('x').with_context(|| format!("shape {s} is not PUBxSUB"))?;
+            let (p, c): (usize, usize) = (p.parse()?, c.parse()?);
+            // A payload names its publisher in one hex digit; Signalbox clients log in as one of
+            // 16 endpoints, one per subscriber.
+            if !(1..=16).contains(&p) || !(1..=16).contains(&c) {
+                bail!("shape {s}: 1–16 publishers and 1–16 subscribers");
+            }
+            Ok((p, c))
+        })
+        .collect()
+}
+
+async fn one(
+    targets: &Targets,
+    system: System,
+    scenario: Scenario,
+    load: Load,
+    secs: f64,
+) -> Result<Outcome> {
+    let duration = Duration::from_secs_f64(secs);
+    let outcome = match run::run(targets, system, scenario, load, duration, Duration::from_secs(5)).await {
+        Ok(o) => o,
+        // Recorded, not fatal: the other systems still get measured.
+        Err(e) => Outcome::failed(system, scenario, load, &e),
+    };
+    eprintln!(
+        "{:<20} {:<14} {:<22?} {:>9.0} msg/s  p50 {:>6} µs  p99 {:>7} µs  {}",
+        system.name(),
+        scenario.label(),
+        load,
+        outcome.msgs_per_sec,
+        outcome.p50_us,
+        outcome.p99_us,
+        report::check_label(&outcome)
+    );
+    Ok(outcome)
+}
+
+/// Every system through every shape at a gentle fixed rate: correctness only.
+async fn quick(targets: &Targets, systems: &[System], outcomes: &mut Vec<Outcome>) -> Result<()> {
+    for &system in systems {
+        for (publishers, subscribers, size) in [(1, 1, 1024), (1, 10, 16), (4, 1, 16384)] {
+            let scenario = Scenario { publishers, subscribers, size };
+            outcomes.push(one(targets, system, scenario, Load::Rate { per_sec: 2000 }, 0.8).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn full(args: &Args, targets: &Targets, systems: &[System], outcomes: &mut Vec<Outcome>) -> Result<()> {
+    if args.sizes.iter().any(|&s| s < payload::HEADER) {
+        bail!("payload sizes start at {} bytes", payload::HEADER);
+    }
+    let load = Load::Max { in_flight: args.in_flight };
+    if !args.no_throughput {
+        for (publishers, subscribers) in shapes(args)? {
+            for &size in &args.sizes {
+                for &system in systems {
+                    let scenario = Scenario { publishers, subscribers, size };
+                    outcomes.push(one(targets, system, scenario, load, args.seconds).await?);
+                }
+            }
+        }
+    }
+    if args.no_latency {
+        return Ok(());
+    }
+    let scenario = Scenario { publishers: 1, subscribers: 1, size: 1024 };
+    let max_of = |outcomes: &[Outcome], system: System| {
+        outcomes
+            .iter()
+            .find(|o| {
+                o.system == system
+                    && o.scenario.publishers == 1
+                    && o.scenario.subscribers == 1
+                    && o.scenario.size == 1024
+            })
+            .map(|o| o.msgs_per_sec)
+    };
+    let mut rates = Vec::new();
+    for r in &args.rates {
+        rates.push(match r.as_str() {
+            "half" => match max_of(outcomes, System::SignalboxWsxRam) {
+                Some(max) => (max / 2.0) as u64,
+                None => continue,
+            },
+            n => n.parse().with_context(|| format!("rate {n}"))?,
+        });
+    }
+    for per_sec in rates {
+        for &system in systems {
+            // Open loop past a system's capacity only measures how fast its backlog grows.
+            if max_of(outcomes, system).is_some_and(|max| (per_sec as f64) > max * 1.1) {
+                eprintln!("{:<20} skipped at {per_sec}/s: above its measured maximum", system.name());
+                continue;
+            }
+            outcomes.push(one(targets, system, scenario, Load::Rate { per_sec }, args.seconds).await?);
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,6 @@
 
 use diesel::dsl::exists;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
 
 use crate::connection::AnyConnection;
 use crate::models::*;
@@ -23,15 +22,65 @@ impl Store {
     /// Stores a group of GD publications in one transaction — messages and one queue row per
     /// subscription of their topic, made inside the transaction from the subscriptions in the
     /// database — and answers only after COMMIT. This is the group commit: the caller gathers
-    /// many publishers' messages into one call.
+    /// many publishers' messages into one call, and they go in as a few multi-row INSERTs
+    /// rather than statements per message.
     pub fn gd_commit(&self, batch: &[GdPublication]) -> StoreResult<Vec<GdOutcome>> {
         self.write(|conn| {
             let now = now_micros();
-            let mut out = Vec::with_capacity(batch.len());
-            for publication in batch {
-                out.push(commit_one(conn, publication, now)?);
+            let mut outcomes = repeats(conn, batch)?;
+            let mut topic_ids: Vec<i64> = batch.iter().map(|p| p.message.topic_id).collect();
+            topic_ids.sort_unstable();
+            topic_ids.dedup();
+            let subs: Vec<(i64, String)> = pubsub_sub::table
+                .filter(pubsub_sub::topic_id.eq_any(&topic_ids))
+                .select((pubsub_sub::topic_id, pubsub_sub::sub_key))
+                .load(conn)?;
+            // A publication for some subscriptions only (kept as GD for a cluster node that
+            // could not take it, or a queue handed over) may name a message stored already.
+            let partial: Vec<&str> = batch
+                .iter()
+                .filter(|p| p.only_sub_keys.is_some())
+                .map(|p| p.message.pub_msg_id.as_str())
+                .collect();
+            let mut stored: std::collections::HashSet<String> = match partial.is_empty() {
+                true => Default::default(),
+                false => pubsub_message::table
+                    .filter(pubsub_message::pub_msg_id.eq_any(&partial))
+                    .select(pubsub_message::pub_msg_id)
+                    .load::<String>(conn)?
+                    .into_iter()
+                    .collect(),
+            };
+            let subs_of = |p| subscriptions_of(&subs, p);
+
+            let mut messages = Vec::with_capacity(batch.len());
+            let mut queue = Vec::new();
+            for (p, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+                if outcome.is_some() {
+                    continue;
+                }
+                let m = &p.message;
+                let queued = subs_of(p).count();
+                if queued == 0 && p.drop_if_no_subs {
+                    *outcome = Some(GdOutcome::Dropped);
+                    continue;
+                }
+                if stored.insert(m.pub_msg_id.clone()) {
+                    messages.push(MessageRow::of(m, queued > 0));
+                }
+                queue.extend(subs_of(p).map(|sub_key| QueueInsert {
+                    pub_msg_id: &m.pub_msg_id,
+                    sub_key,
+                    creation_time: now,
+                    priority: m.priority,
+                    order_time: m.ext_pub_time.unwrap_or(m.pub_time),
+                    pub_time: m.pub_time,
+                }));
+                *outcome = Some(GdOutcome::Stored { queued });
             }
-            Ok(out)
+            insert_messages(conn, &messages)?;
+            insert_queue_rows(conn, &queue)?;
+            Ok(outcomes.into_iter().map(|o| o.expect("every publication has an outcome")).collect())
         })
     }
 
@@ -329,60 +378,149 @@ impl Store {
     }
 }
 
-fn commit_one(conn: &mut AnyConnection, p: &GdPublication, now: i64) -> StoreResult<GdOutcome> {
-    let m = &p.message;
-    if p.client_msg_id {
-        let existing: Option<(i64, i64)> = pubsub_message::table
-            .filter(pubsub_message::pub_msg_id.eq(&m.pub_msg_id))
-            .select((pubsub_message::topic_id, pubsub_message::pub_time))
-            .first(conn)
-            .optional()?;
-        if let Some((topic_id, pub_time)) = existing {
-            return Ok(if topic_id == m.topic_id && m.pub_time - pub_time <= p.dedup_window {
-                GdOutcome::Duplicate
-            } else {
-                GdOutcome::Conflict
-            });
+/// The subscriptions a publication is queued for: its topic's, or the ones it names.
+fn subscriptions_of<'a>(
+    subs: &'a [(i64, String)],
+    p: &'a GdPublication,
+) -> impl Iterator<Item = &'a String> + 'a {
+    let (topic_id, only) = (p.message.topic_id, p.only_sub_keys.as_deref());
+    subs.iter()
+        .filter(move |(t, k)| *t == topic_id && only.is_none_or(|only| only.contains(k)))
+        .map(|(_, k)| k)
+}
+
+/// Messages per multi-row INSERT: 20 columns each, well under SQLite's 32,766 bound
+/// parameters (and PostgreSQL's 65,535).
+const MESSAGES_PER_INSERT: usize = 500;
+/// Queue rows per multi-row INSERT: 6 columns each.
+const QUEUE_ROWS_PER_INSERT: usize = 2000;
+
+/// A message row as inserted. `None` is written as NULL, never as DEFAULT, so SQLite takes
+/// many rows in one INSERT.
+#[derive(Insertable)]
+#[diesel(table_name = pubsub_message, treat_none_as_default_value = false)]
+struct MessageRow<'a> {
+    pub_msg_id: &'a str,
+    topic_id: i64,
+    published_by_id: Option<i64>,
+    pub_correl_id: Option<&'a str>,
+    in_reply_to: Option<&'a str>,
+    ext_client_id: Option<&'a str>,
+    group_id: Option<&'a str>,
+    position_in_group: Option<i64>,
+    pub_pattern_matched: &'a str,
+    pub_time: i64,
+    ext_pub_time: Option<i64>,
+    expiration: i64,
+    expiration_time: i64,
+    data: &'a str,
+    mime_type: &'a str,
+    size: i64,
+    priority: i32,
+    user_ctx: Option<&'a str>,
+    is_in_sub_queue: bool,
+    last_updated: Option<i64>,
+}
+
+impl<'a> MessageRow<'a> {
+    fn of(m: &'a StoredMessage, is_in_sub_queue: bool) -> MessageRow<'a> {
+        MessageRow {
+            pub_msg_id: &m.pub_msg_id,
+            topic_id: m.topic_id,
+            published_by_id: m.published_by_id,
+            pub_correl_id: m.pub_correl_id.as_deref(),
+            in_reply_to: m.in_reply_to.as_deref(),
+            ext_client_id: m.ext_client_id.as_deref(),
+            group_id: m.group_id.as_deref(),
+            position_in_group: m.position_in_group,
+            pub_pattern_matched: &m.pub_pattern_matched,
+            pub_time: m.pub_time,
+            ext_pub_time: m.ext_pub_time,
+            expiration: m.expiration,
+            expiration_time: m.expiration_time,
+            data: &m.data,
+            mime_type: &m.mime_type,
+            size: m.size,
+            priority: m.priority,
+            user_ctx: m.user_ctx.as_deref(),
+            is_in_sub_queue,
+            last_updated: m.last_updated,
         }
     }
-    let stored_already = p.only_sub_keys.is_some()
-        && diesel::select(exists(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq(&m.pub_msg_id))))
-            .get_result::<bool>(conn)?;
-    if !stored_already {
-        diesel::insert_into(pubsub_message::table).values(m).execute(conn)?;
+}
+
+/// A queue row as inserted; the other columns take their defaults (not delivered yet,
+/// deliverable).
+#[derive(Insertable)]
+#[diesel(table_name = pubsub_endp_msg_queue)]
+struct QueueInsert<'a> {
+    pub_msg_id: &'a str,
+    sub_key: &'a str,
+    creation_time: i64,
+    priority: i32,
+    order_time: i64,
+    pub_time: i64,
+}
+
+// Multi-row INSERTs go through each backend's own connection: diesel's MultiConnection does not
+// offer batch inserts.
+fn insert_messages(conn: &mut AnyConnection, rows: &[MessageRow]) -> StoreResult<()> {
+    for chunk in rows.chunks(MESSAGES_PER_INSERT) {
+        let insert = diesel::insert_into(pubsub_message::table).values(chunk);
+        match conn {
+            AnyConnection::Postgresql(c) => insert.execute(c)?,
+            AnyConnection::Sqlite(c) => insert.execute(c)?,
+        };
     }
-    let every_sub = p.only_sub_keys.is_none();
-    let only: &[String] = p.only_sub_keys.as_deref().unwrap_or_default();
-    let queued = pubsub_sub::table
-        .filter(pubsub_sub::topic_id.eq(m.topic_id))
-        .filter(every_sub.into_sql::<diesel::sql_types::Bool>().or(pubsub_sub::sub_key.eq_any(only)))
-        .select((
-            m.pub_msg_id.as_str().into_sql::<Text>(),
-            pubsub_sub::sub_key,
-            now.into_sql::<BigInt>(),
-            m.priority.into_sql::<Integer>(),
-            m.ext_pub_time.unwrap_or(m.pub_time).into_sql::<BigInt>(),
-            m.pub_time.into_sql::<BigInt>(),
-        ))
-        .insert_into(pubsub_endp_msg_queue::table)
-        .into_columns((
-            pubsub_endp_msg_queue::pub_msg_id,
-            pubsub_endp_msg_queue::sub_key,
-            pubsub_endp_msg_queue::creation_time,
-            pubsub_endp_msg_queue::priority,
-            pubsub_endp_msg_queue::order_time,
-            pubsub_endp_msg_queue::pub_time,
-        ))
-        .execute(conn)?;
-    if queued == 0 {
-        if p.drop_if_no_subs {
-            diesel::delete(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq(&m.pub_msg_id)))
-                .execute(conn)?;
-            return Ok(GdOutcome::Dropped);
+    Ok(())
+}
+
+fn insert_queue_rows(conn: &mut AnyConnection, rows: &[QueueInsert]) -> StoreResult<()> {
+    for chunk in rows.chunks(QUEUE_ROWS_PER_INSERT) {
+        let insert = diesel::insert_into(pubsub_endp_msg_queue::table).values(chunk);
+        match conn {
+            AnyConnection::Postgresql(c) => insert.execute(c)?,
+            AnyConnection::Sqlite(c) => insert.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Outcomes already known before anything is stored: publisher-chosen msg_ids that repeat an
+/// earlier publication (in the database or earlier in this batch) — a duplicate on the same
+/// topic within the dedup window, else a conflict. `None` for the rest.
+fn repeats(conn: &mut AnyConnection, batch: &[GdPublication]) -> StoreResult<Vec<Option<GdOutcome>>> {
+    let mut out = vec![None; batch.len()];
+    let chosen: Vec<&str> =
+        batch.iter().filter(|p| p.client_msg_id).map(|p| p.message.pub_msg_id.as_str()).collect();
+    if chosen.is_empty() {
+        return Ok(out);
+    }
+    let mut known: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+    for ids in chosen.chunks(500) {
+        let rows: Vec<(String, i64, i64)> = pubsub_message::table
+            .filter(pubsub_message::pub_msg_id.eq_any(ids))
+            .select((pubsub_message::pub_msg_id, pubsub_message::topic_id, pubsub_message::pub_time))
+            .load(conn)?;
+        known.extend(rows.into_iter().map(|(id, topic, time)| (id, (topic, time))));
+    }
+    for (p, outcome) in batch.iter().zip(out.iter_mut()) {
+        let m = &p.message;
+        if !p.client_msg_id {
+            continue;
         }
-        diesel::update(pubsub_message::table.filter(pubsub_message::pub_msg_id.eq(&m.pub_msg_id)))
-            .set(pubsub_message::is_in_sub_queue.eq(false))
-            .execute(conn)?;
+        match known.get(&m.pub_msg_id) {
+            Some(&(topic_id, pub_time)) => {
+                *outcome = Some(if topic_id == m.topic_id && m.pub_time - pub_time <= p.dedup_window {
+                    GdOutcome::Duplicate
+                } else {
+                    GdOutcome::Conflict
+                });
+            }
+            None => {
+                known.insert(m.pub_msg_id.clone(), (m.topic_id, m.pub_time));
+            }
+        }
     }
-    Ok(GdOutcome::Stored { queued })
+    Ok(out)
 }

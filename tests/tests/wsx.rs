@@ -479,3 +479,50 @@ fn up_to_max_in_flight_pushes_may_be_unanswered_at_once() {
     let rest: Vec<Value> = (0..2).map(|_| ws.recv()["data"]["data"].clone()).collect();
     assert_eq!(rest, vec![json!(3), json!(4)]);
 }
+
+#[test]
+fn publications_pipelined_on_one_connection_are_pushed_in_the_order_they_were_sent() {
+    for backend in backends() {
+        for gd in [false, true] {
+            let node = Node::start(backend);
+            let password = wsx_setup(&node, "pipe", "/pipe");
+            node.admin().post(
+                "/admin/v1/topics",
+                &json!({"name": "/pipe", "has_gd": gd, "max_depth_gd": 10000, "max_depth_non_gd": 10000}),
+            );
+            let mut subscriber = WsxClient::connect(&node, "/wsx/pipe");
+            subscriber.login("pipe-client", &password);
+            let (sub, _) = subscriber.invoke(
+                "zato.pubsub.pubapi.subscribe-wsx",
+                json!({"topic_name": "/pipe", "ack_mode": "explicit", "max_in_flight": 8,
+                       "delivery_batch_size": 5, "ack_timeout": 30}),
+            );
+            assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
+            let mut publisher = WsxClient::connect(&node, "/wsx/pipe");
+            publisher.login("pipe-client", &password);
+            let token = publisher.token.clone();
+
+            // Every publication is sent before any reply is read.
+            for n in 0..400 {
+                publisher.send(&json!({"meta": {"action": "invoke-service", "id": format!("p{n}"), "token": token,
+                    "timestamp": "2026-01-01T00:00:00"}, "data": {"service": "zato.pubsub.pubapi.publish-message",
+                    "request": {"topic_name": "/pipe", "data": n}}}));
+            }
+            for _ in 0..400 {
+                assert_eq!(publisher.recv()["meta"]["msg_type"], "zwsx.rspok");
+            }
+            let mut got = Vec::new();
+            while got.len() < 400 {
+                let push = subscriber.recv();
+                assert_eq!(push["meta"]["msg_type"], "zwsx.psrq", "{push}");
+                match &push["data"] {
+                    Value::Array(list) => got.extend(list.iter().map(|m| m["data"].as_i64().unwrap())),
+                    one => got.push(one["data"].as_i64().unwrap()),
+                }
+                subscriber.respond(push["meta"]["id"].as_str().unwrap(), json!("ok"));
+            }
+            let expected: Vec<i64> = (0..400).collect();
+            assert_eq!(got, expected, "{backend:?} gd={gd}: pushed out of publication order");
+        }
+    }
+}

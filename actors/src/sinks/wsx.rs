@@ -25,17 +25,19 @@ pub struct WsxSink {
 
 impl Sink for WsxSink {
     fn deliver(&self, batch: Batch) -> SinkFuture {
-        let session = self.session.clone();
+        let Some(session) = &self.session else {
+            return Box::pin(async { Err(SinkError::idle("no WebSocket session is attached")) });
+        };
+        let frame = PushFrame {
+            sub_key: batch.sub_key.clone(),
+            messages: batch.external(),
+            ack_timeout: batch.ack_timeout,
+        };
+        // Queued for the session now, not when the future is first polled: with several pushes
+        // under way, the order in which their futures are polled is not the order they were made.
+        let sent = session.send(frame);
         Box::pin(async move {
-            let Some(session) = session else {
-                return Err(SinkError::idle("no WebSocket session is attached"));
-            };
-            let frame = PushFrame {
-                sub_key: batch.sub_key.clone(),
-                messages: batch.external(),
-                ack_timeout: batch.ack_timeout,
-            };
-            match session.send(frame).await {
+            match sent.await {
                 Ok(result) => result,
                 Err(_) => Err(SinkError::idle("the WebSocket session has gone")),
             }

@@ -12,7 +12,7 @@ mod messages;
 mod overflow;
 mod publish_as;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -47,6 +47,21 @@ pub struct TopicActor {
     recent_ids: HashMap<String, i64>,
     /// Subscriptions delivered by other nodes, and how to reach them (cluster only).
     route: Option<ClusterRoute>,
+    /// Publications whose GD part is committing, and any made after them, in the order they
+    /// were made. Commits answer in any order; messages reach the delivery actors only from
+    /// the front of this queue, so subscribers see the topic's publication order.
+    handoffs: VecDeque<Handoff>,
+    /// Ticket of the next publication queued in `handoffs`.
+    next_ticket: u64,
+}
+
+type Fanned = Vec<(Arc<Message>, Option<Arc<RamHold>>)>;
+
+/// A publication waiting for its turn to be handed to the delivery actors; `ready` once its
+/// commit has answered (empty if it failed or stored nothing deliverable).
+struct Handoff {
+    ticket: u64,
+    ready: Option<Fanned>,
 }
 
 impl TopicActor {
@@ -67,6 +82,29 @@ impl TopicActor {
             metrics,
             recent_ids: HashMap::new(),
             route,
+            handoffs: VecDeque::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// Queues a publication's hand-off behind those still committing; answers its ticket.
+    fn queue_handoff(&mut self, ready: Option<Fanned>) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.handoffs.push_back(Handoff { ticket, ready });
+        ticket
+    }
+
+    /// Marks a publication's messages ready and hands over every ready one at the front.
+    fn handoff_ready(&mut self, ticket: u64, messages: Fanned) {
+        if let Some(h) = self.handoffs.iter_mut().find(|h| h.ticket == ticket) {
+            h.ready = Some(messages);
+        }
+        while self.handoffs.front().is_some_and(|h| h.ready.is_some()) {
+            let messages = self.handoffs.pop_front().and_then(|h| h.ready).unwrap_or_default();
+            if !messages.is_empty() {
+                self.fan_out(&messages, next_pub_time());
+            }
         }
     }
 
@@ -323,7 +361,11 @@ impl Handler<Publish> for TopicActor {
         }
         let forwarded = self.forward_remote(&remote, &fanned);
         if gd.is_empty() {
-            self.fan_out(&fanned, now);
+            if self.handoffs.is_empty() {
+                self.fan_out(&fanned, now);
+            } else {
+                self.queue_handoff(Some(fanned.clone()));
+            }
             self.remember(&req, fanned.last().map(|(m, _)| m.as_ref()));
             return Box::pin(fut::wrap_future(forwarded).map(move |result, _act: &mut Self, _| {
                 result?;
@@ -343,14 +385,27 @@ impl Handler<Publish> for TopicActor {
             })
             .collect();
         let commit = self.gd_writer.send(PersistGd { publications });
+        let ticket = self.queue_handoff(None);
         let both = async move { (forwarded.await, commit.await) };
         Box::pin(both.into_actor(self).map(move |(forwarded, result), act, _ctx| {
-            forwarded?;
-            let outcomes = result??;
+            let outcomes = match (forwarded, result) {
+                (Ok(()), Ok(Ok(outcomes))) => outcomes,
+                (Err(e), _) | (_, Ok(Err(e))) => {
+                    act.handoff_ready(ticket, Vec::new());
+                    return Err(e);
+                }
+                (_, Err(e)) => {
+                    act.handoff_ready(ticket, Vec::new());
+                    return Err(e.into());
+                }
+            };
             let mut stored = fanned;
             for ((i, msg, _), outcome) in gd.into_iter().zip(outcomes) {
                 match outcome {
-                    GdOutcome::Conflict => return Err(PubSubError::MsgIdConflict(msg.msg_id)),
+                    GdOutcome::Conflict => {
+                        act.handoff_ready(ticket, Vec::new());
+                        return Err(PubSubError::MsgIdConflict(msg.msg_id));
+                    }
                     GdOutcome::Duplicate => {}
                     GdOutcome::Dropped => act.audit(&req, &msg, "dropped_no_subscribers"),
                     GdOutcome::Stored { queued } => {
@@ -364,9 +419,9 @@ impl Handler<Publish> for TopicActor {
                 }
                 answers[i] = Some(Published { msg_id: msg.msg_id, overflow: false });
             }
-            act.fan_out(&stored, next_pub_time());
             act.wake_remote(&remote);
             act.remember(&req, stored.last().map(|(m, _)| m.as_ref()));
+            act.handoff_ready(ticket, stored);
             Ok(answers.into_iter().flatten().collect())
         }))
     }

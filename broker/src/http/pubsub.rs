@@ -1,6 +1,8 @@
 //! The public pub/sub REST API, on Zato 3.x's paths (INTERFACES §3). `{topic_name}` is the rest
 //! of the path, so `/zato/pubsub/topic//customer/new` names `/customer/new`.
 
+use std::future::Future;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -66,13 +68,15 @@ fn permitted(
     Ok((topic, pattern))
 }
 
-/// Publishes `messages` to `topic` as `endpoint`; shared by the REST route and the admin API.
-pub async fn publish_as(
+/// Publishes `messages` to `topic` as `endpoint`; shared by the REST route, WSX and the admin
+/// API. The request is queued for the topic when this is called, not when the answer is first
+/// polled, so one connection's pipelined publications reach the topic in the order they came.
+pub fn publish_as(
     topic: &TopicEntry,
     endpoint: &Endpoint,
     pattern: String,
     messages: Vec<NewMessage>,
-) -> Result<Vec<Published>, ApiError> {
+) -> impl Future<Output = Result<Vec<Published>, ApiError>> + 'static {
     let request = Publish {
         endpoint_id: Some(endpoint.id),
         endpoint_name: endpoint.name.clone(),
@@ -80,8 +84,8 @@ pub async fn publish_as(
         cid: new_cid(),
         messages,
     };
-    let sent = topic.addr.send(request).await.map_err(PubSubError::from)?;
-    Ok(sent?)
+    let sent = topic.addr.send(request);
+    async move { Ok(sent.await.map_err(PubSubError::from)??) }
 }
 
 /// `{"msg_id"}` for one message, `{"msg_id_list"}` for a `data_list`, with `overflow` when an

@@ -1,6 +1,7 @@
 //! Pub/sub over WSX under Zato's service names, run for the logged-in endpoint of a session:
 //! publish, subscribe (one topic or a list), unsubscribe, resume.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -73,11 +74,15 @@ pub fn invoke(
         return Box::pin(fut::ready(Err(refused(403, "not logged in"))));
     };
     let endpoint = login.endpoint.clone();
+    let caller = login.caller.clone();
     let client_id = login.client_id.clone().unwrap_or_default();
     let state = session.state.clone();
     let me: Recipient<PushFrame> = ctx.address().recipient();
     match service {
-        PUBLISH => Box::pin(publish(state, endpoint, request).into_actor(session)),
+        PUBLISH => match publish(&state, caller, request) {
+            Ok(published) => Box::pin(published.into_actor(session)),
+            Err(e) => Box::pin(fut::ready(Err(e))),
+        },
         RESUME => Box::pin(resume(state, endpoint, me, request).into_actor(session).map(remember)),
         UNSUBSCRIBE => {
             Box::pin(unsubscribe(state, endpoint, request).into_actor(session).map(|result, act, _| {
@@ -110,11 +115,13 @@ fn remember(
     Ok(reply)
 }
 
-async fn publish(
-    state: web::Data<AppState>,
-    endpoint: Arc<Endpoint>,
+/// Checks and queues a publication for its topic at once — so a client's pipelined
+/// publications keep their order — and answers a future of the reply.
+fn publish(
+    state: &AppState,
+    caller: Caller,
     request: Value,
-) -> Result<Value, ServiceError> {
+) -> Result<impl Future<Output = Result<Value, ServiceError>> + 'static, ServiceError> {
     let mut fields = match request {
         Value::Object(o) => o,
         _ => {
@@ -130,12 +137,11 @@ async fn publish(
     let item: publish_input::PublishItem = parse(Value::Object(fields))?;
     let as_list = item.data_list.is_some();
     let messages = publish_input::into_messages(item, "application/json")?;
-    let pattern = Caller::of(endpoint.clone())
-        .allowed(Access::Pub, &topic_name)
-        .ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+    let pattern =
+        caller.allowed(Access::Pub, &topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
     let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
-    let published = pubsub::publish_as(&topic, &endpoint, pattern, messages).await?;
-    Ok(pubsub::publish_answer(published, as_list))
+    let published = pubsub::publish_as(&topic, &caller.endpoint, pattern, messages);
+    Ok(async move { Ok(pubsub::publish_answer(published.await?, as_list)) })
 }
 
 async fn subscribe(

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::frames::{self, ClientFrame};
 use super::{Channel, GATEWAY};
+use crate::http::endpoint_auth::Caller;
 use crate::http::AppState;
 
 /// How long a server request (`zwsx.rqc`) waits for the client's answer.
@@ -48,6 +49,8 @@ struct Writer {
 /// Who logged in, and until when the token is good.
 pub struct Login {
     pub endpoint: Arc<Endpoint>,
+    /// The endpoint's permissions, parsed once at login rather than for every publication.
+    pub caller: Caller,
     pub token: String,
     pub expires: Instant,
     pub client_id: Option<String>,
@@ -210,8 +213,10 @@ impl WsxSession {
             let token = frames::new_id("zwsxt.");
             let ttl = Duration::from_secs_f64(act.channel.row.token_ttl.max(1.0));
             let first = act.login.is_none();
+            let endpoint = Arc::new(endpoint);
             act.login = Some(Login {
-                endpoint: Arc::new(endpoint),
+                caller: Caller::of(endpoint.clone()),
+                endpoint,
                 token: token.clone(),
                 expires: Instant::now() + ttl,
                 client_id: frame.meta_str("client_id"),
