@@ -73,6 +73,9 @@ pub struct DeliveryActor {
     pushing_ids: std::collections::HashSet<String>,
     /// A read of the backlog for pushing is under way.
     refilling: bool,
+    /// A GD message or a wake-up arrived while that read was under way: the read may have
+    /// missed it, so the backlog is read again after it (else a later message could go first).
+    refill_stale: bool,
     /// After a failure with `delivery_err_should_block`: no push before this time (µs).
     blocked_until: i64,
     /// Failed batches waiting for their retry (`delivery_err_should_block = false`).
@@ -123,6 +126,7 @@ impl DeliveryActor {
             pushing: 0,
             pushing_ids: Default::default(),
             refilling: false,
+            refill_stale: false,
             blocked_until: 0,
             set_aside: Vec::new(),
             paused: false,
@@ -268,6 +272,9 @@ impl DeliveryActor {
                         })
                         .collect();
                     act.window.replace_gd(entries, full);
+                    if std::mem::take(&mut act.refill_stale) {
+                        act.window.backlog_unknown();
+                    }
                     Ok(())
                 }),
         ))
@@ -290,6 +297,9 @@ impl Handler<Enqueue> for DeliveryActor {
         // In a cluster, other nodes commit GD messages to this queue too: GD order is what SQL
         // says, so a local GD publication is only a reason to read SQL again.
         let cluster = self.store.is_fenced();
+        if self.refilling && msg.entries.iter().any(|e| e.msg.has_gd) {
+            self.refill_stale = true;
+        }
         for entry in msg.entries {
             if cluster && entry.msg.has_gd {
                 self.window.backlog_unknown();
@@ -581,6 +591,7 @@ impl Handler<Resync> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Resync, ctx: &mut Context<Self>) {
+        self.refill_stale |= self.refilling;
         self.window.backlog_unknown();
         self.kick(ctx);
     }
