@@ -307,16 +307,20 @@ async fn command(
     Ok(HttpResponse::Ok().json(run_command(&state, &actor_id, &command, &body).await?))
 }
 
+/// The node a `move` names in its body (`{"node": …}`).
+fn move_target(body: &[u8]) -> Result<String, ApiError> {
+    let target: MoveBody = match body.is_empty() {
+        true => MoveBody::default(),
+        false => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?,
+    };
+    target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))
+}
+
 /// `move` in a cluster: hand the subscription over to the named live node; answers once the
 /// new owner runs it.
 async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
-    let target: MoveBody = if body.is_empty() {
-        MoveBody::default()
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
-    };
-    let node = target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))?;
+    let node = move_target(body)?;
     let key = actor_id.trim_start_matches("delivery:").to_owned();
     let cluster = state.cluster.as_ref().expect("checked by the caller");
     let (store, k) = (state.store.clone(), key.clone());
@@ -351,13 +355,7 @@ pub async fn run_command(
     let mailbox = |e: actix::MailboxError| ApiError::from(PubSubError::from(e));
     match (kind, command) {
         ("delivery", "move") => {
-            let target: MoveBody = if body.is_empty() {
-                MoveBody::default()
-            } else {
-                serde_json::from_slice(body)
-                    .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
-            };
-            let node = target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))?;
+            let node = move_target(body)?;
             Err(ApiError::conflict(format!("cannot move to `{node}`: this node runs alone (no cluster)")))
         }
         ("delivery", "clear") => {
