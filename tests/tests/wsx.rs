@@ -379,6 +379,7 @@ fn channels_are_validated_and_managed_from_the_cli() {
     let admin = node.admin();
     assert_error(&admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/other/x"})), 400);
     assert_error(&admin.post("/admin/v1/channels", &json!({"name": "x"})), 400);
+    assert_error(&admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/_cluster"})), 400);
     assert_error(
         &admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/x", "ping_interval": 0})),
         400,

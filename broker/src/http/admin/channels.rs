@@ -65,6 +65,11 @@ impl Input {
                     "`path` must start with /wsx/ and be a plain URL path, e.g. /wsx/gateway",
                 ));
             }
+            if p == crate::cluster::CHANNEL_PATH {
+                return Err(ApiError::bad_request(format!(
+                    "`path` {p} is reserved for the cluster's internal link"
+                )));
+            }
         }
         for (field, value, min) in [
             ("new_token_wait_time", self.new_token_wait_time, 0.1),
