@@ -135,8 +135,32 @@ impl Store {
             .collect())
     }
 
+    /// One subscription with its owner; None if there is no such subscription.
     pub fn sub_owner(&self, sub_key: &str) -> StoreResult<Option<SubOwner>> {
-        Ok(self.sub_owners()?.into_iter().find(|o| o.sub_key == sub_key))
+        let mut conn = self.conn()?;
+        let Some((topic_id, endpoint_id, is_wsx)) = pubsub_sub::table
+            .filter(pubsub_sub::sub_key.eq(sub_key))
+            .select((pubsub_sub::topic_id, pubsub_sub::endpoint_id, pubsub_sub::is_wsx))
+            .first::<(i64, i64, bool)>(&mut *conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let owner: Option<(Option<String>, i64, Option<String>)> = sb_sub_owner::table
+            .find(sub_key)
+            .select((sb_sub_owner::node, sb_sub_owner::epoch, sb_sub_owner::moving_to))
+            .first(&mut *conn)
+            .optional()?;
+        let (node, epoch, moving_to) = owner.unwrap_or((None, 0, None));
+        Ok(Some(SubOwner {
+            sub_key: sub_key.to_owned(),
+            topic_id,
+            endpoint_id,
+            is_wsx,
+            node,
+            epoch,
+            moving_to,
+        }))
     }
 
     /// Gives `sub_key` to `node` with a new epoch, if its epoch is still `expected` (0: no

@@ -288,7 +288,8 @@ impl PrivatePostgres {
         }
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// A command running one of the server's tools (as `postgres` when this is root).
+    fn command(&self, tool: &str) -> std::process::Command {
         let exe = self.bin.join(tool);
         let mut cmd = if Self::is_root() {
             let mut c = std::process::Command::new("runuser");
@@ -297,8 +298,12 @@ impl PrivatePostgres {
         } else {
             std::process::Command::new(&exe)
         };
-        let out =
-            cmd.args(args).current_dir(self.dir.path()).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self.command(tool).args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
         assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
@@ -332,15 +337,7 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(if Self::is_root() { "runuser" } else { "true" })
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .args(["-D", self.data_dir().to_str().unwrap(), "-m", "immediate", "stop"])
-            .output();
-        if !Self::is_root() {
-            let _ = std::process::Command::new(self.bin.join("pg_ctl"))
-                .args(["-D", self.data_dir().to_str().unwrap(), "-m", "immediate", "stop"])
-                .output();
-        }
+        let data = self.data_dir();
+        let _ = self.command("pg_ctl").arg("-D").arg(&data).args(["-m", "immediate", "stop"]).output();
     }
 }

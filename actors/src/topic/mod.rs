@@ -110,28 +110,29 @@ impl TopicActor {
 
     /// Sends in-RAM messages to the nodes that deliver the topic's other subscriptions and
     /// resolves once they took them; what a node did not take (or no node owns right now) is
-    /// stored as GD for those subscriptions, as Zato does, so nothing is lost.
+    /// stored as GD for those subscriptions, as Zato does, so nothing is lost. None when there
+    /// is nothing to send (a single node, or no other node delivers this topic).
     fn forward_remote(
         &self,
         remote: &[RemoteSub],
         messages: &[(Arc<Message>, Option<Arc<RamHold>>)],
-    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + 'static {
+    ) -> Option<impl std::future::Future<Output = Result<(), PubSubError>> + 'static> {
+        let forward = self.route.as_ref().map(|r| r.forward.clone())?;
+        if remote.is_empty() || messages.is_empty() {
+            return None;
+        }
         let mut by_node: HashMap<String, Vec<String>> = HashMap::new();
         let mut orphans: Vec<String> = Vec::new();
-        if !messages.is_empty() {
-            for sub in remote {
-                match &sub.node {
-                    Some(node) => by_node.entry(node.clone()).or_default().push(sub.sub_key.clone()),
-                    None => orphans.push(sub.sub_key.clone()),
-                }
+        for sub in remote {
+            match &sub.node {
+                Some(node) => by_node.entry(node.clone()).or_default().push(sub.sub_key.clone()),
+                None => orphans.push(sub.sub_key.clone()),
             }
         }
         let messages: Vec<Arc<Message>> = messages.iter().map(|(m, _)| m.clone()).collect();
-        let forward = self.route.as_ref().map(|r| r.forward.clone());
         let (gd_writer, dedup_window) = (self.gd_writer.clone(), self.topic.dedup_window * 1_000_000);
         let metrics = self.metrics.clone();
-        async move {
-            let Some(forward) = forward else { return Ok(()) };
+        Some(async move {
             let sent: usize = by_node.values().map(Vec::len).sum::<usize>() * messages.len();
             let sends = by_node.into_iter().map(|(node, sub_keys)| {
                 let send =
@@ -170,7 +171,7 @@ impl TopicActor {
                 .collect();
             gd_writer.send(PersistGd { publications }).await??;
             Ok(())
-        }
+        })
     }
 
     /// GD messages were committed: the nodes that deliver the topic's other subscriptions read
@@ -367,10 +368,16 @@ impl Handler<Publish> for TopicActor {
                 self.queue_handoff(Some(fanned.clone()));
             }
             self.remember(&req, fanned.last().map(|(m, _)| m.as_ref()));
-            return Box::pin(fut::wrap_future(forwarded).map(move |result, _act: &mut Self, _| {
-                result?;
-                Ok(answers.into_iter().flatten().collect())
-            }));
+            let answers: Vec<Published> = answers.into_iter().flatten().collect();
+            return match forwarded {
+                None => Box::pin(fut::ready(Ok(answers))),
+                Some(forwarded) => {
+                    Box::pin(fut::wrap_future(forwarded).map(move |result, _act: &mut Self, _| {
+                        result?;
+                        Ok(answers)
+                    }))
+                }
+            };
         }
         // A publication mixing GD and in-RAM messages reaches the subscribers whole, after the
         // GD part has committed, so they see it in its order (and not at all if the commit fails).
@@ -386,7 +393,13 @@ impl Handler<Publish> for TopicActor {
             .collect();
         let commit = self.gd_writer.send(PersistGd { publications });
         let ticket = self.queue_handoff(None);
-        let both = async move { (forwarded.await, commit.await) };
+        let both = async move {
+            let forwarded = match forwarded {
+                Some(forwarded) => forwarded.await,
+                None => Ok(()),
+            };
+            (forwarded, commit.await)
+        };
         Box::pin(both.into_actor(self).map(move |(forwarded, result), act, _ctx| {
             let outcomes = match (forwarded, result) {
                 (Ok(()), Ok(Ok(outcomes))) => outcomes,

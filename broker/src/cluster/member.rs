@@ -30,6 +30,7 @@ use signalbox_schema::{now_micros, Store, StoreResult};
 
 use super::handover::hand_over;
 use super::leader::lead;
+use crate::http::error::{from_invoke, ApiError};
 use crate::http::AppState;
 use crate::links::peer::{InvokeError, PeerLink, Request, Shutdown};
 
@@ -70,6 +71,30 @@ impl Cluster {
         peer.send(Request { service: service.into(), request })
             .await
             .map_err(|_| InvokeError::NotConnected)?
+    }
+
+    /// Runs a cluster service on the node that delivers a subscription (`None` while it is
+    /// being handed over: the caller is asked to try again).
+    pub async fn invoke_owner(
+        &self,
+        owner: Option<String>,
+        service: &str,
+        request: Value,
+    ) -> Result<Value, ApiError> {
+        let owner = owner
+            .ok_or_else(|| ApiError::unavailable("the subscription is moving between nodes, try again", 1))?;
+        self.invoke(&owner, service, request).await.map_err(from_invoke)
+    }
+
+    /// Runs a cluster service on every peer at once; answers (peer, answer) for each.
+    pub async fn invoke_all(
+        &self,
+        service: &str,
+        request: Value,
+    ) -> Vec<(String, Result<Value, InvokeError>)> {
+        let peers: Vec<String> = self.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let asks = peers.iter().map(|node| self.invoke(node, service, request.clone()));
+        peers.iter().cloned().zip(futures_util::future::join_all(asks).await).collect()
     }
 }
 

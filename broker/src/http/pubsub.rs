@@ -5,7 +5,7 @@ use std::future::Future;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use signalbox_actors::delivery::{Ack, Pull};
 use signalbox_actors::patterns::Access;
 use signalbox_actors::registry::{SubEntry, TopicEntry};
@@ -150,23 +150,18 @@ async fn find_subscription(
     Ok(Some(Found::There { sub: Box::new(sub), node: remote.node }))
 }
 
+/// The cluster, for a subscription another node delivers (there is one when `Found::There`).
+fn owner_of(state: &AppState) -> Result<&crate::cluster::member::Cluster, ApiError> {
+    state
+        .cluster
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("the subscription is moving between nodes, try again", 1))
+}
+
 async fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<Found, ApiError> {
     find_subscription(state, caller, topic).await?.ok_or_else(|| {
         ApiError::bad_request(format!("You are not subscribed to topic `{}`", topic.topic.name))
     })
-}
-
-/// Runs a pull or an ack on the node that delivers the subscription.
-async fn on_owner(
-    state: &AppState,
-    node: Option<String>,
-    service: &str,
-    request: Value,
-) -> Result<Value, ApiError> {
-    let (Some(cluster), Some(node)) = (&state.cluster, node) else {
-        return Err(ApiError::unavailable("the subscription is moving between nodes, try again", 1));
-    };
-    cluster.invoke(&node, service, request).await.map_err(super::error::from_invoke)
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +193,9 @@ async fn pull(
         Found::Here(entry) => entry,
         Found::There { sub, node } => {
             let request = json!({"sub_key": sub.sub_key, "max": max});
-            return Ok(HttpResponse::Ok().json(on_owner(&state, node, "cluster.pull", request).await?));
+            return Ok(
+                HttpResponse::Ok().json(owner_of(&state)?.invoke_owner(node, "cluster.pull", request).await?)
+            );
         }
     };
     let delivered = sub.addr.send(Pull { max }).await.map_err(PubSubError::from)??;
@@ -231,7 +228,9 @@ async fn ack(
         Found::Here(entry) => entry,
         Found::There { sub, node } => {
             let request = json!({"sub_key": sub.sub_key, "msg_ids": body.msg_id_list});
-            return Ok(HttpResponse::Ok().json(on_owner(&state, node, "cluster.ack", request).await?));
+            return Ok(
+                HttpResponse::Ok().json(owner_of(&state)?.invoke_owner(node, "cluster.ack", request).await?)
+            );
         }
     };
     let outcome = sub.addr.send(Ack { msg_ids: body.msg_id_list }).await.map_err(PubSubError::from)??;

@@ -153,11 +153,8 @@ async fn list(
     }
     let mut rows = all(&state, filter.kind.as_deref()).await;
     if let Some(cluster) = &state.cluster {
-        let peers: Vec<String> =
-            cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-        let asks = peers.iter().map(|node| cluster.invoke(node, "cluster.actors", json!({})));
-        for answer in join_all(asks).await.into_iter().flatten() {
-            let remote = answer.as_array().cloned().unwrap_or_default();
+        for (_, answer) in cluster.invoke_all("cluster.actors", json!({})).await {
+            let remote = answer.ok().and_then(|a| a.as_array().cloned()).unwrap_or_default();
             let wanted = |r: &Value| filter.kind.as_ref().is_none_or(|k| r["kind"] == k.as_str());
             rows.extend(remote.into_iter().filter(wanted));
         }
@@ -226,15 +223,11 @@ async fn remote_node(state: &AppState, actor_id: &str) -> Option<String> {
     if let Some(("delivery", key)) = actor_id.split_once(':') {
         return cluster.route.get(key).and_then(|s| s.node);
     }
-    let peers: Vec<String> = cluster.peers.read().ok()?.keys().cloned().collect();
-    for node in peers {
-        if let Ok(Value::Array(rows)) = cluster.invoke(&node, "cluster.actors", json!({})).await {
-            if rows.iter().any(|r| r["id"] == actor_id) {
-                return Some(node);
-            }
-        }
-    }
-    None
+    let answers = cluster.invoke_all("cluster.actors", json!({})).await;
+    answers.into_iter().find_map(|(node, answer)| match answer {
+        Ok(Value::Array(rows)) if rows.iter().any(|r| r["id"] == actor_id) => Some(node),
+        _ => None,
+    })
 }
 
 async fn read(

@@ -63,25 +63,13 @@ fn owner_elsewhere<'a>(state: &'a AppState, sub_key: &str) -> Option<(&'a Cluste
     cluster.route.get(sub_key).map(|remote| (cluster, remote.node))
 }
 
-/// Runs a queue operation on the node that delivers the subscription.
-async fn on_owner(
-    cluster: &Cluster,
-    node: Option<String>,
-    service: &str,
-    request: Value,
-) -> Result<Value, ApiError> {
-    let node =
-        node.ok_or_else(|| ApiError::unavailable("the subscription is moving between nodes, try again", 1))?;
-    cluster.invoke(&node, service, request).await.map_err(crate::http::error::from_invoke)
-}
-
 /// Tells every other node of a change to messages its delivery actors may hold.
 async fn tell_peers(state: &AppState, service: &str, request: Value) {
     let Some(cluster) = &state.cluster else { return };
-    let peers: Vec<String> = cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-    let asks = peers.iter().map(|node| cluster.invoke(node, service, request.clone()));
-    for failed in futures_util::future::join_all(asks).await.into_iter().filter_map(Result::err) {
-        log::warn!("event=peer_not_told service={service} error={failed:?}");
+    for (node, answer) in cluster.invoke_all(service, request).await {
+        if let Err(e) = answer {
+            log::warn!("event=peer_not_told service={service} node={node} error={e:?}");
+        }
     }
 }
 
@@ -166,12 +154,7 @@ pub async fn clear_topic(
     let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
     cleared += clear_local_subs(state, topic_id).await?;
     if let Some(cluster) = &state.cluster {
-        let peers: Vec<String> =
-            cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-        let asks = peers
-            .iter()
-            .map(|node| cluster.invoke(node, "cluster.clear_topic", json!({"topic_id": topic_id})));
-        for answer in futures_util::future::join_all(asks).await {
+        for (_, answer) in cluster.invoke_all("cluster.clear_topic", json!({"topic_id": topic_id})).await {
             cleared +=
                 answer.map_err(crate::http::error::from_invoke)?["cleared"].as_u64().unwrap_or(0) as usize;
         }
@@ -247,7 +230,7 @@ async fn browse_anywhere(
 ) -> Result<HttpResponse, ApiError> {
     if let Some((cluster, node)) = owner_elsewhere(state, sub_key) {
         let request = json!({"sub_key": sub_key, "dead": dead, "limit": page.limit, "offset": page.offset});
-        return Ok(HttpResponse::Ok().json(on_owner(cluster, node, "cluster.browse", request).await?));
+        return Ok(HttpResponse::Ok().json(cluster.invoke_owner(node, "cluster.browse", request).await?));
     }
     let sub = sub_entry(state, sub_key)?;
     Ok(HttpResponse::Ok().json(browse(state, &sub, dead, page).await?))
@@ -261,9 +244,9 @@ async fn queue_command(
 ) -> Result<HttpResponse, ApiError> {
     let n = match owner_elsewhere(&state, sub_key) {
         Some((cluster, node)) => {
-            let answer =
-                on_owner(cluster, node, "cluster.queue_command", json!({"sub_key": sub_key, "command": cmd}))
-                    .await?;
+            let answer = cluster
+                .invoke_owner(node, "cluster.queue_command", json!({"sub_key": sub_key, "command": cmd}))
+                .await?;
             answer["count"].as_u64().unwrap_or(0) as usize
         }
         None => {
@@ -324,14 +307,8 @@ async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<Str
         return Ok((found, holders));
     }
     if let Some(cluster) = &state.cluster {
-        let peers: Vec<String> =
-            cluster.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-        for node in peers {
-            let Ok(found) = cluster.invoke(&node, "cluster.find_message", json!({"msg_id": msg_id})).await
-            else {
-                continue;
-            };
-            if let Ok(found) = serde_json::from_value::<Message>(found) {
+        for (_, answer) in cluster.invoke_all("cluster.find_message", json!({"msg_id": msg_id})).await {
+            if let Some(found) = answer.ok().and_then(|a| serde_json::from_value::<Message>(a).ok()) {
                 let holders = cluster.route.of_topic(found.topic_id).into_iter().map(|s| s.sub_key).collect();
                 return Ok((Arc::new(found), holders));
             }
