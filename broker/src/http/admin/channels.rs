@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{WsxChannel, WsxChannelFields};
 
-use super::{parse_id, with_id, PageQuery};
+use super::{page_of, parse_id, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -120,13 +120,7 @@ async fn list(
     let page = query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_channels()).await?;
-    Ok(HttpResponse::Ok().json(
-        rows.iter()
-            .skip(page.offset as usize)
-            .take(page.limit as usize)
-            .map(channel_json)
-            .collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(page_of(&rows, page).map(channel_json).collect::<Vec<_>>()))
 }
 
 async fn create(

@@ -8,7 +8,7 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::{FileChannel, FileChannelFields};
 
-use super::{parse_id, required, with_id, PageQuery};
+use super::{page_of, parse_id, required, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -88,8 +88,7 @@ async fn list(
     let page = query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.file_channels()).await?;
-    let out: Vec<Value> =
-        rows.iter().skip(page.offset as usize).take(page.limit as usize).map(channel_json).collect();
+    let out: Vec<Value> = page_of(&rows, page).map(channel_json).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{WsxLink, WsxLinkFields};
 
-use super::{parse_id, required, PageQuery};
+use super::{page_of, parse_id, required, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -157,7 +157,7 @@ async fn list(
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
     let mut out = Vec::new();
-    for l in rows.iter().skip(page.offset as usize).take(page.limit as usize) {
+    for l in page_of(&rows, page) {
         out.push(link_json(&state, l).await);
     }
     Ok(HttpResponse::Ok().json(out))

@@ -53,6 +53,11 @@ impl PageQuery {
     }
 }
 
+/// One page of a list the store answers whole (the short configuration lists).
+pub fn page_of<T>(rows: &[T], page: Page) -> impl Iterator<Item = &T> {
+    rows.iter().skip(page.offset as usize).take(page.limit as usize)
+}
+
 /// A path id that must be a number.
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().map_err(|_| ApiError::bad_request(format!("`{raw}` is not a numeric id")))
