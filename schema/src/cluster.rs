@@ -280,10 +280,6 @@ impl Leadership {
         Leadership { url: url.to_owned(), conn: None, leading: false }
     }
 
-    pub fn is_leader(&self) -> bool {
-        self.leading
-    }
-
     /// One heartbeat's worth: the leader checks its connection is alive (else steps down), a
     /// follower tries to take the lock. Answers whether this node leads now.
     pub fn tick(&mut self) -> bool {
