@@ -295,7 +295,9 @@ fn a_postgresql_restart_under_load_is_answered_with_503_and_the_cluster_recovers
     let (receiver, load) = under_load(&cluster, subscribers);
 
     pg.down();
-    std::thread::sleep(Duration::from_secs(4));
+    // Longer than a node waits for a database connection (5 s), so a publication made during
+    // the outage is answered while it lasts.
+    std::thread::sleep(Duration::from_secs(7));
     pg.up();
     let back = load.acked_so_far();
     eventually("publications acknowledged again", 60, || load.acked_so_far() > back + 100);
