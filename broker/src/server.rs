@@ -20,7 +20,10 @@ use crate::config::Config;
 use crate::http::endpoint_auth::Authenticator;
 use crate::http::{self, AppState};
 use crate::node;
+use crate::wsx::session::GoingAway;
 
+/// How long a stopping node waits for its WSX sessions to close.
+const SESSIONS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a stopping cluster node may take to hand its subscriptions over.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -125,6 +128,10 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
             state.links.sync(&state, links);
         }
     }
+    crate::wsx::end_orphans(&state)
+        .await
+        .map_err(|e| format!("cannot end orphaned WSX subscriptions: {e}"))?;
+    let stopping = state.clone();
     let max_body = config.max_message_size;
     let mut server = HttpServer::new(move || {
         App::new()
@@ -162,6 +169,12 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
             _ = sigint.recv() => "SIGINT",
         };
         log::info!("event=shutdown_requested signal={which}");
+        // WSX clients hear 1001 now rather than a reset after the drain; their subscriptions
+        // that end with the connection are gone before the process is.
+        let sessions = stopping.wsx_sessions.all().into_iter().map(|s| s.send(GoingAway));
+        if tokio::time::timeout(SESSIONS_TIMEOUT, futures_util::future::join_all(sessions)).await.is_err() {
+            log::warn!("event=wsx_sessions_close_timed_out");
+        }
         if let Some(cluster) = leaving {
             // Hand every subscription to a live peer before the listener closes.
             if tokio::time::timeout(LEAVE_TIMEOUT, cluster.member.send(Leave)).await.is_err() {

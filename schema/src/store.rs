@@ -498,6 +498,21 @@ impl Store {
             .load(&mut *conn)?)
     }
 
+    /// Keys of the WSX subscriptions that end with their connection (`unsub_on_wsx_close`), of
+    /// sessions served by `server` (by any node when `None`).
+    pub fn wsx_subscriptions_ending_with_session(&self, server: Option<&str>) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        let mut query = pubsub_sub::table
+            .filter(pubsub_sub::is_wsx.eq(true))
+            .filter(pubsub_sub::unsub_on_wsx_close.eq(true))
+            .select(pubsub_sub::sub_key)
+            .into_boxed();
+        if let Some(server) = server {
+            query = query.filter(pubsub_sub::server_name.eq(server.to_owned()));
+        }
+        Ok(query.load(&mut *conn)?)
+    }
+
     pub fn subscriptions_of_topic(&self, topic_id: i64) -> StoreResult<Vec<Subscription>> {
         let mut conn = self.conn()?;
         Ok(pubsub_sub::table

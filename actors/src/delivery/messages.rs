@@ -112,10 +112,16 @@ pub struct UpdateSubscription(pub Arc<Subscription>);
 #[rtype(result = "()")]
 pub struct Resync;
 
-/// A WSX session takes over pushing for this subscription (`None`: it went away).
+/// A WSX session takes over pushing for this subscription (`None`: nobody pushes for now).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AttachSession(pub Option<actix::Recipient<crate::sinks::PushFrame>>);
+
+/// This WSX session went away: detach it if it still holds the subscription. Answers whether
+/// it did — a session that another one has taken the subscription from must leave it alone.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct DetachSession(pub actix::Recipient<crate::sinks::PushFrame>);
 
 /// What admins see of a delivery actor, read from the actor itself.
 #[derive(Message)]

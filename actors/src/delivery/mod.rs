@@ -402,7 +402,7 @@ impl DeliveryActor {
                 }
             };
             act.gd_gone(gone);
-            let ack_timeout = (act.sub.ack_timeout * 1_000_000.0) as i64;
+            let ack_timeout = push::seconds(act.sub.ack_timeout).as_micros() as i64;
             let mut out = Vec::with_capacity(taken.handed.len());
             for (key, mut entry) in taken.handed {
                 entry.delivery_count += 1;
@@ -416,7 +416,7 @@ impl DeliveryActor {
                 });
                 if explicit {
                     let id = entry.msg.msg_id.clone();
-                    act.in_flight.insert(id, Lease { key, entry, until: now + ack_timeout });
+                    act.in_flight.insert(id, Lease { key, entry, until: now.saturating_add(ack_timeout) });
                 }
             }
             act.metrics.deliveries.with_label_values(&[&act.sub.sub_key]).inc_by(out.len() as u64);
@@ -605,6 +605,14 @@ impl Handler<AttachSession> for DeliveryActor {
             sink.attach_session(msg.0);
         }
         self.kick(ctx);
+    }
+}
+
+impl Handler<DetachSession> for DeliveryActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: DetachSession, _ctx: &mut Context<Self>) -> bool {
+        self.sink.as_mut().is_some_and(|sink| sink.detach_session(&msg.0))
     }
 }
 

@@ -21,6 +21,13 @@ pub(super) struct SetAside {
     pub retry_at: i64,
 }
 
+/// A subscription's wait in seconds as a `Duration`: at least 1 ms, and at most 30 days whatever
+/// was stored (the edges refuse more; this keeps a bad row from panicking the actor).
+pub(super) fn seconds(secs: f64) -> Duration {
+    const MAX: f64 = 30.0 * 86_400.0;
+    Duration::from_secs_f64(if secs.is_finite() { secs.clamp(0.001, MAX) } else { MAX })
+}
+
 /// How long to wait before trying again after a storage error during push.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 
@@ -116,8 +123,7 @@ impl DeliveryActor {
                 .map(|(_, e)| (e.msg.clone(), e.delivery_count + 1, e.recv_time))
                 .collect(),
             unwrap_single: self.sub.delivery_batch_size == 1 && !self.sub.wrap_one_msg_in_list,
-            ack_timeout: (self.sub.ack_mode == "explicit")
-                .then(|| Duration::from_secs_f64(self.sub.ack_timeout.max(0.001))),
+            ack_timeout: (self.sub.ack_mode == "explicit").then(|| seconds(self.sub.ack_timeout)),
         };
         let delivery = sink.deliver(batch);
         ctx.spawn(delivery.into_actor(self).map(move |result, act, ctx| match result {
@@ -224,7 +230,7 @@ impl DeliveryActor {
             })
             .await
         };
-        let wait_micros = (wait * 1_000_000.0) as i64;
+        let wait_micros = seconds(wait).as_micros() as i64;
         let blocks = self.sub.delivery_err_should_block;
         ctx.spawn(sql.into_actor(self).map(move |result, act, ctx| {
             act.batch_done(&ids);

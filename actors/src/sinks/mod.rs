@@ -89,6 +89,11 @@ pub trait Sink {
 
     /// WSX targets only: the session to push to from now on (`None`: it went away).
     fn attach_session(&mut self, _session: Option<actix::Recipient<PushFrame>>) {}
+
+    /// WSX targets only: detach `session` if it is the one attached; answers whether it was.
+    fn detach_session(&mut self, _session: &actix::Recipient<PushFrame>) -> bool {
+        false
+    }
 }
 
 /// What sinks need from the node.

@@ -53,6 +53,9 @@ pub struct TopicActor {
     handoffs: VecDeque<Handoff>,
     /// Ticket of the next publication queued in `handoffs`.
     next_ticket: u64,
+    /// GD messages admitted and still committing: `max_depth_gd` counts them with the stored
+    /// ones, so concurrent publishers cannot all pass the check before any commit lands.
+    gd_admitted: i64,
 }
 
 type Fanned = Vec<(Arc<Message>, Option<Arc<RamHold>>)>;
@@ -84,6 +87,7 @@ impl TopicActor {
             route,
             handoffs: VecDeque::new(),
             next_ticket: 0,
+            gd_admitted: 0,
         }
     }
 
@@ -313,7 +317,7 @@ impl Handler<Publish> for TopicActor {
             }
         }
 
-        let gd_depth = self.stats.gd.load(Ordering::Relaxed);
+        let gd_depth = self.stats.gd.load(Ordering::Relaxed) + self.gd_admitted;
         if !gd.is_empty() && gd_depth + gd.len() as i64 > topic.max_depth_gd {
             self.metrics.publications_rejected.with_label_values(&["gd_depth"]).inc();
             return Box::pin(fut::ready(Err(PubSubError::GdDepthExceeded {
@@ -393,6 +397,8 @@ impl Handler<Publish> for TopicActor {
             .collect();
         let commit = self.gd_writer.send(PersistGd { publications });
         let ticket = self.queue_handoff(None);
+        let admitted = gd.len() as i64;
+        self.gd_admitted += admitted;
         let both = async move {
             let forwarded = match forwarded {
                 Some(forwarded) => forwarded.await,
@@ -401,6 +407,7 @@ impl Handler<Publish> for TopicActor {
             (forwarded, commit.await)
         };
         Box::pin(both.into_actor(self).map(move |(forwarded, result), act, _ctx| {
+            act.gd_admitted -= admitted;
             let outcomes = match (forwarded, result) {
                 (Ok(()), Ok(Ok(outcomes))) => outcomes,
                 (Err(e), _) | (_, Ok(Err(e))) => {

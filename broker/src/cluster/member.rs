@@ -556,19 +556,46 @@ impl Handler<ForwardRam> for ClusterMember {
 
     fn handle(&mut self, msg: ForwardRam, _ctx: &mut Context<Self>) -> Self::Result {
         let peer = self.peers.read().ok().and_then(|p| p.get(&msg.node).cloned());
+        let limit = self.state.as_ref().map_or(1 << 20, |s| s.config.max_message_size);
         Box::pin(async move {
             let peer = peer.ok_or_else(|| format!("no link to node {}", msg.node))?;
-            let messages: Vec<&signalbox_actors::message::Message> =
-                msg.messages.iter().map(|m| m.as_ref()).collect();
-            let request = json!({"sub_keys": msg.sub_keys, "messages": messages});
-            let answer = peer
-                .send(Request { service: "cluster.forward".into(), request })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("{e:?}"))?;
-            Ok(serde_json::from_value(answer["refused"].clone()).unwrap_or(msg.sub_keys))
+            // A publication's messages go in frames of at most `limit` bytes of messages, one
+            // after another (so in order): one frame could pass the internal channel's limit.
+            let mut refused = BTreeSet::new();
+            for chunk in frames_of(&msg.messages, limit) {
+                let request = json!({"sub_keys": msg.sub_keys, "messages": chunk});
+                let answer = peer
+                    .send(Request { service: "cluster.forward".into(), request })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("{e:?}"))?;
+                let keys: Vec<String> = serde_json::from_value(answer["refused"].clone())
+                    .unwrap_or_else(|_| msg.sub_keys.clone());
+                refused.extend(keys);
+            }
+            Ok(refused.into_iter().collect())
         })
     }
+}
+
+/// Messages as JSON, in order, grouped so that each group's messages take at most `limit` bytes
+/// (a message larger than that goes alone).
+fn frames_of(messages: &[Arc<signalbox_actors::message::Message>], limit: usize) -> Vec<Vec<Value>> {
+    let mut frames: Vec<Vec<Value>> = Vec::new();
+    let mut size = 0;
+    for message in messages {
+        let value = serde_json::to_value(message.as_ref()).unwrap_or(Value::Null);
+        let bytes = value.to_string().len();
+        if frames.is_empty() || (size + bytes > limit && size > 0) {
+            frames.push(Vec::new());
+            size = 0;
+        }
+        size += bytes;
+        if let Some(frame) = frames.last_mut() {
+            frame.push(value);
+        }
+    }
+    frames
 }
 
 impl Handler<WakeTopic> for ClusterMember {

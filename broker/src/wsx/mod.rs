@@ -8,6 +8,8 @@ pub mod frames;
 mod pubsub;
 pub mod session;
 
+pub use pubsub::end_orphans;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 

@@ -8,14 +8,14 @@ use actix::prelude::*;
 use actix_web::web;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use signalbox_actors::delivery::AttachSession;
+use signalbox_actors::delivery::{AttachSession, DetachSession};
 use signalbox_actors::patterns::Access;
 use signalbox_actors::services::ServiceError;
 use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
 
 use super::session::WsxSession;
-use crate::http::admin::subscriptions::{create_subscription, with_defaults};
+use crate::http::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use crate::http::endpoint_auth::Caller;
 use crate::http::error::{blocking, ApiError};
 use crate::http::{publish_input, pubsub, AppState};
@@ -166,14 +166,13 @@ async fn subscribe(
     if !["auto", "explicit"].contains(&ack_mode.as_str()) {
         return Err(ServiceError::bad_request("`ack_mode` must be `auto` or `explicit`"));
     }
-    if req.ack_timeout.is_some_and(|t| !(t > 0.0 && t.is_finite()))
-        || req.delivery_batch_size.is_some_and(|b| !(1..=10_000).contains(&b))
-        || req.max_in_flight.is_some_and(|m| !(1..=1000).contains(&m))
-    {
-        return Err(ServiceError::bad_request(
-            "`ack_timeout` must be positive, `delivery_batch_size` 1–10000, `max_in_flight` 1–1000",
-        ));
+    SubscriptionOptions {
+        ack_timeout: req.ack_timeout,
+        delivery_batch_size: req.delivery_batch_size,
+        max_in_flight: req.max_in_flight,
+        ..SubscriptionOptions::default()
     }
+    .check_bounds()?;
     let unsub = req.unsub_on_wsx_close.unwrap_or(true);
     let who = Caller::of(endpoint.clone());
     let client: String =
@@ -285,6 +284,10 @@ async fn resume(
     }
     let sub = own_subscription(&state, &endpoint, &req.sub_key)?;
     attach(&state, &req.sub_key, Some(me)).await?;
+    // Served from this node now: a restart of the node it came from must not end it.
+    let (store, key, node) = (state.store.clone(), req.sub_key.clone(), state.node_name.clone());
+    let here = SubscriptionFields { server_name: Some(Some(node)), ..SubscriptionFields::default() };
+    blocking(move || store.subscription_update(&key, here)).await?;
     let depth = depth(&state, &req.sub_key).await?;
     Ok((
         vec![(req.sub_key.clone(), sub.sub.unsub_on_wsx_close)],
@@ -311,21 +314,40 @@ async fn unsubscribe(
     Ok((req.sub_key, json!({})))
 }
 
-/// A session ended: subscriptions with `unsub_on_wsx_close` end with it, the others wait for a
+/// A session ended: of the subscriptions it still holds (none that another session has resumed
+/// since), those with `unsub_on_wsx_close` end with it and the others wait for a
 /// `resume-wsx-subscription`.
-pub async fn end_subscriptions(state: &AppState, subs: Vec<(String, bool)>) {
+pub async fn end_subscriptions(state: &AppState, session: &Recipient<PushFrame>, subs: Vec<(String, bool)>) {
     for (key, unsub) in subs {
-        if unsub {
-            let (store, k) = (state.store.clone(), key.clone());
-            match blocking(move || store.subscription_delete(&k)).await {
-                Ok(()) | Err(ApiError { status: actix_web::http::StatusCode::NOT_FOUND, .. }) => {}
-                Err(e) => log::warn!("event=wsx_unsubscribe_failed sub_key={key} error={e}"),
-            }
-            if let Err(e) = state.subscription_changed(&key).await {
-                log::warn!("event=wsx_unsubscribe_failed sub_key={key} error={e}");
-            }
-        } else if let Some(sub) = state.registry.sub(&key) {
-            let _ = sub.addr.send(AttachSession(None)).await;
+        let Some(sub) = state.registry.sub(&key) else { continue };
+        if !sub.addr.send(DetachSession(session.clone())).await.unwrap_or(false) || !unsub {
+            continue;
+        }
+        if let Err(e) = end_subscription(state, &key).await {
+            log::warn!("event=wsx_unsubscribe_failed sub_key={key} error={e}");
         }
     }
+}
+
+/// Deletes a subscription that ended with its connection (gone already is no error).
+async fn end_subscription(state: &AppState, key: &str) -> Result<(), ApiError> {
+    let (store, k) = (state.store.clone(), key.to_owned());
+    match blocking(move || store.subscription_delete(&k)).await {
+        Ok(()) | Err(ApiError { status: actix_web::http::StatusCode::NOT_FOUND, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    state.subscription_changed(key).await
+}
+
+/// At start-up no session of this node exists yet: WSX subscriptions that end with their
+/// connection and were served from here (a crash or a kill left them behind) end now.
+pub async fn end_orphans(state: &AppState) -> Result<usize, ApiError> {
+    let server = state.cluster.as_ref().map(|_| state.node_name.clone());
+    let store = state.store.clone();
+    let keys = blocking(move || store.wsx_subscriptions_ending_with_session(server.as_deref())).await?;
+    for key in &keys {
+        end_subscription(state, key).await?;
+        log::info!("event=wsx_orphan_unsubscribed sub_key={key}");
+    }
+    Ok(keys.len())
 }

@@ -1,13 +1,20 @@
 //! `WsxSession`: one per WebSocket connection on a WSX channel.
 //!
 //! Owns the session token, the connection's subscriptions, the pushes and server requests
-//! waiting for a `client-response`, and the one writer that owns the socket (fed through a
-//! queue bounded in bytes: a client that does not read is closed with 1008). Receives socket
+//! waiting for a `client-response`, and the one writer that owns the socket. Receives socket
 //! frames, `PushFrame` from its delivery actors, `InvokeClient` / `Disconnect` / `SessionInfo`
 //! from admins; calls services and the pub/sub actors.
+//!
+//! **Output budget.** Two bounds, each the session's budget in bytes:
+//! - *Pushes* not yet answered (written to the socket with auto ack; acknowledged with
+//!   explicit ack) take at most the budget; a push that does not fit waits here, in order, until
+//!   earlier ones are answered — the push window shrinks to what fits, and never below one push.
+//!   A client that reads is never cut off for the pushes it was sent.
+//! - *Everything else* (replies, pongs, server requests) not yet written takes at most the
+//!   budget; past it the client does not read, and is closed with 1008.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,10 +38,18 @@ use crate::http::AppState;
 pub const CLIENT_RESPONSE_WAIT: Duration = Duration::from_secs(5);
 /// Unsent output past which a client that does not read is disconnected (at least).
 const MIN_OUTPUT_BUDGET: usize = 4 * 1024 * 1024;
+/// A write that waits this long for the client to take bytes: the client does not read.
+const WRITE_STALL: Duration = Duration::from_secs(10);
+/// What a pong is counted for beyond its payload, so that even empty ones add up.
+const FRAME_OVERHEAD: usize = 16;
 
 enum Out {
+    /// A reply or request, counted in `Writer::pending` until written.
     Text(String),
+    /// A push, counted by the session until answered; `written` is told once it is on the socket.
+    Push(String, oneshot::Sender<()>),
     Ping,
+    /// Counted in `Writer::pending` until written, as replies are.
     Pong(actix_web::web::Bytes),
     Close(CloseReason),
 }
@@ -42,8 +57,28 @@ enum Out {
 /// The one writer of a connection, and the bytes queued for it.
 struct Writer {
     tx: mpsc::UnboundedSender<Out>,
+    /// Bytes of replies, requests and pongs not yet written.
     pending: Arc<AtomicUsize>,
     budget: usize,
+    /// When the write under way started (µs; 0: none): one that waits past `WRITE_STALL` means
+    /// the client has stopped reading.
+    blocked_since: Arc<AtomicI64>,
+    task: actix_rt::task::JoinHandle<()>,
+}
+
+/// A push waiting for room in the budget.
+struct HeldPush {
+    id: String,
+    text: String,
+    ack_timeout: Option<Duration>,
+    done: oneshot::Sender<Result<(), SinkError>>,
+}
+
+/// A push written (or being written) and waiting for the client's `client-response`.
+struct AwaitedPush {
+    bytes: usize,
+    done: oneshot::Sender<Result<(), SinkError>>,
+    timer: SpawnHandle,
 }
 
 /// Who logged in, and until when the token is good.
@@ -67,8 +102,13 @@ pub struct WsxSession {
     pub login: Option<Login>,
     /// Subscriptions this connection serves, with their `unsub_on_wsx_close`.
     pub subs: Vec<(String, bool)>,
-    /// Explicit-ack pushes waiting for their `client-response`, by push id.
-    pushes: HashMap<String, oneshot::Sender<()>>,
+    /// Explicit-ack pushes waiting for their `client-response`, by push id (a message pushed
+    /// for two subscriptions of this session has one id twice: answered oldest first).
+    pushes: HashMap<String, VecDeque<AwaitedPush>>,
+    /// Pushes waiting for room in the output budget, in the order they came.
+    held: VecDeque<HeldPush>,
+    /// Bytes of pushes sent and not yet answered.
+    push_bytes: usize,
     /// Server requests waiting for their `client-response`, by request id.
     requests: HashMap<String, oneshot::Sender<Value>>,
     writer: Writer,
@@ -88,8 +128,12 @@ impl WsxSession {
         let pending = Arc::new(AtomicUsize::new(0));
         let counter = pending.clone();
         let metrics = state.metrics.clone();
-        actix_rt::spawn(async move {
+        let blocked_since = Arc::new(AtomicI64::new(0));
+        let blocked = blocked_since.clone();
+        let task = actix_rt::spawn(async move {
             while let Some(out) = rx.recv().await {
+                // A write waits only while the connection's own buffers are full.
+                blocked.store(now_micros(), Ordering::Relaxed);
                 let sent = match out {
                     Out::Text(text) => {
                         let n = text.len();
@@ -98,13 +142,27 @@ impl WsxSession {
                         metrics.wsx_frames.with_label_values(&["out"]).inc();
                         ok
                     }
+                    Out::Push(text, written) => {
+                        let ok = socket.text(text).await.is_ok();
+                        metrics.wsx_frames.with_label_values(&["out"]).inc();
+                        if ok {
+                            let _ = written.send(());
+                        }
+                        ok
+                    }
                     Out::Ping => socket.ping(b"").await.is_ok(),
-                    Out::Pong(bytes) => socket.pong(&bytes).await.is_ok(),
+                    Out::Pong(bytes) => {
+                        let n = bytes.len() + FRAME_OVERHEAD;
+                        let ok = socket.pong(&bytes).await.is_ok();
+                        counter.fetch_sub(n, Ordering::Relaxed);
+                        ok
+                    }
                     Out::Close(reason) => {
                         let _ = socket.close(Some(reason)).await;
                         return;
                     }
                 };
+                blocked.store(0, Ordering::Relaxed);
                 if !sent {
                     return;
                 }
@@ -120,8 +178,10 @@ impl WsxSession {
             login: None,
             subs: Vec::new(),
             pushes: HashMap::new(),
+            held: VecDeque::new(),
+            push_bytes: 0,
             requests: HashMap::new(),
-            writer: Writer { tx, pending, budget },
+            writer: Writer { tx, pending, budget, blocked_since, task },
             missed_pings: 0,
             close_code: None,
         }
@@ -130,15 +190,85 @@ impl WsxSession {
     /// Queues a frame for the writer; past the byte budget the client is cut off.
     pub fn send(&mut self, ctx: &mut Context<Self>, frame: Value) {
         let text = frame.to_string();
-        let queued = self.writer.pending.fetch_add(text.len(), Ordering::Relaxed) + text.len();
+        let bytes = text.len();
+        self.queue_counted(ctx, Out::Text(text), bytes);
+    }
+
+    /// Queues a reply, request or pong, counted against the budget for what is not pushes.
+    fn queue_counted(&mut self, ctx: &mut Context<Self>, out: Out, bytes: usize) {
+        let queued = self.writer.pending.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if queued > self.writer.budget {
-            self.writer.pending.fetch_sub(text.len(), Ordering::Relaxed);
-            log::warn!("event=wsx_slow_consumer session={} unsent_bytes={queued}", self.id);
-            self.state.metrics.mailbox_overflows.with_label_values(&["wsx_output"]).inc();
-            self.close(ctx, 1008, "output budget exceeded: the client does not read");
-            return;
+            self.writer.pending.fetch_sub(bytes, Ordering::Relaxed);
+            return self.cut_off(ctx, format_args!("unsent_bytes={queued}"));
         }
-        let _ = self.writer.tx.send(Out::Text(text));
+        let _ = self.writer.tx.send(out);
+    }
+
+    /// Sends held pushes, in order, while they fit in the budget (one at least).
+    fn release_pushes(&mut self, ctx: &mut Context<Self>) {
+        while let Some(next) = self.held.front() {
+            if self.push_bytes > 0 && self.push_bytes + next.text.len() > self.writer.budget {
+                return;
+            }
+            let Some(push) = self.held.pop_front() else { return };
+            self.dispatch_push(ctx, push);
+        }
+    }
+
+    fn dispatch_push(&mut self, ctx: &mut Context<Self>, push: HeldPush) {
+        let bytes = push.text.len();
+        let (written_tx, written) = oneshot::channel();
+        if self.writer.tx.send(Out::Push(push.text, written_tx)).is_err() {
+            return; // the writer is gone: `done` is dropped, the session is going away
+        }
+        self.push_bytes += bytes;
+        self.state.metrics.wsx_pushes.inc();
+        match push.ack_timeout {
+            None => {
+                let done = push.done;
+                ctx.spawn(written.into_actor(self).map(move |written, act, ctx| {
+                    act.push_bytes -= bytes;
+                    let _ = done.send(match written {
+                        Ok(()) => Ok(()),
+                        Err(_) => {
+                            Err(SinkError::idle("the WebSocket connection closed before the push was sent"))
+                        }
+                    });
+                    act.release_pushes(ctx);
+                }));
+            }
+            Some(timeout) => {
+                let id = push.id.clone();
+                let timer = ctx.run_later(timeout, move |act, ctx| {
+                    let late = Err(SinkError::other("the client did not acknowledge the push in time"));
+                    act.answer_push(ctx, &id, late, false);
+                });
+                let awaited = AwaitedPush { bytes, done: push.done, timer };
+                self.pushes.entry(push.id).or_default().push_back(awaited);
+            }
+        }
+    }
+
+    /// Ends the oldest push awaited under this id; answers whether there was one.
+    fn answer_push(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: &str,
+        result: Result<(), SinkError>,
+        cancel_timer: bool,
+    ) -> bool {
+        let Some(waiting) = self.pushes.get_mut(id) else { return false };
+        let Some(push) = waiting.pop_front() else { return false };
+        if waiting.is_empty() {
+            self.pushes.remove(id);
+        }
+        if cancel_timer {
+            ctx.cancel_future(push.timer);
+        }
+        self.push_bytes -= push.bytes;
+        let _ = push.done.send(result);
+        self.release_pushes(ctx);
+        true
     }
 
     pub fn close(&mut self, ctx: &mut Context<Self>, code: u16, why: &str) {
@@ -148,6 +278,24 @@ impl WsxSession {
             let _ = self.writer.tx.send(Out::Close(reason));
         }
         ctx.stop();
+    }
+
+    /// A client that does not read is cut off; the connection is dropped at once, since it would
+    /// not read a close frame either.
+    fn cut_off(&mut self, ctx: &mut Context<Self>, detail: std::fmt::Arguments) {
+        log::warn!("event=wsx_slow_consumer session={} {detail}", self.id);
+        self.state.metrics.mailbox_overflows.with_label_values(&["wsx_output"]).inc();
+        self.close(ctx, 1008, "output budget exceeded: the client does not read");
+        self.writer.task.abort();
+    }
+
+    /// Cuts the client off when a write has waited past `WRITE_STALL`.
+    fn check_stall(&mut self, ctx: &mut Context<Self>) {
+        let since = self.writer.blocked_since.load(Ordering::Relaxed);
+        let stalled = since > 0 && now_micros() - since > WRITE_STALL.as_micros() as i64;
+        if stalled && self.close_code.is_none() {
+            self.cut_off(ctx, format_args!("stalled_write_secs={}", WRITE_STALL.as_secs()));
+        }
     }
 
     fn logged_in(&self) -> bool {
@@ -173,7 +321,7 @@ impl WsxSession {
                 self.send(ctx, frames::forbidden(frame.id.as_deref()));
             }
             "invoke-service" => self.invoke(ctx, frame),
-            "client-response" => self.client_response(frame),
+            "client-response" => self.client_response(ctx, frame),
             other => {
                 let message = format!("unknown action `{other}`");
                 self.send(ctx, frames::error(400, &message, frame.id.as_deref()));
@@ -291,11 +439,10 @@ impl WsxSession {
         self.send(ctx, frame);
     }
 
-    fn client_response(&mut self, frame: ClientFrame) {
+    fn client_response(&mut self, ctx: &mut Context<Self>, frame: ClientFrame) {
         let Some(id) = frame.in_reply_to else { return };
-        if let Some(ack) = self.pushes.remove(&id) {
+        if self.answer_push(ctx, &id, Ok(()), true) {
             self.state.metrics.wsx_acks.inc();
-            let _ = ack.send(());
         } else if let Some(waiter) = self.requests.remove(&id) {
             let _ = waiter.send(frame.data);
         }
@@ -340,9 +487,10 @@ impl Actor for WsxSession {
         });
         let every = Duration::from_secs_f64(self.channel.row.ping_interval.max(0.1));
         ctx.run_interval(every, |act, ctx| act.ping(ctx));
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.check_stall(ctx));
     }
 
-    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
         let code = self.close_code.unwrap_or(1000);
         self.state.metrics.wsx_closes.with_label_values(&[&code.to_string()]).inc();
         if self.login.is_some() {
@@ -351,10 +499,16 @@ impl Actor for WsxSession {
         }
         let _ =
             self.writer.tx.send(Out::Close(CloseReason { code: CloseCode::from(code), description: None }));
+        // The close frame has a moment to go out; a writer still blocked then is dropped.
+        let task = self.writer.task.abort_handle();
+        actix_rt::spawn(async move {
+            tokio::time::sleep(WRITE_STALL).await;
+            task.abort();
+        });
         let subs = std::mem::take(&mut self.subs);
         if !subs.is_empty() {
-            let state = self.state.clone();
-            actix_rt::spawn(async move { super::pubsub::end_subscriptions(&state, subs).await });
+            let (state, me) = (self.state.clone(), ctx.address().recipient());
+            actix_rt::spawn(async move { super::pubsub::end_subscriptions(&state, &me, subs).await });
         }
         log::info!("event=wsx_session_closed session={} code={code}", self.id);
     }
@@ -371,7 +525,9 @@ impl StreamHandler<Result<WsMessage, ProtocolError>> for WsxSession {
                 self.send(ctx, frames::error(400, "only JSON text frames are supported", None));
             }
             Ok(WsMessage::Ping(bytes)) => {
-                let _ = self.writer.tx.send(Out::Pong(bytes));
+                // Counted with a frame header's worth, so even empty pings add up.
+                let counted = bytes.len() + FRAME_OVERHEAD;
+                self.queue_counted(ctx, Out::Pong(bytes), counted);
             }
             Ok(WsMessage::Pong(_)) => {
                 self.missed_pings = 0;
@@ -397,9 +553,9 @@ impl StreamHandler<Result<WsMessage, ProtocolError>> for WsxSession {
 }
 
 impl Handler<PushFrame> for WsxSession {
-    type Result = ResponseFuture<Result<(), SinkError>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: PushFrame, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: PushFrame, ctx: &mut Context<Self>) {
         let mut messages = msg.messages;
         // One message goes as a plain object, as Zato sends it; its id is the push id.
         let (id, data) = if messages.len() == 1 {
@@ -408,18 +564,9 @@ impl Handler<PushFrame> for WsxSession {
         } else {
             (frames::new_id("zwsx."), Value::Array(messages))
         };
-        self.send(ctx, frames::server_with_id(&id, frames::PSRQ, None, None, data));
-        self.state.metrics.wsx_pushes.inc();
-        let Some(timeout) = msg.ack_timeout else { return Box::pin(async { Ok(()) }) };
-        let (tx, rx) = oneshot::channel();
-        self.pushes.insert(id, tx);
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(SinkError::idle("the WebSocket session closed before acknowledging")),
-                Err(_) => Err(SinkError::other("the client did not acknowledge the push in time")),
-            }
-        })
+        let text = frames::server_with_id(&id, frames::PSRQ, None, None, data).to_string();
+        self.held.push_back(HeldPush { id, text, ack_timeout: msg.ack_timeout, done: msg.done });
+        self.release_pushes(ctx);
     }
 }
 
@@ -444,6 +591,29 @@ impl Handler<InvokeClient> for WsxSession {
                 _ => Err("the client did not answer within 5 s".to_owned()),
             }
         })
+    }
+}
+
+/// The node is stopping: tell the client at once (1001, going away) and end the subscriptions
+/// that end with the connection before answering, so that none outlives the process.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GoingAway;
+
+impl Handler<GoingAway> for WsxSession {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _msg: GoingAway, ctx: &mut Context<Self>) -> Self::Result {
+        if self.close_code.is_none() {
+            self.close_code = Some(1001);
+            let reason =
+                CloseReason { code: CloseCode::Away, description: Some("the node is stopping".into()) };
+            let _ = self.writer.tx.send(Out::Close(reason));
+        }
+        let subs = std::mem::take(&mut self.subs);
+        let (state, me) = (self.state.clone(), ctx.address().recipient());
+        let ended = async move { super::pubsub::end_subscriptions(&state, &me, subs).await };
+        Box::pin(ended.into_actor(self).map(|(), _act, ctx| ctx.stop()))
     }
 }
 

@@ -54,7 +54,37 @@ struct CreateInput {
     options: SubscriptionOptions,
 }
 
+/// The most pushes a WSX subscription may have unanswered.
+pub const MAX_IN_FLIGHT: i64 = 1000;
+/// The longest wait a subscription may name (`ack_timeout`, `wait_sock_err`,
+/// `wait_non_sock_err`), in seconds: 30 days.
+pub const MAX_WAIT_SECS: f64 = 30.0 * 86_400.0;
+
 impl SubscriptionOptions {
+    /// Checks the numeric fields given against their bounds, the same on every path (admin,
+    /// REST, WSX); the error names the field.
+    pub fn check_bounds(&self) -> Result<(), ApiError> {
+        let wait = |field: &str, v: Option<f64>, min: f64| match v {
+            Some(x) if !(min..=MAX_WAIT_SECS).contains(&x) => Err(ApiError::bad_request(format!(
+                "`{field}` must be a number of seconds from {min} to {MAX_WAIT_SECS}"
+            ))),
+            _ => Ok(()),
+        };
+        wait("ack_timeout", self.ack_timeout, 0.001)?;
+        wait("wait_sock_err", self.wait_sock_err, 0.0)?;
+        wait("wait_non_sock_err", self.wait_non_sock_err, 0.0)?;
+        if self.delivery_batch_size.is_some_and(|v| !(1..=10_000).contains(&v)) {
+            return Err(ApiError::bad_request("`delivery_batch_size` must be 1–10000"));
+        }
+        if self.delivery_max_retry.is_some_and(|v| v < 1) {
+            return Err(ApiError::bad_request("`delivery_max_retry` must be at least 1"));
+        }
+        if self.max_in_flight.is_some_and(|v| !(1..=MAX_IN_FLIGHT).contains(&v)) {
+            return Err(ApiError::bad_request(format!("`max_in_flight` must be 1–{MAX_IN_FLIGHT}")));
+        }
+        Ok(())
+    }
+
     /// Checks every given field and answers them as stored columns. `current` is the
     /// subscription being edited (its values fill what the edit leaves out), `None` on create.
     pub fn to_fields(
@@ -63,24 +93,7 @@ impl SubscriptionOptions {
         current: Option<&Subscription>,
         state: &AppState,
     ) -> Result<SubscriptionFields, ApiError> {
-        let positive = |field: &str, v: Option<f64>, min: f64| match v {
-            Some(x) if !(x >= min && x.is_finite()) => {
-                Err(ApiError::bad_request(format!("`{field}` must be a number of at least {min}")))
-            }
-            _ => Ok(()),
-        };
-        positive("ack_timeout", self.ack_timeout, 0.001)?;
-        positive("wait_sock_err", self.wait_sock_err, 0.0)?;
-        positive("wait_non_sock_err", self.wait_non_sock_err, 0.0)?;
-        if self.delivery_batch_size.is_some_and(|v| !(1..=10_000).contains(&v)) {
-            return Err(ApiError::bad_request("`delivery_batch_size` must be 1–10000"));
-        }
-        if self.delivery_max_retry.is_some_and(|v| v < 1) {
-            return Err(ApiError::bad_request("`delivery_max_retry` must be at least 1"));
-        }
-        if self.max_in_flight.is_some_and(|v| !(1..=1000).contains(&v)) {
-            return Err(ApiError::bad_request("`max_in_flight` must be 1–1000"));
-        }
+        self.check_bounds()?;
         if let Some(v) = &self.active_status {
             one_of("active_status", v, &["pub-sub", "pub-only", "sub-only", "disabled"])?;
         }
