@@ -59,6 +59,9 @@ struct Args {
     /// Skip the latency runs.
     #[arg(long)]
     no_latency: bool,
+    /// WSX pushes a Signalbox subscriber leaves unanswered at most (`max_in_flight`).
+    #[arg(long, default_value_t = signalbox::PUSH_WINDOW)]
+    push_window: usize,
     /// Measure the node's resident memory with this many idle subscriptions, then exit.
     #[arg(long)]
     idle_subscriptions: Option<usize>,
@@ -97,7 +100,9 @@ async fn bench(args: Args) -> Result<()> {
             .collect::<Result<_>>()?
     };
     let node = if systems.iter().any(|s| s.is_signalbox()) {
-        Some(tokio::task::block_in_place(|| signalbox::Node::start(&binary))?)
+        let mut node = tokio::task::block_in_place(|| signalbox::Node::start(&binary))?;
+        node.push_window = args.push_window;
+        Some(node)
     } else {
         None
     };

@@ -73,6 +73,9 @@ pub struct DeliveryActor {
     pushing_ids: std::collections::HashSet<String>,
     /// A read of the backlog for pushing is under way.
     refilling: bool,
+    /// Another session took over while pushes to the last one were under way: nothing more is
+    /// pushed until they are over, so what comes back from them goes first, in its place.
+    switching: bool,
     /// A GD message or a wake-up arrived while that read was under way: the read may have
     /// missed it, so the backlog is read again after it (else a later message could go first).
     refill_stale: bool,
@@ -126,6 +129,7 @@ impl DeliveryActor {
             pushing: 0,
             pushing_ids: Default::default(),
             refilling: false,
+            switching: false,
             refill_stale: false,
             blocked_until: 0,
             set_aside: Vec::new(),
@@ -601,6 +605,7 @@ impl Handler<AttachSession> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: AttachSession, ctx: &mut Context<Self>) {
+        self.switching = self.pushing > 0;
         if let Some(sink) = self.sink.as_mut() {
             sink.attach_session(msg.0);
         }

@@ -48,7 +48,13 @@ impl DeliveryActor {
 
     /// Starts as many pushes as may run now; safe to call at any time.
     pub(super) fn kick(&mut self, ctx: &mut Context<Self>) {
-        if !self.pushes() || self.refilling || self.sink.is_none() || self.paused || self.draining {
+        if !self.pushes()
+            || self.refilling
+            || self.switching
+            || self.sink.is_none()
+            || self.paused
+            || self.draining
+        {
             return;
         }
         let size = self.sub.delivery_batch_size.max(1) as usize;
@@ -87,12 +93,18 @@ impl DeliveryActor {
         }
     }
 
-    /// A batch (these msg_ids) is no longer under way.
-    fn batch_done(&mut self, ids: &[String]) {
+    /// A batch (these msg_ids) is no longer under way. Answers whether it was the last push to
+    /// a session that another has taken over from (pushing may start again).
+    fn batch_done(&mut self, ids: &[String]) -> bool {
         self.pushing = self.pushing.saturating_sub(1);
         for id in ids {
             self.pushing_ids.remove(id);
         }
+        let switched = self.switching && self.pushing == 0;
+        if switched {
+            self.switching = false;
+        }
+        switched
     }
 
     fn remove_in_sql(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
@@ -177,13 +189,17 @@ impl DeliveryActor {
     ) {
         let ids: Vec<String> = entries.iter().map(|(_, e)| e.msg.msg_id.clone()).collect();
         if error.kind == FailureKind::Idle {
-            // Nobody to deliver to: not an attempt. The next attach kicks delivery again.
-            self.batch_done(&ids);
+            // Nobody to deliver to: not an attempt. The next attach kicks delivery again (or,
+            // when this was the old session's last push, the session attached meanwhile).
+            let switched = self.batch_done(&ids);
             for (key, entry) in entries {
                 self.window.insert(key, entry);
             }
             if !expired.is_empty() {
                 self.remove_in_sql(expired, ctx);
+            }
+            if switched {
+                self.kick(ctx);
             }
             return;
         }

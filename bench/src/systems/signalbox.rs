@@ -26,12 +26,11 @@ use super::{confirmed, Cleanup, Confirm, Prepared, Publisher, Scenario, Subscrib
 const CLIENTS: usize = 16;
 /// Messages in one WSX push or one REST pull, at most.
 const BATCH: usize = 100;
-/// Payload bytes in one WSX push, about: the push window (`PUSH_WINDOW` pushes) must stay under
-/// the node's per-connection output budget, or the node cuts the subscriber off as one that
-/// does not read.
+/// Payload bytes in one WSX push, about (the node shrinks the push window to what its
+/// per-connection output budget holds anyway).
 const PUSH_BYTES: usize = 128 * 1024;
-/// WSX pushes that may be unanswered at once (explicit ack).
-const PUSH_WINDOW: usize = 8;
+/// WSX pushes that may be unanswered at once (explicit ack), unless `--push-window` says.
+pub const PUSH_WINDOW: usize = 8;
 /// Depth limits far above what a run leaves queued, so a run measures throughput, not the
 /// back-pressure policy.
 const DEPTH: i64 = 10_000_000;
@@ -46,6 +45,8 @@ pub struct Node {
     agent: ureq::Agent,
     /// Password of each of the [`CLIENTS`] WSX endpoints `bench-wsx-N` and REST endpoints `bench-rest-N`.
     passwords: HashMap<String, String>,
+    /// WSX pushes a subscriber may leave unanswered (`max_in_flight`).
+    pub push_window: usize,
 }
 
 impl Drop for Node {
@@ -95,7 +96,8 @@ impl Node {
         let key = std::fs::read_to_string(data_dir.path().join("admin.key"))?.trim().to_owned();
         let agent =
             ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).max_idle_connections(64).build();
-        let mut node = Node { child, url, data_dir, key, agent, passwords: HashMap::new() };
+        let mut node =
+            Node { child, url, data_dir, key, agent, passwords: HashMap::new(), push_window: PUSH_WINDOW };
         node.admin("POST", "/channels", json!({"name": "bench", "path": "/wsx/bench"}))?;
         for n in 0..CLIENTS {
             let patterns = ["pub=/bench/**", "sub=/bench/**"];
@@ -170,8 +172,7 @@ impl Node {
         let id = created["id"].as_i64().context("topic id")?;
         let wsx = matches!(system, System::SignalboxWsxRam | System::SignalboxWsxGd);
         // WSX subscribers ack explicitly whatever the topic: the push window (`max_in_flight`
-        // pushes unanswered) is then their flow control. With auto ack a node pushes as fast as
-        // it can and cuts off a client that falls a byte budget behind.
+        // pushes unanswered) is then their flow control, as the socket is with auto ack.
         let ack_mode = if gd || wsx { "explicit" } else { "auto" };
         let push_batch = (PUSH_BYTES / scenario.size.max(1)).clamp(1, BATCH);
         let mut subscribers = Vec::new();
@@ -185,7 +186,7 @@ impl Node {
                     .call(
                         "zato.pubsub.pubapi.subscribe-wsx",
                         json!({"topic_name": topic, "ack_mode": ack_mode, "delivery_batch_size": push_batch,
-                               "max_in_flight": PUSH_WINDOW, "ack_timeout": 30}),
+                               "max_in_flight": self.push_window, "ack_timeout": 30}),
                     )
                     .await?;
                 if sub["meta"]["msg_type"] != "zwsx.rspok" {

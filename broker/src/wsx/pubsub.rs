@@ -14,7 +14,7 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
 
-use super::session::WsxSession;
+use super::session::{ReleaseSubscription, WsxSession};
 use crate::http::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use crate::http::endpoint_auth::Caller;
 use crate::http::error::{blocking, ApiError};
@@ -283,7 +283,15 @@ async fn resume(
         bring_here(&state, &endpoint, &req.sub_key).await?;
     }
     let sub = own_subscription(&state, &endpoint, &req.sub_key)?;
-    attach(&state, &req.sub_key, Some(me)).await?;
+    attach(&state, &req.sub_key, Some(me.clone())).await?;
+    // Any other session of this node that had it lets go (a client reconnecting over a
+    // half-open connection has one) and gives back what it was still pushing, which the
+    // delivery actor sends to this session before anything newer.
+    for other in state.wsx_sessions.all() {
+        if other.clone().recipient::<PushFrame>() != me {
+            let _ = other.send(ReleaseSubscription { sub_key: req.sub_key.clone() }).await;
+        }
+    }
     // Served from this node now: a restart of the node it came from must not end it.
     let (store, key, node) = (state.store.clone(), req.sub_key.clone(), state.node_name.clone());
     let here = SubscriptionFields { server_name: Some(Some(node)), ..SubscriptionFields::default() };

@@ -68,6 +68,7 @@ struct Writer {
 
 /// A push waiting for room in the budget.
 struct HeldPush {
+    sub_key: String,
     id: String,
     text: String,
     ack_timeout: Option<Duration>,
@@ -76,6 +77,7 @@ struct HeldPush {
 
 /// A push written (or being written) and waiting for the client's `client-response`.
 struct AwaitedPush {
+    sub_key: String,
     bytes: usize,
     done: oneshot::Sender<Result<(), SinkError>>,
     timer: SpawnHandle,
@@ -243,7 +245,7 @@ impl WsxSession {
                     let late = Err(SinkError::other("the client did not acknowledge the push in time"));
                     act.answer_push(ctx, &id, late, false);
                 });
-                let awaited = AwaitedPush { bytes, done: push.done, timer };
+                let awaited = AwaitedPush { sub_key: push.sub_key, bytes, done: push.done, timer };
                 self.pushes.entry(push.id).or_default().push_back(awaited);
             }
         }
@@ -565,7 +567,8 @@ impl Handler<PushFrame> for WsxSession {
             (frames::new_id("zwsx."), Value::Array(messages))
         };
         let text = frames::server_with_id(&id, frames::PSRQ, None, None, data).to_string();
-        self.held.push_back(HeldPush { id, text, ack_timeout: msg.ack_timeout, done: msg.done });
+        let held = HeldPush { sub_key: msg.sub_key, id, text, ack_timeout: msg.ack_timeout, done: msg.done };
+        self.held.push_back(held);
         self.release_pushes(ctx);
     }
 }
@@ -614,6 +617,42 @@ impl Handler<GoingAway> for WsxSession {
         let (state, me) = (self.state.clone(), ctx.address().recipient());
         let ended = async move { super::pubsub::end_subscriptions(&state, &me, subs).await };
         Box::pin(ended.into_actor(self).map(|(), _act, ctx| ctx.stop()))
+    }
+}
+
+/// Another session resumed this subscription: stop serving it, and give back at once the pushes
+/// of it still waiting here (held, or unanswered), so that they go out again, first, to the
+/// session that has it now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseSubscription {
+    pub sub_key: String,
+}
+
+impl Handler<ReleaseSubscription> for WsxSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseSubscription, ctx: &mut Context<Self>) {
+        self.subs.retain(|(key, _)| *key != msg.sub_key);
+        let gone = || Err(SinkError::idle("another session resumed the subscription"));
+        let (released, kept): (VecDeque<HeldPush>, VecDeque<HeldPush>) =
+            std::mem::take(&mut self.held).into_iter().partition(|p| p.sub_key == msg.sub_key);
+        self.held = kept;
+        for push in released {
+            let _ = push.done.send(gone());
+        }
+        for waiting in self.pushes.values_mut() {
+            let (released, kept): (VecDeque<AwaitedPush>, VecDeque<AwaitedPush>) =
+                std::mem::take(waiting).into_iter().partition(|p| p.sub_key == msg.sub_key);
+            *waiting = kept;
+            for push in released {
+                ctx.cancel_future(push.timer);
+                self.push_bytes -= push.bytes;
+                let _ = push.done.send(gone());
+            }
+        }
+        self.pushes.retain(|_, waiting| !waiting.is_empty());
+        self.release_pushes(ctx);
     }
 }
 
