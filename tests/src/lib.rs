@@ -628,6 +628,11 @@ impl WsxClient {
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let (socket, _) =
             tungstenite::client(format!("ws://{addr}{path}"), stream).expect("WebSocket handshake");
+        WsxClient::over(socket)
+    }
+
+    /// A client on a WebSocket made elsewhere (from another source address, say).
+    pub fn over(socket: tungstenite::WebSocket<std::net::TcpStream>) -> WsxClient {
         WsxClient { socket, token: None, next_id: 0 }
     }
 
@@ -722,6 +727,23 @@ pub fn wsx_setup(node: &Node, name: &str, pattern: &str) -> String {
 pub fn free_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
+}
+
+/// The value of one series of the node's `/metrics`, named exactly as exposed (`name{labels}`,
+/// labels in the node's order); `None` when the node does not expose it. An exact match: a
+/// prefix match would read `…} 1` out of `…} 10`.
+pub fn metric(node: &Node, series: &str) -> Option<f64> {
+    let (status, text, _) = node.http().raw("GET", "/metrics", None);
+    assert_eq!(status, 200, "GET /metrics: {text}");
+    let text = text.as_str().expect("metrics as text");
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        if name == series {
+            Some(value.parse().unwrap_or_else(|_| panic!("not a number: {line}")))
+        } else {
+            None
+        }
+    })
 }
 
 /// Polls `check` every 100 ms until it is true; panics after `secs` seconds naming `what`.

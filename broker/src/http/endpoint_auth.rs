@@ -1,8 +1,13 @@
 //! Who is publishing or subscribing: HTTP Basic with an endpoint's username and password, or
-//! `X-API-Key`. Verified credentials are cached in memory for `auth_cache_ttl` (never on disk)
-//! so PBKDF2 costs once per client, not once per request; the cache of an endpoint is dropped
-//! when its credentials, role or patterns change. Repeated failures from one address or for one
-//! username are throttled with 429.
+//! `X-API-Key` — and, through [`authenticate`], a WSX `create-session` (one login path for
+//! every transport). Verified credentials are cached in memory for `auth_cache_ttl` (never on
+//! disk) so PBKDF2 costs once per client, not once per request; the cache of an endpoint is
+//! dropped when its credentials, role or patterns change.
+//!
+//! **Throttle.** A verified, cached credential is answered first, whatever else goes on. Failures
+//! are counted per (address, username) — 10 a minute — and per address — 50 a minute — then 429:
+//! an attacker elsewhere cannot lock a user out, and one address cannot try names without end.
+//! An unknown username costs one PBKDF2 as a known one does, so timing does not tell them apart.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,8 +27,10 @@ use signalbox_schema::StoreError;
 use super::error::ApiError;
 use super::AppState;
 
-/// Failures allowed per address or username within `FAILURE_WINDOW` before 429.
+/// Failures allowed per (address, username) within `FAILURE_WINDOW` before 429.
 const MAX_FAILURES: u32 = 10;
+/// Failures allowed per address, whatever the usernames, within `FAILURE_WINDOW` before 429.
+const MAX_ADDRESS_FAILURES: u32 = 50;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Cached credentials at most; past it the oldest half is dropped.
 const MAX_CACHED: usize = 100_000;
@@ -56,9 +63,29 @@ impl Caller {
     }
 }
 
-enum Credentials {
+pub enum Credentials {
     Basic { username: String, password: String },
     ApiKey(String),
+}
+
+impl Credentials {
+    /// A WSX `create-session`'s `username` and `secret`: an API key (`sbk_…`) or a password.
+    pub fn from_secret(username: String, secret: String) -> Credentials {
+        if secret.starts_with("sbk_") {
+            Credentials::ApiKey(secret)
+        } else {
+            Credentials::Basic { username, password: secret }
+        }
+    }
+}
+
+/// A PBKDF2 hash of nothing anyone knows, verified against for unknown usernames.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let secret = signalbox_actors::secrets::new_password().unwrap_or_else(|_| "decoy".into());
+        signalbox_actors::secrets::hash_password(&secret).unwrap_or_default()
+    })
 }
 
 #[derive(Default)]
@@ -89,21 +116,22 @@ impl Authenticator {
         }
     }
 
-    fn throttled(&self, keys: &[&str]) -> Option<u64> {
+    /// Seconds to wait when any of `keys` (each with its limit) has failed too often.
+    fn throttled(&self, keys: &[(&str, u32)]) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
         keys.iter()
-            .filter_map(|k| failures.get(*k))
-            .filter(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
-            .map(|(_, since)| FAILURE_WINDOW.saturating_sub(since.elapsed()).as_secs().max(1))
+            .filter_map(|(k, limit)| failures.get(*k).map(|f| (f, *limit)))
+            .filter(|((n, since), limit)| *n >= *limit && since.elapsed() < FAILURE_WINDOW)
+            .map(|((_, since), _)| FAILURE_WINDOW.saturating_sub(since.elapsed()).as_secs().max(1))
             .max()
     }
 
-    fn record_failure(&self, keys: &[&str]) {
+    fn record_failure(&self, keys: &[(&str, u32)]) {
         if let Ok(mut failures) = self.failures.lock() {
             if failures.len() > MAX_CACHED {
                 failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
             }
-            for key in keys {
+            for (key, _) in keys {
                 let slot = failures.entry((*key).to_owned()).or_insert((0, Instant::now()));
                 if slot.1.elapsed() >= FAILURE_WINDOW {
                     *slot = (0, Instant::now());
@@ -141,7 +169,9 @@ fn credentials(req: &HttpRequest) -> Option<Credentials> {
     Some(Credentials::Basic { username: username.to_owned(), password: password.to_owned() })
 }
 
-async fn authenticate(
+/// Checks credentials from `peer` (an address) for any transport: the verified cache first,
+/// then the throttle, then the store. 401 for bad or missing credentials, 429 when throttled.
+pub async fn authenticate(
     state: web::Data<AppState>,
     peer: String,
     creds: Option<Credentials>,
@@ -156,28 +186,29 @@ async fn authenticate(
         }
         Credentials::ApiKey(key) => (format!("k:{}", state.master_key.digest(key)), String::new()),
     };
-    let peer_key = format!("addr:{peer}");
-    let keys: Vec<&str> = [peer_key.as_str(), who.as_str()].into_iter().filter(|k| !k.is_empty()).collect();
-    if let Some(retry) = auth.throttled(&keys) {
-        return Err(ApiError::too_many("too many failed logins, try again later", retry));
-    }
     if let Some(caller) = auth.cached(&cache_key) {
         return Ok(caller);
+    }
+    let (peer_key, pair_key) = (format!("addr:{peer}"), format!("addr:{peer}|{who}"));
+    let keys = [(pair_key.as_str(), MAX_FAILURES), (peer_key.as_str(), MAX_ADDRESS_FAILURES)];
+    if let Some(retry) = auth.throttled(&keys) {
+        return Err(ApiError::too_many("too many failed logins, try again later", retry));
     }
     let store = state.store.clone();
     let master = state.master_key.clone();
     let found = web::block(move || -> Result<Option<Endpoint>, StoreError> {
         let endpoint = match &creds {
-            Credentials::Basic { username, password } => match store.endpoint_by_username(username) {
-                Ok(e)
-                    if e.auth == "basic"
-                        && e.password_hash.as_deref().is_some_and(|h| verify_password(password, h)) =>
-                {
-                    Some(e)
-                }
-                Ok(_) | Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e),
-            },
+            Credentials::Basic { username, password } => {
+                let found = match store.endpoint_by_username(username) {
+                    Ok(e) => Some(e),
+                    Err(StoreError::NotFound) => None,
+                    Err(e) => return Err(e),
+                };
+                let hash = found.as_ref().filter(|e| e.auth == "basic").and_then(|e| e.password_hash.clone());
+                // One PBKDF2 whether or not the username exists.
+                let verified = verify_password(password, hash.as_deref().unwrap_or(decoy_hash()));
+                found.filter(|_| verified && hash.is_some())
+            }
             Credentials::ApiKey(key) => match store.endpoint_by_api_key_digest(&master.digest(key)) {
                 Ok(e) if e.auth == "api_key" => Some(e),
                 Ok(_) | Err(StoreError::NotFound) => None,

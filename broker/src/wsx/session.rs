@@ -22,7 +22,6 @@ use actix::prelude::*;
 use actix_web::web;
 use actix_ws::{CloseCode, CloseReason, Message as WsMessage, ProtocolError};
 use serde_json::{json, Value};
-use signalbox_actors::secrets::verify_password;
 use signalbox_actors::services::{InvokeContext, ServiceError};
 use signalbox_actors::sinks::{PushFrame, SinkError};
 use signalbox_actors::time::{iso, now_micros};
@@ -31,7 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::frames::{self, ClientFrame};
 use super::{Channel, GATEWAY};
-use crate::http::endpoint_auth::Caller;
+use crate::http::endpoint_auth::{authenticate, Caller, Credentials};
+use crate::http::error::ApiError;
 use crate::http::AppState;
 
 /// How long a server request (`zwsx.rqc`) waits for the client's answer.
@@ -334,52 +334,69 @@ impl WsxSession {
     fn create_session(&mut self, ctx: &mut Context<Self>, frame: ClientFrame) {
         let username = frame.meta_str("username").unwrap_or_default();
         let secret = frame.meta_str("secret").unwrap_or_default();
-        let (store, master, channel) =
-            (self.state.store.clone(), self.state.master_key.clone(), self.channel.row.name.clone());
-        let internal = self.channel.row.id == crate::cluster::CHANNEL_ID;
-        let check = web::block(move || -> Option<Endpoint> {
-            if internal {
-                // Another node of this cluster: its secret is HMAC(master key, its name).
-                let expected = crate::cluster::node_secret(&master, &username);
-                let same = expected.len() == secret.len()
-                    && expected.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-                return same.then(|| crate::cluster::peer_endpoint(&username));
-            }
-            let endpoint = if secret.starts_with("sbk_") {
-                store.endpoint_by_api_key_digest(&master.digest(&secret)).ok().filter(|e| e.auth == "api_key")
-            } else {
-                store.endpoint_by_username(&username).ok().filter(|e| {
-                    e.auth == "basic"
-                        && e.password_hash.as_deref().is_some_and(|h| verify_password(&secret, h))
-                })
+        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+            // Another node of this cluster: its secret is HMAC(master key, its name).
+            let expected = crate::cluster::node_secret(&self.state.master_key, &username);
+            let same = expected.len() == secret.len()
+                && expected.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+            let peer = same.then(|| Caller::of(Arc::new(crate::cluster::peer_endpoint(&username))));
+            return self.logged_in_as(ctx, peer.ok_or(None), &frame);
+        }
+        // The same authenticator as REST: cache, throttle, failure metric.
+        let address = self.peer.rsplit_once(':').map_or(self.peer.as_str(), |(ip, _)| ip);
+        let address = address.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let creds = Credentials::from_secret(username, secret);
+        let check = authenticate(self.state.clone(), address, Some(creds));
+        let channel = self.channel.row.name.clone();
+        ctx.wait(check.into_actor(self).map(move |result, act, ctx| {
+            let result = match result {
+                Ok(caller) if caller.endpoint.wsx_channel.as_deref() == Some(channel.as_str()) => Ok(caller),
+                Ok(_) => Err(None),
+                Err(e) => Err(Some(e)),
             };
-            endpoint.filter(|e| e.wsx_channel.as_deref() == Some(channel.as_str()))
-        });
-        ctx.wait(check.into_actor(self).map(move |found, act, ctx| {
-            let Ok(Some(endpoint)) = found else {
-                log::info!(target: "signalbox::audit", "event=wsx_login_failed session={} peer={}", act.id, act.peer);
-                return act.send(ctx, frames::forbidden(frame.id.as_deref()));
-            };
-            let token = frames::new_id("zwsxt.");
-            let ttl = Duration::from_secs_f64(act.channel.row.token_ttl.max(1.0));
-            let first = act.login.is_none();
-            let endpoint = Arc::new(endpoint);
-            act.login = Some(Login {
-                caller: Caller::of(endpoint.clone()),
-                endpoint,
-                token: token.clone(),
-                expires: Instant::now() + ttl,
-                client_id: frame.meta_str("client_id"),
-                client_name: frame.meta_str("client_name"),
-            });
-            if first {
-                act.state.wsx_sessions.insert(&act.id, act.channel.row.id, ctx.address());
-                act.state.metrics.wsx_sessions.inc();
-            }
-            log::info!(target: "signalbox::audit", "event=wsx_login session={} channel={} endpoint={}", act.id, act.channel.row.name,
-                act.login.as_ref().map(|l| l.endpoint.name.as_str()).unwrap_or_default());
-            act.send(ctx, frames::server(frames::RSPA, Some(200), frame.id.as_deref(), json!({"token": token})));
+            act.logged_in_as(ctx, result, &frame)
         }));
+    }
+
+    /// Answers a `create-session`: a token for `caller`, or why not. A throttled client is told
+    /// so (429) and closed (1008); any other failure is Zato's plain Forbidden.
+    fn logged_in_as(
+        &mut self,
+        ctx: &mut Context<Self>,
+        caller: Result<Caller, Option<ApiError>>,
+        frame: &ClientFrame,
+    ) {
+        let caller = match caller {
+            Ok(caller) => caller,
+            Err(failure) => {
+                log::info!(target: "signalbox::audit", "event=wsx_login_failed session={} peer={}", self.id, self.peer);
+                if let Some(e) =
+                    failure.filter(|e| e.status == actix_web::http::StatusCode::TOO_MANY_REQUESTS)
+                {
+                    self.send(ctx, frames::error(429, &e.details, frame.id.as_deref()));
+                    return self.close(ctx, 1008, "too many failed logins");
+                }
+                return self.send(ctx, frames::forbidden(frame.id.as_deref()));
+            }
+        };
+        let token = frames::new_id("zwsxt.");
+        let ttl = Duration::from_secs_f64(self.channel.row.token_ttl.max(1.0));
+        let first = self.login.is_none();
+        self.login = Some(Login {
+            endpoint: caller.endpoint.clone(),
+            caller,
+            token: token.clone(),
+            expires: Instant::now() + ttl,
+            client_id: frame.meta_str("client_id"),
+            client_name: frame.meta_str("client_name"),
+        });
+        if first {
+            self.state.wsx_sessions.insert(&self.id, self.channel.row.id, ctx.address());
+            self.state.metrics.wsx_sessions.inc();
+        }
+        log::info!(target: "signalbox::audit", "event=wsx_login session={} channel={} endpoint={}", self.id, self.channel.row.name,
+            self.login.as_ref().map(|l| l.endpoint.name.as_str()).unwrap_or_default());
+        self.send(ctx, frames::server(frames::RSPA, Some(200), frame.id.as_deref(), json!({"token": token})));
     }
 
     fn invoke(&mut self, ctx: &mut Context<Self>, frame: ClientFrame) {
@@ -452,7 +469,9 @@ impl WsxSession {
 
     fn on_protocol_error(&mut self, ctx: &mut Context<Self>, err: ProtocolError) {
         match err {
-            ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            // Only a text frame that is not UTF-8 (read whole, so reading may go on); any other
+            // bad frame, a reserved bit say, is left unread and can only close the connection.
+            ProtocolError::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<std::str::Utf8Error>()) => {
                 if self.logged_in() {
                     self.send(ctx, frames::error(422, "Invalid UTF-8 bytes", None));
                 } else {

@@ -1,0 +1,130 @@
+//! What an attacker tries: frames that break the protocol, password guessing over WSX and REST.
+//! Each test failed before the fix it guards.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use signalbox_tests::*;
+
+/// A WSX client whose connection comes from `source` (any 127.0.0.0/8 address is this machine).
+fn connect_from(node: &Node, source: &str, path: &str) -> WsxClient {
+    let addr: SocketAddr = node.url.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&format!("{source}:0").parse::<SocketAddr>().unwrap().into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (socket, _) = tungstenite::client(format!("ws://{addr}{path}"), stream).expect("WebSocket handshake");
+    WsxClient::over(socket)
+}
+
+#[test]
+fn a_frame_with_a_reserved_bit_closes_the_connection_with_1002_instead_of_a_flood_of_errors() {
+    let node = Node::start(Backend::Sqlite);
+    let password = wsx_setup(&node, "rsv", "/rsv");
+    let mut ws = WsxClient::connect(&node, "/wsx/rsv");
+    assert_eq!(ws.login("rsv-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    // FIN + RSV1 + text, masked, 12 bytes of payload: 18 bytes on the wire.
+    let payload = b"{\"meta\": {}}";
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0xC1, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    ws.socket.get_mut().write_all(&frame).unwrap();
+    let (mut frames, mut code) = (0, None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match ws.socket.read() {
+            Ok(tungstenite::Message::Close(close)) => {
+                code = close.map(|c| u16::from(c.code));
+                break;
+            }
+            Ok(_) => frames += 1,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(code, Some(1002), "after {frames} other frames");
+    assert!(frames <= 1, "{frames} frames answered one bad frame");
+    assert_eq!(node.http().get("/health").0, 200);
+}
+
+#[test]
+fn wsx_logins_are_throttled_per_address_and_username_without_locking_the_user_out() {
+    let node = Node::start(Backend::Sqlite);
+    let password = wsx_setup(&node, "guess", "/guess");
+    // The real user logs in once from 127.0.0.3: the credential is verified and cached.
+    let mut user = connect_from(&node, "127.0.0.3", "/wsx/guess");
+    assert_eq!(user.login("guess-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+
+    // An attacker on 127.0.0.1 guesses on one connection: ten refusals, then 429 and a close.
+    let mut attacker = connect_from(&node, "127.0.0.1", "/wsx/guess");
+    for n in 0..10 {
+        let reply = attacker.login("guess-client", &format!("wrong-{n}"));
+        assert_eq!(reply["meta"]["msg_type"], "zwsx.merr", "guess {n}: {reply}");
+        assert_eq!(reply["meta"]["status"], 403, "guess {n}: {reply}");
+    }
+    let reply = attacker.login("guess-client", "wrong-again");
+    assert_eq!(reply["meta"]["msg_type"], "zwsx.rsperr", "{reply}");
+    assert_eq!(reply["meta"]["status"], 429, "{reply}");
+    assert_eq!(reply["meta"]["error_message"], "too many failed logins, try again later");
+    assert_eq!(attacker.recv_close(), Some(1008));
+    assert_eq!(metric(&node, "signalbox_auth_failures_total{method=\"basic\"}"), Some(10.0));
+
+    // The user is not locked out: from another address, and over REST with the cached password
+    // from the attacker's own address too.
+    let mut other = connect_from(&node, "127.0.0.2", "/wsx/guess");
+    assert_eq!(other.login("guess-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    let mut again = connect_from(&node, "127.0.0.1", "/wsx/guess");
+    assert_eq!(again.login("guess-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    node.admin().post("/admin/v1/topics", &json!({"name": "/guess"}));
+    let (status, body) =
+        node.http().basic("guess-client", &password).post("/zato/pubsub/topic//guess", &json!({"data": 1}));
+    assert_eq!(status, 200, "{body}");
+    drop(user);
+}
+
+#[test]
+fn rest_failures_from_one_address_do_not_lock_the_user_out_elsewhere() {
+    let node = Node::start(Backend::Sqlite);
+    let password = wsx_setup(&node, "victim", "/locked");
+    node.admin().post("/admin/v1/topics", &json!({"name": "/locked"}));
+    let user = node.http().basic("victim-client", &password);
+    // Verified (and cached) before the attack, from 127.0.0.1.
+    assert_eq!(user.post("/zato/pubsub/topic//locked", &json!({"data": 0})).0, 200);
+    for n in 0..12 {
+        let (status, body) = node
+            .http()
+            .basic("victim-client", &format!("wrong-{n}"))
+            .post("/zato/pubsub/topic//locked", &json!({"data": 1}));
+        let expected = if n < 10 { 401 } else { 429 };
+        assert_eq!(status, expected, "attempt {n}: {body}");
+    }
+    // The cached credential answers first, even from the address that is throttled now.
+    let (status, body) = user.post("/zato/pubsub/topic//locked", &json!({"data": 2}));
+    assert_eq!(status, 200, "{body}");
+    // From another address, the right password (not cached for WSX's channel check) logs in:
+    // the attacker's failures count against the attacker's address.
+    let mut elsewhere = connect_from(&node, "127.0.0.2", "/wsx/victim");
+    assert_eq!(elsewhere.login("victim-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+}
+
+#[test]
+fn unknown_usernames_cost_the_time_known_ones_do() {
+    let node = Node::start(Backend::Sqlite);
+    wsx_setup(&node, "timing", "/timing");
+    let time = |user: &str| {
+        let started = Instant::now();
+        let (status, _) =
+            node.http().basic(user, "not-the-password").post("/zato/pubsub/topic/x", &json!({}));
+        assert_eq!(status, 401);
+        started.elapsed()
+    };
+    let mut known: Vec<Duration> = (0..4).map(|_| time("timing-client")).collect();
+    let mut unknown: Vec<Duration> = (0..4).map(|n| time(&format!("nobody-{n}"))).collect();
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[1], unknown[1]);
+    // Without a decoy PBKDF2 an unknown name answers in well under a tenth of the time.
+    assert!(u * 3 >= k, "unknown {u:?} vs known {k:?}: names can be told apart by timing");
+}
