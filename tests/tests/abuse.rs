@@ -128,3 +128,66 @@ fn unknown_usernames_cost_the_time_known_ones_do() {
     // Without a decoy PBKDF2 an unknown name answers in well under a tenth of the time.
     assert!(u * 3 >= k, "unknown {u:?} vs known {k:?}: names can be told apart by timing");
 }
+
+/// Reads frames until the node closes: answers the frames before the close, and its code.
+fn frames_until_close(ws: &mut WsxClient) -> (Vec<Value>, Option<u16>) {
+    let mut frames = Vec::new();
+    loop {
+        match ws.socket.read() {
+            Ok(tungstenite::Message::Text(t)) => frames.push(serde_json::from_str(&t).unwrap()),
+            Ok(tungstenite::Message::Close(close)) => return (frames, close.map(|c| u16::from(c.code))),
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn revoking_an_endpoint_reaches_its_live_wsx_sessions() {
+    let node = Node::start(Backend::Sqlite);
+    let password = wsx_setup(&node, "rev", "/rev");
+    node.admin().post("/admin/v1/topics", &json!({"name": "/rev"}));
+    let (_, endpoints) = node.admin().get("/admin/v1/endpoints");
+    let id = endpoints["items"]
+        .as_array()
+        .or(endpoints.as_array())
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "rev-client")
+        .expect("endpoint listed")["id"]
+        .as_i64()
+        .unwrap();
+    let publish = |ws: &mut WsxClient| {
+        let (reply, _) =
+            ws.invoke("zato.pubsub.pubapi.publish-message", json!({"topic_name": "/rev", "data": 1}));
+        reply["meta"]["status"].as_u64().unwrap()
+    };
+
+    // Patterns edited: the live session has the new permissions at once.
+    let mut ws = WsxClient::connect(&node, "/wsx/rev");
+    ws.login("rev-client", &password);
+    assert_eq!(publish(&mut ws), 200);
+    let (s, body) =
+        node.admin().patch(&format!("/admin/v1/endpoints/{id}"), &json!({"topic_patterns": ["sub=/rev"]}));
+    assert_eq!(s, 200, "{body}");
+    eventually("the session to lose pub=", 10, || publish(&mut ws) == 403);
+
+    // Credentials rotated: the session is told and closed.
+    let (s, body) = node.admin().post(&format!("/admin/v1/endpoints/{id}/credentials"), &json!({}));
+    assert_eq!(s, 200, "{body}");
+    let (frames, code) = frames_until_close(&mut ws);
+    assert_eq!(code, Some(1008), "{frames:?}");
+    let last = frames.last().expect("an error frame before the close");
+    assert_eq!(last["meta"]["status"], 401, "{last}");
+    assert_eq!(last["meta"]["error_message"], "the endpoint's credentials or channel changed");
+    let password = body["password"].as_str().unwrap().to_owned();
+
+    // Deleted: likewise.
+    let mut ws = WsxClient::connect(&node, "/wsx/rev");
+    assert_eq!(ws.login("rev-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    let (s, body) = node.admin().delete(&format!("/admin/v1/endpoints/{id}"));
+    assert_eq!(s, 200, "{body}");
+    let (frames, code) = frames_until_close(&mut ws);
+    assert_eq!(code, Some(1008), "{frames:?}");
+    assert_eq!(frames.last().unwrap()["meta"]["error_message"], "the endpoint was deleted");
+}

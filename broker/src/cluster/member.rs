@@ -364,6 +364,7 @@ impl ClusterMember {
                 _ => log::warn!("event=configuration_reload_failed part=channels"),
             }
             state.auth.forget_all();
+            state.recheck_sessions();
         })
     }
 

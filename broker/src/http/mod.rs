@@ -49,10 +49,19 @@ impl AppState {
         Ok(())
     }
 
-    /// An endpoint's credentials, patterns or role changed, or it was deleted.
+    /// An endpoint's credentials, patterns or role changed, or it was deleted: cached logins
+    /// are forgotten and live WSX sessions check theirs again, here and on every other node.
     pub async fn credentials_changed(&self, endpoint_id: i64) {
         self.auth.forget(endpoint_id);
+        self.recheck_sessions();
         self.cluster_changed().await;
+    }
+
+    /// Every live WSX session reads its endpoint again (see `RecheckLogin`).
+    pub fn recheck_sessions(&self) {
+        for session in self.wsx_sessions.all() {
+            session.do_send(crate::wsx::session::RecheckLogin);
+        }
     }
 
     /// Configuration changed here (already applied on this node): in a cluster, every other

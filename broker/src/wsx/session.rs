@@ -675,6 +675,49 @@ impl Handler<ReleaseSubscription> for WsxSession {
     }
 }
 
+/// An endpoint's credentials, role, patterns or channel may have changed, or it was deleted: a
+/// session logged in as it reads it again. Deleted or with new credentials: the session is
+/// closed (a `zwsx.rsperr` 401, then 1008); otherwise it goes on with the new permissions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckLogin;
+
+impl Handler<RecheckLogin> for WsxSession {
+    type Result = ();
+
+    fn handle(&mut self, _msg: RecheckLogin, ctx: &mut Context<Self>) {
+        let Some(login) = &self.login else { return };
+        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+            return;
+        }
+        let (store, id) = (self.state.store.clone(), login.endpoint.id);
+        let read = web::block(move || store.endpoint(id));
+        ctx.wait(read.into_actor(self).map(|read, act, ctx| {
+            let Some(login) = act.login.as_mut() else { return };
+            let revoked = match read {
+                Ok(Ok(now)) => {
+                    let same_secret = now.password_hash == login.endpoint.password_hash
+                        && now.api_key_digest == login.endpoint.api_key_digest
+                        && now.auth == login.endpoint.auth;
+                    let here = now.wsx_channel.as_deref() == Some(act.channel.row.name.as_str());
+                    if same_secret && here {
+                        login.caller = Caller::of(Arc::new(now));
+                        login.endpoint = login.caller.endpoint.clone();
+                        return;
+                    }
+                    "the endpoint's credentials or channel changed"
+                }
+                Ok(Err(signalbox_schema::StoreError::NotFound)) => "the endpoint was deleted",
+                // Could not tell: keep the session; the next change tries again.
+                _ => return,
+            };
+            log::info!(target: "signalbox::audit", "event=wsx_login_revoked session={} reason={revoked:?}", act.id);
+            act.send(ctx, frames::error(401, revoked, None));
+            act.close(ctx, 1008, revoked);
+        }));
+    }
+}
+
 /// Close the connection (admins).
 #[derive(Message)]
 #[rtype(result = "()")]
