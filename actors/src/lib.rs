@@ -12,6 +12,7 @@ pub mod file_channel;
 pub mod gd_writer;
 pub mod message;
 pub mod metrics;
+pub mod outbound;
 pub mod patterns;
 pub mod push;
 pub mod registry;

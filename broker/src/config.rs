@@ -38,6 +38,9 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates trusted, besides the system's, by HTTPS push targets and `http`
+    /// services (a private CA or a self-signed target).
+    pub tls_ca: Option<PathBuf>,
     /// Seconds between a cluster node's heartbeats (PostgreSQL only).
     pub heartbeat_interval: f64,
     /// Seconds without a heartbeat after which the leader declares a node dead and gives its
@@ -61,6 +64,7 @@ impl Default for Config {
             auth_cache_ttl: 60,
             tls_cert: None,
             tls_key: None,
+            tls_ca: None,
             heartbeat_interval: 1.0,
             heartbeat_timeout: 10.0,
         }
@@ -116,6 +120,9 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "SIGNALBOX_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates trusted, besides the system's, by HTTPS push targets and services.
+    #[arg(long, env = "SIGNALBOX_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Seconds between cluster heartbeats [default: 1].
     #[arg(long, env = "SIGNALBOX_HEARTBEAT_INTERVAL")]
     pub heartbeat_interval: Option<f64>,
@@ -146,6 +153,7 @@ impl Config {
             auth_cache_ttl,
             tls_cert,
             tls_key,
+            tls_ca,
             heartbeat_interval,
             heartbeat_timeout,
         } = args.clone();
@@ -187,6 +195,9 @@ impl Config {
         }
         if tls_key.is_some() {
             config.tls_key = tls_key;
+        }
+        if tls_ca.is_some() {
+            config.tls_ca = tls_ca;
         }
         if let Some(v) = heartbeat_interval {
             config.heartbeat_interval = v;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use actix::Actor;
 use actix_web::{middleware, web, App, HttpServer};
 use signalbox_actors::cluster::ClusterRoute;
+use signalbox_actors::outbound::Outbound;
 use signalbox_actors::registry::Registry;
 use signalbox_actors::services::{ServiceDeps, Services};
 use signalbox_actors::sinks::SinkDeps;
@@ -41,12 +42,15 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
     let node_name = config.node_name();
     let metrics = Metrics::new();
     let registry = Registry::default();
+    let ca = config.tls_ca.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let outbound = Outbound::new(crate::tls::client_config(ca.as_deref())?);
     let services = services.with_store(
         ServiceDeps {
             store: prepared.store.clone(),
             registry: registry.clone(),
             master_key: prepared.master_key.clone(),
             max_reply: config.max_message_size,
+            outbound: outbound.clone(),
         },
         &metrics,
     );
@@ -56,7 +60,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         metrics.clone(),
         registry.clone(),
         OverflowLog::new(&config.data_dir),
-        SinkDeps { master_key: prepared.master_key.clone(), services: Some(services.clone()) },
+        SinkDeps { master_key: prepared.master_key.clone(), outbound, services: Some(services.clone()) },
         2,
     )
     .start();

@@ -523,9 +523,29 @@ impl Receiver {
 
     /// On a given address, e.g. one a subscription already pushes to while nothing listened.
     pub fn start_on(addr: &str, respond: Responder) -> Receiver {
-        use std::io::{Read, Write};
+        Receiver::serve(addr, None, respond)
+    }
+
+    /// Over HTTPS with `cert` (made by rcgen, e.g. for `localhost`), at `https://localhost:PORT`.
+    pub fn start_tls(cert: &rcgen::CertifiedKey<rcgen::KeyPair>, respond: Responder) -> Receiver {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+            .expect("TLS server config");
+        Receiver::serve("127.0.0.1:0", Some(std::sync::Arc::new(config)), respond)
+    }
+
+    fn serve(addr: &str, tls: Option<std::sync::Arc<rustls::ServerConfig>>, respond: Responder) -> Receiver {
         let listener = std::net::TcpListener::bind(addr).expect("bind receiver");
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let local = listener.local_addr().unwrap();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{}", local.port()),
+            None => format!("http://{local}"),
+        };
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let respond = std::sync::Arc::new(respond);
@@ -535,59 +555,23 @@ impl Receiver {
             if stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 return;
             }
-            let (mut stream, _) = match listener.accept() {
+            let (stream, _) = match listener.accept() {
                 Ok(s) => s,
                 Err(_) => {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 }
             };
-            let (reqs, respond) = (reqs.clone(), respond.clone());
+            let (reqs, respond, tls) = (reqs.clone(), respond.clone(), tls.clone());
             std::thread::spawn(move || {
                 stream.set_nonblocking(false).ok();
                 stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                loop {
-                    let mut buf = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !buf.ends_with(b"\r\n\r\n") {
-                        match stream.read(&mut byte) {
-                            Ok(1) => buf.push(byte[0]),
-                            _ => return,
-                        }
+                match tls {
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                        answer_requests(rustls::StreamOwned::new(conn, stream), &reqs, &respond)
                     }
-                    let head = String::from_utf8_lossy(&buf).into_owned();
-                    let mut lines = head.lines();
-                    let first: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
-                    let headers: Vec<(String, String)> = lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                        .collect();
-                    let len = headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    let mut body = vec![0u8; len];
-                    if stream.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let received = Received {
-                        at: Instant::now(),
-                        method: first.first().unwrap_or(&"").to_string(),
-                        path: first.get(1).unwrap_or(&"").to_string(),
-                        headers,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    };
-                    let (status, text, delay) = respond(&received);
-                    reqs.lock().unwrap().push(received);
-                    std::thread::sleep(delay);
-                    let answer = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
-                        text.len()
-                    );
-                    if stream.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
+                    None => answer_requests(stream, &reqs, &respond),
                 }
             });
         });
@@ -602,6 +586,57 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Reads HTTP/1.1 requests off one connection, records them and answers each as told.
+fn answer_requests(
+    mut stream: impl std::io::Read + std::io::Write,
+    reqs: &std::sync::Mutex<Vec<Received>>,
+    respond: &Responder,
+) {
+    loop {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => buf.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
+        let mut lines = head.lines();
+        let first: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let len = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if stream.read_exact(&mut body).is_err() {
+            return;
+        }
+        let received = Received {
+            at: Instant::now(),
+            method: first.first().unwrap_or(&"").to_string(),
+            path: first.get(1).unwrap_or(&"").to_string(),
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let (status, text, delay) = respond(&received);
+        reqs.lock().unwrap().push(received);
+        std::thread::sleep(delay);
+        let answer = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        if stream.write_all(answer.as_bytes()).is_err() || stream.flush().is_err() {
+            return;
+        }
     }
 }
 

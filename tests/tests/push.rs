@@ -399,3 +399,39 @@ fn a_target_that_answers_too_slowly_counts_as_a_socket_error_and_is_retried() {
         .unwrap()
         .contains(&format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{key}\"}} 1")));
 }
+
+#[test]
+fn https_targets_with_a_trusted_ca_get_every_message_and_untrusted_ones_fail_as_socket_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let receiver = Receiver::start_tls(&cert, Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let node = Node::start_with(NodeOptions {
+        args: vec!["--tls-ca".into(), ca.to_str().unwrap().into()],
+        ..NodeOptions::default()
+    });
+    let (ps, _) = setup(
+        &node,
+        "rest",
+        json!({"delivery_batch_size": 3, "push": {"url": format!("{}/hook", receiver.url)}}),
+    );
+    for n in 0..10 {
+        ps.publish_ok(json!({"data": n}));
+    }
+    wait_for("10 messages over HTTPS", 20, || delivered(&receiver, |_| true).len() >= 10);
+    assert_eq!(delivered(&receiver, |_| true), (0..10).map(|n| json!(n)).collect::<Vec<_>>());
+    assert!(receiver.received().iter().all(|r| r.path == "/hook" && r.method == "POST"));
+
+    // Without the CA the certificate is not trusted: a socket error, retried, nothing delivered.
+    let other = Node::start(Backend::Sqlite);
+    let untrusted = Receiver::start_tls(&cert, Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let (ps, sub_key) =
+        setup(&other, "rest", json!({"push": {"url": untrusted.url.clone()}, "wait_sock_err": 30}));
+    ps.publish_ok(json!({"data": "x"}));
+    wait_for("the push to fail", 20, || {
+        metric(&other, &format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{sub_key}\"}}"))
+            == Some(1.0)
+    });
+    assert!(untrusted.received().is_empty());
+}

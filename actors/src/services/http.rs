@@ -13,6 +13,7 @@ pub struct HttpService {
     /// `Authorization` header value, decrypted once at load; never logged.
     authorization: Option<String>,
     max_reply: usize,
+    outbound: crate::outbound::Outbound,
 }
 
 pub(super) fn validate(config: &Value, key: &MasterKey) -> Result<Value, String> {
@@ -65,6 +66,7 @@ impl HttpService {
             timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(5.0)),
             authorization: authorization(&config["auth"], &deps.master_key)?,
             max_reply: deps.max_reply,
+            outbound: deps.outbound.clone(),
         })
     }
 }
@@ -73,8 +75,8 @@ impl Service for HttpService {
     fn invoke(&self, request: Value, _ctx: InvokeContext) -> ServiceFuture {
         let (url, timeout, auth, limit) =
             (self.url.clone(), self.timeout, self.authorization.clone(), self.max_reply);
+        let client = self.outbound.client(timeout);
         Box::pin(async move {
-            let client = awc::Client::builder().timeout(timeout).finish();
             let mut req = client.post(&url).insert_header(("Accept", "application/json"));
             if let Some(auth) = auth {
                 req = req.insert_header(("Authorization", auth));

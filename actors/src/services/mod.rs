@@ -134,6 +134,7 @@ pub struct ServiceDeps {
     pub master_key: MasterKey,
     /// Largest reply accepted from an `http` service.
     pub max_reply: usize,
+    pub outbound: crate::outbound::Outbound,
 }
 
 /// Every service the node can invoke: built-ins, ones registered in Rust, ones in the database.

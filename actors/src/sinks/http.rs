@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Batch, Sink, SinkError, SinkFuture};
-use crate::secrets::MasterKey;
+use super::{Batch, Sink, SinkDeps, SinkError, SinkFuture};
+use crate::outbound::Outbound;
 
 /// How long one push request may take before it counts as a socket error, unless the target
 /// sets `timeout`.
@@ -22,24 +22,27 @@ pub struct HttpSink {
     format: Format,
     /// Decrypted once when the sink is built; never logged.
     authorization: Option<String>,
+    outbound: Outbound,
 }
 
 impl HttpSink {
-    pub fn rest(config: &Value, key: &MasterKey) -> Result<HttpSink, String> {
+    pub fn rest(config: &Value, deps: &SinkDeps) -> Result<HttpSink, String> {
         Ok(HttpSink {
             url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
             timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
             format: Format::Json { method: config["http_method"].as_str().unwrap_or("POST").to_owned() },
-            authorization: crate::services::http_authorization(&config["auth"], key)?,
+            authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
+            outbound: deps.outbound.clone(),
         })
     }
 
-    pub fn soap(config: &Value, key: &MasterKey) -> Result<HttpSink, String> {
+    pub fn soap(config: &Value, deps: &SinkDeps) -> Result<HttpSink, String> {
         Ok(HttpSink {
             url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
             timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
             format: Format::Soap { action: config["soap_action"].as_str().unwrap_or("").to_owned() },
-            authorization: crate::services::http_authorization(&config["auth"], key)?,
+            authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
+            outbound: deps.outbound.clone(),
         })
     }
 }
@@ -74,8 +77,8 @@ impl Sink for HttpSink {
             }
         };
         let is_soap = action.is_some();
+        let client = self.outbound.client(timeout);
         Box::pin(async move {
-            let client = awc::Client::builder().timeout(timeout).finish();
             let method = awc::http::Method::from_bytes(method.as_bytes())
                 .map_err(|e| SinkError::other(e.to_string()))?;
             let mut req = client.request(method, &url).insert_header(("Content-Type", content_type));

@@ -100,6 +100,7 @@ pub trait Sink {
 #[derive(Clone)]
 pub struct SinkDeps {
     pub master_key: MasterKey,
+    pub outbound: crate::outbound::Outbound,
     pub services: Option<Services>,
 }
 
@@ -107,8 +108,8 @@ pub struct SinkDeps {
 pub fn build(push_config: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String> {
     let config: Value = serde_json::from_str(push_config).map_err(|e| format!("bad push config: {e}"))?;
     match config.get("type").and_then(Value::as_str) {
-        Some("rest") => Ok(Box::new(http::HttpSink::rest(&config, &deps.master_key)?)),
-        Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, &deps.master_key)?)),
+        Some("rest") => Ok(Box::new(http::HttpSink::rest(&config, deps)?)),
+        Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, deps)?)),
         Some("amqp") => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key)?)),
         Some("files") => Ok(Box::new(files::FilesSink::new(&config)?)),
         Some("wsx") => Ok(Box::new(WsxSink::default())),
