@@ -191,3 +191,28 @@ fn revoking_an_endpoint_reaches_its_live_wsx_sessions() {
     assert_eq!(code, Some(1008), "{frames:?}");
     assert_eq!(frames.last().unwrap()["meta"]["error_message"], "the endpoint was deleted");
 }
+
+#[test]
+fn a_subscriber_cannot_choose_where_the_node_pushes() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/ssrf", json!({}), "sneaky");
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let (status, body) = ps.client.post(
+        "/zato/pubsub/subscribe/topic//ssrf",
+        &json!({"delivery_method": "notify", "push": {"url": format!("{}/internal/admin", receiver.url)}}),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["details"], "`push` targets are set by an admin (admin API, CLI or apply), not by a subscriber",
+        "{body}"
+    );
+    let (status, body) = ps.client.post(
+        "/zato/pubsub/subscribe/topic//ssrf",
+        &json!({"delivery_method": "notify", "push": {"directory": "/tmp"}}),
+    );
+    assert_eq!(status, 403, "{body}");
+    ps.publish_ok(json!({"data": 1}));
+    let (_, subs) = node.admin().get("/admin/v1/subscriptions");
+    assert_eq!(subs["items"].as_array().or(subs.as_array()).map(Vec::len), Some(0), "{subs}");
+    assert!(receiver.received().is_empty());
+}

@@ -253,6 +253,12 @@ async fn subscribe(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
     };
+    if options.push.is_some() {
+        // Only an admin decides where the node sends data (admin API, CLI or `apply`).
+        return Err(ApiError::forbidden(
+            "`push` targets are set by an admin (admin API, CLI or apply), not by a subscriber",
+        ));
+    }
     let store = state.store.clone();
     if let Some(existing) = find_subscription(&state, &caller, &topic).await? {
         let key = existing.sub().sub_key.clone();
