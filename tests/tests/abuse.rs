@@ -216,3 +216,33 @@ fn a_subscriber_cannot_choose_where_the_node_pushes() {
     assert_eq!(subs["items"].as_array().or(subs.as_array()).map(Vec::len), Some(0), "{subs}");
     assert!(receiver.received().is_empty());
 }
+
+#[test]
+fn numeric_fields_are_bounded_with_a_400_naming_the_field() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/bounds", json!({"limit_message_expiry": 2_147_483_647}), "bounded");
+    for expiration in [json!(-1), json!(2_147_483_648i64), json!(9_223_372_036_854_775_807i64)] {
+        let (status, body) = ps.publish(json!({"data": 1, "expiration": expiration}));
+        assert_eq!(status, 400, "{expiration}: {body}");
+        assert_eq!(body["details"], "`expiration` must be 0–2147483647 seconds", "{body}");
+    }
+    // The longest allowed expiration is answered as a real time, not the epoch.
+    let id = ps.publish_ok(json!({"data": 1, "expiration": 2_147_483_647}));
+    ps.subscribe(json!({}));
+    let (status, body) = ps.publish(json!({"data": 2, "expiration": 2_147_483_647}));
+    assert_eq!(status, 200, "{body}");
+    let pulled = ps.pull(None);
+    let expiry = pulled[0]["expiration_time_iso"].as_str().expect("expiration_time_iso").to_owned();
+    assert!(expiry.starts_with("20") || expiry.starts_with("21"), "{expiry} for {id}");
+    for (field, value) in [
+        ("dedup_window", json!(9_223_372_036_854_775_807i64)),
+        ("limit_message_expiry", json!(2_147_483_648i64)),
+        ("max_depth_gd", json!(1_000_000_001)),
+        ("max_depth_non_gd", json!(0)),
+    ] {
+        let (status, body) = node.admin().post("/admin/v1/topics", &json!({"name": "/big", field: value}));
+        assert_eq!(status, 400, "{field}: {body}");
+        let details = body["details"].as_str().unwrap();
+        assert!(details.starts_with(&format!("`{field}` must be ")), "{details}");
+    }
+}

@@ -8,6 +8,10 @@ use signalbox_actors::topic::NewMessage;
 
 use super::error::ApiError;
 
+/// The longest time a message or topic setting may name, in seconds: Zato's default
+/// expiration (2^31 − 1, about 68 years).
+pub const MAX_SECONDS: i64 = 2_147_483_647;
+
 /// One message's fields; the top level of a publish body may instead carry `data_list`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,8 +95,8 @@ fn message(item: PublishItem, default_mime: &str) -> Result<NewMessage, ApiError
     if !(1..=9).contains(&priority) {
         return Err(ApiError::bad_request(format!("priority `{priority}` outside of allowed range 1-9")));
     }
-    if item.expiration.is_some_and(|e| e < 0) {
-        return Err(ApiError::bad_request("`expiration` must not be negative"));
+    if item.expiration.is_some_and(|e| !(0..=MAX_SECONDS).contains(&e)) {
+        return Err(ApiError::bad_request(format!("`expiration` must be 0–{MAX_SECONDS} seconds")));
     }
     let ext_pub_time =
         match &item.ext_pub_time {

@@ -9,6 +9,7 @@ use signalbox_schema::models::{Topic, TopicFields};
 use super::{one_of, parse_id, with_id, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
+use crate::http::publish_input::MAX_SECONDS;
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,20 +46,23 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The deepest a topic's queues may be set.
+const MAX_DEPTH: i64 = 1_000_000_000;
+
 impl TopicInput {
     fn into_fields(self) -> Result<TopicFields, ApiError> {
         if let Some(name) = &self.name {
             validate_topic_name(name)?;
         }
-        for (field, value, min) in [
-            ("max_depth_gd", self.max_depth_gd, 1),
-            ("max_depth_non_gd", self.max_depth_non_gd, 1),
-            ("limit_message_expiry", self.limit_message_expiry, 1),
-            ("limit_sub_inactivity", self.limit_sub_inactivity, 0),
-            ("dedup_window", self.dedup_window, 0),
+        for (field, value, min, max) in [
+            ("max_depth_gd", self.max_depth_gd, 1, MAX_DEPTH),
+            ("max_depth_non_gd", self.max_depth_non_gd, 1, MAX_DEPTH),
+            ("limit_message_expiry", self.limit_message_expiry, 1, MAX_SECONDS),
+            ("limit_sub_inactivity", self.limit_sub_inactivity, 0, MAX_SECONDS),
+            ("dedup_window", self.dedup_window, 0, MAX_SECONDS),
         ] {
-            if value.is_some_and(|v| v < min) {
-                return Err(ApiError::bad_request(format!("`{field}` must be at least {min}")));
+            if value.is_some_and(|v| !(min..=max).contains(&v)) {
+                return Err(ApiError::bad_request(format!("`{field}` must be {min}–{max}")));
             }
         }
         if let Some(v) = &self.on_overflow_non_gd {
