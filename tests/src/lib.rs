@@ -59,15 +59,17 @@ pub fn binary() -> &'static Path {
                 build.env_remove(key);
             }
         }
-        let status = build
-            .args(["build", "-q", "--workspace", "--bins", "--manifest-path"])
-            .arg(&manifest)
-            .status()
-            .expect("run cargo build for the signalbox binary");
-        assert!(status.success(), "building the signalbox binary failed");
         let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/<test> → target/<profile>/signalbox
-        exe.parent().and_then(Path::parent).expect("target dir").join("signalbox")
+        // target/<profile>/deps/<test> → target/<profile>/signalbox, built in the same profile
+        // (`cargo test --release` tests a release binary, not a stale debug one).
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        build.args(["build", "-q", "--workspace", "--bins", "--manifest-path"]).arg(&manifest);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build for the signalbox binary");
+        assert!(status.success(), "building the signalbox binary failed");
+        profile_dir.join("signalbox")
     })
 }
 
@@ -140,12 +142,12 @@ impl Node {
             _ => Backend::Sqlite,
         };
         let (child, url) = spawn(&opts).unwrap_or_else(|e| panic!("node did not start: {e}"));
-        let admin_key = std::env::var("SIGNALBOX_ADMIN_KEY")
-            .ok()
-            .or_else(|| opts.env.iter().find(|(k, _)| k == "SIGNALBOX_ADMIN_KEY").map(|(_, v)| v.clone()))
-            .unwrap_or_else(|| {
-                std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key").trim().to_owned()
-            });
+        // The key the node itself was given (the test process's own variable never reaches it),
+        // else the one it wrote.
+        let admin_key =
+            opts.env.iter().find(|(k, _)| k == "SIGNALBOX_ADMIN_KEY").map(|(_, v)| v.clone()).unwrap_or_else(
+                || std::fs::read_to_string(data_dir.join("admin.key")).expect("admin.key").trim().to_owned(),
+            );
         Node {
             child: Some(child),
             url,
@@ -227,9 +229,16 @@ impl Node {
 
     /// Runs the CLI against this node; answers (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        self.cli_with_env(args, &[])
+    }
+
+    /// Runs the CLI with variables set for its process only (never the test process's own,
+    /// which tests running in parallel share).
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let out = Command::new(binary())
             .args(["--url", &self.url, "--admin-key", &self.admin_key])
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .expect("run the CLI");
         (

@@ -112,15 +112,15 @@ fn apply_is_idempotent_shows_a_dry_run_diff_and_round_trips_with_export() {
         let file = dir.path().join("config.toml");
         std::fs::write(&file, APPLY).unwrap();
         let file = file.to_str().unwrap();
-        std::env::set_var("SB_TEST_HOOK_PASSWORD", "pw-from-env");
+        let env = [("SB_TEST_HOOK_PASSWORD", "pw-from-env")];
 
-        let (code, out, err) = node.cli(&["--json", "apply", file, "--dry-run"]);
+        let (code, out, err) = node.cli_with_env(&["--json", "apply", file, "--dry-run"], &env);
         assert_eq!(code, 0, "{err}");
         let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(plan["changes"].as_array().unwrap().len(), 6, "{plan}");
         assert_eq!(node.admin().get("/admin/v1/topics").1, json!([]), "dry run changed something");
 
-        let (code, out, err) = node.cli(&["--json", "apply", file]);
+        let (code, out, err) = node.cli_with_env(&["--json", "apply", file], &env);
         assert_eq!(code, 0, "{err}");
         let applied: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(applied["changes"].as_array().unwrap().len(), 6);
@@ -129,7 +129,7 @@ fn apply_is_idempotent_shows_a_dry_run_diff_and_round_trips_with_export() {
         assert_eq!(subs.as_array().unwrap().len(), 2);
         assert!(!subs.to_string().contains("pw-from-env"));
 
-        let (code, out, _) = node.cli(&["--json", "apply", file]);
+        let (code, out, _) = node.cli_with_env(&["--json", "apply", file], &env);
         assert_eq!(code, 0);
         let again: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(again["changes"], json!([]), "second apply was not a no-op");
@@ -137,7 +137,7 @@ fn apply_is_idempotent_shows_a_dry_run_diff_and_round_trips_with_export() {
         let edited = APPLY.replace("max_depth_gd = 500", "max_depth_gd = 600");
         let file2 = dir.path().join("edited.toml");
         std::fs::write(&file2, edited).unwrap();
-        let (_, out, _) = node.cli(&["--json", "apply", file2.to_str().unwrap()]);
+        let (_, out, _) = node.cli_with_env(&["--json", "apply", file2.to_str().unwrap()], &env);
         let diff: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(diff["changes"].as_array().unwrap().len(), 1, "{diff}");
         assert!(diff["changes"][0].as_str().unwrap().contains("max_depth_gd 500 → 600"));
