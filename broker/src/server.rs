@@ -144,6 +144,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
             .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("signalbox::http"))
             .configure(|cfg| http::configure(cfg, max_body))
     })
+    .on_connect(crate::wsx::remember_socket)
     .shutdown_timeout(10)
     .disable_signals();
     let scheme = match (&config.tls_cert, &config.tls_key) {

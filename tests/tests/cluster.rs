@@ -491,3 +491,67 @@ fn a_change_made_on_one_node_is_in_force_on_the_others_once_it_is_answered() {
     assert_eq!(status, 200, "{rotated}");
     assert_eq!(on(1).post("/zato/pubsub/topic//cfg", &json!({"data": 3})).0, 401);
 }
+
+#[test]
+fn an_in_ram_data_list_forwarded_to_its_owner_in_more_than_one_internal_frame_arrives_once_in_order() {
+    let Some(mut cluster) = TestCluster::start(0) else { return };
+    // A small max_message_size makes the internal channel's frame limit (4 ×) small: 64 KiB.
+    const MAX_MESSAGE_SIZE: usize = 16_384;
+    for name in ["n1", "n2"] {
+        let mut options = cluster.options(name);
+        options.args.extend(["--max-message-size".to_owned(), MAX_MESSAGE_SIZE.to_string()]);
+        cluster.nodes.push(signalbox_tests::Node::start_with(options));
+    }
+    let admin = cluster.admin(0);
+    let (status, body) = admin.post("/admin/v1/topics", &json!({"name": "/wide", "max_depth_non_gd": 10000}));
+    assert_eq!(status, 201, "{body}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "app", "role": "pub-sub", "topic_patterns": ["pub=/wide", "sub=/wide"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let password = e["password"].as_str().unwrap().to_owned();
+    let (status, sub) =
+        admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/wide", "endpoint": "app"}));
+    assert_eq!(status, 201, "{sub}");
+    let key = sub["sub_key"].as_str().unwrap().to_owned();
+    let owner = sub["node"].as_str().unwrap().to_owned();
+    let (owner_i, other_i) = if owner == "n1" { (0, 1) } else { (1, 0) };
+    eventually("both nodes agreeing on the owner", 15, || {
+        cluster.owners(other_i).get(&key) == Some(&owner) && cluster.members(other_i).len() == 2
+    });
+
+    // 1000 messages in one request that fits max_message_size, published where the
+    // subscription is not delivered: forwarded to the owner, each with its whole envelope.
+    const COUNT: usize = 1000;
+    let items: Vec<Value> = (0..COUNT).map(|n| json!({"data": n})).collect();
+    let body = json!({"data_list": items});
+    assert!(body.to_string().len() < MAX_MESSAGE_SIZE, "the publication itself fits");
+    let (status, published) =
+        cluster.node(other_i).http().basic("app", &password).post("/zato/pubsub/topic//wide", &body);
+    assert_eq!(status, 200, "{published}");
+    let ids = published["msg_id_list"].as_array().unwrap();
+    assert_eq!(ids.len(), COUNT);
+    // What the owner receives is far past one internal frame (4 × max_message_size): each
+    // forwarded message carries at least `"msg_id":"…"`, `"topic_name":"/wide"`,
+    // `"pub_pattern_matched":"pub=/wide"`, `"mime_type":"application/json"`, and two
+    // 16-digit times with their names — 154 bytes beside its id.
+    let forwarded_at_least: usize = ids.iter().map(|id| id.as_str().unwrap().len() + 154).sum();
+    assert!(forwarded_at_least > 2 * 4 * MAX_MESSAGE_SIZE, "{forwarded_at_least} bytes forwarded");
+
+    // Pulled from the owner: all of them, once, in publication order.
+    let owner_client = cluster.node(owner_i).http().basic("app", &password);
+    let mut got: Vec<i64> = Vec::new();
+    eventually("every forwarded message pulled", 20, || {
+        let (status, batch) = owner_client.call("PATCH", "/zato/pubsub/topic//wide?max=250", None);
+        assert_eq!(status, 200, "{batch}");
+        got.extend(batch.as_array().unwrap().iter().map(|m| m["data"].as_i64().unwrap()));
+        got.len() >= COUNT
+    });
+    assert_eq!(got, (0..COUNT as i64).collect::<Vec<_>>(), "lost, repeated or out of order");
+    let (status, rest) = owner_client.call("PATCH", "/zato/pubsub/topic//wide", None);
+    assert_eq!((status, rest), (200, json!([])), "delivered more than once");
+    // The link between the nodes held: both still see two live members.
+    let members = cluster.members(other_i);
+    assert!(members.len() == 2 && members.iter().all(|m| m["state"] == "up"), "{members:?}");
+}

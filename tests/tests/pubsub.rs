@@ -455,3 +455,137 @@ fn metrics_count_publications_deliveries_and_acks() {
             .contains(&format!("signalbox_subscription_depth{{kind=\"gd\",sub_key=\"{key}\"}} 1"))
     });
 }
+
+/// The answer refuses `field` with 400 and details that name it and its bounds in seconds.
+#[track_caller]
+fn assert_wait_refused(answer: &(u16, Value), field: &str, min: &str) {
+    assert_error(answer, 400);
+    assert_eq!(
+        answer.1["details"],
+        format!("`{field}` must be a number of seconds from {min} to 2592000"),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn waits_outside_their_bounds_are_refused_naming_the_field_on_admin_and_rest_subscribe() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/waits", json!({}), "app");
+    let admin = node.admin();
+    let admin_create = |mut options: Value| {
+        options["topic_name"] = json!(ps.topic);
+        options["endpoint"] = json!(ps.endpoint);
+        admin.post("/admin/v1/subscriptions", &options)
+    };
+    let rest_subscribe =
+        |options: Value| ps.client.post(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic), &options);
+
+    // ack_timeout: 0.001 s to 30 days, on both paths that create a subscription.
+    for bad in [json!(1e300), json!(f64::MAX), json!(2_592_000.001), json!(-1), json!(0), json!(0.0009)] {
+        assert_wait_refused(&admin_create(json!({"ack_timeout": bad})), "ack_timeout", "0.001");
+        assert_wait_refused(
+            &rest_subscribe(json!({"ack_mode": "explicit", "ack_timeout": bad})),
+            "ack_timeout",
+            "0.001",
+        );
+    }
+    // The error waits: 0 to 30 days, on the admin API.
+    for field in ["wait_sock_err", "wait_non_sock_err"] {
+        for bad in [json!(1e300), json!(2_592_000.5), json!(-0.001), json!(-1e300)] {
+            assert_wait_refused(&admin_create(json!({ field: bad })), field, "0");
+        }
+    }
+    let (status, list) = admin.get("/admin/v1/subscriptions");
+    assert_eq!((status, list), (200, json!([])), "a refused subscription was stored");
+
+    // The bounds themselves are accepted, on an edit as on a create.
+    let (status, sub) =
+        admin_create(json!({"ack_timeout": 0.001, "wait_sock_err": 0, "wait_non_sock_err": 0}));
+    assert_eq!(status, 201, "{sub}");
+    let edit_path = format!("/admin/v1/subscriptions/{}", sub["sub_key"].as_str().unwrap());
+    let (status, edited) = admin.patch(
+        &edit_path,
+        &json!({"ack_timeout": 2_592_000, "wait_sock_err": 2_592_000, "wait_non_sock_err": 2_592_000}),
+    );
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(
+        (&edited["ack_timeout"], &edited["wait_sock_err"], &edited["wait_non_sock_err"]),
+        (&json!(2_592_000.0), &json!(2_592_000.0), &json!(2_592_000.0))
+    );
+    assert_wait_refused(&admin.patch(&edit_path, &json!({"ack_timeout": 1e300})), "ack_timeout", "0.001");
+    assert_wait_refused(&admin.patch(&edit_path, &json!({"wait_sock_err": 1e300})), "wait_sock_err", "0");
+    assert_eq!(admin.delete(&edit_path).0, 200);
+
+    // A pull subscription leasing for 30 days: the message is handed out once and stays leased
+    // (its lease end, now + 30 days, is far in the future, not wrapped into the past).
+    let key = ps.subscribe(json!({"ack_mode": "explicit", "ack_timeout": 2_592_000}));
+    let (_, stored) = admin.get(&format!("/admin/v1/subscriptions/{key}"));
+    assert_eq!(stored["ack_timeout"], json!(2_592_000.0), "{stored}");
+    let id = ps.publish_ok(json!({"data": "leased"}));
+    let first = ps.pull(None);
+    assert_eq!(datas(&first), vec![json!("leased")]);
+    assert_eq!(first[0]["delivery_count"], 1);
+    assert_eq!(ps.pull(None), Vec::<Value>::new(), "a 30-day lease expired at once");
+    assert_eq!(ps.ack(&[&id]), (200, json!({"acked": 1, "unknown": []})));
+}
+
+/// JSON allows numbers past f64 and a field of the wrong type; the refusal names the field
+/// there too, as it does for any other bad value.
+#[test]
+fn an_ack_timeout_beyond_f64_or_not_a_number_is_refused_naming_the_field() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/huge", json!({}), "app");
+    let rest = format!("/zato/pubsub/subscribe/topic/{}", ps.topic);
+    for value in ["1e400", "-1e400", "\"NaN\"", "\"Infinity\""] {
+        let admin_body = format!(r#"{{"topic_name": "/huge", "endpoint": "app", "ack_timeout": {value}}}"#);
+        let (s, body, _) = node.admin().raw("POST", "/admin/v1/subscriptions", Some(&admin_body));
+        assert_error(&(s, body.clone()), 400);
+        assert!(body["details"].as_str().unwrap().contains("ack_timeout"), "admin, {value}: {body}");
+        let rest_body = format!(r#"{{"ack_timeout": {value}}}"#);
+        let (s, body, _) = ps.client.raw("POST", &rest, Some(&rest_body));
+        assert_error(&(s, body.clone()), 400);
+        assert!(body["details"].as_str().unwrap().contains("ack_timeout"), "REST, {value}: {body}");
+    }
+    assert_eq!(node.admin().get("/admin/v1/subscriptions"), (200, json!([])));
+}
+
+#[test]
+fn concurrent_gd_publications_never_pass_max_depth_gd() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/gd5", json!({"has_gd": true, "max_depth_gd": 5}), "app");
+    ps.subscribe(json!({}));
+    // What one publication past the depth answers.
+    const REFUSAL: &str = "topic `/gd5` is at its GD depth limit of 5";
+
+    const PUBLISHERS: usize = 40;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(PUBLISHERS));
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|n| {
+            let (client, path, start) = (ps.client.clone(), ps.topic_path(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                client.post(&path, &json!({"data": n}))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = publishers.into_iter().map(|p| p.join().unwrap()).collect();
+
+    let accepted: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    let refused: Vec<&(u16, Value)> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert_eq!(accepted.len(), 5, "accepted past max_depth_gd: {answers:?}");
+    assert_eq!(refused.len(), PUBLISHERS - 5);
+    for answer in &refused {
+        assert_error(answer, 503);
+        assert_eq!(answer.1["details"], REFUSAL, "{answer:?}");
+    }
+    // The subscription holds exactly the five accepted, nothing else.
+    let mut accepted_ids: Vec<&str> = accepted.iter().map(|b| b["msg_id"].as_str().unwrap()).collect();
+    let held = ps.pull(Some(100));
+    let mut held_ids: Vec<&str> = held.iter().map(|m| m["msg_id"].as_str().unwrap()).collect();
+    accepted_ids.sort_unstable();
+    held_ids.sort_unstable();
+    assert_eq!(held_ids, accepted_ids);
+    assert_eq!(ps.pull(Some(100)), Vec::<Value>::new());
+    // Depth is free again once they are delivered.
+    ps.publish_ok(json!({"data": "after", "has_gd": true}));
+}

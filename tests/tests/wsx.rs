@@ -528,3 +528,288 @@ fn publications_pipelined_on_one_connection_are_pushed_in_the_order_they_were_se
         }
     }
 }
+
+/// The next frame within `secs` (a push, when the client asked for nothing); `None` when none
+/// came.
+fn frame_within(ws: &mut WsxClient, secs: u64) -> Option<Value> {
+    ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let frame = loop {
+        match ws.socket.read() {
+            Ok(tungstenite::Message::Text(t)) => break Some(serde_json::from_str(&t).expect("JSON frame")),
+            Ok(tungstenite::Message::Close(c)) => panic!("closed: {c:?}"),
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                break None
+            }
+            Err(e) => panic!("read a frame: {e}"),
+        }
+    };
+    ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    frame
+}
+
+/// Sub keys the admin API lists, sorted.
+fn listed_sub_keys(node: &Node) -> Vec<String> {
+    let (status, list) = node.admin().get("/admin/v1/subscriptions");
+    assert_eq!(status, 200, "{list}");
+    let mut keys: Vec<String> =
+        list.as_array().unwrap().iter().map(|s| s["sub_key"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn a_subscription_resumed_on_another_connection_is_not_released_when_the_first_one_closes() {
+    for unsub_on_wsx_close in [true, false] {
+        let node = Node::start(Backend::Sqlite);
+        let password = wsx_setup(&node, "held", "/held");
+        node.admin().post("/admin/v1/topics", &json!({"name": "/held"}));
+        node.admin().post(
+            "/admin/v1/endpoints",
+            &json!({"name": "held-pub", "role": "pub-only", "topic_patterns": ["pub=/held"]}),
+        );
+        let publish = |data: &str| {
+            let (status, body) = node
+                .admin()
+                .post("/admin/v1/topics/1/publish", &json!({"endpoint": "held-pub", "data": data}));
+            assert_eq!(status, 200, "{body}");
+        };
+        let mut first = WsxClient::connect(&node, "/wsx/held");
+        first.login("held-client", &password);
+        let (sub, _) = first.invoke(
+            "zato.pubsub.pubapi.subscribe-wsx",
+            json!({"topic_name": "/held", "unsub_on_wsx_close": unsub_on_wsx_close}),
+        );
+        assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
+        let key = sub["data"]["sub_key"].as_str().unwrap().to_owned();
+
+        // The same endpoint on a second connection takes the subscription over.
+        let mut second = WsxClient::connect(&node, "/wsx/held");
+        second.login("held-client", &password);
+        let (resumed, early) = second.invoke("zato.pubsub.resume-wsx-subscription", json!({"sub_key": key}));
+        assert_eq!(resumed["meta"]["msg_type"], "zwsx.rspok", "{resumed}");
+        assert_eq!(early, Vec::<Value>::new());
+
+        // The first connection goes; its session's end must leave the subscription alone.
+        first.socket.close(None).ok();
+        first.recv_close();
+        drop(first);
+        eventually("the first session closed", 10, || {
+            metric(&node, "signalbox_wsx_closes_total{code=\"1000\"}") == Some(1.0)
+        });
+        for data in ["after the close", "and once more"] {
+            publish(data);
+            let push = frame_within(&mut second, 5)
+                .unwrap_or_else(|| panic!("unsub_on_wsx_close={unsub_on_wsx_close}: `{data}` never pushed"));
+            assert_eq!(push["meta"]["msg_type"], "zwsx.psrq", "{push}");
+            assert_eq!(
+                (push["data"]["data"].as_str(), push["data"]["sub_key"].as_str()),
+                (Some(data), Some(&*key))
+            );
+        }
+        let (status, stored) = node.admin().get(&format!("/admin/v1/subscriptions/{key}"));
+        assert_eq!(status, 200, "unsub_on_wsx_close={unsub_on_wsx_close}: {stored}");
+        assert_eq!(listed_sub_keys(&node), vec![key.clone()]);
+        let (_, sessions) = node.admin().get("/admin/v1/channels/1/sessions");
+        assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+        assert_eq!(sessions[0]["subscriptions"], json!([key]));
+
+        // The session that holds it does release it.
+        second.socket.close(None).ok();
+        second.recv_close();
+        if unsub_on_wsx_close {
+            eventually("the subscription ended with its holder", 10, || listed_sub_keys(&node).is_empty());
+            assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{key}")), 404);
+        } else {
+            eventually("the second session closed", 10, || {
+                metric(&node, "signalbox_wsx_closes_total{code=\"1000\"}") == Some(2.0)
+            });
+            assert_eq!(listed_sub_keys(&node), vec![key.clone()]);
+        }
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct StoredSubKey {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sub_key: String,
+}
+
+/// Sub keys in a stopped node's SQLite database, sorted: what the node left behind, before a
+/// restart could change anything.
+fn stored_sub_keys(node: &Node) -> Vec<String> {
+    use diesel::{Connection, RunQueryDsl};
+    let path = node.data_dir.join("signalbox.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).expect("open the database");
+    let mut keys: Vec<String> = diesel::sql_query("SELECT sub_key FROM pubsub_sub")
+        .load::<StoredSubKey>(&mut conn)
+        .expect("read subscriptions")
+        .into_iter()
+        .map(|k| k.sub_key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A WSX client subscribed to `/away/ends` (ends with its connection: the default) and to
+/// `/away/stays` (`unsub_on_wsx_close: false`); answers the client, the two sub keys and the
+/// endpoint's password.
+fn ending_and_staying_subscriptions(node: &Node) -> (WsxClient, String, String, String) {
+    let password = wsx_setup(node, "away", "/away/*");
+    for name in ["/away/ends", "/away/stays"] {
+        assert_eq!(node.admin().post("/admin/v1/topics", &json!({"name": name})).0, 201);
+    }
+    let mut ws = WsxClient::connect(node, "/wsx/away");
+    ws.login("away-client", &password);
+    let mut keys = Vec::new();
+    for request in [
+        json!({"topic_name": "/away/ends"}),
+        json!({"topic_name": "/away/stays", "unsub_on_wsx_close": false}),
+    ] {
+        let (sub, _) = ws.invoke("zato.pubsub.pubapi.subscribe-wsx", request);
+        assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
+        keys.push(sub["data"]["sub_key"].as_str().unwrap().to_owned());
+    }
+    let (ends, stays) = (keys[0].clone(), keys[1].clone());
+    let mut both = vec![ends.clone(), stays.clone()];
+    both.sort();
+    assert_eq!(listed_sub_keys(node), both);
+    (ws, ends, stays, password)
+}
+
+#[test]
+fn sigterm_closes_wsx_clients_with_1001_and_ends_the_subscriptions_that_end_with_them() {
+    let mut node = Node::start(Backend::Sqlite);
+    let (mut ws, ends, stays, password) = ending_and_staying_subscriptions(&node);
+    let sigterm_at = std::time::Instant::now();
+    let client = std::thread::spawn(move || {
+        let code = ws.recv_close();
+        (code, sigterm_at.elapsed())
+    });
+    let status = node.terminate();
+    let (code, closed_after) = client.join().unwrap();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    assert_eq!(code, Some(1001), "close code the client heard");
+    assert!(closed_after < Duration::from_secs(5), "1001 came {closed_after:?} after SIGTERM");
+    // Ended by the stopping node itself, not left for the next start-up to find.
+    assert_eq!(stored_sub_keys(&node), vec![stays.clone()]);
+
+    node.restart();
+    assert_eq!(listed_sub_keys(&node), vec![stays.clone()]);
+    assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{ends}")), 404);
+    // The one that stays is there to resume.
+    let mut ws = WsxClient::connect(&node, "/wsx/away");
+    ws.login("away-client", &password);
+    let (resumed, _) = ws.invoke("zato.pubsub.resume-wsx-subscription", json!({"sub_key": stays}));
+    assert_eq!(resumed["meta"]["msg_type"], "zwsx.rspok", "{resumed}");
+}
+
+#[test]
+fn after_a_kill_start_up_ends_the_subscriptions_that_end_with_their_connection() {
+    let mut node = Node::start(Backend::Sqlite);
+    let (ws, ends, stays, _) = ending_and_staying_subscriptions(&node);
+    node.kill9();
+    drop(ws);
+    // The killed node could end nothing: both are still stored.
+    let mut both = vec![ends.clone(), stays.clone()];
+    both.sort();
+    assert_eq!(stored_sub_keys(&node), both);
+
+    node.restart();
+    assert_eq!(listed_sub_keys(&node), vec![stays.clone()]);
+    assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{ends}")), 404);
+    let (status, stored) = node.admin().get(&format!("/admin/v1/subscriptions/{stays}"));
+    assert_eq!((status, stored["topic_name"].as_str()), (200, Some("/away/stays")), "{stored}");
+}
+
+/// A client on `/wsx/pings` (with the smallest output budget, 4 MiB) that logs in, then sends
+/// pings and never reads a pong, until the node cuts it off with 1008 or 400,000 pings went;
+/// answers the client, its password and how many pings it sent.
+fn ping_flood(node: &Node) -> (WsxClient, String, usize) {
+    let password = wsx_setup(node, "pings", "/pings");
+    node.admin().patch("/admin/v1/channels/1", &json!({"max_frame_size": 65536}));
+    let mut flooder = WsxClient::connect(node, "/wsx/pings");
+    flooder.login("pings-client", &password);
+    // A write that waits this long: the node no longer reads.
+    flooder.socket.get_ref().set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    // A small receive buffer, and pings with the largest payload a control frame takes: the
+    // pongs fill the socket buffers within seconds, and what the node cannot write piles up.
+    let small: libc::c_int = 4096;
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(flooder.socket.get_ref()),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &small as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_RCVBUF");
+    let ping = tungstenite::Message::Ping(vec![b'p'; 125].into());
+    let mut sent = 0usize;
+    while sent < 400_000 && metric(node, "signalbox_wsx_closes_total{code=\"1008\"}").is_none() {
+        let burst = (0..1000).all(|_| flooder.socket.write(ping.clone()).is_ok());
+        if !burst || flooder.socket.flush().is_err() {
+            break; // the node stopped reading
+        }
+        sent += 1000;
+    }
+    (flooder, password, sent)
+}
+
+#[test]
+fn a_client_flooding_pings_without_reading_the_pongs_is_closed_with_1008_and_the_node_stays_healthy() {
+    let mut node = Node::start(Backend::Sqlite);
+    let started = std::time::Instant::now();
+    let (flooder, password, sent) = ping_flood(&node);
+    let cut_off = || metric(&node, "signalbox_wsx_closes_total{code=\"1008\"}") == Some(1.0);
+    eventually("the flooder closed with 1008", 30, cut_off);
+    let closed_after = started.elapsed();
+    println!("ping flood: {sent} pings sent, closed with 1008 {closed_after:?} after the flood began");
+    assert!(closed_after < Duration::from_secs(30), "closed {closed_after:?} after the flood began");
+    // Cut off for the pongs it left unread, counted against the budget, not for a stalled write.
+    let log = node.log();
+    let cut: Vec<&str> = log.lines().filter(|l| l.contains("event=wsx_slow_consumer")).collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert!(cut[0].contains("unsent_bytes="), "{}", cut[0]);
+
+    assert!(node.is_running(), "the node exited:\n{}", node.log());
+    assert_eq!(node.http().get("/health").0, 200);
+    let mut other = WsxClient::connect(&node, "/wsx/pings");
+    assert_eq!(other.login("pings-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    let (echo, _) = other.invoke("helpers.echo", json!("still here"));
+    assert_eq!(echo["data"], "still here");
+    assert_eq!(metric(&node, "signalbox_wsx_closes_total{code=\"1008\"}"), Some(1.0), "others were cut off");
+    drop(flooder);
+}
+
+/// The client's own view of its TCP connection (`TCP_ESTABLISHED` is 1).
+fn tcp_state(ws: &WsxClient) -> u8 {
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let got = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(ws.socket.get_ref()),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut libc::tcp_info as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    assert_eq!(got, 0, "TCP_INFO");
+    info.tcpi_state
+}
+
+#[test]
+fn a_client_cut_off_for_unread_pongs_loses_its_connection_although_it_never_reads() {
+    let node = Node::start(Backend::Sqlite);
+    let (flooder, _, _) = ping_flood(&node);
+    eventually("the flooder closed with 1008", 30, || {
+        metric(&node, "signalbox_wsx_closes_total{code=\"1008\"}") == Some(1.0)
+    });
+    // Cut off means the socket goes too (reset or FIN), not only the session: a connection
+    // left open holds the unread bytes in the node's buffers for as long as the client likes.
+    eventually("the node closing the flooder's TCP connection", 15, || tcp_state(&flooder) != 1);
+}

@@ -152,6 +152,32 @@ pub fn wrap_plain_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, res).map_into_right_body()))
 }
 
+/// Reads a JSON body as `T`; a bad one is a 400 that names the field at fault (`1e400`, say,
+/// which does not fit a number, or a string where a number goes).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = naming_the_field(&mut de)?;
+    de.end().map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    Ok(parsed)
+}
+
+/// `T` from JSON already read, with the same errors as [`parse_json`].
+pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    naming_the_field(value)
+}
+
+fn naming_the_field<'de, T: serde::Deserialize<'de>>(
+    de: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "" | "." => ApiError::bad_request(format!("invalid request body: {}", e.into_inner())),
+            _ => ApiError::bad_request(format!("invalid `{path}`: {}", e.into_inner())),
+        }
+    })
+}
+
 /// Maps a body-parsing failure to 400 (or 413 when too large), in the envelope.
 pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;

@@ -15,7 +15,7 @@ use signalbox_schema::models::{Endpoint, Subscription};
 
 use super::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use super::endpoint_auth::Caller;
-use super::error::{blocking, new_cid, ApiError};
+use super::error::{blocking, new_cid, parse_json, ApiError};
 use super::{publish_input, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -250,8 +250,7 @@ async fn subscribe(
     let options: SubscriptionOptions = if body.iter().all(u8::is_ascii_whitespace) {
         SubscriptionOptions::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+        parse_json(&body)?
     };
     if options.push.is_some() {
         // Only an admin decides where the node sends data (admin API, CLI or `apply`).

@@ -10,10 +10,13 @@ pub mod session;
 
 pub use pubsub::end_orphans;
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, RwLock};
 
 use actix::{Actor, Addr, AsyncContext};
+use actix_web::dev::Extensions;
 use actix_web::{web, HttpRequest, HttpResponse};
 use signalbox_schema::models::WsxChannel;
 
@@ -126,9 +129,39 @@ async fn upgrade(
         .map_err(|e| ApiError::bad_request(format!("a WebSocket upgrade is required: {e}")))?;
     let stream = stream.max_frame_size(channel.row.max_frame_size.max(1024) as usize);
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let socket = req.conn_data::<ConnectionSocket>().cloned();
     WsxSession::create(|ctx| {
         ctx.add_stream(stream);
-        WsxSession::new(channel, state.clone(), session, peer)
+        WsxSession::new(channel, state.clone(), session, peer, socket)
     });
     Ok(response)
+}
+
+/// A duplicate of a connection's socket, kept with the connection, so that a session can cut
+/// off a client that does not read: actix-web would otherwise wait, for ever, for it to take what
+/// was already written for it (and hold those buffers).
+#[derive(Clone)]
+pub struct ConnectionSocket(Arc<OwnedFd>);
+
+impl ConnectionSocket {
+    /// Ends the connection both ways at once, whatever is still unsent.
+    pub fn shut_down(&self) {
+        let _ = socket2::SockRef::from(self.0.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// `HttpServer::on_connect`: keeps each connection's socket (plain or TLS) for its WSX session.
+pub fn remember_socket(connection: &dyn Any, data: &mut Extensions) {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    use actix_web::rt::net::TcpStream;
+    let duplicate = if let Some(tcp) = connection.downcast_ref::<TcpStream>() {
+        tcp.as_fd().try_clone_to_owned()
+    } else if let Some(tls) = connection.downcast_ref::<TlsStream<TcpStream>>() {
+        tls.get_ref().0.as_fd().try_clone_to_owned()
+    } else {
+        return;
+    };
+    if let Ok(fd) = duplicate {
+        data.insert(ConnectionSocket(Arc::new(fd)));
+    }
 }

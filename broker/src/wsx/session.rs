@@ -64,6 +64,8 @@ struct Writer {
     /// the client has stopped reading.
     blocked_since: Arc<AtomicI64>,
     task: actix_rt::task::JoinHandle<()>,
+    /// The connection's socket, to end it when the client does not read.
+    connection: Option<super::ConnectionSocket>,
 }
 
 /// A push waiting for room in the budget.
@@ -125,6 +127,7 @@ impl WsxSession {
         state: web::Data<AppState>,
         mut socket: actix_ws::Session,
         peer: String,
+        connection: Option<super::ConnectionSocket>,
     ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -183,7 +186,7 @@ impl WsxSession {
             held: VecDeque::new(),
             push_bytes: 0,
             requests: HashMap::new(),
-            writer: Writer { tx, pending, budget, blocked_since, task },
+            writer: Writer { tx, pending, budget, blocked_since, task, connection },
             missed_pings: 0,
             close_code: None,
         }
@@ -289,6 +292,9 @@ impl WsxSession {
         self.state.metrics.mailbox_overflows.with_label_values(&["wsx_output"]).inc();
         self.close(ctx, 1008, "output budget exceeded: the client does not read");
         self.writer.task.abort();
+        if let Some(connection) = &self.writer.connection {
+            connection.shut_down();
+        }
     }
 
     /// Cuts the client off when a write has waited past `WRITE_STALL`.

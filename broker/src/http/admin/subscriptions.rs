@@ -14,7 +14,7 @@ use signalbox_schema::StoreError;
 use super::{one_of, PageQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::endpoint_auth::Caller;
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, from_json_value, parse_json, ApiError};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,13 +45,11 @@ pub struct SubscriptionOptions {
     pub push: Option<Value>,
 }
 
+/// What names a new subscription; its other fields are [`SubscriptionOptions`].
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CreateInput {
     topic_name: String,
     endpoint: String,
-    #[serde(flatten)]
-    options: SubscriptionOptions,
 }
 
 /// The most pushes a WSX subscription may have unanswered.
@@ -247,9 +245,14 @@ async fn list(
 async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
-    body: web::Json<CreateInput>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let CreateInput { topic_name, endpoint, options } = body.into_inner();
+    // The subscription's own fields are read apart, so that an error names the field.
+    let mut fields: serde_json::Map<String, Value> = parse_json(&body)?;
+    let (topic_name, endpoint) = (fields.remove("topic_name"), fields.remove("endpoint"));
+    let CreateInput { topic_name, endpoint } =
+        from_json_value(json!({"topic_name": topic_name, "endpoint": endpoint}))?;
+    let options: SubscriptionOptions = from_json_value(Value::Object(fields))?;
     let store = state.store.clone();
     let name = topic_name.clone();
     let topic = blocking(move || store.topic_by_name(&name))
@@ -305,8 +308,9 @@ async fn edit(
     caller: AdminCaller,
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
-    body: web::Json<SubscriptionOptions>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let body: SubscriptionOptions = parse_json(&body)?;
     let (current, topic, endpoint_name) = load(&state, sub_key.into_inner()).await?;
     let store = state.store.clone();
     let endpoint_id = current.endpoint_id;
