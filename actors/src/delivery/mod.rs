@@ -35,7 +35,7 @@ use crate::error::{blocking, PubSubError};
 use crate::message::{Message, OrderKey, QueueEntry};
 use crate::registry::TopicStats;
 use crate::sinks::{Sink, SinkDeps};
-use crate::time::now_micros;
+use crate::time::Clock;
 use crate::Metrics;
 
 const MAILBOX: usize = 10_000;
@@ -83,6 +83,10 @@ pub struct DeliveryActor {
     blocked_until: i64,
     /// Failed batches waiting for their retry (`delivery_err_should_block = false`).
     set_aside: Vec<push::SetAside>,
+    /// `QueueCommand::Clear`s so far: a push made before one does not requeue its batch on failure.
+    clears: u64,
+    /// Sessions attached so far: a push that found nobody is retried at once if one came since.
+    attaches: u64,
     /// Deliveries stopped by an admin; messages keep queueing.
     paused: bool,
     /// Being handed over to another node: nothing more is delivered from here.
@@ -97,6 +101,8 @@ pub struct DeliveryActor {
     delivered: u64,
     failed: u64,
     started_at: i64,
+    /// Every time the actor reads (leases, expiry, retry waits); the wall clock but in tests.
+    clock: Clock,
 }
 
 /// What a pull decided before touching SQL; undone if SQL fails.
@@ -133,6 +139,8 @@ impl DeliveryActor {
             refill_stale: false,
             blocked_until: 0,
             set_aside: Vec::new(),
+            clears: 0,
+            attaches: 0,
             paused: false,
             draining: false,
             last_error: None,
@@ -140,9 +148,17 @@ impl DeliveryActor {
             delivered: 0,
             failed: 0,
             started_at: crate::time::now_micros(),
+            clock: Clock::wall(),
         };
         actor.build_sink();
         actor
+    }
+
+    /// The same actor reading `clock` instead of the wall clock (tests that control time).
+    pub fn with_clock(mut self, clock: Clock) -> DeliveryActor {
+        self.started_at = clock.now_micros();
+        self.clock = clock;
+        self
     }
 
     fn build_sink(&mut self) {
@@ -334,7 +350,7 @@ impl Handler<Pull> for DeliveryActor {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Vec::new()))));
         }
         let max = msg.max.max(1);
-        let now = now_micros();
+        let now = self.clock.now_micros();
         // Dead letters are committed before the backlog is read again, so the read cannot
         // bring them back.
         let dead_gd = self.expire_leases(now);
@@ -406,7 +422,7 @@ impl DeliveryActor {
                 }
             };
             act.gd_gone(gone);
-            let ack_timeout = push::seconds(act.sub.ack_timeout).as_micros() as i64;
+            let ack_timeout = push::ack_wait(act.sub.ack_timeout).as_micros() as i64;
             let mut out = Vec::with_capacity(taken.handed.len());
             for (key, mut entry) in taken.handed {
                 entry.delivery_count += 1;
@@ -553,8 +569,15 @@ impl Handler<QueueCommand> for DeliveryActor {
             act.gd_gone(gone);
             let ram = match cmd {
                 QueueCommand::Clear => {
+                    // Set-aside batches are queued messages too; batches under way are dropped
+                    // when they fail (see `clears`).
+                    let set_aside = std::mem::take(&mut act.set_aside);
+                    act.clears += 1;
+                    // A read of the backlog under way may have seen the rows just purged.
+                    act.refill_stale |= act.refilling;
                     let n = act.window.iter().filter(|(_, e)| !e.msg.has_gd).count()
-                        + act.in_flight.values().filter(|l| !l.entry.msg.has_gd).count();
+                        + act.in_flight.values().filter(|l| !l.entry.msg.has_gd).count()
+                        + set_aside.iter().flat_map(|b| &b.entries).filter(|(_, e)| !e.msg.has_gd).count();
                     act.window.clear();
                     act.in_flight.clear();
                     n
@@ -609,6 +632,7 @@ impl Handler<AttachSession> for DeliveryActor {
         if let Some(sink) = self.sink.as_mut() {
             sink.attach_session(msg.0);
         }
+        self.attaches += 1;
         self.kick(ctx);
     }
 }
@@ -631,7 +655,7 @@ impl Handler<GetStatus> for DeliveryActor {
                 .fold((0, 0), |(gd, ram), (_, e)| if e.msg.has_gd { (gd + 1, ram) } else { (gd, ram + 1) });
         let state = if self.paused {
             "paused"
-        } else if self.blocked_until > crate::time::now_micros() {
+        } else if self.blocked_until > self.clock.now_micros() {
             "waiting"
         } else {
             "running"

@@ -13,7 +13,6 @@ use super::DeliveryActor;
 use crate::error::blocking;
 use crate::message::{OrderKey, QueueEntry};
 use crate::sinks::{Batch, FailureKind, SinkError};
-use crate::time::now_micros;
 
 /// A failed batch waiting for its retry (`delivery_err_should_block = false`).
 pub(super) struct SetAside {
@@ -21,11 +20,23 @@ pub(super) struct SetAside {
     pub retry_at: i64,
 }
 
-/// A subscription's wait in seconds as a `Duration`: at least 1 ms, and at most 30 days whatever
-/// was stored (the edges refuse more; this keeps a bad row from panicking the actor).
+/// A subscription's wait in seconds as a `Duration`, at most 30 days whatever was stored (the
+/// edges refuse more; this keeps a bad row from panicking the actor).
 pub(super) fn seconds(secs: f64) -> Duration {
     const MAX: f64 = 30.0 * 86_400.0;
-    Duration::from_secs_f64(if secs.is_finite() { secs.clamp(0.001, MAX) } else { MAX })
+    Duration::from_secs_f64(if secs.is_finite() { secs.clamp(0.0, MAX) } else { MAX })
+}
+
+/// How long an explicit ack may take: `ack_timeout`, at least 1 ms.
+pub(super) fn ack_wait(ack_timeout: f64) -> Duration {
+    seconds(ack_timeout).max(Duration::from_millis(1))
+}
+
+/// What had happened when a push was made, which changes what its failure means.
+#[derive(Clone, Copy)]
+pub(super) struct PushEra {
+    clears: u64,
+    attaches: u64,
 }
 
 /// How long to wait before trying again after a storage error during push.
@@ -59,7 +70,7 @@ impl DeliveryActor {
         }
         let size = self.sub.delivery_batch_size.max(1) as usize;
         while self.pushing < self.push_window() {
-            let now = now_micros();
+            let now = self.clock.now_micros();
             if let Some(i) = self.set_aside.iter().position(|b| b.retry_at <= now) {
                 let batch = self.set_aside.remove(i);
                 self.push(batch.entries, Vec::new(), ctx);
@@ -91,6 +102,13 @@ impl DeliveryActor {
             }
             self.push(taken.handed, taken.expired_gd, ctx);
         }
+    }
+
+    /// Puts a message of a failed batch back in its place. A read of the backlog under way
+    /// skipped it (it was being pushed) and replaces the window's GD part: read again after it.
+    fn requeue(&mut self, key: OrderKey, entry: QueueEntry) {
+        self.refill_stale |= self.refilling && entry.msg.has_gd;
+        self.window.insert(key, entry);
     }
 
     /// A batch (these msg_ids) is no longer under way. Answers whether it was the last push to
@@ -135,12 +153,13 @@ impl DeliveryActor {
                 .map(|(_, e)| (e.msg.clone(), e.delivery_count + 1, e.recv_time))
                 .collect(),
             unwrap_single: self.sub.delivery_batch_size == 1 && !self.sub.wrap_one_msg_in_list,
-            ack_timeout: (self.sub.ack_mode == "explicit").then(|| seconds(self.sub.ack_timeout)),
+            ack_timeout: (self.sub.ack_mode == "explicit").then(|| ack_wait(self.sub.ack_timeout)),
         };
         let delivery = sink.deliver(batch);
+        let era = PushEra { clears: self.clears, attaches: self.attaches };
         ctx.spawn(delivery.into_actor(self).map(move |result, act, ctx| match result {
             Ok(()) => act.delivered(entries, expired_gd, ctx),
-            Err(e) => act.failed(entries, expired_gd, e, ctx),
+            Err(e) => act.failed(entries, expired_gd, e, era, ctx),
         }));
     }
 
@@ -152,7 +171,7 @@ impl DeliveryActor {
     ) {
         self.metrics.deliveries.with_label_values(&[&self.sub.sub_key]).inc_by(entries.len() as u64);
         self.delivered += entries.len() as u64;
-        let now = now_micros();
+        let now = self.clock.now_micros();
         for (_, e) in entries.iter().filter(|(_, e)| e.delivery_count == 0) {
             self.metrics.deliver_latency.observe((now - e.msg.pub_time).max(0) as f64 / 1e6);
         }
@@ -185,20 +204,29 @@ impl DeliveryActor {
         entries: Vec<(OrderKey, QueueEntry)>,
         expired: Vec<String>,
         error: SinkError,
+        era: PushEra,
         ctx: &mut Context<Self>,
     ) {
         let ids: Vec<String> = entries.iter().map(|(_, e)| e.msg.msg_id.clone()).collect();
+        let clears = era.clears;
+        if self.clears != clears {
+            // The queue was cleared while this batch was under way: it does not come back.
+            self.batch_done(&ids);
+            self.kick(ctx);
+            return;
+        }
         if error.kind == FailureKind::Idle {
             // Nobody to deliver to: not an attempt. The next attach kicks delivery again (or,
             // when this was the old session's last push, the session attached meanwhile).
             let switched = self.batch_done(&ids);
             for (key, entry) in entries {
-                self.window.insert(key, entry);
+                self.requeue(key, entry);
             }
             if !expired.is_empty() {
                 self.remove_in_sql(expired, ctx);
             }
-            if switched {
+            if switched || self.attaches != era.attaches {
+                // A session attached since: its kick found this batch still out.
                 self.kick(ctx);
             }
             return;
@@ -253,10 +281,13 @@ impl DeliveryActor {
             if let Ok((_, gone)) = result {
                 act.gd_gone(gone);
             }
-            let retry_at = now_micros() + wait_micros;
+            if act.clears != clears {
+                retry.clear(); // cleared while this SQL ran
+            }
+            let retry_at = act.clock.now_micros() + wait_micros;
             if blocks || retry.is_empty() {
                 for (key, entry) in retry {
-                    act.window.insert(key, entry);
+                    act.requeue(key, entry);
                 }
                 act.blocked_until = retry_at;
             } else {
