@@ -85,11 +85,10 @@ fn a_paused_delivery_actor_queues_and_resume_delivers_everything_in_order() {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(got(), (0..20).map(|n| json!(n)).collect::<Vec<_>>());
-        let (_, text, _) = node.http().raw("GET", "/metrics", None);
-        let text = text.as_str().unwrap();
-        assert!(text.contains("signalbox_actor_restarts_total{kind=\"delivery\"} 1"));
-        assert!(
-            text.contains("signalbox_publish_to_deliver_seconds_count 20"),
+        assert_eq!(metric(&node, "signalbox_actor_restarts_total{kind=\"delivery\"}"), Some(1.0));
+        assert_eq!(
+            metric(&node, "signalbox_publish_to_deliver_seconds_count"),
+            Some(20.0),
             "latency histogram counts deliveries"
         );
     }
@@ -190,8 +189,7 @@ fn a_delivery_actor_that_panics_is_respawned_counted_and_loses_nothing() {
     assert_eq!(s, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, text, _) = node.http().raw("GET", "/metrics", None);
-        if text.as_str().unwrap().contains("signalbox_actor_restarts_total{kind=\"delivery\"} 1") {
+        if metric(&node, "signalbox_actor_restarts_total{kind=\"delivery\"}") == Some(1.0) {
             break;
         }
         assert!(Instant::now() < deadline, "the crashed actor was not respawned");

@@ -118,8 +118,7 @@ fn a_invokes_services_on_b_and_every_message_on_b_reaches_a_local_subscriber_in_
     let (_, peers) = a.admin().get("/admin/v1/actors?kind=peer");
     assert_eq!(peers[0]["id"], "peer:to-b");
     assert_eq!(peers[0]["state"], "connected");
-    let (_, text, _) = a.http().raw("GET", "/metrics", None);
-    assert!(text.as_str().unwrap().contains("signalbox_link_connected{link=\"to-b\"} 1"));
+    assert_eq!(metric(&a, "signalbox_link_connected{link=\"to-b\"}"), Some(1.0));
 }
 
 #[test]

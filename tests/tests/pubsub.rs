@@ -449,10 +449,7 @@ fn metrics_count_publications_deliveries_and_acks() {
     // Per-subscription depths come from the janitor (every 5 s): one GD message is still queued.
     ps.publish_ok(json!({"data": "queued", "has_gd": true}));
     eventually("the subscription depth gauge", 12, || {
-        let (_, text, _) = node.http().raw("GET", "/metrics", None);
-        text.as_str()
-            .unwrap()
-            .contains(&format!("signalbox_subscription_depth{{kind=\"gd\",sub_key=\"{key}\"}} 1"))
+        metric(&node, &format!("signalbox_subscription_depth{{kind=\"gd\",sub_key=\"{key}\"}}")) == Some(1.0)
     });
 }
 

@@ -82,8 +82,7 @@ fn http_services_answer_the_remote_json_and_each_failure_clearly() {
         let listed = node.admin().get("/admin/v1/services").1.to_string();
         assert!(!listed.contains("tok-secret"));
         assert!(!node.log().contains("tok-secret"), "a service secret was logged");
-        let (_, text, _) = node.http().raw("GET", "/metrics", None);
-        assert!(text.as_str().unwrap().contains("signalbox_service_errors_total{service=\"crm.fail\"} 1"));
+        assert_eq!(metric(&node, "signalbox_service_errors_total{service=\"crm.fail\"}"), Some(1.0));
     }
 }
 
