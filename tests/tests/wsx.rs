@@ -281,16 +281,30 @@ fn unacknowledged_pushes_are_redelivered_in_order() {
         "/admin/v1/topics/1/publish",
         &json!({"endpoint": "re-pub", "data_list": [{"data": "a"}, {"data": "b"}]}),
     );
-    let first = ws.recv();
-    let first_data: Vec<Value> =
-        first["data"].as_array().map(|l| datas(l)).unwrap_or_else(|| vec![first["data"]["data"].clone()]);
-    assert_eq!(first_data[0], "a");
-    // No ack: the same push comes again, delivery_count 2.
-    let again = ws.recv();
-    let again_first = again["data"].as_array().map(|l| l[0].clone()).unwrap_or(again["data"].clone());
-    assert_eq!(again_first["data"], "a");
-    assert_eq!(again_first["delivery_count"], 2);
-    ws.respond(again["meta"]["id"].as_str().unwrap(), json!("ok"));
+    // Messages of the next pushes until `n` have come, with their push ids.
+    let mut messages = |n: usize| {
+        let (mut got, mut ids) = (Vec::new(), Vec::new());
+        while got.len() < n {
+            let push = ws.recv();
+            assert_eq!(push["meta"]["msg_type"], "zwsx.psrq", "{push}");
+            ids.push(push["meta"]["id"].as_str().unwrap().to_owned());
+            match push["data"].as_array() {
+                Some(list) => got.extend(list.iter().cloned()),
+                None => got.push(push["data"].clone()),
+            }
+        }
+        (got, ids)
+    };
+    let (first, _) = messages(2);
+    assert_eq!(datas(&first), vec![json!("a"), json!("b")]);
+    assert!(first.iter().all(|m| m["delivery_count"] == 1), "{first:?}");
+    // No ack: both come again, in order, delivery_count 2.
+    let (again, ids) = messages(2);
+    assert_eq!(datas(&again), vec![json!("a"), json!("b")]);
+    assert!(again.iter().all(|m| m["delivery_count"] == 2), "{again:?}");
+    for id in ids {
+        ws.respond(&id, json!("ok"));
+    }
 }
 
 #[test]
