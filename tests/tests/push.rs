@@ -196,7 +196,55 @@ fn a_poison_message_is_dead_lettered_and_does_not_hold_back_the_rest_when_not_bl
         });
         let poison_attempts = receiver.received().iter().filter(|r| r.body.contains("poison")).count();
         assert_eq!(poison_attempts, 3, "delivery_max_retry attempts, then dead-lettered");
+        // Not blocking: the rest went on while the poison waited for its retries.
+        let (first_good, last_poison) = timing(&receiver);
+        assert!(first_good < last_poison, "0 went out only after the poison's last attempt");
     }
+}
+
+/// When `0` (the first message after the poison) was delivered, and when the poison was last
+/// tried.
+fn timing(receiver: &Receiver) -> (Instant, Instant) {
+    let received = receiver.received();
+    let first_good =
+        received.iter().find(|r| r.body.contains("\"data\": 0") || r.body.contains("\"data\":0"));
+    let last_poison = received.iter().filter(|r| r.body.contains("poison")).map(|r| r.at).max();
+    (first_good.expect("0 delivered").at, last_poison.expect("poison tried"))
+}
+
+#[test]
+fn a_poison_message_holds_back_the_rest_until_dead_lettered_when_blocking() {
+    let node = Node::start(Backend::Sqlite);
+    let receiver = Receiver::start(Box::new(|r: &Received| {
+        if r.body.contains("poison") {
+            (500, "{}".into(), Duration::ZERO)
+        } else {
+            (200, "{}".into(), Duration::ZERO)
+        }
+    }));
+    let (ps, key) = setup(
+        &node,
+        "rest",
+        json!({"delivery_batch_size": 1, "delivery_err_should_block": true, "delivery_max_retry": 3,
+               "wait_non_sock_err": 0.2, "push": {"url": receiver.url.clone()}}),
+    );
+    ps.publish_ok(json!({"data": "a"}));
+    ps.publish_ok(json!({"data": "poison"}));
+    for n in 0..5 {
+        ps.publish_ok(json!({"data": n}));
+    }
+    wait_for("the good messages", 10, || delivered(&receiver, |r| !r.body.contains("poison")).len() == 6);
+    assert_eq!(
+        delivered(&receiver, |r| !r.body.contains("poison")),
+        vec![json!("a"), json!(0), json!(1), json!(2), json!(3), json!(4)]
+    );
+    let poison_attempts = receiver.received().iter().filter(|r| r.body.contains("poison")).count();
+    assert_eq!(poison_attempts, 3);
+    // Blocking: strict order — nothing after the poison until it was dead-lettered.
+    let (first_good, last_poison) = timing(&receiver);
+    assert!(first_good > last_poison, "0 went out while the poison was still being retried");
+    let (_, dead) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters"));
+    assert_eq!(datas(dead.as_array().unwrap()), vec![json!("poison")]);
 }
 
 #[test]
