@@ -246,3 +246,45 @@ fn numeric_fields_are_bounded_with_a_400_naming_the_field() {
         assert!(details.starts_with(&format!("`{field}` must be ")), "{details}");
     }
 }
+
+#[test]
+fn one_connection_has_bounded_calls_in_flight_and_topic_lists() {
+    let node = Node::start(Backend::Sqlite);
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::from_secs(4))));
+    let (s, body) = node
+        .admin()
+        .post("/admin/v1/services", &json!({"name": "slow", "kind": "http", "url": receiver.url.clone()}));
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = node.admin().post(
+        "/admin/v1/channels",
+        &json!({"name": "calls", "path": "/wsx/calls",
+                "allowed_services": ["slow", "zato.pubsub.subscription.create-wsx-subscription"]}),
+    );
+    assert_eq!(s, 201, "{body}");
+    let (s, e) = node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": "caller", "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": "calls",
+                "topic_patterns": ["sub=/**"]}),
+    );
+    assert_eq!(s, 201, "{e}");
+    let mut ws = WsxClient::connect(&node, "/wsx/calls");
+    ws.login("caller", e["password"].as_str().unwrap());
+
+    // 1,000 calls unanswered at once, then the next is refused at once with 429.
+    for n in 0..1001 {
+        ws.send(&json!({"meta": {"action": "invoke-service", "id": format!("slow-{n}"), "token": ws.token},
+            "data": {"service": "slow", "request": {}}}));
+    }
+    let refused = ws.recv();
+    assert_eq!(refused["meta"]["in_reply_to"], "slow-1000", "{refused}");
+    assert_eq!(refused["meta"]["status"], 429, "{refused}");
+    assert_eq!(refused["meta"]["error_message"], "more than 1000 calls unanswered on this connection");
+
+    let mut other = WsxClient::connect(&node, "/wsx/calls");
+    other.login("caller", e["password"].as_str().unwrap());
+    let names: Vec<String> = (0..101).map(|n| format!("/t{n}")).collect();
+    let (reply, _) =
+        other.invoke("zato.pubsub.subscription.create-wsx-subscription", json!({"topic_name_list": names}));
+    assert_eq!(reply["meta"]["status"], 400, "{reply}");
+    assert_eq!(reply["meta"]["error_message"], "`topic_name_list` names at most 100 topics");
+}

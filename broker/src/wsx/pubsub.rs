@@ -14,7 +14,7 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
 
-use super::session::{ReleaseSubscription, WsxSession};
+use super::session::{ReleaseSubscription, WsxSession, MAX_SUBS_PER_SESSION};
 use crate::http::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use crate::http::endpoint_auth::Caller;
 use crate::http::error::{blocking, ApiError};
@@ -25,6 +25,8 @@ const SUBSCRIBE: &str = "zato.pubsub.pubapi.subscribe-wsx";
 const CREATE_SUBSCRIPTION: &str = "zato.pubsub.subscription.create-wsx-subscription";
 const UNSUBSCRIBE: &str = "zato.pubsub.pubapi.unsubscribe";
 const RESUME: &str = "zato.pubsub.resume-wsx-subscription";
+/// Topics one `create-wsx-subscription` may name.
+const MAX_TOPIC_NAME_LIST: usize = 100;
 
 pub fn handles(service: &str) -> bool {
     [PUBLISH, SUBSCRIBE, CREATE_SUBSCRIPTION, UNSUBSCRIBE, RESUME].contains(&service)
@@ -38,6 +40,10 @@ impl From<ApiError> for ServiceError {
 
 fn refused(status: u16, message: impl Into<String>) -> ServiceError {
     ServiceError::Status { status, message: message.into() }
+}
+
+fn too_many_subs() -> ServiceError {
+    refused(400, format!("a connection serves at most {MAX_SUBS_PER_SESSION} subscriptions"))
 }
 
 /// The fields of a WSX subscription (INTERFACES §4).
@@ -83,6 +89,7 @@ pub fn invoke(
             Ok(published) => Box::pin(published.into_actor(session)),
             Err(e) => Box::pin(fut::ready(Err(e))),
         },
+        RESUME if session.subs.len() >= MAX_SUBS_PER_SESSION => Box::pin(fut::ready(Err(too_many_subs()))),
         RESUME => Box::pin(resume(state, endpoint, me, request).into_actor(session).map(remember)),
         UNSUBSCRIBE => {
             Box::pin(unsubscribe(state, endpoint, request).into_actor(session).map(|result, act, _| {
@@ -93,8 +100,11 @@ pub fn invoke(
         }
         _ => {
             let single = service == SUBSCRIBE;
+            let room = MAX_SUBS_PER_SESSION.saturating_sub(session.subs.len());
             Box::pin(
-                subscribe(state, endpoint, client_id, me, request, single).into_actor(session).map(remember),
+                subscribe(state, endpoint, client_id, me, request, single, room)
+                    .into_actor(session)
+                    .map(remember),
             )
         }
     }
@@ -151,10 +161,16 @@ async fn subscribe(
     me: Recipient<PushFrame>,
     request: Value,
     single: bool,
+    room: usize,
 ) -> Result<(Vec<(String, bool)>, Value), ServiceError> {
     let req: SubscribeRequest = parse(request)?;
     let names = match (&req.topic_name, &req.topic_name_list) {
         (Some(t), None) => vec![t.clone()],
+        (None, Some(list)) if list.len() > MAX_TOPIC_NAME_LIST => {
+            return Err(ServiceError::bad_request(format!(
+                "`topic_name_list` names at most {MAX_TOPIC_NAME_LIST} topics"
+            )))
+        }
         (None, Some(list)) if !list.is_empty() && !single => list.clone(),
         _ => {
             return Err(ServiceError::bad_request(
@@ -173,6 +189,9 @@ async fn subscribe(
         ..SubscriptionOptions::default()
     }
     .check_bounds()?;
+    if names.len() > room {
+        return Err(too_many_subs());
+    }
     let unsub = req.unsub_on_wsx_close.unwrap_or(true);
     let who = Caller::of(endpoint.clone());
     let client: String =

@@ -38,6 +38,10 @@ use crate::http::AppState;
 pub const CLIENT_RESPONSE_WAIT: Duration = Duration::from_secs(5);
 /// Unsent output past which a client that does not read is disconnected (at least).
 const MIN_OUTPUT_BUDGET: usize = 4 * 1024 * 1024;
+/// `invoke-service` calls one connection may have unanswered; past it a call is refused (429).
+const MAX_CALLS_IN_FLIGHT: usize = 1000;
+/// Subscriptions one connection may serve.
+pub const MAX_SUBS_PER_SESSION: usize = 1000;
 /// A write that waits this long for the client to take bytes: the client does not read.
 const WRITE_STALL: Duration = Duration::from_secs(10);
 /// What a pong is counted for beyond its payload, so that even empty ones add up.
@@ -106,6 +110,8 @@ pub struct WsxSession {
     pub login: Option<Login>,
     /// Subscriptions this connection serves, with their `unsub_on_wsx_close`.
     pub subs: Vec<(String, bool)>,
+    /// `invoke-service` calls not answered yet (at most `MAX_CALLS_IN_FLIGHT`).
+    calls_in_flight: usize,
     /// Explicit-ack pushes waiting for their `client-response`, by push id (a message pushed
     /// for two subscriptions of this session has one id twice: answered oldest first).
     pushes: HashMap<String, VecDeque<AwaitedPush>>,
@@ -182,6 +188,7 @@ impl WsxSession {
             since: now_micros(),
             login: None,
             subs: Vec::new(),
+            calls_in_flight: 0,
             pushes: HashMap::new(),
             held: VecDeque::new(),
             push_bytes: 0,
@@ -422,6 +429,11 @@ impl WsxSession {
         } else {
             (channel_service, frame.data)
         };
+        if self.calls_in_flight >= MAX_CALLS_IN_FLIGHT {
+            let message = format!("more than {MAX_CALLS_IN_FLIGHT} calls unanswered on this connection");
+            return self.send(ctx, frames::error(429, &message, in_reply_to.as_deref()));
+        }
+        self.calls_in_flight += 1;
         if self.channel.row.id == crate::cluster::CHANNEL_ID {
             let fut = crate::cluster::rpc::invoke(self.state.clone(), service, request);
             let fut = Box::pin(fut);
@@ -449,6 +461,7 @@ impl WsxSession {
         result: Result<Value, ServiceError>,
         in_reply_to: Option<&str>,
     ) {
+        self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
         let frame = match result {
             Ok(data) => frames::server(frames::RSPOK, Some(200), in_reply_to, data),
             Err(e) => {
