@@ -112,6 +112,13 @@ pub fn new_token(prefix: &str) -> Result<String, SecretError> {
     Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
+/// Whether `token` has the shape [`new_token`] makes with `prefix`.
+pub fn is_token(prefix: &str, token: &str) -> bool {
+    token.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// A generated endpoint password: 24 random bytes, base64url.
 pub fn new_password() -> Result<String, SecretError> {
     let bytes: [u8; 24] = random_bytes()?;
@@ -177,6 +184,10 @@ mod tests {
     fn tokens_have_their_prefix_and_32_bytes() {
         let t = new_token("sba_").unwrap();
         assert!(t.starts_with("sba_"));
+        assert!(is_token("sba_", &t));
+        assert!(
+            !is_token("sba_", "sba_short") && !is_token("sbk_", &t) && !is_token("sba_", &format!("{t}x"))
+        );
         assert_eq!(URL_SAFE_NO_PAD.decode(&t[4..]).unwrap().len(), 32);
     }
 }

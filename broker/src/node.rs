@@ -33,10 +33,21 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     let backend = Backend::of_url(&url);
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The directory holds the master key: its owner's only, whoever made it.
+        let private = std::fs::Permissions::from_mode(0o700);
+        if let Err(e) = std::fs::set_permissions(&config.data_dir, private) {
+            log::warn!("event=data_dir_permissions_unchanged path={} error={e}", config.data_dir.display());
+        }
+    }
     let lock = match backend {
         Backend::Sqlite => Some(lock_data_dir(&config.data_dir)?),
         Backend::Postgres => None,
     };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        private_database_file(Path::new(path))?;
+    }
     let listener =
         TcpListener::bind(&config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let master_key = load_master_key(&config.data_dir)?;
@@ -50,6 +61,15 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     }
     bootstrap_admin_key(&store, &master_key, &config.data_dir)?;
     Ok(Prepared { store, master_key, listener, _lock: lock })
+}
+
+/// The SQLite file is its owner's only (0600); SQLite gives its WAL and shared-memory files the
+/// database file's mode, so they are too.
+fn private_database_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let cannot = |e: std::io::Error| format!("cannot prepare the database file {}: {e}", path.display());
+    OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).map_err(cannot)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(cannot)
 }
 
 fn lock_data_dir(data_dir: &Path) -> Result<File, String> {
@@ -93,6 +113,11 @@ fn load_master_key(data_dir: &Path) -> Result<MasterKey, String> {
 /// else a new one written to `<data_dir>/admin.key` (0600). The log names the file, never the key.
 fn bootstrap_admin_key(store: &Store, master_key: &MasterKey, data_dir: &Path) -> Result<(), String> {
     let given = std::env::var("SIGNALBOX_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    if given.as_deref().is_some_and(|k| !secrets::is_token("sba_", k)) {
+        return Err("SIGNALBOX_ADMIN_KEY must be an admin key: `sba_` and 43 base64url characters \
+                    (32 random bytes), e.g. sba_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+            .into());
+    }
     let key = match &given {
         Some(k) => k.clone(),
         None => secrets::new_token("sba_").map_err(|e| e.to_string())?,

@@ -60,7 +60,12 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         metrics.clone(),
         registry.clone(),
         OverflowLog::new(&config.data_dir),
-        SinkDeps { master_key: prepared.master_key.clone(), outbound, services: Some(services.clone()) },
+        SinkDeps {
+            node: node_name.clone(),
+            master_key: prepared.master_key.clone(),
+            outbound,
+            services: Some(services.clone()),
+        },
         2,
     )
     .start();
@@ -80,10 +85,14 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
                 prepared.store.clone(),
                 supervisor.clone(),
             );
-            let (peers, leader) = (member.peers(), member.leader_flag());
+            let (peers, leader, lease) = (member.peers(), member.leader_flag(), member.lease());
             let member = member.start();
-            let route =
-                ClusterRoute::new(node_name.clone(), member.clone().recipient(), member.clone().recipient());
+            let route = ClusterRoute::new(
+                node_name.clone(),
+                member.clone().recipient(),
+                member.clone().recipient(),
+                lease,
+            );
             supervisor
                 .send(SetCluster(route.clone()))
                 .await

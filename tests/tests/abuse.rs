@@ -288,3 +288,26 @@ fn one_connection_has_bounded_calls_in_flight_and_topic_lists() {
     assert_eq!(reply["meta"]["status"], 400, "{reply}");
     assert_eq!(reply["meta"]["error_message"], "`topic_name_list` names at most 100 topics");
 }
+
+#[test]
+fn the_data_directory_and_database_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = Node::start(Backend::Sqlite);
+    node.admin().post("/admin/v1/topics", &json!({"name": "/perm", "has_gd": true}));
+    let mode = |name: &str| {
+        let path = if name.is_empty() { node.data_dir.clone() } else { node.data_dir.join(name) };
+        std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    for file in ["signalbox.db", "signalbox.db-wal", "secret.key", "admin.key"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
+
+#[test]
+fn a_bootstrap_admin_key_without_the_admin_key_shape_is_refused() {
+    let (code, stderr) = serve_expecting_exit(&[], &[("SIGNALBOX_ADMIN_KEY", "admin")]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("SIGNALBOX_ADMIN_KEY must be an admin key"), "{stderr}");
+}

@@ -9,6 +9,13 @@
 //! to (`Release`, then the owner row moves to the next node), keeps an internal link to each
 //! live peer, and reloads its configuration when the version moved.
 //!
+//! Each heartbeat that succeeds renews the node's membership lease, in this order: write the
+//! heartbeat and read the picture, stop the delivery actors of subscriptions no longer owned
+//! here, then mark the lease valid until `heartbeat_timeout - heartbeat_interval` after the
+//! heartbeat began. Delivery actors push only while it is valid, so a node that was frozen or
+//! cut off stops pushing before the leader may give its subscriptions to others, and pushes
+//! nothing from its old picture when it wakes up.
+//!
 //! Receives the topic actors' `ForwardRam` and `WakeTopic` (sent on over the internal links),
 //! `SyncNow` (a peer or an admin changed something), `MoveSubscription` and `Leave` (SIGTERM).
 
@@ -19,7 +26,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::web;
 use serde_json::{json, Value};
-use signalbox_actors::cluster::{ClusterRoute, ForwardRam, RemoteSub, WakeTopic};
+use signalbox_actors::cluster::{ClusterRoute, ForwardRam, MembershipLease, RemoteSub, WakeTopic};
 use signalbox_actors::delivery::Resync;
 use signalbox_actors::error::blocking;
 use signalbox_actors::supervisor::{Own, Supervisor, SyncTopics};
@@ -135,10 +142,15 @@ pub struct ClusterMember {
     pub(super) leaving: bool,
     /// Heartbeats so far (the GD poll runs every `POLL_EVERY_BEATS`).
     pub(super) beats: u64,
+    /// This node's right to push, renewed by each heartbeat that succeeds (shared with the
+    /// delivery actors through the `ClusterRoute`).
+    pub(super) lease: MembershipLease,
 }
 
 /// What one heartbeat read from the database.
 struct Snapshot {
+    /// When the heartbeat began, before its write: the lease runs from here.
+    began: std::time::Instant,
     leading: bool,
     version: i64,
     nodes: Vec<ClusterNode>,
@@ -152,6 +164,11 @@ impl ClusterMember {
         // The arbiter lives as long as the process; its handle is what starts actors on it.
         std::mem::forget(arbiter);
         let leadership = Leadership::new(&config.database_url);
+        // Shorter than the timeout by one heartbeat: a node stops starting pushes before the
+        // leader may declare it dead (the margin also absorbs clocks that differ a little).
+        // The configuration keeps the timeout at least two heartbeats, so the lease is at
+        // least one.
+        let lease = MembershipLease::new(config.timeout.saturating_sub(config.heartbeat));
         ClusterMember {
             config,
             store,
@@ -170,7 +187,12 @@ impl ClusterMember {
             beating: false,
             leaving: false,
             beats: 0,
+            lease,
         }
+    }
+
+    pub fn lease(&self) -> MembershipLease {
+        self.lease.clone()
     }
 
     pub fn peers(&self) -> Peers {
@@ -198,6 +220,7 @@ impl ClusterMember {
         let (timeout, leaving) = (self.timeout_micros(), self.leaving);
         let grace = self.config.timeout;
         let work = blocking(move || -> StoreResult<Snapshot> {
+            let began = std::time::Instant::now();
             let now = now_micros();
             if !store.node_heartbeat(&node, now)? {
                 store.node_register(&node, &cluster, &url, now)?;
@@ -224,6 +247,7 @@ impl ClusterMember {
                 lead(&store, &node, &cluster, now, timeout, may_declare_dead)?;
             }
             Ok(Snapshot {
+                began,
                 leading,
                 version: store.config_version()?,
                 nodes: store.nodes(&cluster)?,
@@ -311,9 +335,20 @@ impl ClusterMember {
             }
             own.await
         };
-        Box::pin(both.into_actor(self).map(|result, act, _| {
+        let began = s.began;
+        Box::pin(both.into_actor(self).map(move |result, act, _| {
             if let Err(e) = result.map_err(PubSubError::from).and_then(|r| r) {
                 log::warn!("event=ownership_sync_failed node={} error={e}", act.config.node);
+                return;
+            }
+            // Only now: what is no longer ours has stopped, what is ours runs under its epoch.
+            if let Some(expired_for) = act.lease.renew(began) {
+                log::warn!(
+                    "event=membership_lease_renewed node={} expired_for_ms={} lease_ms={}",
+                    act.config.node,
+                    expired_for.as_millis(),
+                    act.lease.length().as_millis()
+                );
             }
         }))
     }
