@@ -307,7 +307,9 @@ fn the_data_directory_and_database_are_the_owners_only() {
 
 #[test]
 fn a_bootstrap_admin_key_without_the_admin_key_shape_is_refused() {
-    let (code, stderr) = serve_expecting_exit(&[], &[("SIGNALBOX_ADMIN_KEY", "admin")]);
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()];
+    let (code, stderr) = serve_expecting_exit(&args, &[("SIGNALBOX_ADMIN_KEY", "admin")]);
     assert_ne!(code, 0);
     assert!(stderr.contains("SIGNALBOX_ADMIN_KEY must be an admin key"), "{stderr}");
 }
