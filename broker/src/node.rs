@@ -31,6 +31,7 @@ pub struct Prepared {
 pub fn prepare(config: &Config) -> Result<Prepared, String> {
     let url = config.database_url();
     let backend = Backend::of_url(&url);
+    given_admin_key()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
     {
@@ -61,6 +62,17 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     }
     bootstrap_admin_key(&store, &master_key, &config.data_dir)?;
     Ok(Prepared { store, master_key, listener, _lock: lock })
+}
+
+/// `SIGNALBOX_ADMIN_KEY`, if set, checked for the admin-key shape before anything is created.
+fn given_admin_key() -> Result<Option<String>, String> {
+    let given = std::env::var("SIGNALBOX_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    if given.as_deref().is_some_and(|k| !secrets::is_token("sba_", k)) {
+        return Err("SIGNALBOX_ADMIN_KEY must be an admin key: `sba_` and 43 base64url characters \
+                    (32 random bytes), e.g. sba_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+            .into());
+    }
+    Ok(given)
 }
 
 /// The SQLite file is its owner's only (0600); SQLite gives its WAL and shared-memory files the
@@ -112,12 +124,7 @@ fn load_master_key(data_dir: &Path) -> Result<MasterKey, String> {
 /// The first admin key, made only when the database has none: `SIGNALBOX_ADMIN_KEY` if set,
 /// else a new one written to `<data_dir>/admin.key` (0600). The log names the file, never the key.
 fn bootstrap_admin_key(store: &Store, master_key: &MasterKey, data_dir: &Path) -> Result<(), String> {
-    let given = std::env::var("SIGNALBOX_ADMIN_KEY").ok().filter(|k| !k.is_empty());
-    if given.as_deref().is_some_and(|k| !secrets::is_token("sba_", k)) {
-        return Err("SIGNALBOX_ADMIN_KEY must be an admin key: `sba_` and 43 base64url characters \
-                    (32 random bytes), e.g. sba_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-            .into());
-    }
+    let given = given_admin_key()?;
     let key = match &given {
         Some(k) => k.clone(),
         None => secrets::new_token("sba_").map_err(|e| e.to_string())?,

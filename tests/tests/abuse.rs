@@ -312,4 +312,5 @@ fn a_bootstrap_admin_key_without_the_admin_key_shape_is_refused() {
     let (code, stderr) = serve_expecting_exit(&args, &[("SIGNALBOX_ADMIN_KEY", "admin")]);
     assert_ne!(code, 0);
     assert!(stderr.contains("SIGNALBOX_ADMIN_KEY must be an admin key"), "{stderr}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "files made before the refusal");
 }
