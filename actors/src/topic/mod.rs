@@ -335,7 +335,18 @@ impl Handler<Publish> for TopicActor {
             })));
         }
 
-        // In-RAM: straight to the delivery actors, or to the overflow log past the depth limit.
+        // In-RAM: straight to the delivery actors, or to the overflow log past the depth limit
+        // (the whole publication in one write).
+        if ram_over {
+            let overflowing: Vec<&Message> = ram.iter().map(|(_, msg, _)| msg).collect();
+            if let Err(e) = self.overflow.append(&overflowing) {
+                log::error!("event=overflow_write_failed topic={} error={e}", topic.name);
+                return Box::pin(fut::ready(Err(PubSubError::Overloaded(
+                    "in-RAM depth reached and the overflow log cannot be written".into(),
+                ))));
+            }
+            self.metrics.overflow_messages.inc_by(overflowing.len() as u64);
+        }
         let mut fanned = Vec::with_capacity(ram.len());
         for (i, msg, client_id) in ram {
             if client_id {
@@ -347,15 +358,6 @@ impl Handler<Publish> for TopicActor {
                 }
             }
             let overflow = ram_over;
-            if overflow {
-                if let Err(e) = self.overflow.append(&msg) {
-                    log::error!("event=overflow_write_failed topic={} error={e}", topic.name);
-                    return Box::pin(fut::ready(Err(PubSubError::Overloaded(
-                        "in-RAM depth reached and the overflow log cannot be written".into(),
-                    ))));
-                }
-                self.metrics.overflow_messages.inc();
-            }
             self.metrics.publications.with_label_values(&[&topic.name, "false"]).inc();
             self.audit(&req, &msg, if overflow { "overflow" } else { "queued" });
             answers[i] = Some(Published { msg_id: msg.msg_id.clone(), overflow });
