@@ -160,72 +160,20 @@ fn a_receiver_that_is_down_then_comes_back_gets_every_gd_message_in_order() {
     }
 }
 
-#[test]
-fn a_poison_message_is_dead_lettered_and_does_not_hold_back_the_rest_when_not_blocking() {
-    for backend in backends() {
-        let node = Node::start(backend);
-        let receiver = Receiver::start(Box::new(|r: &Received| {
-            if r.body.contains("poison") {
-                (500, "{}".into(), Duration::ZERO)
-            } else {
-                (200, "{}".into(), Duration::ZERO)
-            }
-        }));
-        let (ps, key) = setup(
-            &node,
-            "rest",
-            json!({"delivery_batch_size": 1, "delivery_err_should_block": false, "delivery_max_retry": 3,
-                   "wait_non_sock_err": 0.2, "push": {"url": receiver.url.clone()}}),
-        );
-        ps.publish_ok(json!({"data": "a"}));
-        ps.publish_ok(json!({"data": "poison"}));
-        for n in 0..5 {
-            ps.publish_ok(json!({"data": n}));
-        }
-        wait_for("the good messages", 10, || delivered(&receiver, |r| !r.body.contains("poison")).len() == 6);
-        assert_eq!(
-            delivered(&receiver, |r| !r.body.contains("poison")),
-            vec![json!("a"), json!(0), json!(1), json!(2), json!(3), json!(4)]
-        );
-        wait_for("the dead letter", 10, || {
-            node.admin()
-                .get(&format!("/admin/v1/subscriptions/{key}/dead-letters"))
-                .1
-                .as_array()
-                .is_some_and(|d| d.len() == 1)
-        });
-        let poison_attempts = receiver.received().iter().filter(|r| r.body.contains("poison")).count();
-        assert_eq!(poison_attempts, 3, "delivery_max_retry attempts, then dead-lettered");
-        // Not blocking: the rest went on while the poison waited for its retries.
-        let (first_good, last_poison) = timing(&receiver);
-        assert!(first_good < last_poison, "0 went out only after the poison's last attempt");
-    }
-}
-
-/// When `0` (the first message after the poison) was delivered, and when the poison was last
-/// tried.
-fn timing(receiver: &Receiver) -> (Instant, Instant) {
-    let received = receiver.received();
-    let first_good =
-        received.iter().find(|r| r.body.contains("\"data\": 0") || r.body.contains("\"data\":0"));
-    let last_poison = received.iter().filter(|r| r.body.contains("poison")).map(|r| r.at).max();
-    (first_good.expect("0 delivered").at, last_poison.expect("poison tried"))
-}
-
-#[test]
-fn a_poison_message_holds_back_the_rest_until_dead_lettered_when_blocking() {
-    let node = Node::start(Backend::Sqlite);
+/// A receiver that refuses every push holding "poison"; "a", "poison", 0..4 published to a
+/// subscription with `delivery_err_should_block = blocking` and 3 attempts. Answers when `0` (the
+/// first message after the poison) was delivered and when the poison was last tried, once the
+/// good messages went out in order, the poison was tried 3 times and is the one dead letter.
+fn poison_run(backend: Backend, blocking: bool) -> (Instant, Instant) {
+    let node = Node::start(backend);
     let receiver = Receiver::start(Box::new(|r: &Received| {
-        if r.body.contains("poison") {
-            (500, "{}".into(), Duration::ZERO)
-        } else {
-            (200, "{}".into(), Duration::ZERO)
-        }
+        let status = if r.body.contains("poison") { 500 } else { 200 };
+        (status, "{}".into(), Duration::ZERO)
     }));
     let (ps, key) = setup(
         &node,
         "rest",
-        json!({"delivery_batch_size": 1, "delivery_err_should_block": true, "delivery_max_retry": 3,
+        json!({"delivery_batch_size": 1, "delivery_err_should_block": blocking, "delivery_max_retry": 3,
                "wait_non_sock_err": 0.2, "push": {"url": receiver.url.clone()}}),
     );
     ps.publish_ok(json!({"data": "a"}));
@@ -238,13 +186,29 @@ fn a_poison_message_holds_back_the_rest_until_dead_lettered_when_blocking() {
         delivered(&receiver, |r| !r.body.contains("poison")),
         vec![json!("a"), json!(0), json!(1), json!(2), json!(3), json!(4)]
     );
-    let poison_attempts = receiver.received().iter().filter(|r| r.body.contains("poison")).count();
-    assert_eq!(poison_attempts, 3);
-    // Blocking: strict order — nothing after the poison until it was dead-lettered.
-    let (first_good, last_poison) = timing(&receiver);
+    let dead_letters = || node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters")).1;
+    wait_for("the dead letter", 10, || dead_letters().as_array().is_some_and(|d| d.len() == 1));
+    assert_eq!(datas(dead_letters().as_array().unwrap()), vec![json!("poison")]);
+    let received = receiver.received();
+    let poison: Vec<Instant> = received.iter().filter(|r| r.body.contains("poison")).map(|r| r.at).collect();
+    assert_eq!(poison.len(), 3, "delivery_max_retry attempts, then dead-lettered");
+    let first_good = received.iter().find(|r| r.body.contains("\"data\":0")).expect("0 delivered").at;
+    (first_good, poison.into_iter().max().unwrap())
+}
+
+#[test]
+fn a_poison_message_is_dead_lettered_and_does_not_hold_back_the_rest_when_not_blocking() {
+    for backend in backends() {
+        let (first_good, last_poison) = poison_run(backend, false);
+        assert!(first_good < last_poison, "0 went out only after the poison's last attempt");
+    }
+}
+
+#[test]
+fn a_poison_message_holds_back_the_rest_until_dead_lettered_when_blocking() {
+    let (first_good, last_poison) = poison_run(Backend::Sqlite, true);
+    // Strict order: nothing after the poison until it was dead-lettered.
     assert!(first_good > last_poison, "0 went out while the poison was still being retried");
-    let (_, dead) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters"));
-    assert_eq!(datas(dead.as_array().unwrap()), vec![json!("poison")]);
 }
 
 #[test]
