@@ -3,6 +3,8 @@
 //! Queue order, the same here and in the delivery actors' RAM windows: priority descending, then
 //! the publisher's time if given else the server's, then the server's time, then msg_id.
 
+use std::sync::Arc;
+
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
@@ -18,14 +20,72 @@ fn to_queued((message, delivery_count, creation_time): QueueRow) -> QueuedMessag
     QueuedMessage { message, delivery_count, creation_time }
 }
 
+/// Group commit for removals of acknowledged queue rows: on SQLite every write takes the one
+/// writer slot and an fsync, so removals that arrive while another write runs wait here and go
+/// into the next transaction together — with a GD group commit, when one comes first. Each
+/// caller is answered with its own result, after that transaction committed. (A fenced store —
+/// a cluster delivery actor's, on PostgreSQL — removes in a transaction of its own, checked
+/// against its fence.)
+#[derive(Default)]
+pub(crate) struct Removals {
+    pending: std::sync::Mutex<Vec<Arc<Removal>>>,
+    /// Held by the one transaction that takes the pending removals; the others wait on it.
+    committing: std::sync::Mutex<()>,
+}
+
+struct Removal {
+    sub_key: String,
+    msg_ids: Vec<String>,
+    /// Rows removed and messages no queue holds any more; set once its transaction ended.
+    result: std::sync::Mutex<Option<StoreResult<(usize, usize)>>>,
+}
+
+/// Removes one subscription's rows for `msg_ids`, then the messages no queue holds any more.
+fn remove_queued(conn: &mut AnyConnection, sub_key: &str, msg_ids: &[String]) -> StoreResult<(usize, usize)> {
+    let mut rows = 0;
+    for chunk in msg_ids.chunks(500) {
+        rows += diesel::delete(
+            pubsub_endp_msg_queue::table
+                .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
+                .filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    let gone = delete_unreferenced(conn, msg_ids)?;
+    Ok((rows, gone))
+}
+
 impl Store {
+    /// Runs `f` in one write transaction that also removes every pending acknowledged row, and
+    /// answers each removal's caller once it committed.
+    fn write_with_removals<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+        let _committing = self.removals.committing.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = std::mem::take(&mut *self.removals.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut results = Vec::with_capacity(taken.len());
+        let outcome = self.write(|conn| {
+            results.clear();
+            for removal in &taken {
+                results.push(remove_queued(conn, &removal.sub_key, &removal.msg_ids)?);
+            }
+            f(conn)
+        });
+        for (i, removal) in taken.iter().enumerate() {
+            let result = match &outcome {
+                Ok(_) => Ok(results[i]),
+                Err(e) => Err(e.clone()),
+            };
+            *removal.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        }
+        outcome
+    }
+
     /// Stores a group of GD publications in one transaction — messages and one queue row per
     /// subscription of their topic, made inside the transaction from the subscriptions in the
     /// database — and answers only after COMMIT. This is the group commit: the caller gathers
     /// many publishers' messages into one call, and they go in as a few multi-row INSERTs
     /// rather than statements per message.
     pub fn gd_commit(&self, batch: &[GdPublication]) -> StoreResult<Vec<GdOutcome>> {
-        self.write(|conn| {
+        self.write_with_removals(|conn| {
             let now = now_micros();
             let mut outcomes = repeats(conn, batch)?;
             let mut topic_ids: Vec<i64> = batch.iter().map(|p| p.message.topic_id).collect();
@@ -168,19 +228,22 @@ impl Store {
         if msg_ids.is_empty() {
             return Ok((0, 0));
         }
-        self.write(|conn| {
-            let mut rows = 0;
-            for chunk in msg_ids.chunks(500) {
-                rows += diesel::delete(
-                    pubsub_endp_msg_queue::table
-                        .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
-                        .filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(chunk)),
-                )
-                .execute(conn)?;
+        if self.is_fenced() {
+            return self.write(|conn| remove_queued(conn, sub_key, msg_ids));
+        }
+        let mine = Arc::new(Removal {
+            sub_key: sub_key.to_owned(),
+            msg_ids: msg_ids.to_vec(),
+            result: Default::default(),
+        });
+        self.removals.pending.lock().unwrap_or_else(|p| p.into_inner()).push(mine.clone());
+        loop {
+            if let Some(result) = mine.result.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return result;
             }
-            let gone = delete_unreferenced(conn, msg_ids)?;
-            Ok((rows, gone))
-        })
+            // Not taken yet: commit what is pending (this one with it).
+            self.write_with_removals(|_| Ok(()))?;
+        }
     }
 
     /// Counts a hand-over: `delivery_count + 1` for each message, in one statement per chunk.

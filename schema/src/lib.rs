@@ -16,7 +16,7 @@ pub use connection::{AnyConnection, Backend};
 pub use store::{now_micros, Page, Store};
 
 /// What went wrong in storage, in terms a caller can map to a status code.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,

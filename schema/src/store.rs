@@ -50,6 +50,8 @@ pub struct Store {
     /// Set on the clone a delivery actor writes with: every write first checks the actor
     /// still owns its subscription.
     fence: Option<Arc<crate::cluster::Fence>>,
+    /// Acknowledged queue rows waiting to be removed by the next write transaction (SQLite).
+    pub(crate) removals: Arc<crate::gd::Removals>,
 }
 
 impl std::fmt::Debug for Store {
@@ -71,7 +73,7 @@ impl Store {
         };
         let pool = build_pool(url, backend, pool_size).map_err(StoreError::Unavailable)?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Store { pool, backend, write_lock, fence: None })
+        Ok(Store { pool, backend, write_lock, fence: None, removals: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
