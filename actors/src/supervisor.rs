@@ -241,8 +241,13 @@ impl Supervisor {
         let (s, name, st, m, stats) =
             (sub.clone(), topic.topic.name.clone(), store, self.metrics.clone(), topic.stats.clone());
         let deps = self.sink_deps.clone();
+        let lease = self.route.as_ref().map(|r| r.lease.clone());
         let addr = DeliveryActor::start_in_arbiter(&self.arbiter(), move |_| {
-            DeliveryActor::new(s, name, st, m, stats, deps)
+            let actor = DeliveryActor::new(s, name, st, m, stats, deps);
+            match lease {
+                Some(lease) => actor.with_membership(lease),
+                None => actor,
+            }
         });
         // Attached before the HTTP answer that created the subscription goes out, so
         // the next in-RAM publication reaches it.
@@ -501,13 +506,15 @@ impl Handler<Own> for Supervisor {
             }
         }
         // Stop first what is no longer ours (or ours under another epoch), so a subscription
-        // never runs twice here.
+        // never runs twice here. Answered only once those actors have stopped: the cluster
+        // member lets pushes resume after a pause only then (the membership lease).
+        let mut stopping = Vec::new();
         for entry in self.registry.subs() {
             let key = entry.sub.sub_key.clone();
             if owned.get(&key) != Some(&entry.epoch) && !msg.handing_over.contains(&key) {
                 log::info!("event=delivery_stopped sub_key={key} node={} reason=not_owned", self.node_name);
                 if let Some(entry) = self.stop_subscription(&key) {
-                    entry.addr.do_send(StopDelivery);
+                    stopping.push(entry.addr.send(StopDelivery));
                 }
             }
         }
@@ -516,6 +523,8 @@ impl Handler<Own> for Supervisor {
             owned.into_iter().filter(|(key, _)| self.registry.sub(key).is_none()).collect();
         let store = self.store.clone();
         let work = async move {
+            // An actor that already died answers an error: stopped either way.
+            futures_util::future::join_all(stopping).await;
             blocking(move || {
                 let mut found = Vec::with_capacity(missing.len());
                 for (key, epoch) in missing {

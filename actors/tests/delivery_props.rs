@@ -574,6 +574,7 @@ impl Fixture {
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth();
         let deps = SinkDeps {
+            node: "test".into(),
             master_key: MasterKey::generate().expect("key"),
             outbound: Outbound::new(Arc::new(tls)),
             services: None,

@@ -148,6 +148,11 @@ pub struct PublishLoad {
 
 impl PublishLoad {
     pub fn start(urls: Vec<String>, user: &str, password: &str, topic: &str) -> PublishLoad {
+        PublishLoad::paced(urls, user, password, topic, Duration::ZERO)
+    }
+
+    /// The same, waiting `pause` after each publication (a steady rate instead of flat out).
+    pub fn paced(urls: Vec<String>, user: &str, password: &str, topic: &str, pause: Duration) -> PublishLoad {
         use std::sync::atomic::Ordering;
         let load = PublishLoad {
             stop: Default::default(),
@@ -190,6 +195,7 @@ impl PublishLoad {
                 if status != 200 {
                     std::thread::sleep(Duration::from_millis(20));
                 }
+                std::thread::sleep(pause);
                 seq += 1;
             }
         });

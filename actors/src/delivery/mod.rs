@@ -31,6 +31,7 @@ use signalbox_schema::Store;
 pub use messages::*;
 use window::Window;
 
+use crate::cluster::MembershipLease;
 use crate::error::{blocking, PubSubError};
 use crate::message::{Message, OrderKey, QueueEntry};
 use crate::registry::TopicStats;
@@ -103,6 +104,11 @@ pub struct DeliveryActor {
     started_at: i64,
     /// Every time the actor reads (leases, expiry, retry waits); the wall clock but in tests.
     clock: Clock,
+    /// In a cluster, this node's membership lease: no push starts while it is not valid (the
+    /// node may no longer own the subscription). None on a single node.
+    membership: Option<MembershipLease>,
+    /// A look at `membership` is scheduled (pushes wait for it to be valid again).
+    membership_wait: bool,
 }
 
 /// What a pull decided before touching SQL; undone if SQL fails.
@@ -149,6 +155,8 @@ impl DeliveryActor {
             failed: 0,
             started_at: crate::time::now_micros(),
             clock: Clock::wall(),
+            membership: None,
+            membership_wait: false,
         };
         actor.build_sink();
         actor
@@ -158,6 +166,12 @@ impl DeliveryActor {
     pub fn with_clock(mut self, clock: Clock) -> DeliveryActor {
         self.started_at = clock.now_micros();
         self.clock = clock;
+        self
+    }
+
+    /// The same actor pushing only while `lease` is valid (a subscription owned in a cluster).
+    pub fn with_membership(mut self, lease: MembershipLease) -> DeliveryActor {
+        self.membership = Some(lease);
         self
     }
 

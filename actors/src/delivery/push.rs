@@ -4,6 +4,13 @@
 //! the failed batch goes back to the head of the queue — strict order; without it the batch is
 //! set aside until its wait is over while later messages go on. A message whose
 //! `delivery_count` reaches `delivery_max_retry` moves to the dead letters.
+//!
+//! **Fencing.** In a cluster a push starts only while the node's membership lease is valid
+//! ([`MembershipLease`](crate::cluster::MembershipLease)): it lapses before the leader may give
+//! the subscription to another node, and is valid again only once the node has read the
+//! ownership table and stopped what it no longer owns. So after a pause (SIGSTOP, a lost
+//! database) the old owner pushes nothing more; only the batch already under way when the
+//! pause began may reach the target as well as the new owner's copy.
 
 use std::time::Duration;
 
@@ -41,6 +48,8 @@ pub(super) struct PushEra {
 
 /// How long to wait before trying again after a storage error during push.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
+/// How often a delivery actor looks at an expired membership lease again.
+const MEMBERSHIP_RECHECK: Duration = Duration::from_millis(50);
 
 impl DeliveryActor {
     pub(super) fn pushes(&self) -> bool {
@@ -65,6 +74,7 @@ impl DeliveryActor {
             || self.sink.is_none()
             || self.paused
             || self.draining
+            || !self.may_push(ctx)
         {
             return;
         }
@@ -102,6 +112,26 @@ impl DeliveryActor {
             }
             self.push(taken.handed, taken.expired_gd, ctx);
         }
+    }
+
+    /// Whether a push may start now: not once told to stop, and in a cluster only while the
+    /// node's membership lease is valid (else a look again is scheduled).
+    fn may_push(&mut self, ctx: &mut Context<Self>) -> bool {
+        if ctx.state() != ActorState::Running {
+            return false;
+        }
+        let Some(lease) = &self.membership else { return true };
+        if lease.is_valid() {
+            return true;
+        }
+        if !self.membership_wait {
+            self.membership_wait = true;
+            ctx.run_later(MEMBERSHIP_RECHECK, |act, ctx| {
+                act.membership_wait = false;
+                act.kick(ctx);
+            });
+        }
+        false
     }
 
     /// Puts a message of a failed batch back in its place. A read of the backlog under way

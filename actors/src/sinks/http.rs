@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use awc::http::header::HeaderValue;
 use serde_json::Value;
 
 use super::{Batch, Sink, SinkDeps, SinkError, SinkFuture};
@@ -10,6 +11,8 @@ use crate::outbound::Outbound;
 /// How long one push request may take before it counts as a socket error, unless the target
 /// sets `timeout`.
 const TIMEOUT: f64 = 30.0;
+/// Names the node that pushed (in a cluster, whichever node owns the subscription).
+const NODE_HEADER: &str = "X-Signalbox-Node";
 
 enum Format {
     Json { method: String },
@@ -23,6 +26,8 @@ pub struct HttpSink {
     /// Decrypted once when the sink is built; never logged.
     authorization: Option<String>,
     outbound: Outbound,
+    /// Sent as `X-Signalbox-Node` (not sent for a node name that is no valid header value).
+    node: Option<HeaderValue>,
 }
 
 impl HttpSink {
@@ -33,6 +38,7 @@ impl HttpSink {
             format: Format::Json { method: config["http_method"].as_str().unwrap_or("POST").to_owned() },
             authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
             outbound: deps.outbound.clone(),
+            node: HeaderValue::from_str(&deps.node).ok(),
         })
     }
 
@@ -43,6 +49,7 @@ impl HttpSink {
             format: Format::Soap { action: config["soap_action"].as_str().unwrap_or("").to_owned() },
             authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
             outbound: deps.outbound.clone(),
+            node: HeaderValue::from_str(&deps.node).ok(),
         })
     }
 }
@@ -69,7 +76,7 @@ fn soap_envelope(batch: &Batch) -> String {
 impl Sink for HttpSink {
     fn deliver(&self, batch: Batch) -> SinkFuture {
         let (url, timeout) = (self.url.clone(), self.timeout);
-        let auth = self.authorization.clone();
+        let (auth, node) = (self.authorization.clone(), self.node.clone());
         let (method, body, content_type, action) = match &self.format {
             Format::Json { method } => (method.clone(), batch.body().to_string(), "application/json", None),
             Format::Soap { action } => {
@@ -82,6 +89,9 @@ impl Sink for HttpSink {
             let method = awc::http::Method::from_bytes(method.as_bytes())
                 .map_err(|e| SinkError::other(e.to_string()))?;
             let mut req = client.request(method, &url).insert_header(("Content-Type", content_type));
+            if let Some(n) = node {
+                req = req.insert_header((NODE_HEADER, n));
+            }
             if let Some(a) = auth {
                 req = req.insert_header(("Authorization", a));
             }

@@ -99,6 +99,9 @@ pub trait Sink {
 /// What sinks need from the node.
 #[derive(Clone)]
 pub struct SinkDeps {
+    /// This node's name, sent with REST and SOAP pushes (`X-Signalbox-Node`) so a target can
+    /// tell which node of a cluster pushed.
+    pub node: String,
     pub master_key: MasterKey,
     pub outbound: crate::outbound::Outbound,
     pub services: Option<Services>,
