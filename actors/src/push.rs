@@ -13,8 +13,8 @@ const AUTH_SECRETS: &[&str] = &["password", "token"];
 pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value, String> {
     let obj = push.as_object().ok_or("`push` must be an object")?;
     let allowed: &[&str] = match endpoint_type {
-        "rest" => &["url", "http_method", "auth", "timeout"],
-        "soap" => &["url", "soap_action", "auth", "timeout"],
+        "rest" => &["url", "http_method", "auth", "timeout", "ca_file"],
+        "soap" => &["url", "soap_action", "auth", "timeout", "ca_file"],
         "amqp" => &["url", "exchange", "routing_key"],
         "files" => &["directory"],
         "srv" => &["service"],
@@ -60,6 +60,13 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
             if obj.get("timeout").is_some_and(|t| !t.as_f64().is_some_and(|t| (0.001..=3600.0).contains(&t)))
             {
                 return Err("`push.timeout` must be a number of seconds between 0.001 and 3600".into());
+            }
+            if obj.contains_key("ca_file") {
+                let ca = text("ca_file")?;
+                if !url.starts_with("https://") {
+                    return Err("`push.ca_file` applies to https:// URLs only".into());
+                }
+                crate::outbound::client_config(Some(ca)).map_err(|e| format!("`push.ca_file`: {e}"))?;
             }
         }
         "amqp" => {

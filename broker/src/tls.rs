@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 
 /// Makes `ring` the process's rustls provider; call once, first thing.
 pub fn install_provider() {
@@ -13,21 +13,10 @@ pub fn install_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("no certificate in {}", path.display()));
-    }
-    Ok(certs)
-}
-
 /// The listener's TLS settings from PEM files.
 pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
     install_provider();
-    let chain = certificates(cert)?;
+    let chain = signalbox_actors::outbound::pem_certificates(cert)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
     rustls::ServerConfig::builder()
@@ -39,14 +28,5 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, St
 /// Client settings for `wss://`: system roots, plus `ca_file` when given.
 pub fn client_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
     install_provider();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        for cert in certificates(Path::new(path))? {
-            roots.add(cert).map_err(|e| format!("bad CA certificate in {path}: {e}"))?;
-        }
-    }
-    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+    signalbox_actors::outbound::client_config(ca_file)
 }

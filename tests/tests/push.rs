@@ -435,4 +435,36 @@ fn https_targets_with_a_trusted_ca_get_every_message_and_untrusted_ones_fail_as_
             == Some(1.0)
     });
     assert!(untrusted.received().is_empty());
+    let (_, status) = other.admin().get(&format!("/admin/v1/actors/delivery:{sub_key}"));
+    let last_error = status["last_error"].as_str().unwrap_or_default().to_lowercase();
+    assert!(last_error.contains("certificate"), "last_error names the certificate problem: {status}");
+}
+
+#[test]
+fn a_push_target_may_name_its_own_ca_file_which_is_checked_when_it_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let ca = dir.path().join("target-ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let receiver = Receiver::start_tls(&cert, Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let node = Node::start(Backend::Sqlite);
+    let (ps, _) =
+        setup(&node, "rest", json!({"push": {"url": receiver.url.clone(), "ca_file": ca.to_str().unwrap()}}));
+    ps.publish_ok(json!({"data": "trusted by its own CA"}));
+    wait_for("the push over HTTPS", 20, || delivered(&receiver, |_| true).len() == 1);
+
+    let missing = json!({"topic_name": "/push", "endpoint": "target", "delivery_method": "notify",
+        "push": {"url": receiver.url.clone(), "ca_file": "/no/such/ca.pem"}});
+    let (status, body) = node.admin().post("/admin/v1/subscriptions", &missing);
+    assert_eq!(status, 400, "{body}");
+    let details = body["details"].as_str().unwrap();
+    assert!(
+        details.starts_with("`push.ca_file`: cannot read certificates from /no/such/ca.pem"),
+        "{details}"
+    );
+    let plain = json!({"topic_name": "/push", "endpoint": "target", "delivery_method": "notify",
+        "push": {"url": "http://127.0.0.1:9/hook", "ca_file": ca.to_str().unwrap()}});
+    let (status, body) = node.admin().post("/admin/v1/subscriptions", &plain);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"], "`push.ca_file` applies to https:// URLs only");
 }

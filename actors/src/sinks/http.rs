@@ -32,23 +32,27 @@ pub struct HttpSink {
 
 impl HttpSink {
     pub fn rest(config: &Value, deps: &SinkDeps) -> Result<HttpSink, String> {
-        Ok(HttpSink {
-            url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
-            timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
-            format: Format::Json { method: config["http_method"].as_str().unwrap_or("POST").to_owned() },
-            authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
-            outbound: deps.outbound.clone(),
-            node: HeaderValue::from_str(&deps.node).ok(),
-        })
+        let method = config["http_method"].as_str().unwrap_or("POST").to_owned();
+        HttpSink::new(config, deps, Format::Json { method })
     }
 
     pub fn soap(config: &Value, deps: &SinkDeps) -> Result<HttpSink, String> {
+        let action = config["soap_action"].as_str().unwrap_or("").to_owned();
+        HttpSink::new(config, deps, Format::Soap { action })
+    }
+
+    fn new(config: &Value, deps: &SinkDeps, format: Format) -> Result<HttpSink, String> {
+        // A target's own `ca_file` replaces the node's extra CA for that target.
+        let outbound = match config["ca_file"].as_str() {
+            Some(ca) => Outbound::new(crate::outbound::client_config(Some(ca))?),
+            None => deps.outbound.clone(),
+        };
         Ok(HttpSink {
             url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
             timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
-            format: Format::Soap { action: config["soap_action"].as_str().unwrap_or("").to_owned() },
+            format,
             authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
-            outbound: deps.outbound.clone(),
+            outbound,
             node: HeaderValue::from_str(&deps.node).ok(),
         })
     }
