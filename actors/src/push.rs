@@ -83,7 +83,10 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey) -> Result<Value,
             out.insert("url_display".into(), Value::String(strip_userinfo(url)));
         }
         "files" => {
-            text("directory")?;
+            let directory = text("directory")?;
+            if !std::path::Path::new(directory).is_dir() {
+                return Err(format!("`push.directory`: `{directory}` is not an existing directory"));
+            }
         }
         "wsx" => {}
         _ => {

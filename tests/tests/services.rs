@@ -139,11 +139,21 @@ fn a_publish_service_puts_its_requests_into_a_topic_in_order() {
         let got: Vec<Value> = ps.pull(None).iter().map(|m| m["data"]["n"].clone()).collect();
         assert_eq!(got, (0..5).map(|n| json!(n)).collect::<Vec<_>>());
 
-        node.admin().post(
+        // A target that cannot work is refused when it is set, not at every call.
+        let (status, body) = node.admin().post(
             "/admin/v1/services",
             &json!({"name": "to.nowhere", "kind": "publish", "topic_name": "/missing", "endpoint": "bridge"}),
         );
-        assert_error(&invoke(&node, "to.nowhere", json!({"n": 1})), 502);
+        assert_eq!(
+            (status, body["details"].clone()),
+            (400, json!("`topic_name`: no topic named `/missing`"))
+        );
+        let (status, body) = node.admin().post(
+            "/admin/v1/services",
+            &json!({"name": "to.nobody", "kind": "publish", "topic_name": "/bridge", "endpoint": "nobody"}),
+        );
+        assert_eq!((status, body["details"].clone()), (400, json!("`endpoint`: no endpoint named `nobody`")));
+        assert_error(&invoke(&node, "to.nowhere", json!({"n": 1})), 404);
         assert_eq!(node.admin().delete("/admin/v1/services/to.bridge").0, 200);
         assert_error(&invoke(&node, "to.bridge", json!({})), 404);
     }
@@ -155,6 +165,7 @@ fn services_are_managed_and_invoked_from_the_cli_and_apply() {
     let (code, out, err) = node.cli(&["--json", "service", "invoke", "helpers.echo", r#"{"x": [1, 2]}"#]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"x": [1, 2]}));
+    PubSub::setup(&node, "/t", json!({}), "e");
     let (code, _, err) =
         node.cli(&["service", "create", "s.pub", "kind=publish", "topic_name=/t", "endpoint=e"]);
     assert_eq!(code, 0, "{err}");

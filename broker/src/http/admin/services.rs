@@ -68,6 +68,29 @@ async fn read(
     Ok(HttpResponse::Ok().json(stored_json(&found)))
 }
 
+/// A `publish` service must name a topic and an endpoint that exist, and the endpoint must be
+/// allowed to publish there — else every call would fail, long after it was set up.
+async fn publishes_somewhere(state: &AppState, config: &Value) -> Result<(), ApiError> {
+    let topic = config["topic_name"].as_str().unwrap_or_default().to_owned();
+    let endpoint = config["endpoint"].as_str().unwrap_or_default().to_owned();
+    let (store, t, e) = (state.store.clone(), topic.clone(), endpoint.clone());
+    let (found_topic, found_endpoint) =
+        blocking(move || Ok((store.topic_by_name(&t).ok(), store.endpoint_by_name(&e).ok()))).await?;
+    if found_topic.is_none() {
+        return Err(ApiError::bad_request(format!("`topic_name`: no topic named `{topic}`")));
+    }
+    let Some(found_endpoint) = found_endpoint else {
+        return Err(ApiError::bad_request(format!("`endpoint`: no endpoint named `{endpoint}`")));
+    };
+    let caller = crate::http::endpoint_auth::Caller::of(std::sync::Arc::new(found_endpoint));
+    if caller.allowed(signalbox_actors::patterns::Access::Pub, &topic).is_none() {
+        return Err(ApiError::bad_request(format!(
+            "`endpoint`: `{endpoint}` may not publish to `{topic}` (its role and `pub=` patterns)"
+        )));
+    }
+    Ok(())
+}
+
 async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
@@ -87,6 +110,9 @@ async fn create(
     }
     let config =
         services::validate(&kind, &Value::Object(body), &state.master_key).map_err(ApiError::bad_request)?;
+    if kind == "publish" {
+        publishes_somewhere(&state, &config).await?;
+    }
     let store = state.store.clone();
     let (n, k, c) = (name.clone(), kind.clone(), config.to_string());
     let stored = blocking(move || {
