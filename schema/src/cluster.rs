@@ -1,7 +1,11 @@
 //! Cluster state in the shared database: node membership, subscription ownership with its
-//! fencing epochs, the configuration version, and the leader's advisory lock.
+//! fencing epochs, the configuration version, and the leader's lease.
 
+use std::time::Duration;
+
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Double, Text};
 use diesel::PgConnection;
 
 use crate::connection::AnyConnection;
@@ -10,8 +14,8 @@ use crate::schema::*;
 use crate::store::Store;
 use crate::{StoreError, StoreResult};
 
-/// Names the session-level advisory lock whose holder is the cluster's leader.
-const LEADER_LOCK_ID: i64 = 0x5167_6e61_6c62_6f79;
+/// The lease row has not expired, by the database's clock (never a node's).
+const LEASE_UNEXPIRED: &str = "expires_at > now()";
 const CONFIG_VERSION: &str = "config_version";
 
 /// The owner a delivery actor runs as: its queue writes check that the subscription is still
@@ -37,6 +41,36 @@ pub(crate) fn check_fence(conn: &mut AnyConnection, fence: &Fence) -> StoreResul
     .execute(conn)?;
     match held {
         0 => Err(StoreError::Fenced(fence.sub_key.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// One node's term as leader: the lease row named `node` with `epoch` when it took the lease.
+/// Every leader write carries it (see [`check_term`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderTerm {
+    pub cluster: String,
+    pub node: String,
+    pub epoch: i64,
+}
+
+/// Fails with [`StoreError::NotLeader`] unless the lease still names `term` (node and epoch)
+/// and has not expired by the database's clock. Locks the lease row until the caller's
+/// transaction ends, so nobody takes the lease while a leader write that passed this check is
+/// under way: a leader woken after its lease ran out can write nothing. (If the leader freezes
+/// inside that transaction, the server ends it: see `PG_IDLE_IN_TRANSACTION_MS`.)
+pub(crate) fn check_term(conn: &mut AnyConnection, term: &LeaderTerm) -> StoreResult<()> {
+    let held = diesel::update(
+        sb_leader_lease::table
+            .find(&term.cluster)
+            .filter(sb_leader_lease::node.eq(&term.node))
+            .filter(sb_leader_lease::epoch.eq(term.epoch))
+            .filter(sql::<Bool>(LEASE_UNEXPIRED)),
+    )
+    .set(sb_leader_lease::epoch.eq(term.epoch))
+    .execute(conn)?;
+    match held {
+        0 => Err(StoreError::NotLeader),
         _ => Ok(()),
     }
 }
@@ -96,8 +130,11 @@ impl Store {
     }
 
     /// Nodes `up` whose heartbeat is older than `stale_before` become `down`; answers their names.
-    pub fn nodes_mark_down(&self, cluster: &str, stale_before: i64) -> StoreResult<Vec<String>> {
+    /// A leader's decision: nothing changes unless `term` still holds.
+    pub fn nodes_mark_down(&self, term: &LeaderTerm, stale_before: i64) -> StoreResult<Vec<String>> {
+        let cluster = term.cluster.as_str();
         self.write(|conn| {
+            check_term(conn, term)?;
             let stale: Vec<String> = sb_cluster_node::table
                 .filter(sb_cluster_node::cluster_name.eq(cluster))
                 .filter(sb_cluster_node::state.ne("down"))
@@ -164,9 +201,20 @@ impl Store {
     }
 
     /// Gives `sub_key` to `node` with a new epoch, if its epoch is still `expected` (0: no
-    /// owner row yet). Answers the new epoch, or None if someone else changed it first.
-    pub fn owner_assign(&self, sub_key: &str, node: &str, expected: i64) -> StoreResult<Option<i64>> {
+    /// owner row yet). Answers the new epoch, or None if someone else changed it first. `term`:
+    /// the leader's decision, made only while that term holds (None: a handover, an admin's
+    /// move, a new subscription).
+    pub fn owner_assign(
+        &self,
+        sub_key: &str,
+        node: &str,
+        expected: i64,
+        term: Option<&LeaderTerm>,
+    ) -> StoreResult<Option<i64>> {
         let assigned = self.write(|conn| {
+            if let Some(term) = term {
+                check_term(conn, term)?;
+            }
             let next = expected + 1;
             let changed = if expected == 0 {
                 let exists = sb_sub_owner::table.find(sub_key).count().get_result::<i64>(conn)? > 0;
@@ -199,9 +247,17 @@ impl Store {
         }
     }
 
-    /// Asks the owner of `sub_key` to hand it over to `target`.
-    pub fn owner_request_move(&self, sub_key: &str, target: &str) -> StoreResult<()> {
+    /// Asks the owner of `sub_key` to hand it over to `target` (`term`: as in [`Self::owner_assign`]).
+    pub fn owner_request_move(
+        &self,
+        sub_key: &str,
+        target: &str,
+        term: Option<&LeaderTerm>,
+    ) -> StoreResult<()> {
         self.write(|conn| {
+            if let Some(term) = term {
+                check_term(conn, term)?;
+            }
             let n = diesel::update(sb_sub_owner::table.find(sub_key))
                 .set(sb_sub_owner::moving_to.eq(target))
                 .execute(conn)?;
@@ -212,13 +268,26 @@ impl Store {
         })
     }
 
-    /// Owner rows of subscriptions that no longer exist.
-    pub fn owners_prune(&self) -> StoreResult<usize> {
+    /// Owner rows of subscriptions that no longer exist (a leader's decision, under `term`).
+    pub fn owners_prune(&self, term: &LeaderTerm) -> StoreResult<usize> {
         self.write(|conn| {
+            check_term(conn, term)?;
             let keys = pubsub_sub::table.select(pubsub_sub::sub_key);
             Ok(diesel::delete(sb_sub_owner::table.filter(sb_sub_owner::sub_key.ne_all(keys)))
                 .execute(conn)?)
         })
+    }
+
+    /// The node whose lease has not expired: the cluster's leader (None between two leaders).
+    pub fn leader(&self, cluster: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn()?;
+        Ok(sb_leader_lease::table
+            .find(cluster)
+            .filter(sql::<Bool>(LEASE_UNEXPIRED))
+            .select(sb_leader_lease::node)
+            .first::<Option<String>>(&mut *conn)
+            .optional()?
+            .flatten())
     }
 
     /// Sets a meta value, replacing what was there.
@@ -267,61 +336,128 @@ fn retry_conflict<T>(f: impl Fn() -> StoreResult<T>) -> StoreResult<T> {
     }
 }
 
-/// The leader's hold on the cluster: a session-level advisory lock on a dedicated connection
-/// (a pooled one would be lent out and recycled, and the lock would go with it).
+/// The leader's lease as one node holds it, on a dedicated connection: a renewal never waits
+/// for a pooled connection that busy delivery actors hold, and the statement timeout set on it
+/// keeps a renewal from waiting longer than the lease.
+///
+/// The lease is a row of `sb_leader_lease` whose expiry the database's clock sets: taken by any
+/// node once it has expired (a new epoch), renewed every heartbeat by its holder while it is
+/// still its own and unexpired. A holder that is frozen or cut off simply stops renewing, and
+/// another node leads within `length` and one heartbeat. (A session-level advisory lock, the
+/// earlier design, outlived a frozen holder for as long as its TCP connection did.)
 pub struct Leadership {
     url: String,
+    cluster: String,
+    node: String,
+    /// How long a take or a renewal holds the lease, by the database's clock.
+    length: Duration,
     conn: Option<PgConnection>,
-    leading: bool,
+    /// The term this node holds, as of its last renewal; None while it follows.
+    term: Option<LeaderTerm>,
+}
+
+#[derive(QueryableByName)]
+struct Epoch {
+    #[diesel(sql_type = BigInt)]
+    epoch: i64,
 }
 
 impl Leadership {
-    pub fn new(url: &str) -> Leadership {
-        Leadership { url: url.to_owned(), conn: None, leading: false }
+    pub fn new(url: &str, cluster: &str, node: &str, length: Duration) -> Leadership {
+        Leadership {
+            url: url.to_owned(),
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+            length,
+            conn: None,
+            term: None,
+        }
     }
 
-    /// One heartbeat's worth: the leader checks its connection is alive (else steps down), a
-    /// follower tries to take the lock. Answers whether this node leads now.
-    pub fn tick(&mut self) -> bool {
-        let result = self.try_tick();
-        if let Err(e) = &result {
-            if self.leading {
-                log::warn!("event=leadership_lost error={e:?}");
+    /// One heartbeat's worth: the leader renews its lease (and steps down if it cannot), a
+    /// follower takes the lease if it has expired. Answers the term this node holds now.
+    pub fn tick(&mut self) -> Option<LeaderTerm> {
+        if let Err(e) = self.try_tick() {
+            if let Some(term) = self.term.take() {
+                log::warn!("event=leadership_lost node={} epoch={} error={e:?}", self.node, term.epoch);
             }
             self.conn = None;
-            self.leading = false;
         }
-        self.leading
+        self.term.clone()
     }
 
     fn try_tick(&mut self) -> Result<(), String> {
         if self.conn.is_none() {
-            self.conn = Some(PgConnection::establish(&self.url).map_err(|e| e.to_string())?);
+            let mut conn = PgConnection::establish(&self.url).map_err(|e| e.to_string())?;
+            let timeout_ms = self.length.as_millis().max(1);
+            diesel::sql_query(format!("SET statement_timeout = {timeout_ms}"))
+                .execute(&mut conn)
+                .map_err(|e| e.to_string())?;
+            // The cluster's row, expired, for the first node to take.
+            diesel::sql_query(
+                "INSERT INTO sb_leader_lease (cluster_name, node, epoch, expires_at) \
+                 VALUES ($1, NULL, 0, '-infinity') ON CONFLICT (cluster_name) DO NOTHING",
+            )
+            .bind::<Text, _>(&self.cluster)
+            .execute(&mut conn)
+            .map_err(|e| e.to_string())?;
+            self.conn = Some(conn);
         }
         let conn = self.conn.as_mut().expect("connection just made");
-        if self.leading {
-            diesel::sql_query("SELECT 1").execute(conn).map_err(|e| e.to_string())?;
-            return Ok(());
+        let length = self.length.as_secs_f64();
+        if let Some(term) = &self.term {
+            let renewed = diesel::sql_query(
+                "UPDATE sb_leader_lease SET expires_at = now() + make_interval(secs => $4) \
+                 WHERE cluster_name = $1 AND node = $2 AND epoch = $3 AND expires_at > now()",
+            )
+            .bind::<Text, _>(&self.cluster)
+            .bind::<Text, _>(&self.node)
+            .bind::<BigInt, _>(term.epoch)
+            .bind::<Double, _>(length)
+            .execute(conn)
+            .map_err(|e| e.to_string())?;
+            if renewed == 1 {
+                return Ok(());
+            }
+            log::warn!("event=leadership_lost node={} epoch={} reason=lease_expired", self.node, term.epoch);
+            self.term = None;
         }
-        #[derive(QueryableByName)]
-        struct Locked {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            locked: bool,
+        let taken: Vec<Epoch> = diesel::sql_query(
+            "UPDATE sb_leader_lease SET node = $2, epoch = epoch + 1, \
+             expires_at = now() + make_interval(secs => $3) \
+             WHERE cluster_name = $1 AND expires_at <= now() RETURNING epoch",
+        )
+        .bind::<Text, _>(&self.cluster)
+        .bind::<Text, _>(&self.node)
+        .bind::<Double, _>(length)
+        .load(conn)
+        .map_err(|e| e.to_string())?;
+        if let Some(Epoch { epoch }) = taken.into_iter().next() {
+            log::info!("event=leadership_taken node={} epoch={epoch}", self.node);
+            self.term = Some(LeaderTerm { cluster: self.cluster.clone(), node: self.node.clone(), epoch });
         }
-        let got: Locked =
-            diesel::sql_query(format!("SELECT pg_try_advisory_lock({LEADER_LOCK_ID}) AS locked"))
-                .get_result(conn)
-                .map_err(|e| e.to_string())?;
-        self.leading = got.locked;
         Ok(())
     }
 
-    /// Lets go of the lock at once (a clean stop), so another node leads without waiting.
-    pub fn resign(&mut self) {
-        if let (true, Some(conn)) = (self.leading, self.conn.as_mut()) {
-            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({LEADER_LOCK_ID})")).execute(conn);
+    /// A leader write found the term over (the lease expired or another node took it).
+    pub fn lost(&mut self) {
+        if let Some(term) = self.term.take() {
+            log::warn!("event=leadership_lost node={} epoch={} reason=fenced", self.node, term.epoch);
         }
-        self.leading = false;
+    }
+
+    /// Lets go of the lease at once (a clean stop), so another node leads without waiting.
+    pub fn resign(&mut self) {
+        if let (Some(term), Some(conn)) = (self.term.take(), self.conn.as_mut()) {
+            let _ = diesel::sql_query(
+                "UPDATE sb_leader_lease SET expires_at = '-infinity' \
+                 WHERE cluster_name = $1 AND node = $2 AND epoch = $3",
+            )
+            .bind::<Text, _>(&self.cluster)
+            .bind::<Text, _>(&self.node)
+            .bind::<BigInt, _>(term.epoch)
+            .execute(conn);
+        }
         self.conn = None;
     }
 }

@@ -50,6 +50,24 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
     }
 }
 
+/// How long PostgreSQL lets a pooled connection's transaction sit idle before it ends the
+/// session. A node frozen (SIGSTOP, a long pause) in the middle of a transaction would otherwise
+/// keep its row locks — a subscription's owner row, the leader's lease row, its own node row —
+/// for as long as its TCP connection lives, and the live nodes could not take its subscriptions
+/// or its leadership over. Transactions here run SQL only, so a live node's never idle this long.
+const PG_IDLE_IN_TRANSACTION_MS: u64 = 1000;
+
+/// Per-connection PostgreSQL settings: see [`PG_IDLE_IN_TRANSACTION_MS`].
+#[derive(Debug)]
+struct PgSettings;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for PgSettings {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!("SET idle_in_transaction_session_timeout = {PG_IDLE_IN_TRANSACTION_MS}"))
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 pub(crate) fn build_pool(
     url: &str,
     backend: Backend,
@@ -67,7 +85,7 @@ pub(crate) fn build_pool(
         .connection_timeout(std::time::Duration::from_secs(5));
     let builder = match backend {
         Backend::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
-        Backend::Postgres => builder,
+        Backend::Postgres => builder.connection_customizer(Box::new(PgSettings)),
     };
     builder
         .build(ConnectionManager::<AnyConnection>::new(target))

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// A delivery actor's write refused: the subscription has another owner now.
     #[error("subscription {0} is owned by another node now")]
     Fenced(String),
+    /// A leader's write refused: its lease has expired or another node leads now.
+    #[error("this node no longer leads the cluster")]
+    NotLeader,
 }
 
 impl From<diesel::result::Error> for StoreError {

@@ -200,6 +200,16 @@ diesel::table! {
     }
 }
 
+// PostgreSQL only (clusters). `expires_at` is compared in SQL against the database's clock only.
+diesel::table! {
+    sb_leader_lease (cluster_name) {
+        cluster_name -> Text,
+        node -> Nullable<Text>,
+        epoch -> BigInt,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(pubsub_sub -> pubsub_topic (topic_id));
 diesel::joinable!(pubsub_sub -> pubsub_endpoint (endpoint_id));
 diesel::joinable!(pubsub_message -> pubsub_topic (topic_id));
@@ -218,4 +228,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sb_wsx_link,
     sb_cluster_node,
     sb_sub_owner,
+    sb_leader_lease,
 );

@@ -313,8 +313,7 @@ fn an_owner_frozen_past_the_heartbeat_timeout_pushes_nothing_more_once_it_wakes(
             && members.iter().all(|m| m["state"] == "up")
             && members.iter().filter(|m| m["leader"] == true).count() == 1
     });
-    // The follower is frozen: a frozen leader keeps its advisory lock, and with it the
-    // leadership nobody else could declare it dead without.
+    // The follower is frozen (a frozen leader is the next test's case).
     let members = cluster.members(0);
     let name_of = |leading: bool| {
         members.iter().find(|m| (m["leader"] == true) == leading).unwrap()["name"]
@@ -453,6 +452,171 @@ fn an_owner_frozen_past_the_heartbeat_timeout_pushes_nothing_more_once_it_wakes(
         acked.len(),
         taken_over_after.as_secs_f64(),
         frozen_for.as_secs_f64(),
+        in_flight.len()
+    );
+}
+
+/// Who leads, as node `i` sees it (None between two leaders).
+fn leader_seen_by(cluster: &TestCluster, i: usize) -> Option<String> {
+    let leaders: Vec<String> = cluster
+        .members(i)
+        .iter()
+        .filter(|m| m["leader"] == true)
+        .filter_map(|m| m["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(leaders.len() <= 1, "more than one leader: {leaders:?}");
+    leaders.into_iter().next()
+}
+
+#[test]
+fn a_leader_frozen_past_its_lease_is_replaced_and_does_not_lead_once_it_wakes() {
+    use std::time::Instant;
+
+    let Some(cluster) = TestCluster::start(3) else { return };
+    eventually("three live nodes, one of them leading", 15, || {
+        let members = cluster.members(0);
+        members.len() == 3
+            && members.iter().all(|m| m["state"] == "up")
+            && leader_seen_by(&cluster, 0).is_some()
+    });
+    let leader_name = leader_seen_by(&cluster, 0).unwrap();
+    // `TestCluster` names its nodes n1, n2, … in order.
+    let leader = leader_name.trim_start_matches('n').parse::<usize>().unwrap() - 1;
+    let live = (leader + 1) % 3;
+    let pid = cluster.node(leader).pid();
+
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let admin = cluster.admin(live);
+    let (status, body) =
+        admin.post("/admin/v1/topics", &json!({"name": "/lead/gd", "has_gd": true, "max_depth_gd": 1000000}));
+    assert_eq!(status, 201, "{body}");
+    let (status, publisher) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/lead/*"]}),
+    );
+    assert_eq!(status, 201, "{publisher}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "sub", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/lead/*"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let (status, sub) = admin.post(
+        "/admin/v1/subscriptions",
+        &json!({"topic_name": "/lead/gd", "endpoint": "sub", "delivery_method": "notify",
+                "delivery_batch_size": 20, "wait_non_sock_err": 0,
+                "push": {"url": format!("{}/sub", receiver.url)}}),
+    );
+    assert_eq!(status, 201, "{sub}");
+    let key = sub["sub_key"].as_str().unwrap().to_owned();
+    if sub["node"].as_str() != Some(leader_name.as_str()) {
+        let (status, moved) =
+            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": leader_name}));
+        assert_eq!(status, 200, "{moved}");
+    }
+    assert_eq!(cluster.owners(live).get(&key), Some(&leader_name));
+
+    let password = publisher["password"].as_str().unwrap();
+    let load = PublishLoad::paced(
+        vec![cluster.node(live).url.clone()],
+        "publisher",
+        password,
+        "/lead/gd",
+        Duration::from_millis(20),
+    );
+    let pushes_from = |leading: bool, after: Instant| -> Vec<signalbox_tests::Received> {
+        receiver
+            .received()
+            .into_iter()
+            .filter(|r| (r.header(NODE_HEADER) == Some(leader_name.as_str())) == leading && r.at > after)
+            .collect()
+    };
+    let started = Instant::now();
+    eventually("the leader pushing", 20, || pushes_from(true, started).len() >= 5);
+    let assigned_before = cluster.node(leader).log().matches("event=subscription_assigned").count();
+
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP);
+    }
+    let stopped_at = Instant::now();
+    // The lease runs for the heartbeat timeout from its last renewal; a follower takes it at its
+    // next heartbeat after that.
+    let timeout: f64 = signalbox_tests::cluster::HEARTBEAT_TIMEOUT.parse().unwrap();
+    let heartbeat: f64 = signalbox_tests::cluster::HEARTBEAT.parse().unwrap();
+    let bound = Duration::from_secs_f64(timeout + heartbeat + 1.0);
+    let mut replaced_after = None;
+    while stopped_at.elapsed() < Duration::from_secs(30) {
+        if leader_seen_by(&cluster, live).is_some_and(|l| l != leader_name) {
+            replaced_after = Some(stopped_at.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let replaced_after = replaced_after.expect("nobody replaced the frozen leader in 30 s");
+    assert!(
+        replaced_after <= bound,
+        "the frozen leader was replaced after {replaced_after:?} (bound {bound:?})"
+    );
+    eventually("a live node delivering the frozen leader's subscription", 30, || {
+        !pushes_from(false, stopped_at).is_empty()
+    });
+    let delivered_after = pushes_from(false, stopped_at)[0].at - stopped_at;
+    assert!(
+        delivered_after <= bound + Duration::from_secs_f64(timeout),
+        "the frozen leader's subscription went {delivered_after:?} without a delivery"
+    );
+    // The stop itself is the behaviour under test: frozen for well past the takeover.
+    std::thread::sleep(FROZEN_FOR.saturating_sub(stopped_at.elapsed()));
+    unsafe {
+        libc::kill(pid, libc::SIGCONT);
+    }
+    let (woken_at, frozen_for) = (Instant::now(), stopped_at.elapsed());
+    let lost = format!("event=leadership_lost node={leader_name} ");
+    eventually("the woken leader stepping down", 30, || cluster.node(leader).log().contains(&lost));
+    let before = load.acked_so_far();
+    eventually("publications after the wake-up", 30, || load.acked_so_far() >= before + 25);
+    // Exactly one leader, never the woken node, as every node sees it.
+    let new_leader = leader_seen_by(&cluster, live).expect("a leader after the wake-up");
+    assert_ne!(new_leader, leader_name);
+    for i in 0..3 {
+        assert_eq!(leader_seen_by(&cluster, i).as_deref(), Some(new_leader.as_str()), "as node {i} sees it");
+    }
+    let (acked, statuses) = load.stop();
+    assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![200], "{statuses:?}");
+    eventually("every acknowledged message delivered", 60, || {
+        let got: std::collections::HashSet<i64> = receiver.received().iter().flat_map(seqs_of).collect();
+        acked.iter().all(|s| got.contains(s))
+    });
+
+    // Woken, the old leader assigned nothing and pushed nothing.
+    let assigned_after = cluster.node(leader).log().matches("event=subscription_assigned").count();
+    assert_eq!(assigned_after, assigned_before, "the woken node assigned subscriptions as leader");
+    let late: Vec<Vec<i64>> = pushes_from(true, woken_at).iter().map(seqs_of).collect();
+    assert!(late.is_empty(), "{leader_name} pushed after it woke: {late:?}");
+    // Nothing lost, first deliveries in order, and only the batch in flight at the stop twice
+    // (a push that arrives while its node is stopped was sent before the stop).
+    let requests = receiver.received();
+    let in_flight: std::collections::HashSet<i64> = requests
+        .iter()
+        .rfind(|r| r.header(NODE_HEADER) == Some(leader_name.as_str()) && r.at < woken_at)
+        .map(seqs_of)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let received: Vec<i64> = requests.iter().flat_map(seqs_of).collect();
+    let repeats = check_deliveries("sub", &received, &acked);
+    let mut seen = std::collections::HashSet::new();
+    let repeated: Vec<i64> = received.iter().copied().filter(|s| !seen.insert(*s)).collect();
+    assert!(
+        repeated.iter().all(|s| in_flight.contains(s)),
+        "repeated {repeated:?}, but only the batch in flight at the stop ({in_flight:?}) may be"
+    );
+    println!(
+        "frozen leader: replaced {:.1} s after SIGSTOP, its subscription delivered again after {:.1} s, \
+         woken after {:.1} s, {} acknowledged, {repeats} repeated (batch in flight: {})",
+        replaced_after.as_secs_f64(),
+        delivered_after.as_secs_f64(),
+        frozen_for.as_secs_f64(),
+        acked.len(),
         in_flight.len()
     );
 }

@@ -30,7 +30,7 @@ pub(super) async fn hand_over(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let (key, to) = (sub_key.clone(), target.clone());
-    blocking(move || store.owner_assign(&key, &to, epoch)).await.map_err(|e| e.to_string())?;
+    blocking(move || store.owner_assign(&key, &to, epoch, None)).await.map_err(|e| e.to_string())?;
     let peer = peers.read().ok().and_then(|p| p.get(&target).cloned());
     if let Some(peer) = peer {
         let _ = peer.send(Request { service: "cluster.sync".into(), request: json!({}) }).await;
@@ -72,10 +72,10 @@ impl Handler<MoveSubscription> for ClusterMember {
                 match &owner.node {
                     Some(node) if *node == target => {}
                     // The owner is alive: it hands over (finishing its batch, keeping RAM as GD).
-                    Some(node) if live.contains(node) => s.owner_request_move(&key, &target)?,
+                    Some(node) if live.contains(node) => s.owner_request_move(&key, &target, None)?,
                     // Nobody delivers it now (its node died): it is simply given to the target.
                     _ => {
-                        s.owner_assign(&key, &target, owner.epoch)?;
+                        s.owner_assign(&key, &target, owner.epoch, None)?;
                     }
                 }
                 Ok(Ok(owner.node))
@@ -165,7 +165,7 @@ impl Handler<Leave> for ClusterMember {
                     log::warn!("event=handover_failed error={failed}");
                 }
                 let _ = blocking(move || {
-                    leadership.lock().unwrap_or_else(|p| p.into_inner()).0.resign();
+                    leadership.lock().unwrap_or_else(|p| p.into_inner()).lease.resign();
                     store.node_set_state(&node, "down")
                 })
                 .await;

@@ -1,29 +1,29 @@
 //! The leader's decisions: which live node delivers each subscription, and which subscriptions
-//! move to balance the load. Run on a blocking thread, one heartbeat at a time; every write is
-//! conditional on the epoch it read, so a leader that lost its lock cannot undo a newer one.
+//! move to balance the load. Run on a blocking thread, one heartbeat at a time; every write
+//! checks in its transaction that this node's lease term still holds (else it fails with
+//! `NotLeader` and changes nothing), and is conditional on the owner epoch it read.
 
 use std::collections::{BTreeMap, HashSet};
 
+use signalbox_schema::cluster::LeaderTerm;
 use signalbox_schema::{now_micros, Store, StoreResult};
 
 /// Subscriptions the leader asks busy nodes to hand over per heartbeat, at most.
 const MOVES_PER_HEARTBEAT: usize = 4;
 
-/// The leader's work for one heartbeat. Every write is conditional on what it read (the epoch),
-/// so a leader that lost its lock meanwhile cannot undo a newer leader's decision.
+/// The leader's work for one heartbeat, under `term`. Every write checks the term and the
+/// owner epoch it read, so a leader whose lease ran out meanwhile (frozen, cut off) cannot undo
+/// a newer leader's decision: it gets `StoreError::NotLeader` and steps down.
 pub(super) fn lead(
     store: &Store,
-    me: &str,
-    cluster: &str,
+    term: &LeaderTerm,
     now: i64,
     timeout: i64,
     may_declare_dead: bool,
 ) -> StoreResult<()> {
-    if store.meta_get(LEADER_KEY)?.as_deref() != Some(me) {
-        store.meta_set(LEADER_KEY, me)?;
-    }
+    let (me, cluster) = (term.node.as_str(), term.cluster.as_str());
     if may_declare_dead {
-        for node in store.nodes_mark_down(cluster, now - timeout)? {
+        for node in store.nodes_mark_down(term, now - timeout)? {
             log::warn!("event=node_declared_dead node={node} by={me}");
         }
     }
@@ -38,7 +38,7 @@ pub(super) fn lead(
     }
     let present: HashSet<&str> =
         nodes.iter().filter(|n| n.state != "down").map(|n| n.name.as_str()).collect();
-    store.owners_prune()?;
+    store.owners_prune(term)?;
     let owners = store.sub_owners()?;
     for o in &owners {
         if let Some(count) = o.node.as_ref().and_then(|n| load.get_mut(n)) {
@@ -47,7 +47,7 @@ pub(super) fn lead(
     }
     for o in owners.iter().filter(|o| !o.node.as_deref().is_some_and(|n| present.contains(n))) {
         let target = least_loaded(&load);
-        if store.owner_assign(&o.sub_key, &target, o.epoch)?.is_some() {
+        if store.owner_assign(&o.sub_key, &target, o.epoch, Some(term))?.is_some() {
             log::info!("event=subscription_assigned sub_key={} node={target} from={:?}", o.sub_key, o.node);
             *load.entry(target).or_default() += 1;
         }
@@ -70,7 +70,7 @@ pub(super) fn lead(
                 && !asked.contains(&o.sub_key)
         });
         let Some(o) = candidate else { break };
-        store.owner_request_move(&o.sub_key, &idle)?;
+        store.owner_request_move(&o.sub_key, &idle, Some(term))?;
         log::info!("event=subscription_rebalanced sub_key={} from={busy} to={idle}", o.sub_key);
         asked.insert(o.sub_key.clone());
         *load.entry(busy).or_default() -= 1;
@@ -92,7 +92,7 @@ pub fn assign_new(
     let Some(owner) = store.sub_owner(sub_key)? else { return Ok(()) };
     if owner.is_wsx {
         if owner.node.as_deref() != Some(me) {
-            store.owner_assign(sub_key, me, owner.epoch)?;
+            store.owner_assign(sub_key, me, owner.epoch, None)?;
         }
         return Ok(());
     }
@@ -113,12 +113,9 @@ pub fn assign_new(
             *count += 1;
         }
     }
-    store.owner_assign(sub_key, &least_loaded(&load), 0)?;
+    store.owner_assign(sub_key, &least_loaded(&load), 0, None)?;
     Ok(())
 }
-
-/// The meta key naming the current leader (for admins; the lock is what counts).
-pub const LEADER_KEY: &str = "cluster_leader";
 
 pub(super) fn least_loaded(load: &BTreeMap<String, usize>) -> String {
     load.iter().min_by_key(|(_, c)| **c).map(|(n, _)| n.clone()).unwrap_or_default()

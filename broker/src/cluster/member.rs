@@ -1,7 +1,7 @@
 //! `ClusterMember`: one per node of a cluster.
 //!
-//! Every heartbeat it records that the node is alive, tries to take (or keeps) the leader's
-//! advisory lock, and reads the cluster's picture: nodes, subscription owners, the
+//! Every heartbeat it records that the node is alive, takes (or renews) the leader's lease
+//! if it can, and reads the cluster's picture: nodes, subscription owners, the
 //! configuration version. The leader also declares nodes dead whose heartbeat is stale, gives
 //! every subscription without a live owner to the least loaded live node (a new epoch), and
 //! asks owners of busy nodes to hand subscriptions over to idle ones. Every node then runs
@@ -15,6 +15,12 @@
 //! heartbeat began. Delivery actors push only while it is valid, so a node that was frozen or
 //! cut off stops pushing before the leader may give its subscriptions to others, and pushes
 //! nothing from its old picture when it wakes up.
+//!
+//! Leadership is a lease too (`sb_leader_lease`, expiry by the database's clock, length
+//! `heartbeat_timeout`), tracked here on the monotonic clock for `heartbeat_timeout -
+//! heartbeat_interval` from before the renewal was sent: a leader whose renewal fails, or does
+//! not come back in time, stops leading before its lease in the database runs out, and every
+//! write it makes as leader checks its term in the same transaction.
 //!
 //! Receives the topic actors' `ForwardRam` and `WakeTopic` (sent on over the internal links),
 //! `SyncNow` (a peer or an admin changed something), `MoveSubscription` and `Leave` (SIGTERM).
@@ -33,7 +39,7 @@ use signalbox_actors::supervisor::{Own, Supervisor, SyncTopics};
 use signalbox_actors::PubSubError;
 use signalbox_schema::cluster::Leadership;
 use signalbox_schema::models::{ClusterNode, SubOwner, WsxLink};
-use signalbox_schema::{now_micros, Store, StoreResult};
+use signalbox_schema::{now_micros, Store, StoreError, StoreResult};
 
 use super::handover::hand_over;
 use super::leader::lead;
@@ -120,7 +126,10 @@ pub struct ClusterMember {
     pub(super) store: Store,
     pub(super) supervisor: Addr<Supervisor>,
     /// Shared with the blocking thread that runs each heartbeat's SQL.
-    pub(super) leadership: Arc<Mutex<(Leadership, Option<std::time::Instant>)>>,
+    pub(super) leadership: Arc<Mutex<Leading>>,
+    /// This node's leader lease on the monotonic clock, renewed by each renewal in the database
+    /// that succeeds; `leader` is true only while it is valid.
+    pub(super) leader_lease: MembershipLease,
     /// Set by `Start`; everything that reaches the rest of the node goes through it.
     pub(super) state: Option<web::Data<AppState>>,
     pub(super) leader: bool,
@@ -147,6 +156,18 @@ pub struct ClusterMember {
     pub(super) lease: MembershipLease,
 }
 
+/// The leader's side of the heartbeat, kept between heartbeats.
+pub(super) struct Leading {
+    pub(super) lease: Leadership,
+    /// Since when this node's heartbeats have succeeded with no gap longer than the timeout.
+    /// A leader declares nobody dead before it has beaten that long itself: after a database
+    /// outage (or a pause of its own) every heartbeat is old, and the nodes need a beat to write
+    /// a fresh one. A node that took over from a frozen leader has beaten all along, so it
+    /// reassigns the frozen node's subscriptions at once.
+    healthy_since: Option<std::time::Instant>,
+    last_beat: Option<std::time::Instant>,
+}
+
 /// What one heartbeat read from the database.
 struct Snapshot {
     /// When the heartbeat began, before its write: the lease runs from here.
@@ -163,7 +184,10 @@ impl ClusterMember {
         let peer_arbiter = arbiter.handle();
         // The arbiter lives as long as the process; its handle is what starts actors on it.
         std::mem::forget(arbiter);
-        let leadership = Leadership::new(&config.database_url);
+        // The database's lease runs `timeout` from the renewal; the node's own count stops one
+        // heartbeat earlier, from before the renewal was sent.
+        let leadership = Leadership::new(&config.database_url, &config.cluster, &config.node, config.timeout);
+        let leader_lease = MembershipLease::new(config.timeout.saturating_sub(config.heartbeat));
         // Shorter than the timeout by one heartbeat: a node stops starting pushes before the
         // leader may declare it dead (the margin also absorbs clocks that differ a little).
         // The configuration keeps the timeout at least two heartbeats, so the lease is at
@@ -173,7 +197,12 @@ impl ClusterMember {
             config,
             store,
             supervisor,
-            leadership: Arc::new(Mutex::new((leadership, None))),
+            leadership: Arc::new(Mutex::new(Leading {
+                lease: leadership,
+                healthy_since: None,
+                last_beat: None,
+            })),
+            leader_lease,
             state: None,
             leader: false,
             leader_flag: Default::default(),
@@ -219,33 +248,51 @@ impl ClusterMember {
             (self.config.node.clone(), self.config.cluster.clone(), self.config.advertise_url.clone());
         let (timeout, leaving) = (self.timeout_micros(), self.leaving);
         let grace = self.config.timeout;
+        let leader_lease = self.leader_lease.clone();
         let work = blocking(move || -> StoreResult<Snapshot> {
             let began = std::time::Instant::now();
             let now = now_micros();
-            if !store.node_heartbeat(&node, now)? {
-                store.node_register(&node, &cluster, &url, now)?;
-            }
-            let (leading, may_declare_dead) = {
+            let alive = store.node_heartbeat(&node, now).and_then(|registered| match registered {
+                true => Ok(()),
+                false => store.node_register(&node, &cluster, &url, now),
+            });
+            let (term, may_declare_dead) = {
                 let mut held = leadership.lock().unwrap_or_else(|p| p.into_inner());
-                let (lock, since) = &mut *held;
-                let leading = if leaving {
-                    lock.resign();
-                    false
+                let held = &mut *held;
+                if let Err(e) = alive {
+                    held.healthy_since = None;
+                    return Err(e);
+                }
+                if held.last_beat.is_none_or(|t| began.duration_since(t) > grace) {
+                    held.healthy_since = None;
+                }
+                held.last_beat = Some(began);
+                let healthy_since = *held.healthy_since.get_or_insert(began);
+                let renewal_sent = std::time::Instant::now();
+                let term = if leaving {
+                    held.lease.resign();
+                    None
                 } else {
-                    lock.tick()
+                    held.lease.tick()
                 };
-                *since = match (leading, *since) {
-                    (true, Some(t)) => Some(t),
-                    (true, None) => Some(std::time::Instant::now()),
-                    (false, _) => None,
-                };
-                // A new leader waits one timeout before it declares anyone dead: after a database
-                // outage every heartbeat is old, and the nodes need a beat to write a fresh one.
-                (leading, since.is_some_and(|t| t.elapsed() >= grace))
+                if term.is_some() {
+                    leader_lease.renew(renewal_sent);
+                }
+                // A renewal that came back later than the node's own count of the lease leads
+                // nothing this heartbeat.
+                (term.filter(|_| leader_lease.is_valid()), healthy_since.elapsed() >= grace)
             };
-            if leading {
-                lead(&store, &node, &cluster, now, timeout, may_declare_dead)?;
-            }
+            let leading = match &term {
+                Some(term) => match lead(&store, term, now, timeout, may_declare_dead) {
+                    Ok(()) => true,
+                    Err(StoreError::NotLeader) => {
+                        leadership.lock().unwrap_or_else(|p| p.into_inner()).lease.lost();
+                        false
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => false,
+            };
             Ok(Snapshot {
                 began,
                 leading,
@@ -513,6 +560,13 @@ impl Handler<Start> for ClusterMember {
     fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) -> Self::Result {
         self.state = Some(msg.0);
         ctx.run_interval(self.config.heartbeat, |act, ctx| {
+            // A renewal that hangs (the database cut off) must not keep this node leading past
+            // its own count of the lease, which ends before the database's does.
+            if act.leader && !act.leader_lease.is_valid() {
+                log::warn!("event=leadership node={} leader=false reason=lease_not_renewed", act.config.node);
+                act.leader = false;
+                act.leader_changed();
+            }
             if act.beating {
                 return;
             }

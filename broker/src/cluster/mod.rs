@@ -1,7 +1,8 @@
 //! Several nodes sharing one PostgreSQL database form a cluster (DESIGN §6).
 //!
 //! The database holds the state and does the coordination: nodes register and heartbeat in
-//! `sb_cluster_node`; the leader is whoever holds a PostgreSQL advisory lock and assigns every
+//! `sb_cluster_node`; the leader is whoever holds the lease in `sb_leader_lease` (expiry by the
+//! database's clock, a leader epoch that each of its writes checks) and assigns every
 //! subscription to one live node in `sb_sub_owner`, with an epoch that fences the queue writes
 //! of an old owner; configuration changes bump a `config_version` every node follows. Nodes talk
 //! to each other over an internal WSX link (the same protocol and [`PeerLink`] code as links to

@@ -111,6 +111,7 @@ impl From<StoreError> for ApiError {
             StoreError::Fenced(sub_key) => {
                 ApiError::conflict(format!("subscription {sub_key} moved to another node; try again"))
             }
+            StoreError::NotLeader => ApiError::unavailable("the cluster's leader changed, try again", 1),
             StoreError::Other(reason) => {
                 log::error!("event=storage_error reason={reason:?}");
                 ApiError::internal("storage error")

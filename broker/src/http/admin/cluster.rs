@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 
 use super::{blocking, ApiError};
-use crate::cluster::leader::LEADER_KEY;
 use crate::http::auth::AdminCaller;
 use crate::http::AppState;
 
@@ -27,8 +26,7 @@ async fn nodes(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpR
     }
     let (store, cluster) = (state.store.clone(), state.config.cluster_name.clone());
     let (nodes, owners, leader) =
-        blocking(move || Ok((store.nodes(&cluster)?, store.sub_owners()?, store.meta_get(LEADER_KEY)?)))
-            .await?;
+        blocking(move || Ok((store.nodes(&cluster)?, store.sub_owners()?, store.leader(&cluster)?))).await?;
     let mut owned: HashMap<String, usize> = HashMap::new();
     for node in owners.into_iter().filter_map(|o| o.node) {
         *owned.entry(node).or_default() += 1;

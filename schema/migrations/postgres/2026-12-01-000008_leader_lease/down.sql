@@ -1,0 +1,1 @@
+DROP TABLE sb_leader_lease;
