@@ -42,6 +42,31 @@ fn pg_admin_url() -> Option<String> {
     std::env::var("SIGNALBOX_TEST_PG_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// Whether a service on this machine that some tests need (RabbitMQ, Chromium) is here. When it
+/// is not, the test is skipped with one line saying why — unless `require_var` is `1` (as
+/// `.ci/run` sets it), and then it fails, so CI never skips.
+pub fn needs(what: &str, require_var: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var(require_var).is_ok_and(|v| v == "1") {
+        panic!("{what}: required ({require_var}=1) but missing");
+    }
+    // Straight to the terminal: the test harness would swallow `eprintln!` of a passing test.
+    use std::io::Write;
+    let line =
+        format!("skipped: {what} missing (set {require_var}=1 to fail instead; .ci/run installs it)\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    false
+}
+
+/// RabbitMQ on 127.0.0.1:5672, for the AMQP push tests.
+pub fn rabbitmq_here() -> bool {
+    let addr = "127.0.0.1:5672".parse().expect("address");
+    let up = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
+    needs("RabbitMQ on 127.0.0.1:5672", "SIGNALBOX_TEST_REQUIRE_RABBITMQ", up)
+}
+
 /// The node binary, built once per test process so the tests always run the current code.
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

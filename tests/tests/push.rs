@@ -312,6 +312,9 @@ fn malformed_targets_are_refused_and_unreachable_ones_accepted() {
 
 #[test]
 fn amqp_targets_publish_to_rabbitmq_with_confirms_in_order() {
+    if !rabbitmq_here() {
+        return;
+    }
     let node = Node::start(Backend::Sqlite);
     let suffix = random_suffix();
     let (exchange, queue) = (format!("sb-test-{suffix}"), format!("sb-test-q-{suffix}"));
