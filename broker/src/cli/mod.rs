@@ -112,9 +112,12 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
     },
-    /// Send an actor a command: pause|resume|restart|clear|move (delivery), clear (topic).
+    /// Send an actor a command: pause|resume|restart|clear|move (delivery:<sub_key>), clear
+    /// (topic:<name>), reconnect|stop|start (peer:<link>).
     Actor {
+        /// `delivery:<sub_key>`, `topic:<name>` or `peer:<link>` (see `signalbox actors`).
         actor_id: String,
+        /// pause, resume, restart, clear, move, reconnect, stop or start.
         command: String,
         /// Target node of `move`.
         #[arg(long)]
@@ -230,6 +233,7 @@ pub enum AdminKeyCmd {
 /// lists), anything else as a string.
 #[derive(Debug, Subcommand)]
 pub enum ObjectCmd {
+    /// List them (a table, or JSON with --json).
     List,
     /// Create: topics and endpoints by NAME; subscriptions as `sub create TOPIC ENDPOINT`.
     Create {
@@ -237,13 +241,17 @@ pub enum ObjectCmd {
         /// FIELD=VALUE pairs (for `sub create`, the first is the endpoint name).
         fields: Vec<String>,
     },
+    /// Show one, every field.
     Show {
         name: String,
     },
+    /// Change the FIELD=VALUE pairs given; the rest stays.
     Edit {
         name: String,
+        /// FIELD=VALUE pairs, with the admin API's names (a VALUE that parses as JSON is JSON).
         fields: Vec<String>,
     },
+    /// Delete one.
     Delete {
         name: String,
     },
