@@ -6,7 +6,10 @@ use signalbox::config::Config;
 
 fn main() -> ExitCode {
     signalbox::tls::install_provider();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match cli.command {
         Command::Serve(args) => {
             let config = match Config::load(&args) {
@@ -22,6 +25,25 @@ fn main() -> ExitCode {
         }
         other => signalbox::cli::run(&cli.global, other),
     }
+}
+
+/// Help and version print as clap writes them; a usage error is one line on stderr, exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
+        e.exit();
+    }
+    // The message is the text before clap's usage block and tips, on one line.
+    let rendered = e.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .map(|l| l.trim().trim_start_matches("error: "))
+        .collect();
+    eprintln!("signalbox: {} (see --help)", message.join(" "));
+    ExitCode::from(2)
 }
 
 fn fail(message: &str) -> ExitCode {

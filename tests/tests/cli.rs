@@ -55,8 +55,12 @@ fn errors_are_one_line_on_stderr_with_exit_codes_1_and_2() {
     assert!(err.contains("400") && err.contains("max_depth_gd"), "{err}");
     let (code, _, _) = node.cli(&["topic", "create", "/x", "nonsense"]);
     assert_eq!(code, 2);
-    let (code, _, _) = node.cli(&["no-such-verb"]);
+    let (code, _, err) = node.cli(&["no-such-verb"]);
     assert_eq!(code, 2);
+    assert_eq!(err, "signalbox: unrecognized subcommand 'no-such-verb' (see --help)\n");
+    let (code, _, err) = node.cli(&["topic", "create"]);
+    assert_eq!(code, 2);
+    assert_eq!(err, "signalbox: the following required arguments were not provided: <NAME> (see --help)\n");
 }
 
 #[test]
