@@ -63,6 +63,22 @@ impl MasterKey {
         hex::encode(hmac::sign(&key, value.as_bytes()).as_ref())
     }
 
+    /// A node's answer to the internal channel's challenge: HMAC-SHA256 of (node, the nonce the
+    /// peer chose for this connection, a timestamp) under a key derived from the master key with
+    /// HKDF for this use only — never the key of digests or of sealing. Bound to one connection
+    /// and a moment, so a captured answer cannot log in again.
+    pub fn cluster_proof(&self, node: &str, nonce: &str, timestamp: &str) -> String {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"signalbox");
+        let info = [b"signalbox cluster login".as_slice()];
+        let key: hmac::Key = match salt.extract(&self.bytes).expand(&info, hmac::HMAC_SHA256) {
+            Ok(okm) => okm.into(),
+            // Only a wrong output length fails, and HMAC-SHA256's is fixed.
+            Err(_) => return String::new(),
+        };
+        let message = format!("{node}\n{nonce}\n{timestamp}");
+        hex::encode(hmac::sign(&key, message.as_bytes()).as_ref())
+    }
+
     /// A value stored in the database that tells whether a node was given the right key,
     /// without revealing the key.
     pub fn check_value(&self) -> String {

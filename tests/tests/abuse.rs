@@ -314,3 +314,53 @@ fn a_bootstrap_admin_key_without_the_admin_key_shape_is_refused() {
     assert!(stderr.contains("SIGNALBOX_ADMIN_KEY must be an admin key"), "{stderr}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "files made before the refusal");
 }
+
+#[test]
+fn a_cluster_login_is_bound_to_its_connection_and_cannot_be_replayed() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let node = Node::start(Backend::Postgres);
+    let (_, nodes) = node.admin().get("/admin/v1/cluster/nodes");
+    let list = nodes.as_array().or(nodes["items"].as_array()).expect("cluster nodes").clone();
+    let name = list[0]["name"].as_str().expect("node name").to_owned();
+    let key_text = std::fs::read_to_string(node.data_dir.join("secret.key")).unwrap();
+    let master = signalbox_actors::secrets::MasterKey::from_base64(key_text.trim()).unwrap();
+    let timestamp = || {
+        // Zato's naive UTC ISO time, as the nodes send it.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        signalbox_actors::time::iso(now.as_micros() as i64).trim_end_matches('Z').to_owned()
+    };
+    let challenge = |ws: &mut WsxClient| {
+        let frame = ws.recv();
+        assert_eq!(frame["meta"]["msg_type"], "signalbox.cluster.challenge", "{frame}");
+        frame["data"]["nonce"].as_str().unwrap().to_owned()
+    };
+    let login = |ws: &mut WsxClient, secret: &str, ts: &str| {
+        ws.send(&json!({"meta": {"action": "create-session", "id": "n1", "timestamp": ts,
+            "username": name, "secret": secret}}));
+        ws.recv()
+    };
+
+    // The right answer to this connection's nonce logs in.
+    let mut first = WsxClient::connect(&node, "/wsx/_cluster");
+    let nonce = challenge(&mut first);
+    let ts = timestamp();
+    let proof = master.cluster_proof(&name, &nonce, &ts);
+    assert_eq!(login(&mut first, &proof, &ts)["meta"]["msg_type"], "zwsx.rspa");
+
+    // The same answer on another connection (another nonce) does not; nor the old static secret.
+    let mut replay = WsxClient::connect(&node, "/wsx/_cluster");
+    challenge(&mut replay);
+    assert_eq!(login(&mut replay, &proof, &ts)["meta"]["status"], 403);
+    let mut old = WsxClient::connect(&node, "/wsx/_cluster");
+    challenge(&mut old);
+    let static_secret = master.digest(&format!("signalbox-cluster-node:{name}"));
+    assert_eq!(login(&mut old, &static_secret, &timestamp())["meta"]["status"], 403);
+    // An answer to the right nonce but from long ago does not either.
+    let mut stale = WsxClient::connect(&node, "/wsx/_cluster");
+    let nonce = challenge(&mut stale);
+    let long_ago = "2026-01-01T00:00:00.000000";
+    let proof = master.cluster_proof(&name, &nonce, long_ago);
+    assert_eq!(login(&mut stale, &proof, long_ago)["meta"]["status"], 403);
+}

@@ -242,9 +242,7 @@ pub enum ObjectCmd {
         fields: Vec<String>,
     },
     /// Show one, every field.
-    Show {
-        name: String,
-    },
+    Show { name: String },
     /// Change the FIELD=VALUE pairs given; the rest stays.
     Edit {
         name: String,
@@ -252,17 +250,11 @@ pub enum ObjectCmd {
         fields: Vec<String>,
     },
     /// Delete one.
-    Delete {
-        name: String,
-    },
+    Delete { name: String },
     /// Endpoints only: new password or API key, shown once.
-    RotateCredentials {
-        name: String,
-    },
+    RotateCredentials { name: String },
     /// Topics only: delete every message.
-    Clear {
-        name: String,
-    },
+    Clear { name: String },
 }
 
 #[derive(Debug, Clone, Copy)]

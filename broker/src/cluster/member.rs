@@ -469,8 +469,8 @@ impl ClusterMember {
             if peers.contains_key(name) {
                 continue;
             }
-            let secret = super::node_secret(&state.master_key, &self.config.node);
-            let Ok(secret_enc) = state.master_key.encrypt(&secret) else { continue };
+            // The internal link answers each connection's challenge instead of a stored secret.
+            let Ok(secret_enc) = state.master_key.encrypt("") else { continue };
             let link = WsxLink {
                 id: 0,
                 name: format!("cluster:{name}"),

@@ -171,13 +171,15 @@ impl PeerLink {
                     act.last_pong = Instant::now();
                     let id = act.id();
                     act.login_id = Some(id.clone());
-                    let client_id = format!("wsx.out.{}", &frames::new_id("")[..8]);
-                    let (user, secret, name) = (act.link.username.clone(), act.secret.clone(), act.link.name.clone());
-                    act.send(json!({"meta": {"action": "create-session", "id": id, "timestamp": frames::timestamp(),
-                        "username": user, "secret": secret, "client_id": client_id,
-                        "client_name": format!("signalbox link {name}")}}));
+                    if !act.is_cluster() {
+                        let secret = act.secret.clone();
+                        act.log_in(&id, &secret, frames::timestamp());
+                    }
+                    // A node of this cluster logs in when the peer's challenge comes (on_text).
                 }
-                Err(e) => act.disconnected(ctx, format!("cannot connect to {}: {e}", act.link.address), false),
+                Err(e) => {
+                    act.disconnected(ctx, format!("cannot connect to {}: {e}", act.link.address), false)
+                }
             }
         }));
     }
@@ -320,11 +322,32 @@ impl PeerLink {
         });
     }
 
+    /// The internal link to another node of this cluster (it answers a challenge to log in).
+    fn is_cluster(&self) -> bool {
+        self.link.id == 0 && self.link.address.ends_with(crate::cluster::CHANNEL_PATH)
+    }
+
+    fn log_in(&mut self, id: &str, secret: &str, timestamp: String) {
+        let client_id = format!("wsx.out.{}", &frames::new_id("")[..8]);
+        let (user, name) = (self.link.username.clone(), self.link.name.clone());
+        self.send(json!({"meta": {"action": "create-session", "id": id, "timestamp": timestamp,
+            "username": user, "secret": secret, "client_id": client_id,
+            "client_name": format!("signalbox link {name}")}}));
+    }
+
     fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
         let Ok(frame) = serde_json::from_str::<Value>(text) else { return };
         let meta = &frame["meta"];
         let in_reply_to = meta["in_reply_to"].as_str().map(str::to_owned);
         match meta["msg_type"].as_str().unwrap_or_default() {
+            crate::cluster::CHALLENGE if self.is_cluster() && self.token.is_none() => {
+                let (Some(id), Some(nonce)) = (self.login_id.clone(), frame["data"]["nonce"].as_str()) else {
+                    return;
+                };
+                let timestamp = frames::timestamp();
+                let proof = self.state.master_key.cluster_proof(&self.link.username, nonce, &timestamp);
+                self.log_in(&id, &proof, timestamp);
+            }
             frames::RSPA if in_reply_to == self.login_id => {
                 self.token = frame["data"]["token"].as_str().map(str::to_owned);
                 self.login_id = None;

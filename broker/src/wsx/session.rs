@@ -112,6 +112,8 @@ pub struct WsxSession {
     pub subs: Vec<(String, bool)>,
     /// `invoke-service` calls not answered yet (at most `MAX_CALLS_IN_FLIGHT`).
     calls_in_flight: usize,
+    /// The internal channel's nonce for this connection, until a login uses it.
+    challenge: Option<String>,
     /// Explicit-ack pushes waiting for their `client-response`, by push id (a message pushed
     /// for two subscriptions of this session has one id twice: answered oldest first).
     pushes: HashMap<String, VecDeque<AwaitedPush>>,
@@ -189,6 +191,7 @@ impl WsxSession {
             login: None,
             subs: Vec::new(),
             calls_in_flight: 0,
+            challenge: None,
             pushes: HashMap::new(),
             held: VecDeque::new(),
             push_bytes: 0,
@@ -348,11 +351,12 @@ impl WsxSession {
         let username = frame.meta_str("username").unwrap_or_default();
         let secret = frame.meta_str("secret").unwrap_or_default();
         if self.channel.row.id == crate::cluster::CHANNEL_ID {
-            // Another node of this cluster: its secret is HMAC(master key, its name).
-            let expected = crate::cluster::node_secret(&self.state.master_key, &username);
-            let same = expected.len() == secret.len()
-                && expected.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-            let peer = same.then(|| Caller::of(Arc::new(crate::cluster::peer_endpoint(&username))));
+            // Another node of this cluster answers the challenge sent when it connected (once).
+            let timestamp = frame.meta_str("timestamp").unwrap_or_default();
+            let nonce = self.challenge.take().unwrap_or_default();
+            let ok = !nonce.is_empty()
+                && crate::cluster::proof_ok(&self.state.master_key, &username, &nonce, &timestamp, &secret);
+            let peer = ok.then(|| Caller::of(Arc::new(crate::cluster::peer_endpoint(&username))));
             return self.logged_in_as(ctx, peer.ok_or(None), &frame);
         }
         // The same authenticator as REST: cache, throttle, failure metric.
@@ -518,6 +522,14 @@ impl Actor for WsxSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+            let nonce = frames::new_id("");
+            self.send(
+                ctx,
+                frames::server(crate::cluster::CHALLENGE, Some(200), None, json!({"nonce": nonce})),
+            );
+            self.challenge = Some(nonce);
+        }
         let wait = Duration::from_secs_f64(self.channel.row.new_token_wait_time.max(0.1));
         ctx.run_later(wait, |act, ctx| {
             if !act.logged_in() {
