@@ -486,7 +486,8 @@ impl ClusterMember {
                 auto_reconnect: true,
                 max_connect_attempts: None,
                 invoke_timeout: 5.0,
-                ca_file: None,
+                // Nodes advertising https:// talk over TLS, trusting the system's roots and `tls_ca`.
+                ca_file: state.config.tls_ca.as_ref().map(|p| p.to_string_lossy().into_owned()),
                 sub_keys: "{}".into(),
                 created_at: 0,
             };
