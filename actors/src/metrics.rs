@@ -63,6 +63,20 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Drops every series of a deleted subscription, so `/metrics` does not grow with every
+    /// subscription ever made.
+    pub fn forget_subscription(&self, sub_key: &str) {
+        for series in [&self.deliveries, &self.acks, &self.redeliveries, &self.dead_letters] {
+            series.remove_label_values(&[sub_key]).ok();
+        }
+        for kind in ["socket", "other"] {
+            self.push_failures.remove_label_values(&[sub_key, kind]).ok();
+        }
+        for kind in ["gd", "ram"] {
+            self.subscription_depth.remove_label_values(&[sub_key, kind]).ok();
+        }
+    }
+
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("signalbox".into()), None).expect("valid prefix");
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {

@@ -205,6 +205,7 @@ impl Supervisor {
                 if let Some(entry) = self.stop_subscription(sub_key) {
                     entry.addr.do_send(StopDelivery);
                 }
+                self.metrics.forget_subscription(sub_key);
             }
             (Some(sub), Some(existing)) => {
                 let sub = Arc::new(sub);

@@ -41,6 +41,8 @@ pub struct Config {
     /// PEM CA certificates trusted, besides the system's, by HTTPS push targets and `http`
     /// services (a private CA or a self-signed target).
     pub tls_ca: Option<PathBuf>,
+    /// `/metrics` answers only requests with an admin key (`Authorization: Bearer`).
+    pub metrics_auth: bool,
     /// Seconds between a cluster node's heartbeats (PostgreSQL only).
     pub heartbeat_interval: f64,
     /// Seconds without a heartbeat after which the leader declares a node dead and gives its
@@ -65,6 +67,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+            metrics_auth: false,
             heartbeat_interval: 1.0,
             heartbeat_timeout: 10.0,
         }
@@ -123,6 +126,9 @@ pub struct ServeArgs {
     /// PEM CA certificates trusted, besides the system's, by HTTPS push targets and services.
     #[arg(long, env = "SIGNALBOX_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// `/metrics` needs an admin key [default: false].
+    #[arg(long, env = "SIGNALBOX_METRICS_AUTH")]
+    pub metrics_auth: Option<bool>,
     /// Seconds between cluster heartbeats [default: 1].
     #[arg(long, env = "SIGNALBOX_HEARTBEAT_INTERVAL")]
     pub heartbeat_interval: Option<f64>,
@@ -154,6 +160,7 @@ impl Config {
             tls_cert,
             tls_key,
             tls_ca,
+            metrics_auth,
             heartbeat_interval,
             heartbeat_timeout,
         } = args.clone();
@@ -198,6 +205,9 @@ impl Config {
         }
         if tls_ca.is_some() {
             config.tls_ca = tls_ca;
+        }
+        if let Some(v) = metrics_auth {
+            config.metrics_auth = v;
         }
         if let Some(v) = heartbeat_interval {
             config.heartbeat_interval = v;

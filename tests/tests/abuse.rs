@@ -364,3 +364,25 @@ fn a_cluster_login_is_bound_to_its_connection_and_cannot_be_replayed() {
     let proof = master.cluster_proof(&name, &nonce, long_ago);
     assert_eq!(login(&mut stale, &proof, long_ago)["meta"]["status"], 403);
 }
+
+#[test]
+fn metrics_can_require_an_admin_key_and_forget_deleted_subscriptions() {
+    let node = Node::start_with(NodeOptions {
+        args: vec!["--metrics-auth".into(), "true".into()],
+        ..NodeOptions::default()
+    });
+    let (status, body, _) = node.http().raw("GET", "/metrics", None);
+    assert_eq!(status, 401, "{body}");
+    let (status, _, _) = node.admin().raw("GET", "/metrics", None);
+    assert_eq!(status, 200);
+
+    let open = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&open, "/gone", json!({}), "app");
+    let key = ps.subscribe(json!({}));
+    ps.publish_ok(json!({"data": 1}));
+    assert_eq!(ps.pull(None).len(), 1);
+    let deliveries = format!("signalbox_deliveries_total{{sub_key=\"{key}\"}}");
+    assert_eq!(metric(&open, &deliveries), Some(1.0));
+    assert_eq!(open.admin().delete(&format!("/admin/v1/subscriptions/{key}")).0, 200);
+    eventually("the deleted subscription's series to go", 10, || metric(&open, &deliveries).is_none());
+}

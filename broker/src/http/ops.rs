@@ -33,8 +33,12 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+/// The node's series; with `metrics_auth`, for requests with an admin key only.
+async fn metrics(state: web::Data<AppState>, caller: Option<AdminCaller>) -> Result<HttpResponse, ApiError> {
+    if state.config.metrics_auth && caller.is_none() {
+        return Err(ApiError::unauthorized_admin("`/metrics` needs an admin key here (metrics_auth)"));
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render()))
 }
 
 /// Every admin route: method, path under `/admin/v1`, what it does, and whether it takes a body.
