@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use actix::Actor;
+use actix_web::dev::Service;
 use actix_web::{middleware, web, App, HttpServer};
 use signalbox_actors::cluster::ClusterRoute;
 use signalbox_actors::outbound::Outbound;
@@ -149,6 +150,10 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap_fn(|mut req, service| {
+                http::stall_guard(&mut req);
+                service.call(req)
+            })
             .wrap(http::envelope_errors())
             .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("signalbox::http"))
             .configure(|cfg| http::configure(cfg, max_body))

@@ -386,3 +386,27 @@ fn metrics_can_require_an_admin_key_and_forget_deleted_subscriptions() {
     assert_eq!(open.admin().delete(&format!("/admin/v1/subscriptions/{key}")).0, 200);
     eventually("the deleted subscription's series to go", 10, || metric(&open, &deliveries).is_none());
 }
+
+#[test]
+fn a_request_body_that_stalls_is_given_up_on() {
+    use std::io::Read;
+    let node = Node::start(Backend::Sqlite);
+    let addr = node.url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /admin/v1/topics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\": ",
+        node.admin_key
+    );
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).expect("an answer, not a hang");
+    let waited = started.elapsed();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("the request body stalled"), "{text}");
+    assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(25), "{waited:?}");
+    assert_eq!(node.http().get("/health").0, 200);
+}

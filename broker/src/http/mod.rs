@@ -108,6 +108,32 @@ pub fn envelope_errors<B: 'static>() -> ErrorHandlers<B> {
     handlers
 }
 
+/// A request body that sends nothing for this long is given up on (a 400), so a client cannot hold
+/// a worker's request open by stalling; WebSocket upgrades, whose body is the socket, are exempt.
+pub const BODY_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wraps a request's body so that a wait of more than [`BODY_STALL`] for its next bytes ends it.
+pub fn stall_guard(req: &mut actix_web::dev::ServiceRequest) {
+    use actix_web::HttpMessage;
+    use futures_util::StreamExt;
+    if req.headers().contains_key(actix_web::http::header::UPGRADE) {
+        return;
+    }
+    let body = req.take_payload();
+    let guarded = futures_util::stream::unfold(Some(body), |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(BODY_STALL, body.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(body))),
+            Ok(None) => None,
+            Err(_) => {
+                let stalled = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled");
+                Some((Err(actix_web::error::PayloadError::Io(stalled)), None))
+            }
+        }
+    });
+    req.set_payload(actix_web::dev::Payload::Stream { payload: Box::pin(guarded) });
+}
+
 /// All routes, with body limits and extractor errors mapped to the envelope.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     cfg.app_data(
