@@ -92,3 +92,79 @@ mod tests {
         assert!(Patterns::parse(&["pub="]).is_err());
     }
 }
+
+/// Bounded, seeded fuzzing of pattern parsing and matching; run longer with
+/// `PROPTEST_CASES=100000 cargo test -p signalbox-actors --lib fuzz`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+
+    /// `cases` unless `PROPTEST_CASES` says otherwise; a fixed seed unless `PROPTEST_RNG_SEED`
+    /// names one; no regression files.
+    fn config(cases: u32) -> ProptestConfig {
+        let defaults = ProptestConfig::default();
+        ProptestConfig {
+            cases: if std::env::var_os("PROPTEST_CASES").is_some() { defaults.cases } else { cases },
+            rng_seed: match defaults.rng_seed {
+                RngSeed::Random => RngSeed::Fixed(0x5167_6e61_6c62_6f78),
+                seed => seed,
+            },
+            failure_persistence: None,
+            ..defaults
+        }
+    }
+
+    /// Lines that are mostly glob syntax, some with a valid prefix, some with anything at all.
+    fn pattern_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => ("(pub|sub)=", r"[*?{}\[\]\\/!^,a-c.-]{0,24}").prop_map(|(p, g)| format!("{p}{g}")),
+            1 => any::<String>(),
+            1 => r"\s*(pub|sub|PUB)?=?\PC{0,30}",
+        ]
+    }
+
+    /// A valid topic name (printable ASCII, no space) without glob characters `*?[]{}\`.
+    fn literal_topic() -> impl Strategy<Value = String> {
+        r"[!-)+->@-Z\^-z|~]{1,80}"
+    }
+
+    proptest! {
+        #![proptest_config(config(3000))]
+
+        #[test]
+        fn parsing_and_matching_arbitrary_lines_never_panics(
+            lines in prop::collection::vec(pattern_line(), 0..6),
+            topics in prop::collection::vec(any::<String>(), 0..4),
+            stored in any::<String>(),
+        ) {
+            let _ = Patterns::from_stored(&stored);
+            if let Ok(patterns) = Patterns::parse(&lines) {
+                for topic in &topics {
+                    for access in [Access::Pub, Access::Sub] {
+                        if let Some(line) = patterns.matching(access, topic) {
+                            prop_assert!(lines.iter().any(|l| l.trim() == line));
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_literal_pattern_matches_exactly_its_topic(
+            topic in literal_topic(),
+            other in literal_topic(),
+        ) {
+            let line = format!("pub={topic}");
+            let patterns = Patterns::parse(&[&line]).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(patterns.matching(Access::Pub, &topic), Some(line.as_str()));
+            prop_assert_eq!(patterns.matching(Access::Sub, &topic), None);
+            if other != topic {
+                prop_assert_eq!(patterns.matching(Access::Pub, &other), None);
+            }
+            let longer = format!("{topic}/x");
+            prop_assert_eq!(patterns.matching(Access::Pub, &longer), None);
+        }
+    }
+}

@@ -10,3 +10,6 @@ pub mod node;
 pub mod server;
 pub mod tls;
 pub mod wsx;
+
+#[cfg(test)]
+mod fuzz_tests;
