@@ -410,3 +410,41 @@ fn a_request_body_that_stalls_is_given_up_on() {
     assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(25), "{waited:?}");
     assert_eq!(node.http().get("/health").0, 200);
 }
+
+#[test]
+fn a_files_target_never_writes_into_the_data_directory_nor_through_a_planted_link() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/files", json!({}), "publisher");
+    let (s, e) = node.admin().post(
+        "/admin/v1/endpoints",
+        &json!({"name": "drop", "role": "sub-only", "auth": "none", "endpoint_type": "files", "topic_patterns": ["sub=/files"]}),
+    );
+    assert_eq!(s, 201, "{e}");
+    let subscribe = |directory: &str| {
+        node.admin().post(
+            "/admin/v1/subscriptions",
+            &json!({"topic_name": "/files", "endpoint": "drop", "delivery_method": "notify",
+                    "push": {"directory": directory}}),
+        )
+    };
+    // The data directory, however it is spelled, is refused.
+    let spelled =
+        format!("{}/../{}", node.data_dir.display(), node.data_dir.file_name().unwrap().to_str().unwrap());
+    for directory in [node.data_dir.to_str().unwrap().to_owned(), spelled] {
+        let (status, body) = subscribe(&directory);
+        assert_eq!(status, 400, "{directory}: {body}");
+        assert_eq!(body["details"], "`push.directory` must not be inside the node's data directory");
+    }
+    // A link planted where a predictable temp name would be is not written through.
+    let out = tempfile::tempdir().unwrap();
+    let victim = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(victim.path(), "untouched").unwrap();
+    let (status, body) = subscribe(out.path().to_str().unwrap());
+    assert_eq!(status, 201, "{body}");
+    // The publisher chooses the msg_id, so the link is there before the node writes.
+    let id = "planted-1";
+    std::os::unix::fs::symlink(victim.path(), out.path().join(format!(".{id}.tmp"))).unwrap();
+    assert_eq!(ps.publish_ok(json!({"data": "x", "msg_id": id})), id);
+    eventually("the message file", 10, || out.path().join(format!("{id}.json")).exists());
+    assert_eq!(std::fs::read_to_string(victim.path()).unwrap(), "untouched");
+}

@@ -1,5 +1,7 @@
 //! `files` push target: each message written as `<directory>/<msg_id>.json`, atomically (a temp
-//! file in the same directory, fsynced, then renamed), so readers never see half a file.
+//! file in the same directory, fsynced, then renamed), so readers never see half a file. The temp
+//! file has an unpredictable name and is created new (`O_EXCL`), so a link planted in the
+//! directory cannot make the node write anywhere else.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,11 +39,14 @@ impl Sink for FilesSink {
             tokio::task::spawn_blocking(move || -> Result<(), SinkError> {
                 for (msg_id, msg) in items {
                     let name = file_name(&msg_id);
-                    let tmp = dir.join(format!(".{name}.tmp"));
                     let fail = |e: std::io::Error| {
                         SinkError::other(format!("cannot write into {}: {e}", dir.display()))
                     };
-                    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+                    let suffix =
+                        crate::secrets::new_token("").map_err(|e| SinkError::other(e.to_string()))?;
+                    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
+                    let mut file =
+                        std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(fail)?;
                     file.write_all(msg.to_string().as_bytes()).and_then(|_| file.sync_all()).map_err(fail)?;
                     std::fs::rename(&tmp, dir.join(format!("{name}.json"))).map_err(fail)?;
                 }

@@ -116,11 +116,14 @@ impl SubscriptionOptions {
             (Some(_), "pull") => {
                 return Err(ApiError::bad_request("`push` applies to `delivery_method = notify` only"))
             }
-            (Some(p), _) => Some(Some(
-                push::seal(&endpoint.endpoint_type, p, &state.master_key)
-                    .map_err(ApiError::bad_request)?
-                    .to_string(),
-            )),
+            (Some(p), _) => {
+                let sealed = push::seal(&endpoint.endpoint_type, p, &state.master_key)
+                    .map_err(ApiError::bad_request)?;
+                if let Some(directory) = sealed.get("directory").and_then(Value::as_str) {
+                    outside_data_dir(directory, &state.config.data_dir)?;
+                }
+                Some(Some(sealed.to_string()))
+            }
             (None, "notify") if current.and_then(|c| c.push_config.as_ref()).is_none() => {
                 return Err(ApiError::bad_request("`delivery_method = notify` needs a `push` target"))
             }
@@ -143,6 +146,18 @@ impl SubscriptionOptions {
             ..SubscriptionFields::default()
         })
     }
+}
+
+/// A `files` target never writes into the node's own data directory (its database and keys),
+/// however the path is spelled (links and `..` resolved).
+fn outside_data_dir(directory: &str, data_dir: &std::path::Path) -> Result<(), ApiError> {
+    let target = std::fs::canonicalize(directory)
+        .map_err(|e| ApiError::bad_request(format!("`push.directory`: {directory}: {e}")))?;
+    let data = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    if target.starts_with(&data) {
+        return Err(ApiError::bad_request("`push.directory` must not be inside the node's data directory"));
+    }
+    Ok(())
 }
 
 /// `zpsk.<endpoint type>.<6 hex digits>`, as Zato shapes sub keys.
