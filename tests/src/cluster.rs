@@ -5,6 +5,9 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{json, Value};
 
+#[path = "proxy.rs"]
+pub mod proxy;
+
 use crate::{drop_pg_database, fresh_pg_database, random_suffix, Http, Node, NodeOptions};
 
 /// Heartbeats fast enough for tests to see failover within seconds.
@@ -24,16 +27,29 @@ impl TestCluster {
     /// `n` nodes named `n1`…; `None` when PostgreSQL is not configured (the test is skipped),
     /// unless `SIGNALBOX_TEST_REQUIRE_PG=1`.
     pub fn start(n: usize) -> Option<TestCluster> {
+        TestCluster::start_customized(n, |_, _| {})
+    }
+
+    /// The same, `customize` changing each node's options (by its name) before it starts.
+    pub fn start_customized(n: usize, customize: impl FnMut(&str, &mut NodeOptions)) -> Option<TestCluster> {
         if !crate::backends().contains(&crate::Backend::Postgres) {
             return None;
         }
-        let mut cluster = TestCluster::on(n, fresh_pg_database());
+        let mut cluster = TestCluster::on_customized(n, fresh_pg_database(), customize);
         cluster.own_database = true;
         Some(cluster)
     }
 
     /// `n` nodes on a database that someone else made (and drops).
     pub fn on(n: usize, database_url: String) -> TestCluster {
+        TestCluster::on_customized(n, database_url, |_, _| {})
+    }
+
+    fn on_customized(
+        n: usize,
+        database_url: String,
+        mut customize: impl FnMut(&str, &mut NodeOptions),
+    ) -> TestCluster {
         let bytes = || -> Vec<u8> {
             (0..4).flat_map(|_| u64::from_str_radix(&random_suffix(), 16).unwrap().to_le_bytes()).collect()
         };
@@ -46,7 +62,10 @@ impl TestCluster {
             admin_key: format!("sba_{}", engine.encode(bytes())),
         };
         for i in 1..=n {
-            cluster.add(&format!("n{i}"));
+            let name = format!("n{i}");
+            let mut options = cluster.options(&name);
+            customize(&name, &mut options);
+            cluster.nodes.push(Node::start_with(options));
         }
         cluster
     }

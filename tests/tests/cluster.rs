@@ -621,6 +621,235 @@ fn a_leader_frozen_past_its_lease_is_replaced_and_does_not_lead_once_it_wakes() 
     );
 }
 
+/// `host:port` of a PostgreSQL URL, and the same URL through `127.0.0.1:port` instead.
+fn pg_address(url: &str) -> (String, impl Fn(u16) -> String) {
+    let (scheme, rest) = url.split_once("://").expect("a database URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{user}@"), host.to_owned()),
+        None => (String::new(), authority.to_owned()),
+    };
+    let host = if host.contains(':') { host } else { format!("{host}:5432") };
+    let (scheme, path) = (scheme.to_owned(), path.to_owned());
+    (host, move |port| format!("{scheme}://{user}127.0.0.1:{port}/{path}"))
+}
+
+/// How long the cut lasts (well past the takeover).
+const CUT_FOR: Duration = Duration::from_secs(6);
+
+#[test]
+fn an_owner_cut_off_from_the_database_and_its_peers_is_taken_over_and_pushes_nothing_more_once_reconnected() {
+    use signalbox_tests::cluster::proxy::TcpProxy;
+    use std::time::Instant;
+
+    // n1 reaches PostgreSQL, and its peers reach n1, only through proxies the test cuts; the
+    // other nodes reach PostgreSQL directly. n1 starts first, so it usually leads as well.
+    let cut_name = "n1".to_owned();
+    let cut = 0;
+    let listen = signalbox_tests::free_addr();
+    let http_proxy = TcpProxy::start(&listen);
+    let mut db_proxy = None;
+    let Some(cluster) = TestCluster::start_customized(3, |name, options| {
+        if name == cut_name {
+            let (upstream, via) = pg_address(options.database_url.as_deref().unwrap());
+            let proxy = TcpProxy::start(&upstream);
+            options.database_url = Some(via(proxy.port));
+            options.listen = Some(listen.clone());
+            options.args.extend(["--advertise-url".into(), format!("http://{}", http_proxy.addr())]);
+            db_proxy = Some(proxy);
+        }
+    }) else {
+        return;
+    };
+    let db_proxy = db_proxy.unwrap();
+    let live = 1;
+    eventually("three live nodes, one of them leading", 15, || {
+        let members = cluster.members(live);
+        members.len() == 3
+            && members.iter().all(|m| m["state"] == "up")
+            && leader_seen_by(&cluster, live).is_some()
+    });
+    let advertised = format!("http://{}", http_proxy.addr());
+    assert!(
+        cluster
+            .members(live)
+            .iter()
+            .any(|m| m["name"] == cut_name.as_str() && m["advertise_url"] == advertised),
+        "{cut_name} advertised through its proxy: {:?}",
+        cluster.members(live)
+    );
+
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let admin = cluster.admin(live);
+    let (status, body) =
+        admin.post("/admin/v1/topics", &json!({"name": "/cut/gd", "has_gd": true, "max_depth_gd": 1000000}));
+    assert_eq!(status, 201, "{body}");
+    let (status, publisher) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/cut/*"]}),
+    );
+    assert_eq!(status, 201, "{publisher}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "sub", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/cut/*"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let (status, sub) = admin.post(
+        "/admin/v1/subscriptions",
+        &json!({"topic_name": "/cut/gd", "endpoint": "sub", "delivery_method": "notify",
+                "delivery_batch_size": 20, "wait_non_sock_err": 0,
+                "push": {"url": format!("{}/sub", receiver.url)}}),
+    );
+    assert_eq!(status, 201, "{sub}");
+    let key = sub["sub_key"].as_str().unwrap().to_owned();
+    if sub["node"].as_str() != Some(cut_name.as_str()) {
+        let (status, moved) =
+            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": cut_name}));
+        assert_eq!(status, 200, "{moved}");
+    }
+    assert_eq!(cluster.owners(live).get(&key), Some(&cut_name));
+
+    // Publications every 20 ms through the two nodes that keep their connections.
+    let password = publisher["password"].as_str().unwrap();
+    let load = PublishLoad::paced(
+        vec![cluster.node(1).url.clone(), cluster.node(2).url.clone()],
+        "publisher",
+        password,
+        "/cut/gd",
+        Duration::from_millis(20),
+    );
+    let pushes_from = |from_cut: bool, after: Instant| -> Vec<signalbox_tests::Received> {
+        receiver
+            .received()
+            .into_iter()
+            .filter(|r| (r.header(NODE_HEADER) == Some(cut_name.as_str())) == from_cut && r.at > after)
+            .collect()
+    };
+    let started = Instant::now();
+    eventually("the owner pushing", 20, || pushes_from(true, started).len() >= 5);
+    let cut_led = leader_seen_by(&cluster, live).as_deref() == Some(cut_name.as_str());
+    let assigned_before = cluster.node(cut).log().matches("event=subscription_assigned").count();
+
+    db_proxy.cut();
+    http_proxy.cut();
+    let cut_at = Instant::now();
+    // Its membership (and its lease, if it leads) runs out the heartbeat timeout after its last
+    // heartbeat; a live node acts at its next heartbeat after that.
+    let timeout: f64 = signalbox_tests::cluster::HEARTBEAT_TIMEOUT.parse().unwrap();
+    let heartbeat: f64 = signalbox_tests::cluster::HEARTBEAT.parse().unwrap();
+    let bound = Duration::from_secs_f64(timeout + heartbeat + 1.0);
+    let (mut replaced_after, mut taken_over_at) = (None, None);
+    while cut_at.elapsed() < Duration::from_secs(30)
+        && (taken_over_at.is_none() || (cut_led && replaced_after.is_none()))
+    {
+        if cut_led
+            && replaced_after.is_none()
+            && leader_seen_by(&cluster, live).is_some_and(|l| l != cut_name)
+        {
+            replaced_after = Some(cut_at.elapsed());
+        }
+        if taken_over_at.is_none() {
+            taken_over_at = pushes_from(false, cut_at).first().map(|r| r.at);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let taken_over_at = taken_over_at.expect("nobody delivered the cut node's subscription in 30 s");
+    let taken_over_after = taken_over_at - cut_at;
+    if cut_led {
+        let replaced_after = replaced_after.expect("nobody replaced the cut leader in 30 s");
+        assert!(
+            replaced_after <= bound,
+            "the cut leader was replaced after {replaced_after:?} (bound {bound:?})"
+        );
+    }
+    // A leader cut off is replaced first; the new leader then finds its subscriptions orphaned.
+    let delivery_bound = if cut_led { bound + Duration::from_secs_f64(timeout) } else { bound };
+    assert!(
+        taken_over_after <= delivery_bound,
+        "the cut node's subscription went {taken_over_after:?} without a delivery (bound {delivery_bound:?})"
+    );
+
+    // The cut itself is the behaviour under test: it lasts well past the takeover.
+    std::thread::sleep(CUT_FOR.saturating_sub(cut_at.elapsed()));
+    db_proxy.restore();
+    http_proxy.restore();
+    let cut_for = cut_at.elapsed();
+    // The cut took: the node lost its database (not just its peers) while its process ran.
+    let failed = format!("event=heartbeat_failed node={cut_name} ");
+    assert!(cluster.node(cut).log().contains(&failed), "{cut_name} never failed a heartbeat while cut off");
+    let given_up = format!("event=delivery_stopped sub_key={key} node={cut_name} reason=not_owned");
+    eventually("the reconnected node giving the subscription up", 30, || {
+        cluster.node(cut).log().contains(&given_up)
+    });
+    eventually("the reconnected node up again as its peers see it", 30, || {
+        cluster.members(live).iter().any(|m| m["name"] == cut_name.as_str() && m["state"] == "up")
+    });
+    let before = load.acked_so_far();
+    eventually("publications after the reconnection", 30, || load.acked_so_far() >= before + 25);
+    // One leader, never the node that was cut if it led, as every node sees it.
+    let leader = leader_seen_by(&cluster, live).expect("a leader after the reconnection");
+    if cut_led {
+        assert_ne!(leader, cut_name, "the cut leader leads again");
+    }
+    for i in 0..3 {
+        assert_eq!(leader_seen_by(&cluster, i).as_deref(), Some(leader.as_str()), "as node {i} sees it");
+    }
+    let (acked, statuses) = load.stop();
+    assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![200], "{statuses:?}");
+    eventually("every acknowledged message delivered", 60, || {
+        let got: std::collections::HashSet<i64> = receiver.received().iter().flat_map(seqs_of).collect();
+        acked.iter().all(|s| got.contains(s))
+    });
+
+    if cut_led {
+        let assigned_after = cluster.node(cut).log().matches("event=subscription_assigned").count();
+        assert_eq!(assigned_after, assigned_before, "the reconnected node assigned subscriptions as leader");
+    }
+    // The point: once taken over, the cut node pushed nothing more, not even reconnected.
+    let late: Vec<(Vec<i64>, Duration)> =
+        pushes_from(true, taken_over_at).iter().map(|r| (seqs_of(r), r.at - cut_at)).collect();
+    assert!(
+        late.is_empty(),
+        "{cut_name} pushed after the takeover ({taken_over_after:?} after the cut, restored after \
+         {cut_for:?}): {late:?}"
+    );
+    // Nothing lost, first deliveries in order, and only the batch in flight at the cut twice: the
+    // last push the cut node began before the cut, and what it pushed again from memory after it.
+    let requests = receiver.received();
+    let mine = |r: &&signalbox_tests::Received| r.header(NODE_HEADER) == Some(cut_name.as_str());
+    let mut in_flight: std::collections::HashSet<i64> = requests
+        .iter()
+        .filter(mine)
+        .rfind(|r| r.at <= cut_at)
+        .map(seqs_of)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let after_cut: Vec<Vec<i64>> =
+        requests.iter().filter(mine).filter(|r| r.at > cut_at).map(seqs_of).collect();
+    in_flight.extend(after_cut.iter().flatten());
+    let received: Vec<i64> = requests.iter().flat_map(seqs_of).collect();
+    let repeats = check_deliveries("sub", &received, &acked);
+    let mut seen = std::collections::HashSet::new();
+    let repeated: Vec<i64> = received.iter().copied().filter(|s| !seen.insert(*s)).collect();
+    assert!(
+        repeated.iter().all(|s| in_flight.contains(s)),
+        "repeated {repeated:?}, but only the batch in flight at the cut ({in_flight:?}) may be"
+    );
+    println!(
+        "cut-off {}: delivered by another node {:.1} s after the cut{}, restored after {:.1} s, \
+         {} acknowledged, {repeats} repeated (batch in flight: {}, pushes after the cut: {after_cut:?})",
+        if cut_led { "leader" } else { "owner" },
+        taken_over_after.as_secs_f64(),
+        replaced_after
+            .map(|r| format!(" (leader replaced after {:.1} s)", r.as_secs_f64()))
+            .unwrap_or_default(),
+        cut_for.as_secs_f64(),
+        acked.len(),
+        in_flight.len()
+    );
+}
+
 #[test]
 fn a_postgresql_restart_under_load_is_answered_with_503_and_the_cluster_recovers_by_itself() {
     if !signalbox_tests::backends().contains(&signalbox_tests::Backend::Postgres) {
