@@ -1121,3 +1121,39 @@ fn an_in_ram_data_list_forwarded_to_its_owner_in_more_than_one_internal_frame_ar
     let members = cluster.members(other_i);
     assert!(members.len() == 2 && members.iter().all(|m| m["state"] == "up"), "{members:?}");
 }
+
+#[test]
+fn every_database_backend_of_the_cluster_terminated_twice_loses_nothing_and_delivery_goes_on() {
+    use diesel::{Connection, RunQueryDsl};
+    let Some(cluster) = TestCluster::start(3) else { return };
+    let subscribers = 6;
+    let (receiver, load) = under_load(&cluster, subscribers);
+    let database = cluster.database_url.rsplit('/').next().unwrap().to_owned();
+    let mut admin =
+        diesel::PgConnection::establish(&cluster.database_url).expect("connect to the cluster database");
+    for round in 0..2 {
+        // Every connection of every node to this database, pooled and leadership alike.
+        let killed: Vec<Killed> = diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .load(&mut admin)
+        .expect("terminate the cluster's backends");
+        let terminated = killed.iter().filter(|k| k.terminated).count();
+        assert!(terminated >= 3, "round {round}: only {terminated} backends terminated");
+        let before = load.acked_so_far();
+        eventually("publications acknowledged again", 30, || load.acked_so_far() > before + 200);
+    }
+    let (acked, statuses) = load.stop();
+    assert!(statuses.keys().all(|s| [200, 503].contains(s)), "200 or 503, never another error: {statuses:?}");
+    let repeats = all_delivered(&receiver, subscribers, &acked);
+    // A batch in flight when its owner's connection went may come again, per subscription and round.
+    assert!(repeats <= 2 * subscribers * 20, "{repeats} repeats");
+    assert_eq!(cluster.members(0).iter().filter(|m| m["state"] == "up").count(), 3);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Killed {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    terminated: bool,
+}
