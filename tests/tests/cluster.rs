@@ -1157,3 +1157,55 @@ struct Killed {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     terminated: bool,
 }
+
+#[test]
+fn the_leader_killed_while_subscriptions_are_created_leaves_each_with_exactly_one_live_owner() {
+    let Some(mut cluster) = TestCluster::start(3) else { return };
+    let admin = cluster.admin(0);
+    let (status, body) = admin.post("/admin/v1/topics", &json!({"name": "/k", "has_gd": true}));
+    assert_eq!(status, 201, "{body}");
+    let mut leader_name = None;
+    eventually("a leader", 15, || {
+        leader_name = leader_seen_by(&cluster, 0);
+        leader_name.is_some()
+    });
+    let leader_name = leader_name.unwrap();
+    // Nodes are named n1, n2, n3.
+    let leader: usize = leader_name.trim_start_matches('n').parse::<usize>().expect("node name") - 1;
+    let creator = (leader + 1) % 3;
+    // Subscriptions created one after another through a node that is not the leader.
+    let client = cluster.admin(creator);
+    let making = std::thread::spawn(move || {
+        let mut created = Vec::new();
+        for i in 0..40 {
+            let name = format!("k{i}");
+            let (status, e) = client.post(
+                "/admin/v1/endpoints",
+                &json!({"name": name, "role": "sub-only", "topic_patterns": ["sub=/k"]}),
+            );
+            assert_eq!(status, 201, "{e}");
+            let (status, s) =
+                client.post("/admin/v1/subscriptions", &json!({"topic_name": "/k", "endpoint": name}));
+            // Answered either way: created (201) or refused while the cluster fails over (503).
+            assert!(status == 201 || status == 503, "{status} {s}");
+            if status == 201 {
+                created.push(s["sub_key"].as_str().unwrap().to_owned());
+            }
+        }
+        created
+    });
+    eventually("a few subscriptions made", 30, || cluster.owners(creator).len() >= 8);
+    cluster.nodes[leader].kill9();
+    let before_kill = cluster.owners(creator).len();
+    let created = making.join().expect("the creating thread");
+    assert!(created.len() >= 30, "only {} of 40 created", created.len());
+    assert!(created.len() > before_kill, "nothing was created after the kill ({before_kill} before)");
+    eventually("every subscription running once, on a live node", 30, || {
+        let actors = cluster.delivery_actors(creator);
+        created.iter().all(|key| {
+            let running: Vec<&Value> = actors.iter().filter(|a| a["sub_key"] == key.as_str()).collect();
+            running.len() == 1 && running[0]["node"] != leader_name.as_str()
+        })
+    });
+    assert!(leader_seen_by(&cluster, creator).is_some_and(|l| l != leader_name));
+}
