@@ -1209,3 +1209,87 @@ fn the_leader_killed_while_subscriptions_are_created_leaves_each_with_exactly_on
     });
     assert!(leader_seen_by(&cluster, creator).is_some_and(|l| l != leader_name));
 }
+
+/// The documented rule for in-RAM messages across a failed forward: what could not reach the
+/// owner is kept as GD for that subscription and delivered — nothing acknowledged is lost — but
+/// a later message that reached the owner directly may overtake it, so order is not asserted.
+#[test]
+fn in_ram_messages_that_cannot_reach_their_owner_are_kept_as_gd_and_none_is_lost() {
+    use signalbox_tests::cluster::proxy::TcpProxy;
+
+    // n1 owns the subscription; its peers reach it only through a proxy the test cuts.
+    let listen = signalbox_tests::free_addr();
+    let http_proxy = TcpProxy::start(&listen);
+    let Some(cluster) = TestCluster::start_customized(2, |name, options| {
+        if name == "n1" {
+            options.listen = Some(listen.clone());
+            options.args.extend(["--advertise-url".into(), format!("http://{}", http_proxy.addr())]);
+        }
+    }) else {
+        return;
+    };
+    let publisher_node = 1;
+    eventually("two live nodes", 15, || {
+        cluster.members(publisher_node).iter().filter(|m| m["state"] == "up").count() == 2
+    });
+    let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
+    let admin = cluster.admin(publisher_node);
+    let (status, body) = admin
+        .post("/admin/v1/topics", &json!({"name": "/ram/k", "has_gd": false, "max_depth_non_gd": 1000000}));
+    assert_eq!(status, 201, "{body}");
+    let (status, publisher) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/ram/*"]}),
+    );
+    assert_eq!(status, 201, "{publisher}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "sub0", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/ram/*"]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let (status, sub) = admin.post(
+        "/admin/v1/subscriptions",
+        &json!({"topic_name": "/ram/k", "endpoint": "sub0", "delivery_method": "notify",
+                "delivery_batch_size": 20, "push": {"url": format!("{}/sub0", receiver.url)}}),
+    );
+    assert_eq!(status, 201, "{sub}");
+    let key = sub["sub_key"].as_str().unwrap().to_owned();
+    if sub["node"].as_str() != Some("n1") {
+        let (status, moved) =
+            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": "n1"}));
+        assert_eq!(status, 200, "{moved}");
+    }
+    assert_eq!(cluster.owners(publisher_node).get(&key).map(String::as_str), Some("n1"));
+
+    let password = publisher["password"].as_str().unwrap();
+    let load = PublishLoad::paced(
+        vec![cluster.node(publisher_node).url.clone()],
+        "publisher",
+        password,
+        "/ram/k",
+        Duration::from_millis(10),
+    );
+    eventually("publications flowing", 10, || load.acked_so_far() > 50);
+    // A moment without the path to the owner: shorter than the heartbeat timeout, so n1 stays
+    // the owner and only forwarding fails.
+    http_proxy.cut();
+    let kept = "signalbox_cluster_forwarded_total{outcome=\"kept_as_gd\"}";
+    eventually("a forward kept as GD", 10, || {
+        signalbox_tests::metric(cluster.node(publisher_node), kept).is_some_and(|n| n > 0.0)
+    });
+    http_proxy.restore();
+    let before = load.acked_so_far();
+    eventually("publications after the path came back", 10, || load.acked_so_far() > before + 50);
+    let (acked, statuses) = load.stop();
+    assert!(statuses.keys().all(|s| *s == 200), "every publication accepted: {statuses:?}");
+    assert_eq!(
+        cluster.owners(publisher_node).get(&key).map(String::as_str),
+        Some("n1"),
+        "n1 stayed the owner"
+    );
+    eventually("every acknowledged message delivered", 30, || {
+        let got: std::collections::HashSet<i64> =
+            pushed(&receiver).get("sub0").cloned().unwrap_or_default().into_iter().collect();
+        acked.iter().all(|s| got.contains(s))
+    });
+}
