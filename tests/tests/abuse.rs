@@ -448,3 +448,89 @@ fn a_files_target_never_writes_into_the_data_directory_nor_through_a_planted_lin
     eventually("the message file", 10, || out.path().join(format!("{id}.json")).exists());
     assert_eq!(std::fs::read_to_string(victim.path()).unwrap(), "untouched");
 }
+
+/// A small seeded generator, so a failing run can be replayed exactly.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, items: &'a [String]) -> &'a str {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn a_seeded_abuse_run_over_every_route_answers_2xx_or_an_enveloped_4xx_and_keeps_gd_messages() {
+    let node = Node::start(Backend::Sqlite);
+    let ps = PubSub::setup(&node, "/kept", json!({"has_gd": true}), "keeper");
+    ps.subscribe(json!({}));
+    let kept = ps.publish_ok(json!({"data": "kept through the run"}));
+
+    let mut rng =
+        Seeded(std::env::var("SIGNALBOX_ABUSE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed));
+    // Path values that never name the objects made above (their ids are 1).
+    let params: Vec<String> =
+        ["0", "-1", "999999", "99999999999999999999", "x", "%2e%2e", "zpsk.rest.000000", "%00"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let deep = format!("{}{}", "[".repeat(3000), "]".repeat(3000));
+    let bodies: Vec<String> = vec![
+        "{}".into(),
+        "[]".into(),
+        "null".into(),
+        "\"x\"".into(),
+        "{\"name\": 1}".into(),
+        format!("{{\"name\": \"/{}\"}}", "x".repeat(5000)),
+        "{\"topic_name\": {}, \"endpoint\": []}".into(),
+        "{\"a\":".into(),
+        "{\"ack_timeout\": 1e400}".into(),
+        "{\"max_depth_gd\": -9223372036854775808, \"name\": \"/n\"}".into(),
+        "{\"data\": null}".into(),
+        "{\"data_list\": [{\"data_list\": []}]}".into(),
+        deep,
+        "\u{0}\u{1}\u{2}".into(),
+    ];
+    let (_, doc) = node.admin().get("/admin/v1/openapi.json");
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    for path in ["/zato/pubsub/topic/{t}", "/zato/pubsub/ack/topic/{t}", "/zato/pubsub/subscribe/topic/{t}"] {
+        for method in ["POST", "PATCH", "DELETE", "GET"] {
+            routes.push((method.into(), path.into()));
+        }
+    }
+    let clients = [node.admin(), node.http(), ps.client.clone(), node.http().basic("keeper", "wrong")];
+    let mut answered = 0;
+    for _ in 0..800 {
+        let (method, template) = &routes[(rng.next() % routes.len() as u64) as usize];
+        let path: String = template
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { rng.pick(&params).to_owned() } else { seg.to_owned() })
+            .collect::<Vec<_>>()
+            .join("/");
+        let body = rng.pick(&bodies).to_owned();
+        let client = &clients[(rng.next() % clients.len() as u64) as usize];
+        let with_body = method != "GET" && method != "DELETE";
+        let (status, answer, _) = client.raw(method, &path, with_body.then_some(body.as_str()));
+        assert!(status < 500, "{method} {path} with {:.80}: {status} {answer}", body);
+        if status >= 400 {
+            assert_eq!(answer["result"], "Error", "{method} {path}: {status} without the envelope: {answer}");
+            assert!(answer["details"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path}: {answer}");
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, 800);
+    assert_eq!(node.http().get("/health").0, 200);
+    // The GD message published before the run is still there, once.
+    let pulled = ps.pull(None);
+    assert_eq!(pulled.iter().filter(|m| m["msg_id"] == kept.as_str()).count(), 1, "{pulled:?}");
+}
