@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod patterns;
 pub mod push;
+pub mod recent;
 pub mod registry;
 pub mod secrets;
 pub mod services;

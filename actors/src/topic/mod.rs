@@ -44,7 +44,7 @@ pub struct TopicActor {
     overflow: OverflowLog,
     metrics: Metrics,
     /// Publisher-chosen msg_id → server time of its first in-RAM publication.
-    recent_ids: HashMap<String, i64>,
+    recent_ids: crate::recent::Recent<String>,
     /// Subscriptions delivered by other nodes, and how to reach them (cluster only).
     route: Option<ClusterRoute>,
     /// Publications whose GD part is committing, and any made after them, in the order they
@@ -83,7 +83,7 @@ impl TopicActor {
             gd_writer,
             overflow,
             metrics,
-            recent_ids: HashMap::new(),
+            recent_ids: crate::recent::Recent::new(RECENT_IDS),
             route,
             handoffs: VecDeque::new(),
             next_ticket: 0,
@@ -349,13 +349,15 @@ impl Handler<Publish> for TopicActor {
         }
         let mut fanned = Vec::with_capacity(ram.len());
         for (i, msg, client_id) in ram {
-            if client_id {
-                if self.recent_ids.len() >= RECENT_IDS {
-                    self.recent_ids.retain(|_, t| now - *t <= window);
-                }
-                if self.recent_ids.len() < RECENT_IDS {
-                    self.recent_ids.insert(msg.msg_id.clone(), msg.pub_time);
-                }
+            if client_id && !self.recent_ids.remember(msg.msg_id.clone(), msg.pub_time, window) {
+                // More publisher-chosen ids inside the window than can be remembered: this one
+                // is not deduplicated against later repeats — said, not silent.
+                self.metrics.mailbox_overflows.with_label_values(&["dedup"]).inc();
+                log::warn!(
+                    "event=dedup_memory_full topic={} remembered={}",
+                    topic.name,
+                    self.recent_ids.len()
+                );
             }
             let overflow = ram_over;
             self.metrics.publications.with_label_values(&[&topic.name, "false"]).inc();

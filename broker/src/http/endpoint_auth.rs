@@ -88,13 +88,47 @@ fn decoy_hash() -> &'static str {
     })
 }
 
+/// Failed logins per key (address, or address and username) in the current window. Bounded
+/// without rescans: windows leave from the front of `order` as they expire, and past
+/// `MAX_CACHED` keys the oldest windows go first.
+#[derive(Default)]
+struct Failures {
+    /// Key → failures in its window and when the window began.
+    counts: HashMap<String, (u32, Instant)>,
+    /// (window start, key), in the order windows began; an entry whose key has a newer window
+    /// since is skipped when it leaves.
+    order: std::collections::VecDeque<(Instant, String)>,
+}
+
+impl Failures {
+    fn record(&mut self, key: &str) {
+        let now = Instant::now();
+        while let Some((began, _)) = self.order.front() {
+            if now.duration_since(*began) < FAILURE_WINDOW && self.counts.len() < MAX_CACHED {
+                break;
+            }
+            let Some((began, old)) = self.order.pop_front() else { break };
+            if self.counts.get(&old).is_some_and(|(_, b)| *b == began) {
+                self.counts.remove(&old);
+            }
+        }
+        let slot = self.counts.entry(key.to_owned()).or_insert((0, now));
+        if now.duration_since(slot.1) >= FAILURE_WINDOW {
+            *slot = (0, now);
+        }
+        if slot.0 == 0 {
+            self.order.push_back((slot.1, key.to_owned()));
+        }
+        slot.0 += 1;
+    }
+}
+
 #[derive(Default)]
 pub struct Authenticator {
     ttl: Duration,
     /// Cache key (never the secret itself) → the verified caller and when it was verified.
     cache: Mutex<HashMap<String, (Caller, Instant)>>,
-    /// Address or username → failures in the current window and when the window began.
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Mutex<Failures>,
 }
 
 impl Authenticator {
@@ -120,7 +154,7 @@ impl Authenticator {
     fn throttled(&self, keys: &[(&str, u32)]) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
         keys.iter()
-            .filter_map(|(k, limit)| failures.get(*k).map(|f| (f, *limit)))
+            .filter_map(|(k, limit)| failures.counts.get(*k).map(|f| (f, *limit)))
             .filter(|((n, since), limit)| *n >= *limit && since.elapsed() < FAILURE_WINDOW)
             .map(|((_, since), _)| FAILURE_WINDOW.saturating_sub(since.elapsed()).as_secs().max(1))
             .max()
@@ -128,15 +162,8 @@ impl Authenticator {
 
     fn record_failure(&self, keys: &[(&str, u32)]) {
         if let Ok(mut failures) = self.failures.lock() {
-            if failures.len() > MAX_CACHED {
-                failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-            }
             for (key, _) in keys {
-                let slot = failures.entry((*key).to_owned()).or_insert((0, Instant::now()));
-                if slot.1.elapsed() >= FAILURE_WINDOW {
-                    *slot = (0, Instant::now());
-                }
-                slot.0 += 1;
+                failures.record(key);
             }
         }
     }
@@ -249,5 +276,27 @@ impl FromRequest for Caller {
             let state = state.ok_or_else(|| ApiError::internal("node state missing"))?;
             authenticate(state, peer, creds).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_stay_bounded_and_the_oldest_windows_go_first() {
+        let mut failures = Failures::default();
+        let started = Instant::now();
+        for i in 0..(MAX_CACHED + 50_000) {
+            failures.record(&format!("addr:{i}"));
+        }
+        // Without rescans: 150,000 distinct keys in well under a second even in a debug build.
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(failures.counts.len() <= MAX_CACHED);
+        assert!(!failures.counts.contains_key("addr:0"), "the oldest window went first");
+        assert_eq!(failures.counts.get(&format!("addr:{}", MAX_CACHED + 49_999)).map(|c| c.0), Some(1));
+        failures.record("addr:again");
+        failures.record("addr:again");
+        assert_eq!(failures.counts.get("addr:again").map(|c| c.0), Some(2));
     }
 }
