@@ -16,7 +16,11 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
-            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(&config.log)).init();
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(&config.log))
+                // actix-http logs an ERROR for every request it cannot parse (and answers it 400):
+                // anyone could flood the log with one line per malformed request.
+                .filter_module("actix_http::h1::dispatcher", log::LevelFilter::Off)
+                .init();
             let system = actix_rt::System::new();
             match system.block_on(signalbox::server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -534,3 +534,26 @@ fn a_seeded_abuse_run_over_every_route_answers_2xx_or_an_enveloped_4xx_and_keeps
     let pulled = ps.pull(None);
     assert_eq!(pulled.iter().filter(|m| m["msg_id"] == kept.as_str()).count(), 1, "{pulled:?}");
 }
+
+#[test]
+fn requests_that_cannot_be_parsed_are_refused_without_a_log_line_each() {
+    use std::io::Read;
+    let node = Node::start(Backend::Sqlite);
+    let addr = node.url.trim_start_matches("http://").to_owned();
+    for i in 0..50 {
+        let garbage: &[u8] = match i % 3 {
+            0 => b"GET /health HTTP/9.9\r\n\r\n",
+            1 => b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            _ => b"\x00\x01\x02\r\n\r\n",
+        };
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(garbage).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert!(answer.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&answer));
+    }
+    assert_eq!(node.http().get("/health").0, 200);
+    let log = node.log();
+    assert!(!log.contains("request parse error"), "one log line per malformed request");
+}
