@@ -1,5 +1,5 @@
 //! Bounded, seeded fuzzing of what the node reads from the network: WSX client frames, publish
-//! bodies and subscription options. Each property runs a few thousand cases in `cargo test`;
+//! bodies, subscription options and permission patterns. Each property runs a few thousand cases in `cargo test`;
 //! run longer with `PROPTEST_CASES=100000 cargo test -p signalbox --lib fuzz`, or with another
 //! seed with `PROPTEST_RNG_SEED=<u64>`.
 
@@ -396,6 +396,66 @@ proptest! {
                     prop_assert!(!within_documented_bounds(&options), "refused {body}: {}", e.details);
                 }
             },
+        }
+    }
+}
+
+/// Permission patterns (`pub=` / `sub=` globs) from the actors crate.
+mod patterns {
+    use proptest::prelude::*;
+    use signalbox_actors::patterns::{Access, Patterns};
+
+    use super::config;
+
+    /// Lines that are mostly glob syntax, some with a valid prefix, some with anything at all.
+    fn pattern_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => ("(pub|sub)=", r"[*?{}\[\]\\/!^,a-c.-]{0,24}").prop_map(|(p, g)| format!("{p}{g}")),
+            1 => any::<String>(),
+            1 => r"\s*(pub|sub|PUB)?=?\PC{0,30}",
+        ]
+    }
+
+    /// A valid topic name (printable ASCII, no space) without glob characters `*?[]{}\`.
+    fn literal_topic() -> impl Strategy<Value = String> {
+        r"[!-)+->@-Z\^-z|~]{1,80}"
+    }
+
+    proptest! {
+        #![proptest_config(config(3000))]
+
+        #[test]
+        fn parsing_and_matching_arbitrary_lines_never_panics(
+            lines in prop::collection::vec(pattern_line(), 0..6),
+            topics in prop::collection::vec(any::<String>(), 0..4),
+            stored in any::<String>(),
+        ) {
+            let _ = Patterns::from_stored(&stored);
+            if let Ok(patterns) = Patterns::parse(&lines) {
+                for topic in &topics {
+                    for access in [Access::Pub, Access::Sub] {
+                        if let Some(line) = patterns.matching(access, topic) {
+                            prop_assert!(lines.iter().any(|l| l.trim() == line));
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_literal_pattern_matches_exactly_its_topic(
+            topic in literal_topic(),
+            other in literal_topic(),
+        ) {
+            let line = format!("pub={topic}");
+            let patterns = Patterns::parse(&[&line]).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(patterns.matching(Access::Pub, &topic), Some(line.as_str()));
+            prop_assert_eq!(patterns.matching(Access::Sub, &topic), None);
+            if other != topic {
+                prop_assert_eq!(patterns.matching(Access::Pub, &other), None);
+            }
+            let longer = format!("{topic}/x");
+            prop_assert_eq!(patterns.matching(Access::Pub, &longer), None);
         }
     }
 }

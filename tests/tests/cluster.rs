@@ -349,37 +349,10 @@ fn an_owner_frozen_past_the_heartbeat_timeout_pushes_nothing_more_once_it_wakes(
             (200, "{}".into(), Duration::ZERO)
         }))
     };
-    let admin = cluster.admin(live);
-    let (status, body) = admin
-        .post("/admin/v1/topics", &json!({"name": "/frozen/gd", "has_gd": true, "max_depth_gd": 1000000}));
-    assert_eq!(status, 201, "{body}");
-    let (status, publisher) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/frozen/*"]}),
-    );
-    assert_eq!(status, 201, "{publisher}");
-    let (status, e) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "sub", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/frozen/*"]}),
-    );
-    assert_eq!(status, 201, "{e}");
-    let (status, sub) = admin.post(
-        "/admin/v1/subscriptions",
-        &json!({"topic_name": "/frozen/gd", "endpoint": "sub", "delivery_method": "notify",
-                "delivery_batch_size": 20, "wait_non_sock_err": 0,
-                "push": {"url": format!("{}/sub", receiver.url)}}),
-    );
-    assert_eq!(status, 201, "{sub}");
-    let key = sub["sub_key"].as_str().unwrap().to_owned();
-    if sub["node"].as_str() != Some(frozen_name.as_str()) {
-        let (status, moved) =
-            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": frozen_name}));
-        assert_eq!(status, 200, "{moved}");
-    }
-    assert_eq!(cluster.owners(live).get(&key), Some(&frozen_name));
+    let (key, password) = pushed_subscription(&cluster, live, "/frozen/gd", true, &frozen_name, &receiver);
 
     // Publications every 20 ms through the node that stays awake.
-    let password = publisher["password"].as_str().unwrap();
+    let password = password.as_str();
     let load = PublishLoad::paced(
         vec![cluster.node(live).url.clone()],
         "publisher",
@@ -486,36 +459,9 @@ fn a_leader_frozen_past_its_lease_is_replaced_and_does_not_lead_once_it_wakes() 
     let pid = cluster.node(leader).pid();
 
     let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
-    let admin = cluster.admin(live);
-    let (status, body) =
-        admin.post("/admin/v1/topics", &json!({"name": "/lead/gd", "has_gd": true, "max_depth_gd": 1000000}));
-    assert_eq!(status, 201, "{body}");
-    let (status, publisher) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/lead/*"]}),
-    );
-    assert_eq!(status, 201, "{publisher}");
-    let (status, e) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "sub", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/lead/*"]}),
-    );
-    assert_eq!(status, 201, "{e}");
-    let (status, sub) = admin.post(
-        "/admin/v1/subscriptions",
-        &json!({"topic_name": "/lead/gd", "endpoint": "sub", "delivery_method": "notify",
-                "delivery_batch_size": 20, "wait_non_sock_err": 0,
-                "push": {"url": format!("{}/sub", receiver.url)}}),
-    );
-    assert_eq!(status, 201, "{sub}");
-    let key = sub["sub_key"].as_str().unwrap().to_owned();
-    if sub["node"].as_str() != Some(leader_name.as_str()) {
-        let (status, moved) =
-            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": leader_name}));
-        assert_eq!(status, 200, "{moved}");
-    }
-    assert_eq!(cluster.owners(live).get(&key), Some(&leader_name));
+    let (_, password) = pushed_subscription(&cluster, live, "/lead/gd", true, &leader_name, &receiver);
 
-    let password = publisher["password"].as_str().unwrap();
+    let password = password.as_str();
     let load = PublishLoad::paced(
         vec![cluster.node(live).url.clone()],
         "publisher",
@@ -680,37 +626,10 @@ fn an_owner_cut_off_from_the_database_and_its_peers_is_taken_over_and_pushes_not
     );
 
     let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
-    let admin = cluster.admin(live);
-    let (status, body) =
-        admin.post("/admin/v1/topics", &json!({"name": "/cut/gd", "has_gd": true, "max_depth_gd": 1000000}));
-    assert_eq!(status, 201, "{body}");
-    let (status, publisher) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/cut/*"]}),
-    );
-    assert_eq!(status, 201, "{publisher}");
-    let (status, e) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "sub", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/cut/*"]}),
-    );
-    assert_eq!(status, 201, "{e}");
-    let (status, sub) = admin.post(
-        "/admin/v1/subscriptions",
-        &json!({"topic_name": "/cut/gd", "endpoint": "sub", "delivery_method": "notify",
-                "delivery_batch_size": 20, "wait_non_sock_err": 0,
-                "push": {"url": format!("{}/sub", receiver.url)}}),
-    );
-    assert_eq!(status, 201, "{sub}");
-    let key = sub["sub_key"].as_str().unwrap().to_owned();
-    if sub["node"].as_str() != Some(cut_name.as_str()) {
-        let (status, moved) =
-            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": cut_name}));
-        assert_eq!(status, 200, "{moved}");
-    }
-    assert_eq!(cluster.owners(live).get(&key), Some(&cut_name));
+    let (key, password) = pushed_subscription(&cluster, live, "/cut/gd", true, &cut_name, &receiver);
 
     // Publications every 20 ms through the two nodes that keep their connections.
-    let password = publisher["password"].as_str().unwrap();
+    let password = password.as_str();
     let load = PublishLoad::paced(
         vec![cluster.node(1).url.clone(), cluster.node(2).url.clone()],
         "publisher",
@@ -1233,35 +1152,8 @@ fn in_ram_messages_that_cannot_reach_their_owner_are_kept_as_gd_and_none_is_lost
         cluster.members(publisher_node).iter().filter(|m| m["state"] == "up").count() == 2
     });
     let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
-    let admin = cluster.admin(publisher_node);
-    let (status, body) = admin
-        .post("/admin/v1/topics", &json!({"name": "/ram/k", "has_gd": false, "max_depth_non_gd": 1000000}));
-    assert_eq!(status, 201, "{body}");
-    let (status, publisher) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": ["pub=/ram/*"]}),
-    );
-    assert_eq!(status, 201, "{publisher}");
-    let (status, e) = admin.post(
-        "/admin/v1/endpoints",
-        &json!({"name": "sub0", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/ram/*"]}),
-    );
-    assert_eq!(status, 201, "{e}");
-    let (status, sub) = admin.post(
-        "/admin/v1/subscriptions",
-        &json!({"topic_name": "/ram/k", "endpoint": "sub0", "delivery_method": "notify",
-                "delivery_batch_size": 20, "push": {"url": format!("{}/sub0", receiver.url)}}),
-    );
-    assert_eq!(status, 201, "{sub}");
-    let key = sub["sub_key"].as_str().unwrap().to_owned();
-    if sub["node"].as_str() != Some("n1") {
-        let (status, moved) =
-            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": "n1"}));
-        assert_eq!(status, 200, "{moved}");
-    }
-    assert_eq!(cluster.owners(publisher_node).get(&key).map(String::as_str), Some("n1"));
-
-    let password = publisher["password"].as_str().unwrap();
+    let (key, password) = pushed_subscription(&cluster, publisher_node, "/ram/k", false, "n1", &receiver);
+    let password = password.as_str();
     let load = PublishLoad::paced(
         vec![cluster.node(publisher_node).url.clone()],
         "publisher",
@@ -1289,7 +1181,52 @@ fn in_ram_messages_that_cannot_reach_their_owner_are_kept_as_gd_and_none_is_lost
     );
     eventually("every acknowledged message delivered", 30, || {
         let got: std::collections::HashSet<i64> =
-            pushed(&receiver).get("sub0").cloned().unwrap_or_default().into_iter().collect();
+            pushed(&receiver).get("sub").cloned().unwrap_or_default().into_iter().collect();
         acked.iter().all(|s| got.contains(s))
     });
+}
+
+/// On `topic` (GD, or in-RAM when `gd` is false): a `publisher` endpoint and one push
+/// subscription of endpoint `sub` to `receiver` (batches of 20, no wait after a failure), made
+/// through node `via` and moved onto `owner` if it landed elsewhere. Answers its sub_key and the
+/// publisher's password.
+fn pushed_subscription(
+    cluster: &TestCluster,
+    via: usize,
+    topic: &str,
+    gd: bool,
+    owner: &str,
+    receiver: &Receiver,
+) -> (String, String) {
+    let admin = cluster.admin(via);
+    let (status, body) = admin.post(
+        "/admin/v1/topics",
+        &json!({"name": topic, "has_gd": gd, "max_depth_gd": 1000000, "max_depth_non_gd": 1000000}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, publisher) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "publisher", "role": "pub-only", "topic_patterns": [format!("pub={topic}")]}),
+    );
+    assert_eq!(status, 201, "{publisher}");
+    let (status, e) = admin.post(
+        "/admin/v1/endpoints",
+        &json!({"name": "sub", "role": "sub-only", "auth": "none", "topic_patterns": [format!("sub={topic}")]}),
+    );
+    assert_eq!(status, 201, "{e}");
+    let (status, sub) = admin.post(
+        "/admin/v1/subscriptions",
+        &json!({"topic_name": topic, "endpoint": "sub", "delivery_method": "notify",
+                "delivery_batch_size": 20, "wait_non_sock_err": 0,
+                "push": {"url": format!("{}/sub", receiver.url)}}),
+    );
+    assert_eq!(status, 201, "{sub}");
+    let key = sub["sub_key"].as_str().unwrap().to_owned();
+    if sub["node"].as_str() != Some(owner) {
+        let (status, moved) =
+            admin.post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": owner}));
+        assert_eq!(status, 200, "{moved}");
+    }
+    assert_eq!(cluster.owners(via).get(&key).map(String::as_str), Some(owner));
+    (key, publisher["password"].as_str().unwrap().to_owned())
 }
