@@ -404,21 +404,8 @@ fn an_owner_frozen_past_the_heartbeat_timeout_pushes_nothing_more_once_it_wakes(
          {frozen_for:?} after it): {late:?}"
     );
     // Nothing lost, first deliveries in order, and only the batch in flight at the stop twice.
-    let in_flight: std::collections::HashSet<i64> = requests
-        .iter()
-        .rfind(|r| r.header(NODE_HEADER) == Some(frozen_name.as_str()) && r.at <= stopped_at)
-        .map(seqs_of)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    let received: Vec<i64> = requests.iter().flat_map(seqs_of).collect();
-    let repeats = check_deliveries("sub", &received, &acked);
-    let mut seen = std::collections::HashSet::new();
-    let repeated: Vec<i64> = received.iter().copied().filter(|s| !seen.insert(*s)).collect();
-    assert!(
-        repeated.iter().all(|s| in_flight.contains(s)),
-        "repeated {repeated:?}, but only the batch in flight at the stop ({in_flight:?}) may be"
-    );
+    let (repeats, in_flight) =
+        only_the_batch_in_flight_repeats(&requests, &frozen_name, stopped_at, true, &acked);
     println!(
         "frozen owner: {} acknowledged, taken over {:.1} s after SIGSTOP, woken after {:.1} s, \
          {repeats} repeated (batch in flight: {})",
@@ -469,13 +456,7 @@ fn a_leader_frozen_past_its_lease_is_replaced_and_does_not_lead_once_it_wakes() 
         "/lead/gd",
         Duration::from_millis(20),
     );
-    let pushes_from = |leading: bool, after: Instant| -> Vec<signalbox_tests::Received> {
-        receiver
-            .received()
-            .into_iter()
-            .filter(|r| (r.header(NODE_HEADER) == Some(leader_name.as_str())) == leading && r.at > after)
-            .collect()
-    };
+    let pushes_from = |leading: bool, after: Instant| pushes_after(&receiver, &leader_name, leading, after);
     let started = Instant::now();
     eventually("the leader pushing", 20, || pushes_from(true, started).len() >= 5);
     let assigned_before = cluster.node(leader).log().matches("event=subscription_assigned").count();
@@ -541,21 +522,8 @@ fn a_leader_frozen_past_its_lease_is_replaced_and_does_not_lead_once_it_wakes() 
     // Nothing lost, first deliveries in order, and only the batch in flight at the stop twice
     // (a push that arrives while its node is stopped was sent before the stop).
     let requests = receiver.received();
-    let in_flight: std::collections::HashSet<i64> = requests
-        .iter()
-        .rfind(|r| r.header(NODE_HEADER) == Some(leader_name.as_str()) && r.at < woken_at)
-        .map(seqs_of)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    let received: Vec<i64> = requests.iter().flat_map(seqs_of).collect();
-    let repeats = check_deliveries("sub", &received, &acked);
-    let mut seen = std::collections::HashSet::new();
-    let repeated: Vec<i64> = received.iter().copied().filter(|s| !seen.insert(*s)).collect();
-    assert!(
-        repeated.iter().all(|s| in_flight.contains(s)),
-        "repeated {repeated:?}, but only the batch in flight at the stop ({in_flight:?}) may be"
-    );
+    let (repeats, in_flight) =
+        only_the_batch_in_flight_repeats(&requests, &leader_name, woken_at, false, &acked);
     println!(
         "frozen leader: replaced {:.1} s after SIGSTOP, its subscription delivered again after {:.1} s, \
          woken after {:.1} s, {} acknowledged, {repeats} repeated (batch in flight: {})",
@@ -637,13 +605,7 @@ fn an_owner_cut_off_from_the_database_and_its_peers_is_taken_over_and_pushes_not
         "/cut/gd",
         Duration::from_millis(20),
     );
-    let pushes_from = |from_cut: bool, after: Instant| -> Vec<signalbox_tests::Received> {
-        receiver
-            .received()
-            .into_iter()
-            .filter(|r| (r.header(NODE_HEADER) == Some(cut_name.as_str())) == from_cut && r.at > after)
-            .collect()
-    };
+    let pushes_from = |from_cut: bool, after: Instant| pushes_after(&receiver, &cut_name, from_cut, after);
     let started = Instant::now();
     eventually("the owner pushing", 20, || pushes_from(true, started).len() >= 5);
     let cut_led = leader_seen_by(&cluster, live).as_deref() == Some(cut_name.as_str());
@@ -1229,4 +1191,46 @@ fn pushed_subscription(
     }
     assert_eq!(cluster.owners(via).get(&key).map(String::as_str), Some(owner));
     (key, publisher["password"].as_str().unwrap().to_owned())
+}
+
+/// The pushes `receiver` got after `after` from `node` (`from` true) or from any other node.
+fn pushes_after(
+    receiver: &Receiver,
+    node: &str,
+    from: bool,
+    after: std::time::Instant,
+) -> Vec<signalbox_tests::Received> {
+    receiver
+        .received()
+        .into_iter()
+        .filter(|r| (r.header(NODE_HEADER) == Some(node)) == from && r.at > after)
+        .collect()
+}
+
+/// Checks every acknowledged message reached `sub` with first deliveries in order, and that
+/// only the last batch `node` pushed before `stop` (at or before it when `inclusive`) came
+/// twice. Answers the repeats and that batch.
+fn only_the_batch_in_flight_repeats(
+    requests: &[signalbox_tests::Received],
+    node: &str,
+    stop: std::time::Instant,
+    inclusive: bool,
+    acked: &[i64],
+) -> (usize, std::collections::HashSet<i64>) {
+    let in_flight: std::collections::HashSet<i64> = requests
+        .iter()
+        .rfind(|r| r.header(NODE_HEADER) == Some(node) && (r.at < stop || (inclusive && r.at == stop)))
+        .map(seqs_of)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let received: Vec<i64> = requests.iter().flat_map(seqs_of).collect();
+    let repeats = check_deliveries("sub", &received, acked);
+    let mut seen = std::collections::HashSet::new();
+    let repeated: Vec<i64> = received.iter().copied().filter(|s| !seen.insert(*s)).collect();
+    assert!(
+        repeated.iter().all(|s| in_flight.contains(s)),
+        "repeated {repeated:?}, but only the batch in flight at the stop ({in_flight:?}) may be"
+    );
+    (repeats, in_flight)
 }
