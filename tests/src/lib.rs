@@ -448,6 +448,13 @@ pub fn assert_error(answer: &(u16, Value), status: u16) {
     assert!(answer.1["details"].as_str().is_some_and(|d| !d.is_empty()), "no details: {answer:?}");
 }
 
+/// [`assert_error`], with exactly these `details`.
+#[track_caller]
+pub fn assert_refused(answer: &(u16, Value), status: u16, details: &str) {
+    assert_error(answer, status);
+    assert_eq!(answer.1["details"], details, "{answer:?}");
+}
+
 /// A topic, an endpoint allowed to publish and subscribe to it, and a client logged in as that
 /// endpoint — the usual start of a pub/sub test.
 pub struct PubSub {

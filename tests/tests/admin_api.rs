@@ -39,8 +39,8 @@ fn topics_are_created_with_defaults_read_edited_listed_and_deleted() {
         assert_eq!(page[0]["name"], "/orders/old");
 
         assert_eq!(admin.delete(&format!("/admin/v1/topics/{id}")).0, 200);
-        assert_error(&admin.get(&format!("/admin/v1/topics/{id}")), 404);
-        assert_error(&admin.delete(&format!("/admin/v1/topics/{id}")), 404);
+        assert_refused(&admin.get(&format!("/admin/v1/topics/{id}")), 404, "no topic with id 1");
+        assert_refused(&admin.delete(&format!("/admin/v1/topics/{id}")), 404, "no topic with id 1");
     }
 }
 
@@ -50,24 +50,56 @@ fn bad_topic_input_is_refused_with_the_right_status_and_nothing_is_stored() {
         let node = Node::start(backend);
         let admin = node.admin();
         let (s, body, _) = admin.raw("POST", "/admin/v1/topics", Some("{\"name\": "));
-        assert_error(&(s, body), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": 5})), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": "/x", "colour": "red"})), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": "has space"})), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": "x".repeat(201)})), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": "/x", "max_depth_gd": 0})), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": "/x", "on_no_subs_pub": "maybe"})), 400);
-        assert_error(&admin.post("/admin/v1/topics", &json!({})), 400);
+        assert_refused(&(s, body), 400, "invalid request body: EOF while parsing a value at line 1 column 9");
+        assert_refused(
+            &admin.post("/admin/v1/topics", &json!({"name": 5})),
+            400,
+            "invalid request body: invalid type: integer `5`, expected a string at line 1 column 9",
+        );
+        assert_refused(&admin.post("/admin/v1/topics", &json!({"name": "/x", "colour": "red"})), 400, "invalid request body: unknown field `colour`, expected one of `name`, `is_active`, `has_gd`, `is_api_sub_allowed`, `max_depth_gd`, `max_depth_non_gd`, `on_overflow_non_gd`, `limit_message_expiry`, `limit_sub_inactivity`, `on_no_subs_pub`, `dedup_window` at line 1 column 9");
+        assert_refused(
+            &admin.post("/admin/v1/topics", &json!({"name": "has space"})),
+            400,
+            "`name` must be 1–200 printable ASCII characters without spaces",
+        );
+        assert_refused(
+            &admin.post("/admin/v1/topics", &json!({"name": "x".repeat(201)})),
+            400,
+            "`name` must be 1–200 printable ASCII characters without spaces",
+        );
+        assert_refused(
+            &admin.post("/admin/v1/topics", &json!({"name": "/x", "max_depth_gd": 0})),
+            400,
+            "`max_depth_gd` must be 1–1000000000",
+        );
+        assert_refused(
+            &admin.post("/admin/v1/topics", &json!({"name": "/x", "on_no_subs_pub": "maybe"})),
+            400,
+            "`on_no_subs_pub` must be one of accept, drop, not `maybe`",
+        );
+        assert_refused(&admin.post("/admin/v1/topics", &json!({})), 400, "`name` is required");
         assert_eq!(admin.get("/admin/v1/topics").1, json!([]), "a refused create stored something");
 
         topic(&node, "/x");
-        assert_error(&admin.post("/admin/v1/topics", &json!({"name": "/x"})), 409);
-        assert_error(&admin.get("/admin/v1/topics/abc"), 400);
-        assert_error(&admin.get("/admin/v1/topics/999"), 404);
-        assert_error(&admin.patch("/admin/v1/topics/999", &json!({"has_gd": true})), 404);
-        assert_error(&admin.call("PUT", "/admin/v1/topics", None), 405);
-        assert_error(&admin.get("/admin/v1/no-such-thing"), 404);
-        assert_error(&admin.get("/admin/v1/topics?limit=0"), 400);
+        assert_refused(
+            &admin.post("/admin/v1/topics", &json!({"name": "/x"})),
+            409,
+            "a topic named `/x` already exists",
+        );
+        assert_refused(&admin.get("/admin/v1/topics/abc"), 400, "`abc` is not a numeric id");
+        assert_refused(&admin.get("/admin/v1/topics/999"), 404, "no topic with id 999");
+        assert_refused(
+            &admin.patch("/admin/v1/topics/999", &json!({"has_gd": true})),
+            404,
+            "no topic with id 999",
+        );
+        assert_refused(&admin.call("PUT", "/admin/v1/topics", None), 405, "method not allowed on this path");
+        assert_refused(&admin.get("/admin/v1/no-such-thing"), 404, "no such path");
+        assert_refused(
+            &admin.get("/admin/v1/topics?limit=0"),
+            400,
+            "limit must be 1–10000 and offset not negative",
+        );
     }
 }
 
@@ -76,9 +108,13 @@ fn admin_keys_authenticate_and_read_only_keys_may_only_read() {
     for backend in backends() {
         let node = Node::start(backend);
         let (s, body, headers) = node.http().raw("GET", "/admin/v1/topics", None);
-        assert_error(&(s, body), 401);
+        assert_refused(&(s, body), 401, "an admin key is required: Authorization: Bearer sba_…");
         assert!(headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("www-authenticate")));
-        assert_error(&node.http().bearer("sba_wrong").get("/admin/v1/topics"), 401);
+        assert_refused(
+            &node.http().bearer("sba_wrong").get("/admin/v1/topics"),
+            401,
+            "unknown or revoked admin key",
+        );
 
         let (status, created) =
             node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
@@ -87,16 +123,28 @@ fn admin_keys_authenticate_and_read_only_keys_may_only_read() {
         assert!(viewer_key.starts_with("sba_"));
         let viewer = node.http().bearer(&viewer_key);
         assert_eq!(viewer.get("/admin/v1/topics").0, 200);
-        assert_error(&viewer.post("/admin/v1/topics", &json!({"name": "/t"})), 403);
+        assert_refused(
+            &viewer.post("/admin/v1/topics", &json!({"name": "/t"})),
+            403,
+            "admin key `viewer` is read-only: only GET is allowed",
+        );
         assert_eq!(node.admin().get("/admin/v1/topics").1, json!([]));
 
         let (_, keys) = node.admin().get("/admin/v1/admin-keys");
         assert!(keys.to_string().contains("viewer"));
         assert!(!keys.to_string().contains(&viewer_key), "a key was listed");
-        assert_error(&node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer"})), 409);
+        assert_refused(
+            &node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer"})),
+            409,
+            "an admin key named `viewer` already exists",
+        );
         assert_eq!(node.admin().delete("/admin/v1/admin-keys/viewer").0, 200);
-        assert_error(&viewer.get("/admin/v1/topics"), 401);
-        assert_error(&node.admin().delete("/admin/v1/admin-keys/viewer"), 404);
+        assert_refused(&viewer.get("/admin/v1/topics"), 401, "unknown or revoked admin key");
+        assert_refused(
+            &node.admin().delete("/admin/v1/admin-keys/viewer"),
+            404,
+            "no admin key named `viewer`",
+        );
         assert!(!node.log().contains(&viewer_key), "an admin key was logged");
         assert!(node.log().contains("admin_key=admin action=admin_key.revoke"), "no audit line");
     }
@@ -142,27 +190,45 @@ fn endpoints_show_credentials_once_store_only_digests_and_rotate() {
         assert_eq!(status, 200, "{edited}");
         assert_eq!(edited["role"], "sub-only");
 
-        assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "crm", "role": "pub-sub"})), 409);
-        assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "x", "role": "boss"})), 400);
-        assert_error(&admin.post("/admin/v1/endpoints", &json!({"name": "x"})), 400);
-        assert_error(
+        assert_refused(
+            &admin.post("/admin/v1/endpoints", &json!({"name": "crm", "role": "pub-sub"})),
+            409,
+            "an endpoint named `crm` (or with that username) already exists",
+        );
+        assert_refused(
+            &admin.post("/admin/v1/endpoints", &json!({"name": "x", "role": "boss"})),
+            400,
+            "`role` must be one of pub-only, sub-only, pub-sub, not `boss`",
+        );
+        assert_refused(
+            &admin.post("/admin/v1/endpoints", &json!({"name": "x"})),
+            400,
+            "`role` is required: one of pub-only, sub-only, pub-sub",
+        );
+        assert_refused(
             &admin.post(
                 "/admin/v1/endpoints",
                 &json!({"name": "x", "role": "pub-sub", "topic_patterns": ["/a"]}),
             ),
             400,
+            "topic pattern `/a` must start with `pub=` or `sub=`",
         );
-        assert_error(
+        assert_refused(
             &admin.post(
                 "/admin/v1/endpoints",
                 &json!({"name": "x", "role": "pub-sub", "endpoint_type": "fax"}),
             ),
             400,
+            "`endpoint_type` must be one of rest, soap, wsx, srv, amqp, files, not `fax`",
         );
-        assert_error(&admin.patch(&format!("/admin/v1/endpoints/{id}"), &json!({"auth": "none"})), 400);
+        assert_refused(
+            &admin.patch(&format!("/admin/v1/endpoints/{id}"), &json!({"auth": "none"})),
+            400,
+            "`auth` cannot be changed in place: delete the endpoint and create it again",
+        );
         assert_eq!(admin.get("/admin/v1/endpoints").1.as_array().unwrap().len(), 2);
         assert_eq!(admin.delete(&format!("/admin/v1/endpoints/{id}")).0, 200);
-        assert_error(&admin.get(&format!("/admin/v1/endpoints/{id}")), 404);
+        assert_refused(&admin.get(&format!("/admin/v1/endpoints/{id}")), 404, "no endpoint with id 1");
     }
 }
 
@@ -194,41 +260,48 @@ fn subscriptions_are_validated_stored_edited_and_deleted() {
         assert_eq!(sub["sub_pattern_matched"], "sub=/crm/*");
         assert!(sub["node"].is_string());
 
-        assert_error(
+        assert_refused(
             &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "crm"})),
             409,
+            "endpoint `crm` is already subscribed to `/crm/new`",
         );
-        assert_error(
+        assert_refused(
             &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/hr/new", "endpoint": "crm"})),
             400,
+            "endpoint `crm` (role pub-sub) has no `sub=` pattern matching topic `/hr/new`",
         );
-        assert_error(
+        assert_refused(
             &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "pub"})),
             400,
+            "endpoint `pub` (role pub-only) has no `sub=` pattern matching topic `/crm/new`",
         );
-        assert_error(
+        assert_refused(
             &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/nope", "endpoint": "crm"})),
             400,
+            "no topic named `/nope`",
         );
-        assert_error(
+        assert_refused(
             &admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "nobody"})),
             400,
+            "no endpoint named `nobody`",
         );
-        assert_error(
+        assert_refused(
             &admin.post(
                 "/admin/v1/subscriptions",
                 &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify"}),
             ),
             400,
+            "`delivery_method = notify` needs a `push` target",
         );
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify", "push": {"url": "not a url"}})), 400);
-        assert_error(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify", "ack_mode": "explicit", "push": {"url": "http://127.0.0.1:9/x"}})), 400);
-        assert_error(
+        assert_refused(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify", "push": {"url": "not a url"}})), 400, "`push.url` must be an http:// or https:// URL, not `not a url`");
+        assert_refused(&admin.post("/admin/v1/subscriptions", &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_method": "notify", "ack_mode": "explicit", "push": {"url": "http://127.0.0.1:9/x"}})), 400, "`ack_mode = explicit` is for pull and WSX subscriptions: a push target acknowledges by succeeding");
+        assert_refused(
             &admin.post(
                 "/admin/v1/subscriptions",
                 &json!({"topic_name": "/crm/new", "endpoint": "hook", "delivery_batch_size": 0}),
             ),
             400,
+            "`delivery_batch_size` must be 1–10000",
         );
 
         let (status, push_sub) = admin.post(

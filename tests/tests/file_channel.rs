@@ -54,32 +54,36 @@ fn bad_file_channels_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let admin = node.admin();
-    assert_error(
+    assert_refused(
         &admin.post(
             "/admin/v1/file-channels",
             &json!({"name": "x", "directory": "/no/such/dir", "topic_name": "/f", "endpoint": "loader"}),
         ),
         400,
+        "`directory` /no/such/dir is not an existing directory",
     );
-    assert_error(
+    assert_refused(
         &admin.post(
             "/admin/v1/file-channels",
             &json!({"name": "x", "directory": d, "topic_name": "/nope", "endpoint": "loader"}),
         ),
         400,
+        "no topic named `/nope`",
     );
-    assert_error(
+    assert_refused(
         &admin.post(
             "/admin/v1/file-channels",
             &json!({"name": "x", "directory": d, "topic_name": "/f", "endpoint": "nobody"}),
         ),
         400,
+        "no endpoint named `nobody`",
     );
-    assert_error(
+    assert_refused(
         &admin.post("/admin/v1/file-channels", &json!({"name": "x", "directory": d, "topic_name": "/f"})),
         400,
+        "`endpoint` is required",
     );
-    assert_error(&admin.post("/admin/v1/file-channels", &json!({"name": "x", "directory": d, "topic_name": "/f", "endpoint": "loader", "poll_interval": 0})), 400);
+    assert_refused(&admin.post("/admin/v1/file-channels", &json!({"name": "x", "directory": d, "topic_name": "/f", "endpoint": "loader", "poll_interval": 0})), 400, "`poll_interval` must be 0.05–86400 seconds");
     let (code, _, err) = node.cli(&[
         "file-channel",
         "create",

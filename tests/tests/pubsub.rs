@@ -71,7 +71,11 @@ fn pull_takes_at_most_max_and_publisher_time_orders_within_a_priority() {
     ps.publish_ok(json!({"data": "now"}));
     assert_eq!(datas(&ps.pull(Some(2))), vec![json!("now"), json!("earlier")]);
     assert_eq!(datas(&ps.pull(Some(2))), vec![json!("later")]);
-    assert_error(&ps.client.call("PATCH", &format!("{}?max=0", ps.topic_path()), None), 400);
+    assert_refused(
+        &ps.client.call("PATCH", &format!("{}?max=0", ps.topic_path()), None),
+        400,
+        "`max` must be 1–10000",
+    );
 }
 
 #[test]
@@ -147,7 +151,11 @@ fn a_repeat_subscribe_answers_the_same_key_and_unsubscribe_ends_it() {
     assert_eq!(ps.subscribe(json!({})), key);
     let (status, _) = ps.client.delete(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic));
     assert_eq!(status, 200);
-    assert_error(&ps.client.call("PATCH", &ps.topic_path(), None), 400);
+    assert_refused(
+        &ps.client.call("PATCH", &ps.topic_path(), None),
+        400,
+        "You are not subscribed to topic `/s`",
+    );
     assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{key}")), 404);
     assert_eq!(ps.client.delete(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic)).0, 200);
 }
@@ -162,7 +170,7 @@ fn over_depth_gd_is_refused_with_503_and_in_ram_overflows_to_the_log_or_is_refus
         ps.publish_ok(json!({"data": "b", "has_gd": true}));
         let (status, body, headers) =
             ps.client.raw("POST", &ps.topic_path(), Some(&json!({"data": "c", "has_gd": true}).to_string()));
-        assert_error(&(status, body), 503);
+        assert_refused(&(status, body), 503, "topic `/deep` is at its GD depth limit of 2");
         assert!(headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("retry-after")));
 
         ps.publish_ok(json!({"data": "r1"}));
@@ -179,7 +187,11 @@ fn over_depth_gd_is_refused_with_503_and_in_ram_overflows_to_the_log_or_is_refus
         node.admin()
             .patch(&format!("/admin/v1/topics/{}", ps.topic_id), &json!({"on_overflow_non_gd": "reject"}));
         ps.publish_ok(json!({"data": "r3"}));
-        assert_error(&ps.publish(json!({"data": "r4"})), 503);
+        assert_refused(
+            &ps.publish(json!({"data": "r4"})),
+            503,
+            "topic `/deep` is at its in-RAM depth limit of 1",
+        );
         // After the pull the depth is free again.
         assert_eq!(datas(&ps.pull(None)), vec![json!("r3")]);
         ps.publish_ok(json!({"data": "r5"}));
@@ -190,7 +202,7 @@ fn over_depth_gd_is_refused_with_503_and_in_ram_overflows_to_the_log_or_is_refus
 fn an_inactive_topic_refuses_publications_with_503() {
     let node = Node::start(Backend::Sqlite);
     let ps = PubSub::setup(&node, "/off", json!({"is_active": false}), "app");
-    assert_error(&ps.publish(json!({"data": "x"})), 503);
+    assert_refused(&ps.publish(json!({"data": "x"})), 503, "topic `/off` is inactive");
     node.admin().patch(&format!("/admin/v1/topics/{}", ps.topic_id), &json!({"is_active": true}));
     ps.publish_ok(json!({"data": "x"}));
 }
@@ -291,8 +303,16 @@ fn a_publisher_chosen_msg_id_is_deduplicated_and_conflicts_across_topics() {
         let other = PubSub::setup(&node, "/other", json!({"has_gd": true}), "app2");
         other.subscribe(json!({}));
         other.publish_ok(json!({"data": "x", "msg_id": "shared-id"}));
-        assert_error(&ps.publish(json!({"data": "y", "msg_id": "shared-id"})), 409);
-        assert_error(&ps.publish(json!({"data": "y", "msg_id": "x".repeat(201)})), 400);
+        assert_refused(
+            &ps.publish(json!({"data": "y", "msg_id": "shared-id"})),
+            409,
+            "msg_id `shared-id` is already used by another message",
+        );
+        assert_refused(
+            &ps.publish(json!({"data": "y", "msg_id": "x".repeat(201)})),
+            400,
+            "`msg_id` must be 1–200 printable ASCII characters",
+        );
     }
 }
 
@@ -308,28 +328,72 @@ fn bad_publications_are_refused_in_the_envelope_and_store_nothing() {
             (s, v)
         };
         assert_error(&raw("{\"data\": "), 400);
-        assert_error(&raw(""), 400);
-        assert_error(&ps.publish(json!({})), 400);
-        assert_error(&ps.publish(json!({"data": ""})), 400);
-        assert_error(&ps.publish(json!({"data": null})), 400);
-        assert_error(&ps.publish(json!({"data": "x", "priority": 0})), 400);
-        assert_error(&ps.publish(json!({"data": "x", "priority": 10})), 400);
-        assert_error(&ps.publish(json!({"data": "x", "expiration": -1})), 400);
+        assert_refused(&raw(""), 400, "a JSON body with `data` is required");
+        assert_refused(&ps.publish(json!({})), 400, "`data` is required");
+        assert_refused(&ps.publish(json!({"data": ""})), 400, "`data` must not be empty");
+        assert_refused(&ps.publish(json!({"data": null})), 400, "`data` is required");
+        assert_refused(
+            &ps.publish(json!({"data": "x", "priority": 0})),
+            400,
+            "priority `0` outside of allowed range 1-9",
+        );
+        assert_refused(
+            &ps.publish(json!({"data": "x", "priority": 10})),
+            400,
+            "priority `10` outside of allowed range 1-9",
+        );
+        assert_refused(
+            &ps.publish(json!({"data": "x", "expiration": -1})),
+            400,
+            "`expiration` must be 0–2147483647 seconds",
+        );
         assert_error(&ps.publish(json!({"data": "x", "priority": "high"})), 400);
         assert_error(&ps.publish(json!({"data": "x", "colour": "red"})), 400);
-        assert_error(&ps.publish(json!({"data": "x", "ext_pub_time": "yesterday"})), 400);
-        assert_error(&ps.publish(json!({"data_list": []})), 400);
-        assert_error(&ps.publish(json!({"data_list": [{"data": "ok"}, {"data": ""}]})), 400);
+        assert_refused(
+            &ps.publish(json!({"data": "x", "ext_pub_time": "yesterday"})),
+            400,
+            "`ext_pub_time` `yesterday` is not an ISO 8601 time",
+        );
+        assert_refused(&ps.publish(json!({"data_list": []})), 400, "`data_list` must not be empty");
+        assert_refused(
+            &ps.publish(json!({"data_list": [{"data": "ok"}, {"data": ""}]})),
+            400,
+            "data_list[1]: `data` must not be empty",
+        );
         let big = "x".repeat(1024 * 1024 + 10);
-        assert_error(&ps.publish(json!({"data": big})), 413);
+        assert_refused(&ps.publish(json!({"data": big})), 413, "Payload Too Large");
 
-        assert_error(&node.http().basic("app", "wrong").post(&path, &json!({"data": "x"})), 401);
-        assert_error(&node.http().post(&path, &json!({"data": "x"})), 401);
-        assert_error(&node.http().header("X-API-Key", "sbk_nope").post(&path, &json!({"data": "x"})), 401);
-        assert_error(&ps.client.post("/zato/pubsub/topic//no/such/topic", &json!({"data": "x"})), 403);
+        assert_refused(
+            &node.http().basic("app", "wrong").post(&path, &json!({"data": "x"})),
+            401,
+            "missing or invalid credentials",
+        );
+        assert_refused(
+            &node.http().post(&path, &json!({"data": "x"})),
+            401,
+            "missing or invalid credentials",
+        );
+        assert_refused(
+            &node.http().header("X-API-Key", "sbk_nope").post(&path, &json!({"data": "x"})),
+            401,
+            "missing or invalid credentials",
+        );
+        assert_refused(
+            &ps.client.post("/zato/pubsub/topic//no/such/topic", &json!({"data": "x"})),
+            403,
+            "You are not allowed to access this resource",
+        );
         node.admin().post("/admin/v1/topics", &json!({"name": "/forbidden"}));
-        assert_error(&ps.client.post("/zato/pubsub/topic//forbidden", &json!({"data": "x"})), 403);
-        assert_error(&ps.client.call("PATCH", "/zato/pubsub/topic//forbidden", None), 403);
+        assert_refused(
+            &ps.client.post("/zato/pubsub/topic//forbidden", &json!({"data": "x"})),
+            403,
+            "You are not allowed to access this resource",
+        );
+        assert_refused(
+            &ps.client.call("PATCH", "/zato/pubsub/topic//forbidden", None),
+            403,
+            "You are not allowed to access this resource",
+        );
 
         let (_, queue) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/queue"));
         assert_eq!(queue, json!([]), "a refused publication was stored");
@@ -344,9 +408,9 @@ fn pull_and_ack_need_a_subscription_and_a_well_formed_body() {
     let node = Node::start(Backend::Sqlite);
     let ps = PubSub::setup(&node, "/nosub", json!({}), "app");
     let (status, body) = ps.client.call("PATCH", &ps.topic_path(), None);
-    assert_error(&(status, body.clone()), 400);
+    assert_refused(&(status, body.clone()), 400, "You are not subscribed to topic `/nosub`");
     assert!(body["details"].as_str().unwrap().contains("You are not subscribed to topic `/nosub`"));
-    assert_error(&ps.ack(&["x"]), 400);
+    assert_refused(&ps.ack(&["x"]), 400, "You are not subscribed to topic `/nosub`");
     ps.subscribe(json!({}));
     let (s, v, _) = ps.client.raw("POST", "/zato/pubsub/ack/topic//nosub", Some("{\"msg_id_list\": 5}"));
     assert_error(&(s, v), 400);
@@ -365,7 +429,7 @@ fn failed_logins_are_throttled_with_429() {
     assert_eq!(statuses[0], 401);
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
     let (s, body, headers) = bad.raw("POST", &ps.topic_path(), Some("{\"data\": 1}"));
-    assert_error(&(s, body), 429);
+    assert_refused(&(s, body), 429, "too many failed logins, try again later");
     assert!(headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("retry-after")));
 }
 
@@ -380,9 +444,17 @@ fn api_keys_authenticate_and_rotation_drops_the_old_credentials_at_once() {
     let key = e["api_key"].as_str().unwrap().to_owned();
     let client = node.http().header("X-API-Key", &key);
     assert_eq!(client.post("/zato/pubsub/topic//k", &json!({"data": 1})).0, 200);
-    assert_error(&client.call("PATCH", "/zato/pubsub/topic//k", None), 403);
+    assert_refused(
+        &client.call("PATCH", "/zato/pubsub/topic//k", None),
+        403,
+        "You are not allowed to access this resource",
+    );
     node.admin().post(&format!("/admin/v1/endpoints/{}/credentials", e["id"]), &json!({}));
-    assert_error(&client.post("/zato/pubsub/topic//k", &json!({"data": 1})), 401);
+    assert_refused(
+        &client.post("/zato/pubsub/topic//k", &json!({"data": 1})),
+        401,
+        "missing or invalid credentials",
+    );
 }
 
 #[test]
@@ -571,7 +643,7 @@ fn concurrent_gd_publications_never_pass_max_depth_gd() {
     assert_eq!(accepted.len(), 5, "accepted past max_depth_gd: {answers:?}");
     assert_eq!(refused.len(), PUBLISHERS - 5);
     for answer in &refused {
-        assert_error(answer, 503);
+        assert_refused(answer, 503, "topic `/gd5` is at its GD depth limit of 5");
         assert_eq!(answer.1["details"], REFUSAL, "{answer:?}");
     }
     // The subscription holds exactly the five accepted, nothing else.

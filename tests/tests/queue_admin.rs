@@ -57,7 +57,11 @@ fn a_message_edited_in_place_reaches_the_subscriber_edited() {
         assert_eq!(got[0]["expiration"], 600);
 
         assert_error(&node.admin().patch(&format!("/admin/v1/messages/{gd}"), &json!({"priority": 3})), 404);
-        assert_error(&node.admin().patch("/admin/v1/messages/zpsm-x", &json!({"priority": 30})), 400);
+        assert_refused(
+            &node.admin().patch("/admin/v1/messages/zpsm-x", &json!({"priority": 30})),
+            400,
+            "priority outside of allowed range 1-9",
+        );
         assert_error(&node.admin().patch("/admin/v1/messages/zpsm-x", &json!({"bogus": 1})), 400);
     }
 }
@@ -110,9 +114,17 @@ fn admins_publish_as_an_endpoint_that_may_publish() {
         "/admin/v1/endpoints",
         &json!({"name": "reader", "role": "sub-only", "topic_patterns": ["sub=/as"]}),
     );
-    assert_error(&node.admin().post(&path, &json!({"endpoint": "reader", "data": "x"})), 400);
-    assert_error(&node.admin().post(&path, &json!({"endpoint": "nobody", "data": "x"})), 400);
-    assert_error(&node.admin().post(&path, &json!({"endpoint": "app"})), 400);
+    assert_refused(
+        &node.admin().post(&path, &json!({"endpoint": "reader", "data": "x"})),
+        400,
+        "endpoint `reader` may not publish to `/as` (role or `pub=` patterns)",
+    );
+    assert_refused(
+        &node.admin().post(&path, &json!({"endpoint": "nobody", "data": "x"})),
+        400,
+        "no endpoint named `nobody`",
+    );
+    assert_refused(&node.admin().post(&path, &json!({"endpoint": "app"})), 400, "`data` is required");
     let got = ps.pull(None);
     assert_eq!(datas(&got), vec![json!("from admin")]);
     assert_eq!(got[0]["priority"], 7);

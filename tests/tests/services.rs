@@ -18,7 +18,7 @@ fn echo_returns_exactly_its_input_and_ping_answers() {
     let (status, pong) = invoke(&node, "zato.ping", json!({}));
     assert_eq!(status, 200);
     assert!(pong["pong"].is_string());
-    assert_error(&invoke(&node, "no.such.service", json!({})), 404);
+    assert_refused(&invoke(&node, "no.such.service", json!({})), 404, "no service named `no.such.service`");
     let (_, list) = node.admin().get("/admin/v1/services");
     assert!(list.to_string().contains("helpers.echo"));
 }
@@ -72,7 +72,7 @@ fn http_services_answer_the_remote_json_and_each_failure_clearly() {
         assert!(body["details"].as_str().unwrap().contains("invalid JSON"), "{body}");
         let started = std::time::Instant::now();
         let (status, body) = invoke(&node, "crm.slow", json!({}));
-        assert_error(&(status, body.clone()), 502);
+        assert_refused(&(status, body.clone()), 502, "service did not answer within 0.5 s");
         assert!(started.elapsed() < Duration::from_secs(2), "not cut at its timeout");
         assert!(body["details"].as_str().unwrap().contains("within 0.5"), "{body}");
         let (status, body) = invoke(&node, "crm.down", json!({}));
@@ -90,32 +90,48 @@ fn http_services_answer_the_remote_json_and_each_failure_clearly() {
 fn bad_service_definitions_are_refused() {
     let node = Node::start(Backend::Sqlite);
     let admin = node.admin();
-    assert_error(&admin.post("/admin/v1/services", &json!({"name": "x", "kind": "ftp"})), 400);
-    assert_error(&admin.post("/admin/v1/services", &json!({"name": "x", "kind": "http"})), 400);
-    assert_error(
+    assert_refused(
+        &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "ftp"})),
+        400,
+        "`kind` must be `http` or `publish`, not `ftp`",
+    );
+    assert_refused(
+        &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "http"})),
+        400,
+        "`url` is required for an `http` service",
+    );
+    assert_refused(
         &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "http", "url": "nope"})),
         400,
+        "`url` must be an http:// URL, not `nope` (https:// targets come with TLS support)",
     );
-    assert_error(
+    assert_refused(
         &admin.post(
             "/admin/v1/services",
             &json!({"name": "x", "kind": "http", "url": "http://h/x", "timeout": -1}),
         ),
         400,
+        "`timeout` must be between 0.001 and 3600 seconds",
     );
-    assert_error(
+    assert_refused(
         &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "publish", "topic_name": "/t"})),
         400,
+        "`endpoint` is required for a `publish` service",
     );
-    assert_error(
+    assert_refused(
         &admin.post(
             "/admin/v1/services",
             &json!({"name": "helpers.echo", "kind": "publish", "topic_name": "/t", "endpoint": "e"}),
         ),
         409,
+        "`helpers.echo` is a built-in service",
     );
-    assert_error(&admin.delete("/admin/v1/services/helpers.echo"), 400);
-    assert_error(&admin.delete("/admin/v1/services/none"), 404);
+    assert_refused(
+        &admin.delete("/admin/v1/services/helpers.echo"),
+        400,
+        "`helpers.echo` is a built-in service and cannot be deleted",
+    );
+    assert_refused(&admin.delete("/admin/v1/services/none"), 404, "no service named `none`");
     let (s, b, _) = admin.raw("POST", "/admin/v1/services/helpers.echo/invoke", Some("{bad"));
     assert_error(&(s, b), 400);
 }
@@ -153,9 +169,9 @@ fn a_publish_service_puts_its_requests_into_a_topic_in_order() {
             &json!({"name": "to.nobody", "kind": "publish", "topic_name": "/bridge", "endpoint": "nobody"}),
         );
         assert_eq!((status, body["details"].clone()), (400, json!("`endpoint`: no endpoint named `nobody`")));
-        assert_error(&invoke(&node, "to.nowhere", json!({"n": 1})), 404);
+        assert_refused(&invoke(&node, "to.nowhere", json!({"n": 1})), 404, "no service named `to.nowhere`");
         assert_eq!(node.admin().delete("/admin/v1/services/to.bridge").0, 200);
-        assert_error(&invoke(&node, "to.bridge", json!({})), 404);
+        assert_refused(&invoke(&node, "to.bridge", json!({})), 404, "no service named `to.bridge`");
     }
 }
 
