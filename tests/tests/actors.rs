@@ -44,7 +44,11 @@ fn every_actor_is_listed_from_the_actors_themselves() {
     assert_eq!(topics[0]["id"], format!("topic:{}", ps.topic_id));
     assert_eq!(topics[0]["subscribers"], 1);
     assert_eq!(node.admin().get("/admin/v1/actors?node=elsewhere").1, json!([]));
-    assert_error(&node.admin().get("/admin/v1/actors?kind=robot"), 400);
+    assert_refused(
+        &node.admin().get("/admin/v1/actors?kind=robot"),
+        400,
+        "`kind` must be one of topic, delivery, peer, session, supervisor",
+    );
     assert_error(&node.admin().get("/admin/v1/actors/delivery:zpsk.none"), 404);
 }
 
@@ -122,19 +126,32 @@ fn commands_that_do_not_fit_are_refused_and_read_only_keys_cannot_send_them() {
     let key = ps.subscribe(json!({}));
     let (status, body) =
         node.admin().post(&format!("/admin/v1/actors/topic:{}/pause", ps.topic_id), &json!({}));
-    assert_error(&(status, body.clone()), 400);
+    assert_refused(&(status, body.clone()), 400, "`pause` does not apply to a topic actor (allowed: clear)");
     assert!(body["details"].as_str().unwrap().contains("allowed: clear"), "{body}");
-    assert_error(&node.admin().post(&format!("/admin/v1/actors/delivery:{key}/reconnect"), &json!({})), 400);
-    assert_error(
+    assert_refused(
+        &node.admin().post(&format!("/admin/v1/actors/delivery:{key}/reconnect"), &json!({})),
+        400,
+        "`reconnect` does not apply to a delivery actor (allowed: pause, resume, restart, clear, move)",
+    );
+    assert_refused(
         &node.admin().post(&format!("/admin/v1/actors/delivery:{key}/move"), &json!({"node": "n2"})),
         409,
+        "cannot move to `n2`: this node runs alone (no cluster)",
     );
     assert_error(&node.admin().post("/admin/v1/actors/delivery:zpsk.none/pause", &json!({})), 404);
-    assert_error(&node.admin().post("/admin/v1/actors/peer:none/stop", &json!({})), 404);
+    assert_refused(
+        &node.admin().post("/admin/v1/actors/peer:none/stop", &json!({})),
+        404,
+        "no actor `peer:none`",
+    );
     let (_, viewer) =
         node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
     let viewer = node.http().bearer(viewer["key"].as_str().unwrap());
-    assert_error(&viewer.post(&format!("/admin/v1/actors/delivery:{key}/pause"), &json!({})), 403);
+    assert_refused(
+        &viewer.post(&format!("/admin/v1/actors/delivery:{key}/pause"), &json!({})),
+        403,
+        "admin key `viewer` is read-only: only GET is allowed",
+    );
     ps.publish_ok(json!({"data": "x"}));
     let (status, cleared) =
         node.admin().post(&format!("/admin/v1/actors/topic:{}/clear", ps.topic_id), &json!({}));

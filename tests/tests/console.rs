@@ -86,7 +86,7 @@ fn console_publishes_edits_in_place_and_pauses_delivery_as_the_api_and_subscribe
         shot("endpoints");
         let shop = node.http().basic("shop", &password);
         let (status, body) = shop.call("PATCH", "/zato/pubsub/topic//console/orders", None);
-        assert_error(&(status, body.clone()), 400);
+        assert_refused(&(status, body.clone()), 400, "You are not subscribed to topic `/console/orders`");
         assert!(
             body["details"].as_str().unwrap().contains("not subscribed"),
             "the revealed password works: {body}"
@@ -216,7 +216,7 @@ fn console_files_are_served_by_the_node_and_whoami_tells_the_key_role() {
     assert!(headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("text/javascript")));
-    assert_error(&node.http().get("/admin/ui/no-such-file.js"), 404);
+    assert_refused(&node.http().get("/admin/ui/no-such-file.js"), 404, "no console file `no-such-file.js`");
     let (status, body, _) = node.http().raw("GET", "/admin/ui", None);
     assert_eq!(status, 200, "redirected to /admin/ui/");
     assert!(body.as_str().unwrap().contains("app.js"));
@@ -230,8 +230,16 @@ fn console_files_are_served_by_the_node_and_whoami_tells_the_key_role() {
     let (_, me) = node.http().bearer(viewer["key"].as_str().unwrap()).get("/admin/v1/whoami");
     assert_eq!(me["role"], "read-only");
     assert_eq!(me["name"], "viewer");
-    assert_error(&node.http().get("/admin/v1/whoami"), 401);
-    assert_error(&node.http().bearer("sba_nope").get("/admin/v1/whoami"), 401);
+    assert_refused(
+        &node.http().get("/admin/v1/whoami"),
+        401,
+        "an admin key is required: Authorization: Bearer sba_…",
+    );
+    assert_refused(
+        &node.http().bearer("sba_nope").get("/admin/v1/whoami"),
+        401,
+        "unknown or revoked admin key",
+    );
 }
 
 #[test]
@@ -332,7 +340,7 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         browser.accept_dialog();
         let password = browser.text(&browser.wait(".reveal output code"));
         assert_ne!(password, ps.password);
-        assert_error(&ps.publish(json!({"data": "old password"})), 401);
+        assert_refused(&ps.publish(json!({"data": "old password"})), 401, "missing or invalid credentials");
         let (status, body) =
             node.http().basic("app", &password).post("/zato/pubsub/topic//q", &json!({"data": 1}));
         assert_eq!(status, 200, "{body}");

@@ -188,7 +188,7 @@ fn when_b_goes_away_a_reports_it_fires_on_close_reconnects_by_itself_and_fires_o
     let (s, body) = a
         .admin()
         .post(&format!("/admin/v1/links/{id}/invoke"), &json!({"service": "helpers.echo", "request": 1}));
-    assert_error(&(s, body), 503);
+    assert_refused(&(s, body), 503, "link `to-b` is not connected");
     assert!(started.elapsed() < Duration::from_millis(500), "a down link must fail fast");
     b.restart();
     eventually("the link to come back", 40, || {
@@ -245,16 +245,20 @@ fn wrong_credentials_back_off_with_a_reason_and_invocations_report_remote_errors
     eventually("connected", 20, || a.admin().get(&format!("/admin/v1/links/{id}")).1["state"] == "connected");
     let (s, body) =
         a.admin().post(&format!("/admin/v1/links/{id}/invoke"), &json!({"service": "nope", "request": {}}));
-    assert_error(&(s, body.clone()), 502);
+    assert_refused(&(s, body.clone()), 502, "remote service failed with status 404: no service named `nope`");
     assert!(body["details"].as_str().unwrap().contains("404"), "{body}");
     let (s, body) = a
         .admin()
         .post(&format!("/admin/v1/links/{id}/invoke"), &json!({"service": "not.allowed", "request": {}}));
-    assert_error(&(s, body.clone()), 502);
+    assert_refused(
+        &(s, body.clone()),
+        502,
+        "remote service failed with status 403: service `not.allowed` is not allowed on this channel",
+    );
     assert!(body["details"].as_str().unwrap().contains("403"), "{body}");
     let (s, body) =
         a.admin().post(&format!("/admin/v1/links/{id}/invoke"), &json!({"service": "slow", "request": {}}));
-    assert_error(&(s, body), 504);
+    assert_refused(&(s, body), 504, "no reply over `good` in time");
     let (_, l) = a.admin().get(&format!("/admin/v1/links/{id}"));
     assert_eq!(l["in_flight_invocations"], 0, "a timed-out invocation left something behind");
     assert!(!a.log().contains(&password), "a link secret was logged");
@@ -281,7 +285,11 @@ fn links_are_stopped_started_and_reconnected_by_actor_commands_and_validated() {
     });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(event_types(&a, &events), vec!["connect", "close", "connect", "close", "connect"]);
-    assert_error(&a.admin().post("/admin/v1/actors/peer:to-b/pause", &json!({})), 400);
+    assert_refused(
+        &a.admin().post("/admin/v1/actors/peer:to-b/pause", &json!({})),
+        400,
+        "`pause` does not apply to a peer actor (allowed: reconnect, stop, start)",
+    );
 
     for bad in [
         json!({"name": "x", "address": "http://h/wsx/p", "username": "u", "secret": "s"}),
@@ -291,12 +299,13 @@ fn links_are_stopped_started_and_reconnected_by_actor_commands_and_validated() {
     ] {
         assert_error(&a.admin().post("/admin/v1/links", &bad), 400);
     }
-    assert_error(
+    assert_refused(
         &a.admin().post(
             "/admin/v1/links",
             &json!({"name": "to-b", "address": "ws://h/wsx/p", "username": "u", "secret": "s"}),
         ),
         409,
+        "a link named `to-b` already exists",
     );
     let (code, out, _) = a.cli(&["link", "list"]);
     assert_eq!(code, 0);
@@ -355,5 +364,5 @@ fn a_certificate_for_another_host_name_is_refused_with_a_clear_last_error() {
         l["state"] == "backing-off"
             && l["last_error"].as_str().is_some_and(|e| e.to_lowercase().contains("certificate"))
     });
-    assert_error(&a.admin().post("/admin/v1/links", &json!({"name": "x", "address": "wss://h/wsx/p", "username": "u", "secret": "s", "ca_file": "/no/such.pem"})), 400);
+    assert_refused(&a.admin().post("/admin/v1/links", &json!({"name": "x", "address": "wss://h/wsx/p", "username": "u", "secret": "s", "ca_file": "/no/such.pem"})), 400, "cannot read certificates from /no/such.pem: I/O error: No such file or directory (os error 2)");
 }

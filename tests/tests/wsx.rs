@@ -117,8 +117,12 @@ fn a_client_that_never_creates_a_session_is_refused_and_closed_and_unknown_paths
     let frame = ws.recv();
     assert_eq!(frame["meta"]["msg_type"], "zwsx.merr");
     assert!(ws.recv_close().is_some());
-    assert_error(&node.http().get("/wsx/nowhere"), 404);
-    assert_error(&node.http().get("/wsx/slow"), 400);
+    assert_refused(&node.http().get("/wsx/nowhere"), 404, "no WSX channel at this path");
+    assert_refused(
+        &node.http().get("/wsx/slow"),
+        400,
+        "a WebSocket upgrade is required: WebSocket upgrade is expected",
+    );
 }
 
 #[test]
@@ -393,12 +397,25 @@ fn admins_invoke_a_connected_client_and_disconnect_it() {
 fn channels_are_validated_and_managed_from_the_cli() {
     let node = Node::start(Backend::Sqlite);
     let admin = node.admin();
-    assert_error(&admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/other/x"})), 400);
-    assert_error(&admin.post("/admin/v1/channels", &json!({"name": "x"})), 400);
-    assert_error(&admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/_cluster"})), 400);
-    assert_error(
+    assert_refused(
+        &admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/other/x"})),
+        400,
+        "`path` must start with /wsx/ and be a plain URL path, e.g. /wsx/gateway",
+    );
+    assert_refused(
+        &admin.post("/admin/v1/channels", &json!({"name": "x"})),
+        400,
+        "`name` and `path` are required",
+    );
+    assert_refused(
+        &admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/_cluster"})),
+        400,
+        "`path` /wsx/_cluster is reserved for the cluster's internal link",
+    );
+    assert_refused(
         &admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/x", "ping_interval": 0})),
         400,
+        "`ping_interval` must be 0.1–86400 seconds",
     );
     let (status, c) = admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/x"}));
     assert_eq!(status, 201);
@@ -406,7 +423,11 @@ fn channels_are_validated_and_managed_from_the_cli() {
     assert_eq!(c["new_token_wait_time"], 5.0);
     assert_eq!(c["ping_interval"], 45.0);
     assert!(c["allowed_services"].as_array().unwrap().contains(&json!("zato.pubsub.pubapi.publish-message")));
-    assert_error(&admin.post("/admin/v1/channels", &json!({"name": "y", "path": "/wsx/x"})), 409);
+    assert_refused(
+        &admin.post("/admin/v1/channels", &json!({"name": "y", "path": "/wsx/x"})),
+        409,
+        "a channel with that name or path already exists",
+    );
     let (code, _, err) = node.cli(&["channel", "create", "z", "path=/wsx/z"]);
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = node.cli(&["channel", "list"]);
