@@ -21,11 +21,12 @@ enum Format {
 
 pub struct HttpSink {
     url: String,
-    timeout: Duration,
     format: Format,
     /// Decrypted once when the sink is built; never logged.
     authorization: Option<String>,
-    outbound: Outbound,
+    /// Made once per target, so pushes reuse its connections instead of a new one (and a TLS
+    /// handshake) per batch.
+    client: awc::Client,
     /// Sent as `X-Signalbox-Node` (not sent for a node name that is no valid header value).
     node: Option<HeaderValue>,
 }
@@ -47,12 +48,12 @@ impl HttpSink {
             Some(ca) => Outbound::new(crate::outbound::client_config(Some(ca))?),
             None => deps.outbound.clone(),
         };
+        let timeout = Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT));
         Ok(HttpSink {
             url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
-            timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(TIMEOUT)),
             format,
             authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
-            outbound,
+            client: outbound.client(timeout),
             node: HeaderValue::from_str(&deps.node).ok(),
         })
     }
@@ -79,7 +80,7 @@ fn soap_envelope(batch: &Batch) -> String {
 
 impl Sink for HttpSink {
     fn deliver(&self, batch: Batch) -> SinkFuture {
-        let (url, timeout) = (self.url.clone(), self.timeout);
+        let url = self.url.clone();
         let (auth, node) = (self.authorization.clone(), self.node.clone());
         let (method, body, content_type, action) = match &self.format {
             Format::Json { method } => (method.clone(), batch.body().to_string(), "application/json", None),
@@ -88,7 +89,7 @@ impl Sink for HttpSink {
             }
         };
         let is_soap = action.is_some();
-        let client = self.outbound.client(timeout);
+        let client = self.client.clone();
         Box::pin(async move {
             let method = awc::http::Method::from_bytes(method.as_bytes())
                 .map_err(|e| SinkError::other(e.to_string()))?;

@@ -446,7 +446,7 @@ impl ClusterMember {
                 _ => log::warn!("event=configuration_reload_failed part=channels"),
             }
             state.auth.forget_all();
-            state.recheck_sessions();
+            state.recheck_sessions(None);
         })
     }
 
@@ -669,14 +669,17 @@ impl Handler<ForwardRam> for ClusterMember {
     }
 }
 
-/// Messages as JSON, in order, grouped so that each group's messages take at most `limit` bytes
-/// (a message larger than that goes alone).
+/// Messages as JSON, in order, grouped so that each group's messages take at most about `limit`
+/// bytes (a message larger than that goes alone). A message's size is estimated from its data —
+/// twice it, for escaping, plus its other fields — rather than serialised a second time; the
+/// receiving channel allows four times `limit`.
 fn frames_of(messages: &[Arc<signalbox_actors::message::Message>], limit: usize) -> Vec<Vec<Value>> {
     let mut frames: Vec<Vec<Value>> = Vec::new();
     let mut size = 0;
     for message in messages {
+        const FIELDS: usize = 1024;
         let value = serde_json::to_value(message.as_ref()).unwrap_or(Value::Null);
-        let bytes = value.to_string().len();
+        let bytes = 2 * message.data.len() + FIELDS;
         if frames.is_empty() || (size + bytes > limit && size > 0) {
             frames.push(Vec::new());
             size = 0;

@@ -53,14 +53,15 @@ impl AppState {
     /// are forgotten and live WSX sessions check theirs again, here and on every other node.
     pub async fn credentials_changed(&self, endpoint_id: i64) {
         self.auth.forget(endpoint_id);
-        self.recheck_sessions();
+        self.recheck_sessions(Some(endpoint_id));
         self.cluster_changed().await;
     }
 
-    /// Every live WSX session reads its endpoint again (see `RecheckLogin`).
-    pub fn recheck_sessions(&self) {
+    /// Live WSX sessions of `endpoint_id` (of every endpoint: `None`) read their endpoint again
+    /// (see `RecheckLogin`).
+    pub fn recheck_sessions(&self, endpoint_id: Option<i64>) {
         for session in self.wsx_sessions.all() {
-            session.do_send(crate::wsx::session::RecheckLogin);
+            session.do_send(crate::wsx::session::RecheckLogin { endpoint_id });
         }
     }
 
@@ -114,9 +115,13 @@ pub const BODY_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Wraps a request's body so that a wait of more than [`BODY_STALL`] for its next bytes ends it.
 pub fn stall_guard(req: &mut actix_web::dev::ServiceRequest) {
+    use actix_web::http::header;
     use actix_web::HttpMessage;
     use futures_util::StreamExt;
-    if req.headers().contains_key(actix_web::http::header::UPGRADE) {
+    let headers = req.headers();
+    let no_body = !headers.contains_key(header::TRANSFER_ENCODING)
+        && headers.get(header::CONTENT_LENGTH).is_none_or(|n| n.as_bytes() == b"0");
+    if no_body || headers.contains_key(header::UPGRADE) {
         return;
     }
     let body = req.take_payload();

@@ -711,13 +711,19 @@ impl Handler<ReleaseSubscription> for WsxSession {
 /// closed (a `zwsx.rsperr` 401, then 1008); otherwise it goes on with the new permissions.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RecheckLogin;
+pub struct RecheckLogin {
+    /// Only sessions of this endpoint (`None`: every session — another node changed something).
+    pub endpoint_id: Option<i64>,
+}
 
 impl Handler<RecheckLogin> for WsxSession {
     type Result = ();
 
-    fn handle(&mut self, _msg: RecheckLogin, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: RecheckLogin, ctx: &mut Context<Self>) {
         let Some(login) = &self.login else { return };
+        if msg.endpoint_id.is_some_and(|id| id != login.endpoint.id) {
+            return;
+        }
         if self.channel.row.id == crate::cluster::CHANNEL_ID {
             return;
         }
