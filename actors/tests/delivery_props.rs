@@ -1132,6 +1132,52 @@ fn check_property(push: bool) {
     }
 }
 
+/// A case the property found: a batch set aside after a failed push, then `Restart` while a
+/// read of the backlog that skipped it (it was set aside) was under way. The read's answer
+/// replaced the window's GD part, so the GD message put back by `Restart` was gone from RAM
+/// with the window believing it held everything; it was never pushed. Timing decides whether
+/// the read is under way, so the case runs many times.
+#[test]
+fn restart_during_a_backlog_read_keeps_what_was_set_aside() {
+    let p = |gd, priority, publisher| Publication { gd, priority, expiration: None, publisher };
+    let case = Case {
+        explicit: true,
+        batch: 27,
+        max_in_flight: 32,
+        max_retry: 4,
+        block_on_error: false,
+        ack_timeout: 2,
+        attach_late: true,
+        start_paused: false,
+        replies: [&[Reply::Hold, Reply::Ack, Reply::Fail, Reply::Fail][..], &[Reply::Hold; 5]].concat(),
+        steps: vec![
+            Step::Reattach,
+            Step::Restart,
+            Step::Publish(vec![p(true, 1, 1), p(false, 0, 2), p(true, 4, 1), p(true, 4, 1)]),
+            Step::Answer(11604404296389202359, Reply::Drop),
+            Step::Publish(vec![
+                p(false, 5, 0),
+                p(false, 9, 1),
+                p(false, 9, 1),
+                p(true, 5, 1),
+                p(true, 5, 1),
+                p(true, 7, 2),
+            ]),
+            Step::Answer(17739180487496298524, Reply::Ack),
+            Step::Publish(vec![p(false, 5, 1), p(true, 5, 2)]),
+            Step::Restart,
+            Step::Answer(13118925436915373293, Reply::Ack),
+            Step::Restart,
+        ],
+    };
+    let fx = Fixture::new();
+    for round in 0..200 {
+        if let Err(e) = run_case(&fx, &case, true) {
+            panic!("round {round}: {e}");
+        }
+    }
+}
+
 #[test]
 fn wsx_push_delivers_in_order_once_acknowledged_and_loses_nothing() {
     check_property(true);

@@ -177,7 +177,8 @@ impl DeliveryActor {
 
     fn build_sink(&mut self) {
         self.sink = match (&self.sub.push_config, self.sub.delivery_method.as_str()) {
-            (Some(config), "notify") => match crate::sinks::build(config, &self.sink_deps) {
+            (Some(config), "notify") => match crate::sinks::build(config, &self.sub.sub_key, &self.sink_deps)
+            {
                 Ok(sink) => Some(sink),
                 Err(e) => {
                     log::error!("event=push_target_unusable sub_key={} error={e}", self.sub.sub_key);
@@ -247,7 +248,7 @@ impl DeliveryActor {
         for (key, entry) in taken.handed {
             self.window.insert(key, entry);
         }
-        self.window.backlog_unknown();
+        self.backlog_unknown();
     }
 
     /// Messages handed over or set aside: a read of the backlog must not bring them back.
@@ -271,6 +272,14 @@ impl DeliveryActor {
                 }
             }
         }
+    }
+
+    /// The window no longer knows what SQL holds: read it before delivering. A read under way
+    /// started before this and may have missed what changed (or skipped what was put back), so
+    /// it is read again after that one.
+    fn backlog_unknown(&mut self) {
+        self.refill_stale |= self.refilling;
+        self.window.backlog_unknown();
     }
 
     fn gd_gone(&self, gone: usize) {
@@ -336,7 +345,7 @@ impl Handler<Enqueue> for DeliveryActor {
         }
         for entry in msg.entries {
             if cluster && entry.msg.has_gd {
-                self.window.backlog_unknown();
+                self.backlog_unknown();
                 continue;
             }
             let id = &entry.msg.msg_id;
@@ -605,7 +614,7 @@ impl Handler<QueueCommand> for DeliveryActor {
                         entry.hold = Some(crate::message::RamHold::new(&act.stats.ram));
                         act.window.insert(entry.msg.order_key(), entry);
                     }
-                    act.window.backlog_unknown();
+                    act.backlog_unknown();
                     n
                 }
             };
@@ -632,8 +641,7 @@ impl Handler<Resync> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Resync, ctx: &mut Context<Self>) {
-        self.refill_stale |= self.refilling;
-        self.window.backlog_unknown();
+        self.backlog_unknown();
         self.kick(ctx);
     }
 }
@@ -696,13 +704,14 @@ impl Handler<Control> for DeliveryActor {
             Control::Pause => self.paused = true,
             Control::Resume => self.paused = false,
             Control::Restart => {
-                // Set-aside batches go back in their place; the GD window is read again.
+                // Set-aside batches go back in their place; the GD window is read again (and
+                // again after a read under way, which skipped the set-aside GD messages).
                 for batch in std::mem::take(&mut self.set_aside) {
                     for (key, entry) in batch.entries {
                         self.window.insert(key, entry);
                     }
                 }
-                self.window.backlog_unknown();
+                self.backlog_unknown();
                 self.blocked_until = 0;
                 self.metrics.actor_restarts.with_label_values(&["delivery"]).inc();
             }

@@ -221,7 +221,7 @@ impl DeliveryActor {
                 Err(e) => {
                     // Delivered but not yet removed: GD messages will go out again (at least once).
                     act.last_error = Some(e.to_string());
-                    act.window.backlog_unknown();
+                    act.backlog_unknown();
                     drop(entries);
                     ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
                 }
