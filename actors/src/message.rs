@@ -200,3 +200,134 @@ pub struct QueueEntry {
     /// When the message entered this queue.
     pub recv_time: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(msg_id: &str, priority: i32, pub_time: i64, ext_pub_time: Option<i64>) -> Message {
+        Message {
+            msg_id: msg_id.into(),
+            topic_id: 7,
+            topic_name: "/orders".into(),
+            published_by_id: Some(3),
+            correl_id: Some("c1".into()),
+            in_reply_to: None,
+            ext_client_id: Some("client".into()),
+            group_id: None,
+            position_in_group: Some(2),
+            pub_pattern_matched: "pub=/orders".into(),
+            pub_time,
+            ext_pub_time,
+            expiration: 60,
+            expiration_time: pub_time + 60_000_000,
+            data: r#"{"n":1}"#.into(),
+            mime_type: "application/json".into(),
+            size: 7,
+            priority,
+            user_ctx: Some(r#"{"k":"v"}"#.into()),
+            has_gd: true,
+        }
+    }
+
+    fn key(msg_id: &str, priority: i32, pub_time: i64, ext_pub_time: Option<i64>) -> OrderKey {
+        message(msg_id, priority, pub_time, ext_pub_time).order_key()
+    }
+
+    #[test]
+    fn order_key_ranks_priority_first_then_publisher_time_then_server_time_then_msg_id() {
+        // Higher priority first, however late.
+        assert!(key("b", 9, 1_000, None) < key("a", 5, 1, None));
+        assert!(key("a", 1, 1, None) > key("b", 2, 1_000, None));
+        // Same priority: the publisher's time when it gave one, else the server's.
+        assert!(key("a", 5, 100, Some(10)) < key("b", 5, 50, None));
+        assert!(key("a", 5, 100, Some(60)) > key("b", 5, 50, None));
+        // Same publisher time: the server's time.
+        assert!(key("z", 5, 30, Some(20)) < key("a", 5, 40, Some(20)));
+        // All equal but the id.
+        assert!(key("a", 5, 30, None) < key("b", 5, 30, None));
+        assert_eq!(key("a", 5, 30, None), key("a", 5, 30, Some(30)));
+    }
+
+    #[test]
+    fn a_message_expires_at_its_expiration_time_not_before() {
+        let m = message("m", 5, 1_000, None);
+        assert!(!m.is_expired(m.expiration_time - 1));
+        assert!(m.is_expired(m.expiration_time));
+        assert!(m.is_expired(m.expiration_time + 1));
+    }
+
+    #[test]
+    fn the_stored_form_round_trips_every_field() {
+        let m = message("zpsm1", 7, 1_000, Some(900));
+        let stored = m.to_stored();
+        assert!(stored.is_in_sub_queue);
+        assert_eq!(stored.pub_msg_id, "zpsm1");
+        assert_eq!(Message::from_stored(stored, "/orders"), m);
+    }
+
+    #[test]
+    fn the_external_form_leaves_out_nulls_and_gives_data_back_as_json() {
+        let mut m = message("m", 5, 1_000_000, None);
+        let out = m.to_external(Some("zpsk.1"), 2, 3_000_000);
+        assert_eq!(out["data"], serde_json::json!({"n": 1}));
+        assert_eq!(out["user_ctx"], serde_json::json!({"k": "v"}));
+        assert_eq!(out["sub_key"], "zpsk.1");
+        assert_eq!(out["delivery_count"], 2);
+        assert_eq!(out["position_in_group"], 2);
+        assert_eq!(out["pub_time_iso"], "1970-01-01T00:00:01.000000Z");
+        assert_eq!(out["recv_time_iso"], "1970-01-01T00:00:03.000000Z");
+        for absent in ["in_reply_to", "group_id", "ext_pub_time_iso"] {
+            assert!(out.get(absent).is_none(), "{absent} is null and must be left out");
+        }
+        // Data that is not JSON text comes back as the string it is.
+        m.data = "not json".into();
+        m.user_ctx = None;
+        let out = m.to_external(None, 0, 0);
+        assert_eq!(out["data"], "not json");
+        assert!(out.get("sub_key").is_none() && out.get("user_ctx").is_none());
+    }
+
+    #[test]
+    fn server_times_never_repeat_even_from_many_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..2_000).map(|_| next_pub_time()).collect::<Vec<i64>>()))
+            .collect();
+        let mut all = Vec::new();
+        for t in threads {
+            let times = t.join().expect("thread");
+            assert!(times.windows(2).all(|w| w[0] < w[1]), "each caller sees them increase");
+            all.extend(times);
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "no two publications share a server time");
+    }
+
+    #[test]
+    fn msg_ids_are_zpsm_and_24_hex_digits_and_differ() {
+        let (a, b) = (new_msg_id(), new_msg_id());
+        for id in [&a, &b] {
+            let hex = id.strip_prefix("zpsm").expect("zpsm prefix");
+            assert_eq!(hex.len(), 24, "{id}");
+            assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+        }
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_ram_hold_counts_the_message_until_the_last_queue_lets_go() {
+        let depth = Arc::new(AtomicI64::new(0));
+        let hold = RamHold::new(&depth);
+        let (q1, q2) = (hold.clone(), hold.clone());
+        drop(hold);
+        assert_eq!(depth.load(Ordering::Relaxed), 1, "one message, however many queues hold it");
+        drop(q1);
+        assert_eq!(depth.load(Ordering::Relaxed), 1);
+        drop(q2);
+        assert_eq!(depth.load(Ordering::Relaxed), 0);
+        let _two = (RamHold::new(&depth), RamHold::new(&depth));
+        assert_eq!(depth.load(Ordering::Relaxed), 2);
+    }
+}

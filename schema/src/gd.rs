@@ -587,3 +587,7 @@ fn repeats(conn: &mut AnyConnection, batch: &[GdPublication]) -> StoreResult<Vec
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "gd_tests.rs"]
+mod tests;

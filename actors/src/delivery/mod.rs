@@ -534,6 +534,11 @@ impl Handler<EditMessage> for DeliveryActor {
 
     fn handle(&mut self, msg: EditMessage, _ctx: &mut Context<Self>) -> bool {
         let mut found = self.window.replace(&msg.msg);
+        if !found && msg.msg.has_gd {
+            // Not in the window, so in SQL: its new place may now come before the window's
+            // bound (a raised priority), so the backlog is read again.
+            self.backlog_unknown();
+        }
         if let Some(lease) = self.in_flight.get_mut(&msg.msg.msg_id) {
             lease.entry.msg = msg.msg.clone();
             lease.key = msg.msg.order_key();

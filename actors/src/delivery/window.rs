@@ -160,3 +160,7 @@ impl Window {
         self.backlog = Backlog::InWindow;
     }
 }
+
+#[cfg(test)]
+#[path = "window_tests.rs"]
+mod tests;

@@ -304,7 +304,9 @@ impl Handler<Publish> for TopicActor {
                 msg.has_gd = true;
             }
             if let (Some(id), false) = (&client_id, msg.has_gd) {
-                if self.recent_ids.get(id).is_some_and(|t| msg.pub_time - t <= window) {
+                // A repeat of an earlier publication, or of an earlier message of this one.
+                let earlier_here = window > 0 && ram.iter().any(|(_, m, chosen)| *chosen && m.msg_id == *id);
+                if earlier_here || self.recent_ids.get(id).is_some_and(|t| msg.pub_time - t <= window) {
                     answers.push(Some(Published { msg_id: id.clone(), overflow: false }));
                     continue;
                 }
@@ -477,3 +479,6 @@ impl Handler<CountSubscribers> for TopicActor {
         self.subscribers.len()
     }
 }
+
+#[cfg(test)]
+mod tests;
