@@ -1,17 +1,16 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use signalbox::cli::{Cli, Command};
+use signalbox::cli::Invocation;
 use signalbox::config::Config;
 
 fn main() -> ExitCode {
     signalbox::tls::install_provider();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let invocation = match signalbox::cli::parse() {
+        Ok(invocation) => invocation,
         Err(e) => return usage_error(e),
     };
-    match cli.command {
-        Command::Serve(args) => {
+    match invocation {
+        Invocation::Serve(args) => {
             let config = match Config::load(&args) {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
@@ -27,7 +26,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        other => signalbox::cli::run(&cli.global, other),
+        Invocation::Client(flags, command) => signalbox::cli::run(&flags, command),
     }
 }
 

@@ -261,8 +261,9 @@ impl Node {
     /// which tests running in parallel share).
     pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let out = Command::new(binary())
-            .args(["--url", &self.url, "--admin-key", &self.admin_key])
+            .args(["--url", &self.url])
             .args(args)
+            .env("SIGNALBOX_ADMIN_KEY", &self.admin_key)
             .envs(env.iter().copied())
             .output()
             .expect("run the CLI");
@@ -519,6 +520,16 @@ impl PubSub {
         let (status, body) = self.client.call("PATCH", &path, None);
         assert_eq!(status, 200, "{body}");
         body.as_array().unwrap().clone()
+    }
+
+    /// Pulls until something comes (a lease running out, a message on its way), within `secs`.
+    pub fn pull_when_ready(&self, secs: u64) -> Vec<Value> {
+        let mut got = Vec::new();
+        eventually("messages to pull", secs, || {
+            got = self.pull(None);
+            !got.is_empty()
+        });
+        got
     }
 
     pub fn ack(&self, ids: &[&str]) -> (u16, Value) {
@@ -823,6 +834,15 @@ pub fn metric(node: &Node, series: &str) -> Option<f64> {
 }
 
 /// Polls `check` every 100 ms until it is true; panics after `secs` seconds naming `what`.
+/// Joins a group of tests that must not overlap; the guard keeps the others of the group
+/// waiting until it is dropped. Test binaries already run one after another; this keeps the
+/// tests of one binary apart too (the cluster tests, whose failover bounds are heartbeat
+/// timeouts; the console tests, each a Chromium). A test that failed while in the group
+/// poisoned the lock; the next one still runs.
+pub fn serialized(group: &'static std::sync::Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
+    group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check() {

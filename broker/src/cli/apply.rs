@@ -1,121 +1,229 @@
-//! `signalbox apply FILE.toml` and `signalbox export`.
+//! `signalbox apply FILE.toml`.
 //!
-//! The file lists `[[topic]]`, `[[endpoint]]` and `[[subscription]]` tables whose keys are the
-//! admin API's field names. Apply creates what is missing and edits only the fields that differ,
-//! so running it twice changes nothing the second time. A key ending in `_env` (anywhere, e.g.
-//! `push.auth.password_env = "CRM_PASSWORD"`) is replaced by the variable's value under the key
-//! without the suffix, so files hold no secrets. Export writes the same format back, without
-//! secrets, and round-trips with apply.
+//! The file lists `[[channel]]`, `[[topic]]`, `[[endpoint]]`, `[[service]]`, `[[subscription]]`,
+//! `[[file_channel]]` and `[[link]]` tables whose keys are the admin API's field names; `export`
+//! writes the same format and docs/CLI.md documents it. Apply creates what is missing and edits
+//! only the fields that differ, so running it twice changes nothing the second time; it never
+//! deletes. A key ending in `_env` (anywhere, e.g. `push.auth.password_env = "CRM_PASSWORD"`) is
+//! replaced by the variable's value under the key without the suffix, so files hold no secrets.
+//!
+//! It reports one line per object and per changed field (`created topic /orders/new`,
+//! `updated topic /orders/new: max_depth_gd 500 → 600`, `unchanged endpoint crm`), then, as a
+//! table, the credentials the node made for new endpoints: they are shown this once.
 
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::client::{Client, ClientError};
+use super::client::{encode, Client, ClientError};
+use super::{table, Output};
 
-/// Fields the server adds that are not configuration, left out of exports and comparisons.
-const DERIVED: &[&str] = &[
-    "id",
-    "created_at",
-    "last_pub_time",
-    "last_seen",
-    "creation_time",
-    "sub_key",
-    "node",
-    "sub_pattern_matched",
-    "is_wsx",
-    "username",
-];
+/// The tables of a file, in the order they are applied: what an object names exists before it
+/// (a channel before the endpoints that log in there, services before the subscriptions and
+/// links that call them).
+const SECTIONS: &[&str] =
+    &["channel", "topic", "endpoint", "service", "subscription", "file_channel", "link"];
 
-pub fn apply(client: &Client, file: &Path, dry_run: bool) -> Result<Value, ClientError> {
+/// What apply did, or in a dry run would do.
+struct Report {
+    dry_run: bool,
+    /// One line per created, replaced or updated object (per field, for an update).
+    changes: Vec<String>,
+    /// One line per object already as the file wants it.
+    unchanged: Vec<String>,
+    /// Both, in the order objects were applied: what a person reads.
+    lines: Vec<String>,
+    /// `{endpoint, username, password | api_key}` of each endpoint created.
+    credentials: Vec<Value>,
+}
+
+impl Report {
+    fn verb(&self, done: &'static str, planned: &'static str) -> &'static str {
+        if self.dry_run {
+            planned
+        } else {
+            done
+        }
+    }
+
+    fn created(&mut self, what: &str) {
+        let line = format!("{} {what}", self.verb("created", "would create"));
+        self.change(line);
+    }
+
+    fn updated(&mut self, what: &str, field: &str, from: &Value, to: &Value) {
+        let line = format!("{} {what}: {field} {from} → {to}", self.verb("updated", "would update"));
+        self.change(line);
+    }
+
+    /// A service that differs: `fields` are (field, current, wanted).
+    fn replaced(&mut self, what: &str, fields: &[(&String, &Value, &Value)]) {
+        let fields: Vec<String> = fields.iter().map(|(k, from, to)| format!("{k} {from} → {to}")).collect();
+        let line = format!("{} {what}: {}", self.verb("replaced", "would replace"), fields.join(", "));
+        self.change(line);
+    }
+
+    fn change(&mut self, line: String) {
+        self.lines.push(line.clone());
+        self.changes.push(line);
+    }
+
+    fn unchanged(&mut self, what: &str) {
+        let line = format!("unchanged {what}");
+        self.lines.push(line.clone());
+        self.unchanged.push(line);
+    }
+
+    /// Remembers the credentials in a create answer, if it has any.
+    fn revealed(&mut self, created: &Value) {
+        for secret in ["password", "api_key"] {
+            if let Some(value) = created.get(secret) {
+                self.credentials.push(json!({
+                    "endpoint": created["name"], "username": created["username"], secret: value,
+                }));
+            }
+        }
+    }
+
+    fn into_output(self, as_json: bool) -> Output {
+        if as_json {
+            return Output::Value(json!({
+                "dry_run": self.dry_run, "changes": self.changes, "unchanged": self.unchanged,
+                "credentials": self.credentials,
+            }));
+        }
+        let mut text = String::new();
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        if text.is_empty() {
+            text.push_str("nothing to apply: the file lists no objects\n");
+        }
+        if !self.credentials.is_empty() {
+            let rows: Vec<Value> = self
+                .credentials
+                .iter()
+                .map(|c| {
+                    let secret = c.get("password").or_else(|| c.get("api_key")).cloned().unwrap_or_default();
+                    json!({"endpoint": c["endpoint"], "username": c["username"], "password / api key": secret})
+                })
+                .collect();
+            text.push_str("\nCredentials of the endpoints created, shown this once:\n");
+            text.push_str(&table::render(
+                &Value::Array(rows),
+                &["endpoint", "username", "password / api key"],
+            ));
+            text.push('\n');
+        }
+        Output::Text(text)
+    }
+}
+
+pub fn apply(client: &Client, file: &Path, dry_run: bool, as_json: bool) -> Result<Output, ClientError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", file.display())))?;
     let doc: toml::Table = toml::from_str(&text)
         .map_err(|e| ClientError::Usage(format!("bad apply file {}: {}", file.display(), e.message())))?;
     let doc = resolve_env(serde_json::to_value(doc).map_err(|e| ClientError::Usage(e.to_string()))?)?;
-    if let Some(unknown) = doc.as_object().and_then(|o| {
-        o.keys().find(|k| {
-            !["topic", "endpoint", "subscription", "service", "file_channel", "channel", "link"]
-                .contains(&k.as_str())
-        })
-    }) {
+    if let Some(unknown) = doc.as_object().and_then(|o| o.keys().find(|k| !SECTIONS.contains(&k.as_str()))) {
         return Err(ClientError::Usage(format!(
-            "unknown section `{unknown}` (expected topic, endpoint, subscription, service, file_channel, channel, link)"
+            "unknown table `{unknown}` (expected {})",
+            SECTIONS.join(", ")
         )));
     }
-    let mut changes = Vec::new();
-    let mut revealed = Vec::new();
-
+    // Every object must be identifiable before anything changes.
+    for section in SECTIONS {
+        let identity: &[&str] =
+            if *section == "subscription" { &["topic_name", "endpoint"] } else { &["name"] };
+        for entry in entries(&doc, section)? {
+            for field in identity {
+                required(&entry, field, section)?;
+            }
+        }
+    }
+    let mut report = Report {
+        dry_run,
+        changes: Vec::new(),
+        unchanged: Vec::new(),
+        lines: Vec::new(),
+        credentials: Vec::new(),
+    };
     for (section, collection) in [("channel", "/channels"), ("topic", "/topics"), ("endpoint", "/endpoints")]
     {
-        apply_named(client, &doc, section, collection, &[], dry_run, &mut changes, &mut revealed)?;
+        apply_named(client, &doc, section, collection, &[], &mut report)?;
     }
-    // Services before subscriptions: a `srv` push target or hook may name one.
+    apply_services(client, &doc, &mut report)?;
+    apply_subscriptions(client, &doc, &mut report)?;
+    apply_named(client, &doc, "file_channel", "/file-channels", &[], &mut report)?;
+    apply_named(client, &doc, "link", "/links", &["secret"], &mut report)?;
+    Ok(report.into_output(as_json))
+}
+
+/// Services cannot be edited: one that differs is deleted and created again under its name.
+fn apply_services(client: &Client, doc: &Value, report: &mut Report) -> Result<(), ClientError> {
     let services = client.get("/services")?.as_array().cloned().unwrap_or_default();
-    for wanted in entries(&doc, "service")? {
+    for wanted in entries(doc, "service")? {
         let name = required(&wanted, "name", "service")?;
-        let existing = services.iter().find(|s| s["name"] == name);
-        match existing {
-            Some(current) if wanted.iter().all(|(k, v)| same(&current[k.as_str()], v)) => {}
-            Some(_) => {
-                // Services are replaced, not edited: the new definition takes the name.
-                changes.push(format!("~ service {name}: replaced"));
-                if !dry_run {
-                    client.delete(&format!("/services/{}", super::client::encode(&name)))?;
+        let what = format!("service {name}");
+        match services.iter().find(|s| s["name"] == name) {
+            Some(current) => {
+                let differ: Vec<(&String, &Value, &Value)> = wanted
+                    .iter()
+                    .filter(|(k, v)| !same(&current[k.as_str()], v))
+                    .map(|(k, v)| (k, &current[k.as_str()], v))
+                    .collect();
+                if differ.is_empty() {
+                    report.unchanged(&what);
+                    continue;
+                }
+                report.replaced(&what, &differ);
+                if !report.dry_run {
+                    client.delete(&format!("/services/{}", encode(&name)))?;
                     client.post("/services", &Value::Object(wanted.clone()))?;
                 }
             }
             None => {
-                changes.push(format!("+ service {name}"));
-                if !dry_run {
+                report.created(&what);
+                if !report.dry_run {
                     client.post("/services", &Value::Object(wanted.clone()))?;
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// Subscriptions are known by topic and endpoint (the sub_key is the node's to choose); those
+/// WSX clients made for themselves are not configuration.
+fn apply_subscriptions(client: &Client, doc: &Value, report: &mut Report) -> Result<(), ClientError> {
     let subs = client.list_all("/subscriptions")?;
-    for wanted in entries(&doc, "subscription")? {
+    for mut wanted in entries(doc, "subscription")? {
         let topic = required(&wanted, "topic_name", "subscription")?;
         let endpoint = required(&wanted, "endpoint", "subscription")?;
-        let label = format!("{topic} ← {endpoint}");
         let existing = subs
             .iter()
             .find(|s| s["topic_name"] == topic && s["endpoint"] == endpoint && s["is_wsx"] == false);
-        let mut wanted = wanted.clone();
         if existing.is_some() {
             // Identity fields cannot be edited; they are how the subscription was found.
             wanted.remove("topic_name");
             wanted.remove("endpoint");
         }
-        sync(
-            client,
-            "/subscriptions",
-            "subscription",
-            &label,
-            existing,
-            &wanted,
-            dry_run,
-            &mut changes,
-            &mut revealed,
-        )?;
+        let what = format!("subscription {topic} ← {endpoint}");
+        sync(client, "/subscriptions", &what, existing, &wanted, report)?;
     }
-    apply_named(client, &doc, "file_channel", "/file-channels", &[], dry_run, &mut changes, &mut revealed)?;
-    apply_named(client, &doc, "link", "/links", &["secret"], dry_run, &mut changes, &mut revealed)?;
-    Ok(json!({"dry_run": dry_run, "changes": changes, "credentials": revealed}))
+    Ok(())
 }
 
 /// Applies a section whose objects are known by `name`. `write_only` fields are sent when an
 /// object is created only: the server never shows them back, so they cannot be compared.
-#[allow(clippy::too_many_arguments)]
 fn apply_named(
     client: &Client,
     doc: &Value,
     section: &str,
     collection: &str,
     write_only: &[&str],
-    dry_run: bool,
-    changes: &mut Vec<String>,
-    revealed: &mut Vec<Value>,
+    report: &mut Report,
 ) -> Result<(), ClientError> {
     let current = client.list_all(collection)?;
     for mut wanted in entries(doc, section)? {
@@ -126,54 +234,45 @@ fn apply_named(
                 wanted.remove(*field);
             }
         }
-        sync(client, collection, section, &name, existing, &wanted, dry_run, changes, revealed)?;
+        let what = format!("{} {name}", section.replace('_', " "));
+        sync(client, collection, &what, existing, &wanted, report)?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Creates the object, or edits the fields of it that differ.
 fn sync(
     client: &Client,
     collection: &str,
-    kind: &str,
-    label: &str,
+    what: &str,
     existing: Option<&Value>,
     wanted: &Map<String, Value>,
-    dry_run: bool,
-    changes: &mut Vec<String>,
-    revealed: &mut Vec<Value>,
+    report: &mut Report,
 ) -> Result<(), ClientError> {
-    match existing {
-        None => {
-            changes.push(format!("+ {kind} {label}"));
-            if !dry_run {
-                let created = client.post(collection, &Value::Object(wanted.clone()))?;
-                for secret in ["password", "api_key"] {
-                    if let Some(v) = created.get(secret) {
-                        revealed.push(json!({"endpoint": label, secret: v}));
-                    }
-                }
-            }
+    let Some(current) = existing else {
+        report.created(what);
+        if !report.dry_run {
+            let created = client.post(collection, &Value::Object(wanted.clone()))?;
+            report.revealed(&created);
         }
-        Some(current) => {
-            let diff: Map<String, Value> = wanted
-                .iter()
-                .filter(|(k, v)| !same(&current[k.as_str()], v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if diff.is_empty() {
-                return Ok(());
-            }
-            for (k, v) in &diff {
-                changes.push(format!("~ {kind} {label}: {k} {} → {v}", current[k.as_str()]));
-            }
-            if !dry_run {
-                let id = current.get("sub_key").unwrap_or(&current["id"]);
-                let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
-                client
-                    .patch(&format!("{collection}/{}", super::client::encode(&id)), &Value::Object(diff))?;
-            }
-        }
+        return Ok(());
+    };
+    let diff: Map<String, Value> = wanted
+        .iter()
+        .filter(|(k, v)| !same(&current[k.as_str()], v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if diff.is_empty() {
+        report.unchanged(what);
+        return Ok(());
+    }
+    for (field, value) in &diff {
+        report.updated(what, field, &current[field.as_str()], value);
+    }
+    if !report.dry_run {
+        let id = current.get("sub_key").unwrap_or(&current["id"]);
+        let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
+        client.patch(&format!("{collection}/{}", encode(&id)), &Value::Object(diff))?;
     }
     Ok(())
 }
@@ -246,54 +345,4 @@ fn resolve_env(value: Value) -> Result<Value, ClientError> {
         }
         other => Ok(other),
     }
-}
-
-/// The whole configuration as an apply file, printed as TOML.
-pub fn export(client: &Client) -> Result<Value, ClientError> {
-    let clean = |mut v: Value, extra: &[&str]| {
-        if let Some(o) = v.as_object_mut() {
-            o.retain(|k, v| !DERIVED.contains(&k.as_str()) && !extra.contains(&k.as_str()) && !v.is_null());
-        }
-        v
-    };
-    let topics: Vec<Value> = client.list_all("/topics")?.into_iter().map(|t| clean(t, &[])).collect();
-    let endpoints: Vec<Value> = client
-        .list_all("/endpoints")?
-        .into_iter()
-        .map(|e| {
-            let username_is_name = e["username"].is_null() || e["username"] == e["name"];
-            let keep_username = (!username_is_name).then(|| e["username"].clone());
-            let mut e = clean(e, &[]);
-            if let Some(u) = keep_username {
-                e["username"] = u;
-            }
-            e
-        })
-        .collect();
-    let subs: Vec<Value> = client
-        .list_all("/subscriptions")?
-        .into_iter()
-        .filter(|s| s["is_wsx"] == false)
-        .map(|s| clean(s, &["id"]))
-        .collect();
-    let services: Vec<Value> = client
-        .get("/services")?
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| s["kind"] != "builtin")
-        .map(|s| clean(s, &[]))
-        .collect();
-    let file_channels: Vec<Value> =
-        client.list_all("/file-channels")?.into_iter().map(|c| clean(c, &[])).collect();
-    let channels: Vec<Value> = client.list_all("/channels")?.into_iter().map(|c| clean(c, &[])).collect();
-    let doc = json!({"channel": channels, "topic": topics, "endpoint": endpoints, "service": services, "subscription": subs,
-                     "file_channel": file_channels});
-    let text = toml::to_string(&doc).map_err(|e| ClientError::Transport(e.to_string()))?;
-    print!(
-        "# signalbox export: apply with `signalbox apply FILE.toml`. Secrets are not exported;\n\
-            # give them with KEY_env = \"VARIABLE\".\n{text}"
-    );
-    Ok(Value::Null)
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::GlobalArgs;
+use super::ClientArgs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -29,8 +29,9 @@ impl ClientError {
 pub struct Client {
     base: String,
     key: Option<String>,
+    /// Where the key was looked for, named when there is none.
+    key_file: std::path::PathBuf,
     agent: ureq::Agent,
-    pub json: bool,
 }
 
 /// Percent-encodes one path segment (topic names hold `/`).
@@ -47,26 +48,29 @@ pub fn encode(segment: &str) -> String {
 }
 
 impl Client {
-    pub fn new(global: &GlobalArgs) -> Client {
-        let key = global.admin_key.clone().or_else(|| {
-            std::fs::read_to_string(global.data_dir.join(crate::node::ADMIN_KEY_FILE))
+    /// A client of the node at `flags.url`, with the admin key from SIGNALBOX_ADMIN_KEY, else
+    /// from `<data dir>/admin.key`.
+    pub fn new(flags: &ClientArgs) -> Client {
+        let from_env = std::env::var("SIGNALBOX_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+        let key = from_env.or_else(|| {
+            std::fs::read_to_string(flags.data_dir.join(crate::node::ADMIN_KEY_FILE))
                 .ok()
                 .map(|k| k.trim().to_owned())
         });
         Client {
-            base: format!("{}/admin/v1", global.url.trim_end_matches('/')),
+            base: format!("{}/admin/v1", flags.url.trim_end_matches('/')),
             key,
+            key_file: flags.data_dir.join(crate::node::ADMIN_KEY_FILE),
             agent: ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30)).build(),
-            json: global.json,
         }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
         let key = self.key.as_deref().ok_or_else(|| {
-            ClientError::Usage(
-                "no admin key: pass --admin-key, set SIGNALBOX_ADMIN_KEY, or run where ./data/admin.key is"
-                    .into(),
-            )
+            ClientError::Usage(format!(
+                "no admin key: set SIGNALBOX_ADMIN_KEY, or give the node's --data-dir ({} is not readable)",
+                self.key_file.display()
+            ))
         })?;
         let req = self
             .agent

@@ -1,262 +1,31 @@
-//! The command line: `serve` runs a node; every other verb is a client of the admin API.
+//! The command line: `serve` runs a node; every other command is a client of the admin API.
 //! Errors go to stderr as one line; exit 0 ok, 1 the server refused, 2 usage.
 
 mod apply;
+mod args;
 mod client;
+mod export;
 mod table;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 
+pub use args::{
+    command, parse, parse_from, AdminKeyCmd, ChannelCmd, ClientArgs, ClientCommand, ClusterCmd, EndpointCmd,
+    FileChannelCmd, Invocation, LinkCmd, MsgCmd, QueueCmd, ServiceCmd, SubCmd, TopicCmd,
+};
 pub use client::{Client, ClientError};
 
-use crate::config::ServeArgs;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "signalbox",
-    version,
-    about = "Signalbox: an actor-based pub/sub broker speaking Zato 3.x formats"
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
+/// What a command prints on success. `--json` turns tables and values into JSON; text is
+/// printed as it is (it chose its format already).
+enum Output {
+    Value(Value),
+    Table(Value, &'static [&'static str]),
+    Text(String),
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    /// Node to talk to.
-    #[arg(long, global = true, env = "SIGNALBOX_URL", default_value = "http://127.0.0.1:17010")]
-    pub url: String,
-    /// Admin key; else read from <data dir>/admin.key.
-    #[arg(long, global = true, env = "SIGNALBOX_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
-    /// Where to look for admin.key when --admin-key is not given.
-    #[arg(long, global = true, env = "SIGNALBOX_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// Machine-readable JSON output instead of a table.
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run a broker node.
-    Serve(Box<ServeArgs>),
-    /// Apply a declarative configuration file (idempotent).
-    Apply {
-        file: PathBuf,
-        /// Show what would change without changing it.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Print the current configuration as an apply file (no secrets).
-    Export,
-    /// Admin keys.
-    #[command(subcommand)]
-    AdminKey(AdminKeyCmd),
-    /// Topics.
-    #[command(subcommand)]
-    Topic(ObjectCmd),
-    /// Endpoints.
-    #[command(subcommand)]
-    Endpoint(ObjectCmd),
-    /// Subscriptions.
-    #[command(subcommand)]
-    Sub(ObjectCmd),
-    /// Publish a message as an endpoint.
-    Publish {
-        topic: String,
-        /// The data: JSON if it parses as JSON, else a string.
-        data: String,
-        /// Endpoint to publish as.
-        #[arg(long = "as", value_name = "ENDPOINT")]
-        endpoint: String,
-        #[arg(long)]
-        priority: Option<u8>,
-        /// Guaranteed delivery (stored in SQL until confirmed).
-        #[arg(long, conflicts_with = "no_gd")]
-        gd: bool,
-        /// In-RAM delivery.
-        #[arg(long)]
-        no_gd: bool,
-        /// Seconds until the message expires.
-        #[arg(long)]
-        expiration: Option<u64>,
-    },
-    /// A subscription's queue.
-    #[command(subcommand)]
-    Queue(QueueCmd),
-    /// One queued message.
-    #[command(subcommand)]
-    Msg(MsgCmd),
-    /// Services: built-in, `http` and `publish`.
-    #[command(subcommand)]
-    Service(ServiceCmd),
-    /// WSX channels: `channel create NAME path=/wsx/… [service=…]`, and `channel sessions NAME`.
-    #[command(subcommand)]
-    Channel(ChannelCmd),
-    /// Outgoing WSX links: `link create NAME address=ws://… username=… secret=…`,
-    /// `link invoke NAME SERVICE JSON`.
-    #[command(subcommand)]
-    Link(LinkCmd),
-    /// The node's actors, from the actors themselves.
-    Actors {
-        #[arg(long)]
-        kind: Option<String>,
-        #[arg(long)]
-        node: Option<String>,
-    },
-    /// Send an actor a command: pause|resume|restart|clear|move (delivery:<sub_key>), clear
-    /// (topic:<name>), reconnect|stop|start (peer:<link>).
-    Actor {
-        /// `delivery:<sub_key>`, `topic:<name>` or `peer:<link>` (see `signalbox actors`).
-        actor_id: String,
-        /// pause, resume, restart, clear, move, reconnect, stop or start.
-        command: String,
-        /// Target node of `move`.
-        #[arg(long)]
-        node: Option<String>,
-    },
-    /// Inbound file channels: `file-channel create NAME directory=… topic_name=… endpoint=…`.
-    #[command(subcommand)]
-    FileChannel(ObjectCmd),
-    /// The cluster: `cluster nodes`.
-    #[command(subcommand)]
-    Cluster(ClusterCmd),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterCmd {
-    /// Nodes with their address, state, last heartbeat, subscriptions owned and the leader.
-    Nodes,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ChannelCmd {
-    #[command(flatten)]
-    Object(ObjectCmd),
-    /// Live sessions of a channel.
-    Sessions { name: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum LinkCmd {
-    #[command(flatten)]
-    Object(ObjectCmd),
-    /// Invoke SERVICE on the remote end with a JSON request.
-    Invoke {
-        name: String,
-        service: String,
-        #[arg(default_value = "null")]
-        request: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ServiceCmd {
-    List,
-    /// `service create NAME kind=http url=http://… [timeout=5]` or
-    /// `service create NAME kind=publish topic_name=/t endpoint=e`.
-    Create {
-        name: String,
-        fields: Vec<String>,
-    },
-    Delete {
-        name: String,
-    },
-    /// Invoke with a JSON request; prints the JSON reply.
-    Invoke {
-        name: String,
-        #[arg(default_value = "null")]
-        request: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum QueueCmd {
-    /// Messages waiting in a subscription's queue, in delivery order.
-    Browse {
-        sub_key: String,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        #[arg(long, default_value_t = 0)]
-        offset: u32,
-    },
-    /// Dead letters of a subscription; --requeue puts them back, --purge deletes them.
-    DeadLetters {
-        sub_key: String,
-        #[arg(long, conflicts_with = "purge")]
-        requeue: bool,
-        #[arg(long)]
-        purge: bool,
-    },
-    /// Delete every message in a subscription's queue.
-    Clear { sub_key: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum MsgCmd {
-    Show {
-        msg_id: String,
-    },
-    /// Edit in place: data, priority, expiration, exp_from_now, correl_id, in_reply_to, mime_type.
-    Edit {
-        msg_id: String,
-        fields: Vec<String>,
-    },
-    Delete {
-        msg_id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AdminKeyCmd {
-    Create {
-        name: String,
-        #[arg(long)]
-        read_only: bool,
-    },
-    List,
-    Revoke {
-        name: String,
-    },
-}
-
-/// The verbs shared by topics, endpoints and subscriptions. Fields are given as `FIELD=VALUE`
-/// with the admin API's names; a VALUE that parses as JSON is taken as JSON (numbers, booleans,
-/// lists), anything else as a string.
-#[derive(Debug, Subcommand)]
-pub enum ObjectCmd {
-    /// List them (a table, or JSON with --json).
-    List,
-    /// Create: topics and endpoints by NAME; subscriptions as `sub create TOPIC ENDPOINT`.
-    Create {
-        name: String,
-        /// FIELD=VALUE pairs (for `sub create`, the first is the endpoint name).
-        fields: Vec<String>,
-    },
-    /// Show one, every field.
-    Show { name: String },
-    /// Change the FIELD=VALUE pairs given; the rest stays.
-    Edit {
-        name: String,
-        /// FIELD=VALUE pairs, with the admin API's names (a VALUE that parses as JSON is JSON).
-        fields: Vec<String>,
-    },
-    /// Delete one.
-    Delete { name: String },
-    /// Endpoints only: new password or API key, shown once.
-    RotateCredentials { name: String },
-    /// Topics only: delete every message.
-    Clear { name: String },
-}
-
+/// The admin collections the object verbs work on.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Topic,
@@ -279,6 +48,7 @@ impl Kind {
         }
     }
 
+    /// The columns of the table a list (or a created object) is shown as.
     fn columns(self) -> &'static [&'static str] {
         match self {
             Kind::Topic => &["id", "name", "is_active", "has_gd", "max_depth_gd", "max_depth_non_gd"],
@@ -291,17 +61,46 @@ impl Kind {
     }
 }
 
-pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
-    let client = Client::new(global);
-    let result = match command {
-        Command::Serve(_) => unreachable!("serve is handled by main"),
-        Command::Apply { file, dry_run } => apply::apply(&client, &file, dry_run),
-        Command::Export => apply::export(&client),
-        Command::AdminKey(cmd) => admin_key(&client, cmd),
-        Command::Topic(cmd) => object(&client, Kind::Topic, cmd),
-        Command::Endpoint(cmd) => object(&client, Kind::Endpoint, cmd),
-        Command::Sub(cmd) => object(&client, Kind::Sub, cmd),
-        Command::Publish { topic, data, endpoint, priority, gd, no_gd, expiration } => {
+/// The verbs every object collection has, once its command's own verbs are mapped onto them.
+enum Verb {
+    List,
+    Create(Map<String, Value>),
+    Show(String),
+    Edit(String, Vec<String>),
+    Delete(String),
+}
+
+pub fn run(flags: &ClientArgs, command: ClientCommand) -> ExitCode {
+    let client = Client::new(flags);
+    match execute(&client, flags.json, command) {
+        Ok(output) => {
+            match output {
+                // A deletion answers `{}`: nothing to show a person.
+                Output::Value(value) | Output::Table(value, _)
+                    if !flags.json && value.as_object().is_some_and(Map::is_empty) => {}
+                Output::Value(value) => println!("{}", render(flags.json, &value, &[])),
+                Output::Table(value, columns) => println!("{}", render(flags.json, &value, columns)),
+                Output::Text(text) => print!("{text}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("signalbox: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn execute(client: &Client, as_json: bool, command: ClientCommand) -> Result<Output, ClientError> {
+    use ClientCommand as C;
+    match command {
+        C::Apply { file, dry_run } => apply::apply(client, &file, dry_run, as_json),
+        C::Export => export::export(client, as_json),
+        C::AdminKey(cmd) => admin_key(client, cmd).map(Output::Value),
+        C::Topic(cmd) => topic(client, cmd),
+        C::Endpoint(cmd) => endpoint(client, cmd),
+        C::Sub(cmd) => sub(client, cmd),
+        C::Publish { topic, data, endpoint, priority, gd, no_gd, expiration } => {
             let mut body = json!({"endpoint": endpoint, "data": parse_value(&data)});
             if let Some(p) = priority {
                 body["priority"] = json!(p);
@@ -312,14 +111,16 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
             if let Some(e) = expiration {
                 body["expiration"] = json!(e);
             }
-            client
-                .object_path("/topics", &topic)
-                .and_then(|path| client.post(&format!("{path}/publish"), &body))
+            let path = client.object_path("/topics", &topic)?;
+            client.post(&format!("{path}/publish"), &body).map(Output::Value)
         }
-        Command::Queue(cmd) => queue(&client, cmd),
-        Command::Msg(cmd) => message(&client, cmd),
-        Command::Service(cmd) => service(&client, cmd),
-        Command::Actors { kind, node } => {
+        C::Queue(cmd) => queue(client, cmd).map(Output::Value),
+        C::Msg(cmd) => message(client, cmd).map(Output::Value),
+        C::Service(cmd) => service(client, cmd).map(Output::Value),
+        C::Channel(cmd) => channel(client, cmd),
+        C::Link(cmd) => link(client, cmd),
+        C::FileChannel(cmd) => file_channel(client, cmd),
+        C::Actors { kind, node } => {
             let mut query = Vec::new();
             if let Some(k) = kind {
                 query.push(format!("kind={}", client::encode(&k)));
@@ -327,65 +128,32 @@ pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
             if let Some(n) = node {
                 query.push(format!("node={}", client::encode(&n)));
             }
-            let rows = client.get(&format!("/actors?{}", query.join("&")));
-            match rows {
-                Ok(rows) if !global.json => {
-                    let columns = [
-                        "id",
-                        "kind",
-                        "node",
-                        "state",
-                        "queue_depth_ram",
-                        "queue_depth_gd",
-                        "in_flight",
-                        "delivered",
-                        "failed",
-                        "last_error",
-                    ];
-                    println!("{}", table::render(&rows, &columns));
-                    Ok(Value::Null)
-                }
-                other => other,
-            }
+            let rows = client.get(&format!("/actors?{}", query.join("&")))?;
+            let columns = &[
+                "id",
+                "kind",
+                "node",
+                "state",
+                "queue_depth_ram",
+                "queue_depth_gd",
+                "in_flight",
+                "delivered",
+                "failed",
+                "last_error",
+            ];
+            Ok(Output::Table(rows, columns))
         }
-        Command::Actor { actor_id, command, node } => {
+        C::Actor { actor_id, command, node } => {
             let body = match node {
                 Some(n) => json!({"node": n}),
                 None => json!({}),
             };
-            client.post(&format!("/actors/{}/{}", client::encode(&actor_id), client::encode(&command)), &body)
+            let path = format!("/actors/{}/{}", client::encode(&actor_id), client::encode(&command));
+            client.post(&path, &body).map(Output::Value)
         }
-        Command::FileChannel(cmd) => object(&client, Kind::FileChannel, cmd),
-        Command::Cluster(ClusterCmd::Nodes) => match client.get("/cluster/nodes") {
-            Ok(rows) if !global.json => {
-                let columns = ["name", "advertise_url", "state", "last_heartbeat", "subscriptions", "leader"];
-                println!("{}", table::render(&rows, &columns));
-                Ok(Value::Null)
-            }
-            other => other,
-        },
-        Command::Link(LinkCmd::Object(cmd)) => object(&client, Kind::Link, cmd),
-        Command::Link(LinkCmd::Invoke { name, service, request }) => serde_json::from_str::<Value>(&request)
-            .map_err(|e| ClientError::Usage(format!("the request must be JSON: {e}")))
-            .and_then(|request| {
-                let path = client.object_path("/links", &name)?;
-                client.post(&format!("{path}/invoke"), &json!({"service": service, "request": request}))
-            }),
-        Command::Channel(ChannelCmd::Object(cmd)) => object(&client, Kind::Channel, cmd),
-        Command::Channel(ChannelCmd::Sessions { name }) => {
-            client.object_path("/channels", &name).and_then(|path| client.get(&format!("{path}/sessions")))
-        }
-    };
-    match result {
-        Ok(value) => {
-            if !value.is_null() {
-                println!("{}", render(global.json, &value, &[]));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("signalbox: {e}");
-            ExitCode::from(e.exit_code())
+        C::Cluster(ClusterCmd::Nodes) => {
+            let columns = &["name", "advertise_url", "state", "last_heartbeat", "subscriptions", "leader"];
+            Ok(Output::Table(client.get("/cluster/nodes")?, columns))
         }
     }
 }
@@ -398,6 +166,116 @@ fn render(as_json: bool, value: &Value, columns: &[&str]) -> String {
     }
 }
 
+fn topic(client: &Client, cmd: TopicCmd) -> Result<Output, ClientError> {
+    let verb = match cmd {
+        TopicCmd::List => Verb::List,
+        TopicCmd::Create { name, fields } => Verb::Create(named(name, &fields)?),
+        TopicCmd::Show { name } => Verb::Show(name),
+        TopicCmd::Edit { name, fields } => Verb::Edit(name, fields),
+        TopicCmd::Delete { name } => Verb::Delete(name),
+        TopicCmd::Clear { name } => {
+            let path = format!("{}/clear", client.object_path(Kind::Topic.path(), &name)?);
+            return client.post(&path, &json!({})).map(Output::Value);
+        }
+    };
+    object(client, Kind::Topic, verb)
+}
+
+fn endpoint(client: &Client, cmd: EndpointCmd) -> Result<Output, ClientError> {
+    let verb = match cmd {
+        EndpointCmd::List => Verb::List,
+        EndpointCmd::Create { name, fields } => Verb::Create(named(name, &fields)?),
+        EndpointCmd::Show { name } => Verb::Show(name),
+        EndpointCmd::Edit { name, fields } => Verb::Edit(name, fields),
+        EndpointCmd::Delete { name } => Verb::Delete(name),
+        EndpointCmd::RotateCredentials { name } => {
+            let path = format!("{}/credentials", client.object_path(Kind::Endpoint.path(), &name)?);
+            return client.post(&path, &json!({})).map(Output::Value);
+        }
+    };
+    object(client, Kind::Endpoint, verb)
+}
+
+fn sub(client: &Client, cmd: SubCmd) -> Result<Output, ClientError> {
+    let verb = match cmd {
+        SubCmd::List => Verb::List,
+        SubCmd::Create { topic, endpoint, fields } => {
+            let mut body = parse_fields(&fields)?;
+            body.insert("topic_name".into(), json!(topic));
+            body.insert("endpoint".into(), json!(endpoint));
+            Verb::Create(body)
+        }
+        SubCmd::Show { sub_key } => Verb::Show(sub_key),
+        SubCmd::Edit { sub_key, fields } => Verb::Edit(sub_key, fields),
+        SubCmd::Delete { sub_key } => Verb::Delete(sub_key),
+    };
+    object(client, Kind::Sub, verb)
+}
+
+fn channel(client: &Client, cmd: ChannelCmd) -> Result<Output, ClientError> {
+    let verb = match cmd {
+        ChannelCmd::List => Verb::List,
+        ChannelCmd::Create { name, fields } => Verb::Create(named(name, &fields)?),
+        ChannelCmd::Show { name } => Verb::Show(name),
+        ChannelCmd::Edit { name, fields } => Verb::Edit(name, fields),
+        ChannelCmd::Delete { name } => Verb::Delete(name),
+        ChannelCmd::Sessions { name } => {
+            let path = client.object_path(Kind::Channel.path(), &name)?;
+            return client.get(&format!("{path}/sessions")).map(Output::Value);
+        }
+    };
+    object(client, Kind::Channel, verb)
+}
+
+fn link(client: &Client, cmd: LinkCmd) -> Result<Output, ClientError> {
+    let verb = match cmd {
+        LinkCmd::List => Verb::List,
+        LinkCmd::Create { name, fields } => Verb::Create(named(name, &fields)?),
+        LinkCmd::Show { name } => Verb::Show(name),
+        LinkCmd::Edit { name, fields } => Verb::Edit(name, fields),
+        LinkCmd::Delete { name } => Verb::Delete(name),
+        LinkCmd::Invoke { name, service, request } => {
+            let request = parse_json(&request)?;
+            let path = client.object_path(Kind::Link.path(), &name)?;
+            let body = json!({"service": service, "request": request});
+            return client.post(&format!("{path}/invoke"), &body).map(Output::Value);
+        }
+    };
+    object(client, Kind::Link, verb)
+}
+
+fn file_channel(client: &Client, cmd: FileChannelCmd) -> Result<Output, ClientError> {
+    let verb = match cmd {
+        FileChannelCmd::List => Verb::List,
+        FileChannelCmd::Create { name, fields } => Verb::Create(named(name, &fields)?),
+        FileChannelCmd::Show { name } => Verb::Show(name),
+        FileChannelCmd::Edit { name, fields } => Verb::Edit(name, fields),
+        FileChannelCmd::Delete { name } => Verb::Delete(name),
+    };
+    object(client, Kind::FileChannel, verb)
+}
+
+/// Lists and created objects are tables; one object shown, edited or deleted is `key  value` lines.
+fn object(client: &Client, kind: Kind, verb: Verb) -> Result<Output, ClientError> {
+    Ok(match verb {
+        Verb::List => Output::Table(client.get(kind.path())?, kind.columns()),
+        Verb::Create(body) => Output::Table(client.post(kind.path(), &Value::Object(body))?, kind.columns()),
+        Verb::Show(name) => Output::Value(client.get(&client.object_path(kind.path(), &name)?)?),
+        Verb::Edit(name, fields) => {
+            let body = Value::Object(parse_fields(&fields)?);
+            Output::Value(client.patch(&client.object_path(kind.path(), &name)?, &body)?)
+        }
+        Verb::Delete(name) => Output::Value(client.delete(&client.object_path(kind.path(), &name)?)?),
+    })
+}
+
+/// The body of a create: the `FIELD=VALUE` pairs and the name.
+fn named(name: String, fields: &[String]) -> Result<Map<String, Value>, ClientError> {
+    let mut body = parse_fields(fields)?;
+    body.insert("name".into(), json!(name));
+    Ok(body)
+}
+
 fn admin_key(client: &Client, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
     match cmd {
         AdminKeyCmd::Create { name, read_only } => {
@@ -407,10 +285,6 @@ fn admin_key(client: &Client, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
         AdminKeyCmd::List => client.get("/admin-keys"),
         AdminKeyCmd::Revoke { name } => client.delete(&format!("/admin-keys/{}", client::encode(&name))),
     }
-}
-
-fn parse_value(raw: &str) -> Value {
-    serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.into()))
 }
 
 fn queue(client: &Client, cmd: QueueCmd) -> Result<Value, ClientError> {
@@ -435,15 +309,11 @@ fn service(client: &Client, cmd: ServiceCmd) -> Result<Value, ClientError> {
     match cmd {
         ServiceCmd::List => client.get("/services"),
         ServiceCmd::Create { name, fields } => {
-            let mut body = parse_fields(&fields)?;
-            body.insert("name".into(), json!(name));
-            client.post("/services", &Value::Object(body))
+            client.post("/services", &Value::Object(named(name, &fields)?))
         }
         ServiceCmd::Delete { name } => client.delete(&path(&name)),
         ServiceCmd::Invoke { name, request } => {
-            let request = serde_json::from_str::<Value>(&request)
-                .map_err(|e| ClientError::Usage(format!("the request must be JSON: {e}")))?;
-            client.post(&format!("{}/invoke", path(&name)), &request)
+            client.post(&format!("{}/invoke", path(&name)), &parse_json(&request)?)
         }
     }
 }
@@ -459,6 +329,15 @@ fn message(client: &Client, cmd: MsgCmd) -> Result<Value, ClientError> {
     }
 }
 
+fn parse_value(raw: &str) -> Value {
+    serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.into()))
+}
+
+fn parse_json(raw: &str) -> Result<Value, ClientError> {
+    serde_json::from_str::<Value>(raw)
+        .map_err(|e| ClientError::Usage(format!("the request must be JSON: {e}")))
+}
+
 /// `FIELD=VALUE` pairs into a JSON object.
 pub fn parse_fields(pairs: &[String]) -> Result<Map<String, Value>, ClientError> {
     let mut out = Map::new();
@@ -468,55 +347,4 @@ pub fn parse_fields(pairs: &[String]) -> Result<Map<String, Value>, ClientError>
         out.insert(key.to_owned(), parse_value(raw));
     }
     Ok(out)
-}
-
-fn object(client: &Client, kind: Kind, cmd: ObjectCmd) -> Result<Value, ClientError> {
-    let out = match cmd {
-        ObjectCmd::List => client.get(kind.path())?,
-        ObjectCmd::Create { name, fields } => {
-            let mut body;
-            match kind {
-                Kind::Sub => {
-                    let (endpoint, rest) = fields.split_first().ok_or_else(|| {
-                        ClientError::Usage("usage: sub create TOPIC ENDPOINT [FIELD=VALUE…]".into())
-                    })?;
-                    body = parse_fields(rest)?;
-                    body.insert("topic_name".into(), json!(name));
-                    body.insert("endpoint".into(), json!(endpoint));
-                }
-                _ => {
-                    body = parse_fields(&fields)?;
-                    body.insert("name".into(), json!(name));
-                }
-            }
-            client.post(kind.path(), &Value::Object(body))?
-        }
-        ObjectCmd::Show { name } => client.get(&client.object_path(kind.path(), &name)?)?,
-        ObjectCmd::Edit { name, fields } => {
-            let body = Value::Object(parse_fields(&fields)?);
-            client.patch(&client.object_path(kind.path(), &name)?, &body)?
-        }
-        ObjectCmd::Delete { name } => client.delete(&client.object_path(kind.path(), &name)?)?,
-        ObjectCmd::Clear { name } => {
-            if !matches!(kind, Kind::Topic) {
-                return Err(ClientError::Usage(
-                    "clear applies to topics (use `queue clear` for a queue)".into(),
-                ));
-            }
-            let path = format!("{}/clear", client.object_path(kind.path(), &name)?);
-            client.post(&path, &json!({}))?
-        }
-        ObjectCmd::RotateCredentials { name } => {
-            if !matches!(kind, Kind::Endpoint) {
-                return Err(ClientError::Usage("rotate-credentials applies to endpoints".into()));
-            }
-            let path = format!("{}/credentials", client.object_path(kind.path(), &name)?);
-            client.post(&path, &json!({}))?
-        }
-    };
-    if client.json {
-        return Ok(out);
-    }
-    println!("{}", table::render(&out, kind.columns()));
-    Ok(Value::Null)
 }
