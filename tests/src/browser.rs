@@ -30,7 +30,11 @@ pub struct Browser {
     session: String,
     agent: ureq::Agent,
     _profile: tempfile::TempDir,
+    /// Browser tests run one at a time (a Chromium each on a small machine).
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static BROWSER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// One element of the page, as WebDriver refers to it.
 #[derive(Debug, Clone)]
@@ -49,6 +53,7 @@ impl Browser {
         if !crate::needs(what, "SIGNALBOX_TEST_REQUIRE_BROWSER", installed) {
             return None;
         }
+        let serial = crate::serialized(&BROWSER_TESTS);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
@@ -83,7 +88,8 @@ impl Browser {
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {"binary": chromium_bin, "args": args},
         }}});
-        let mut browser = Browser { driver, base, session: String::new(), agent, _profile: profile };
+        let mut browser =
+            Browser { driver, base, session: String::new(), agent, _profile: profile, _serial: serial };
         let answer = browser.command("POST", "/session", Some(caps));
         browser.session = answer["sessionId"].as_str().expect("a session id").to_owned();
         Some(browser)

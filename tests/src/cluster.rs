@@ -21,7 +21,11 @@ pub struct TestCluster {
     own_database: bool,
     secret_key: String,
     pub admin_key: String,
+    /// Cluster tests run one at a time (dropped last, after the nodes).
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static CLUSTER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl TestCluster {
     /// `n` nodes named `n1`…; `None` when PostgreSQL is not configured (the test is skipped),
@@ -54,7 +58,9 @@ impl TestCluster {
             (0..4).flat_map(|_| u64::from_str_radix(&random_suffix(), 16).unwrap().to_le_bytes()).collect()
         };
         let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let serial = crate::serialized(&CLUSTER_TESTS);
         let mut cluster = TestCluster {
+            _serial: serial,
             nodes: Vec::new(),
             database_url,
             own_database: false,

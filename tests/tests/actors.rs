@@ -70,7 +70,12 @@ fn a_paused_delivery_actor_queues_and_resume_delivers_everything_in_order() {
         for n in 0..20 {
             ps.publish_ok(json!({"data": n, "has_gd": n % 3 != 0}));
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // The actor has queued all seven in-RAM ones (its status is answered after them), and
+        // pushed none.
+        eventually("the paused actor to queue the in-RAM messages", 10, || {
+            node.admin().get(&format!("/admin/v1/actors/{actor}")).1["queue_depth_ram"] == 7
+        });
+        assert_eq!(node.admin().get(&format!("/admin/v1/actors/{actor}")).1["delivered"], 0);
         assert!(receiver.received().is_empty(), "a paused actor delivered");
         let (_, restarted) = node.admin().post(&format!("/admin/v1/actors/{actor}/restart"), &json!({}));
         assert_eq!(restarted["state"], "paused", "restart keeps the pause");

@@ -868,13 +868,18 @@ fn a_wsx_subscription_is_delivered_where_its_client_is_connected_and_follows_it_
     assert_eq!(receive_pushes(&mut ws, Vec::new(), 4), (0..4).map(|n| json!(n)).collect::<Vec<_>>());
     // Acknowledgements are read before the client goes (one cut right after its last ack may
     // find that push still open, and get it again: at least once).
-    std::thread::sleep(Duration::from_millis(200));
+    let delivered = format!("signalbox_deliveries_total{{sub_key=\"{key}\"}}");
+    eventually("n1 to count the four acknowledged", 10, || {
+        signalbox_tests::metric(cluster.node(0), &delivered) == Some(4.0)
+    });
 
     // The client goes away; what is published meanwhile waits; it resumes on n2, which now
     // delivers the subscription, with the waiting messages first.
     ws.socket.close(None).ok();
     drop(ws);
-    std::thread::sleep(Duration::from_millis(300));
+    eventually("the session on n1 to end", 10, || {
+        cluster.admin(0).get("/admin/v1/channels/1/sessions").1.as_array().is_some_and(|s| s.is_empty())
+    });
     for n in 4..8 {
         assert_eq!(publisher(n % 2).post("/zato/pubsub/topic//live/ram", &json!({"data": n})).0, 200);
     }
@@ -906,8 +911,9 @@ fn the_gd_depth_limit_counts_the_messages_of_the_whole_cluster() {
     for n in 0..6 {
         assert_eq!(client(0).post("/zato/pubsub/topic//deep", &json!({"data": n})).0, 200);
     }
-    // n2 learns of n1's six within a second or two and refuses past ten in all.
-    std::thread::sleep(Duration::from_millis(2500));
+    // n2 learns of n1's six (its poll of the cluster's GD depths) and refuses past ten in all.
+    let topic = format!("/admin/v1/topics/{}", body["id"]);
+    eventually("n2 to count n1's six", 10, || cluster.admin(1).get(&topic).1["depth_gd"] == 6);
     let statuses: Vec<u16> =
         (6..11).map(|n| client(1).post("/zato/pubsub/topic//deep", &json!({"data": n})).0).collect();
     assert_eq!(statuses, vec![200, 200, 200, 200, 503]);

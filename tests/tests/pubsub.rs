@@ -246,11 +246,12 @@ fn explicit_acks_lease_messages_and_unacked_ones_come_back_in_order() {
         let (status, acked) = ps.ack(&[&b, "zpsm-not-a-message"]);
         assert_eq!(status, 200);
         assert_eq!(acked, json!({"acked": 1, "unknown": ["zpsm-not-a-message"]}));
-        std::thread::sleep(Duration::from_millis(1300));
-        let again = ps.pull(None);
+        // Back once their 1 s lease runs out (not before: the pull above found nothing).
+        let again = ps.pull_when_ready(10);
         assert_eq!(datas(&again), vec![json!("a"), json!("c")]);
         assert!(again.iter().all(|m| m["delivery_count"] == 2), "{again:?}");
         assert_eq!(ps.ack(&[&a, &c]).1["acked"], 2);
+        // Past the lease they would have come back by: the time is what is tested here.
         std::thread::sleep(Duration::from_millis(1300));
         assert!(ps.pull(None).is_empty(), "acknowledged messages came back");
     }
@@ -265,11 +266,14 @@ fn messages_past_delivery_max_retry_become_dead_letters_that_can_be_requeued_or_
         ps.publish_ok(json!({"data": "gd", "has_gd": true}));
         ps.publish_ok(json!({"data": "ram"}));
         assert_eq!(ps.pull(None).len(), 2);
-        std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(ps.pull(None).len(), 2);
-        std::thread::sleep(Duration::from_millis(400));
-        assert!(ps.pull(None).is_empty(), "past delivery_max_retry they must leave the queue");
-        let (_, dead) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters"));
+        assert_eq!(ps.pull_when_ready(10).len(), 2, "the second attempt, once the lease ran out");
+        let dead_letters = format!("/admin/v1/subscriptions/{key}/dead-letters");
+        // A pull finds the leases run out: past delivery_max_retry they leave the queue.
+        eventually("both to be dead letters once their second lease ran out", 10, || {
+            assert_eq!(ps.pull(None), Vec::<Value>::new(), "a message past delivery_max_retry came again");
+            node.admin().get(&dead_letters).1.as_array().is_some_and(|d| d.len() == 2)
+        });
+        let (_, dead) = node.admin().get(&dead_letters);
         // In queue order (both priority 5: publication order), GD and in-RAM alike.
         assert_eq!(datas(dead.as_array().unwrap()), vec![json!("gd"), json!("ram")]);
 
@@ -279,10 +283,12 @@ fn messages_past_delivery_max_retry_become_dead_letters_that_can_be_requeued_or_
         assert_eq!(requeued["requeued"], 2);
         let back = ps.pull(None);
         assert_eq!(back.len(), 2);
-        std::thread::sleep(Duration::from_millis(400));
-        ps.pull(None);
-        std::thread::sleep(Duration::from_millis(400));
-        assert!(ps.pull(None).is_empty());
+        assert_eq!(ps.pull_when_ready(10).len(), 2);
+        // A pull finds the leases run out: past delivery_max_retry they leave the queue.
+        eventually("both to be dead letters again", 10, || {
+            assert_eq!(ps.pull(None), Vec::<Value>::new(), "a message past delivery_max_retry came again");
+            node.admin().get(&dead_letters).1.as_array().is_some_and(|d| d.len() == 2)
+        });
         assert_eq!(node.admin().delete(&format!("/admin/v1/subscriptions/{key}/dead-letters")).0, 200);
         assert_eq!(node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters")).1, json!([]));
     }

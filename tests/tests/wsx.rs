@@ -330,7 +330,9 @@ fn a_client_that_disconnects_and_resumes_receives_what_was_published_meanwhile()
         let key = sub["data"]["sub_key"].as_str().unwrap().to_owned();
         ws.socket.close(None).ok();
         drop(ws);
-        std::thread::sleep(Duration::from_millis(300));
+        eventually("the session to end", 10, || {
+            node.admin().get("/admin/v1/channels/1/sessions").1.as_array().is_some_and(|s| s.is_empty())
+        });
         for n in 0..5 {
             node.admin().post("/admin/v1/topics/1/publish", &json!({"endpoint": "res-pub", "data": n}));
         }
