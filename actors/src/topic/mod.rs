@@ -303,10 +303,14 @@ impl Handler<Publish> for TopicActor {
                 // Kept for the first subscriber, or dropped, per `on_no_subs_pub`.
                 msg.has_gd = true;
             }
-            if let (Some(id), false) = (&client_id, msg.has_gd) {
-                // A repeat of an earlier publication, or of an earlier message of this one.
-                let earlier_here = window > 0 && ram.iter().any(|(_, m, chosen)| *chosen && m.msg_id == *id);
-                if earlier_here || self.recent_ids.get(id).is_some_and(|t| msg.pub_time - t <= window) {
+            if let Some(id) = &client_id {
+                // A repeat of an earlier message of this publication (GD or in RAM), or of an
+                // earlier in-RAM publication (SQL knows the GD ones).
+                let same = |(_, m, chosen): &(usize, Message, bool)| *chosen && m.msg_id == *id;
+                let earlier_here = window > 0 && (ram.iter().any(same) || gd.iter().any(same));
+                let earlier_ram =
+                    !msg.has_gd && self.recent_ids.get(id).is_some_and(|t| msg.pub_time - t <= window);
+                if earlier_here || earlier_ram {
                     answers.push(Some(Published { msg_id: id.clone(), overflow: false }));
                     continue;
                 }

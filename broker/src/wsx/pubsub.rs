@@ -197,13 +197,19 @@ async fn subscribe(
     let client: String =
         client_id.chars().filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).take(64).collect();
     let kind = if client.is_empty() { "wsx".to_owned() } else { format!("wsx.{client}") };
-    let mut attached = Vec::new();
-    let mut sub_data = Vec::new();
+    // Every name is checked before anything is made: a refused list leaves no subscription
+    // behind (one the session would not know of, and so never end).
+    let mut allowed = Vec::with_capacity(names.len());
     for name in names {
         let pattern =
             who.allowed(Access::Sub, &name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
         let topic = state.registry.topic(&name).filter(|t| t.topic.is_api_sub_allowed);
         let topic = topic.ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+        allowed.push((name, pattern, topic));
+    }
+    let mut attached = Vec::new();
+    let mut sub_data = Vec::new();
+    for (name, pattern, topic) in allowed {
         let fields = with_defaults(SubscriptionFields {
             topic_id: Some(topic.topic.id),
             endpoint_id: Some(endpoint.id),

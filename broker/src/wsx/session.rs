@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::web;
-use actix_ws::{CloseCode, CloseReason, Message as WsMessage, ProtocolError};
+use actix_ws::{CloseCode, CloseReason, Item, Message as WsMessage, ProtocolError};
 use serde_json::{json, Value};
 use signalbox_actors::services::{InvokeContext, ServiceError};
 use signalbox_actors::sinks::{PushFrame, SinkError};
@@ -127,6 +127,9 @@ pub struct WsxSession {
     missed_pings: u32,
     /// The close code this session ended with, for metrics.
     close_code: Option<u16>,
+    /// A message arriving in fragments (RFC 6455 §5.4): whether it is text, and its bytes so
+    /// far (at most the channel's `max_frame_size`, the bound a whole message has).
+    fragments: Option<(bool, Vec<u8>)>,
 }
 
 impl WsxSession {
@@ -199,6 +202,7 @@ impl WsxSession {
             writer: Writer { tx, pending, budget, blocked_since, task, connection },
             missed_pings: 0,
             close_code: None,
+            fragments: None,
         }
     }
 
@@ -396,6 +400,12 @@ impl WsxSession {
                 return self.send(ctx, frames::forbidden(frame.id.as_deref()));
             }
         };
+        if self.login.as_ref().is_some_and(|l| l.endpoint.id != caller.endpoint.id) {
+            // A connection is one endpoint's: its subscriptions, and the revocations that end
+            // it, are that endpoint's. A new token, yes; another identity, no.
+            log::info!(target: "signalbox::audit", "event=wsx_login_refused session={} reason=\"another endpoint\"", self.id);
+            return self.send(ctx, frames::forbidden(frame.id.as_deref()));
+        }
         let token = frames::new_id("zwsxt.");
         let ttl = Duration::from_secs_f64(self.channel.row.token_ttl.max(1.0));
         let first = self.login.is_none();
@@ -490,16 +500,54 @@ impl WsxSession {
         }
     }
 
+    /// One fragment of a message; the message is read once its last fragment is here. The
+    /// codec has already refused fragments out of order (1002).
+    fn on_fragment(&mut self, ctx: &mut Context<Self>, item: Item) {
+        let (bytes, last) = match item {
+            Item::FirstText(b) => {
+                self.fragments = Some((true, Vec::new()));
+                (b, false)
+            }
+            Item::FirstBinary(b) => {
+                self.fragments = Some((false, Vec::new()));
+                (b, false)
+            }
+            Item::Continue(b) => (b, false),
+            Item::Last(b) => (b, true),
+        };
+        let max = self.channel.row.max_frame_size.max(1024) as usize;
+        let Some((_, so_far)) = self.fragments.as_mut() else { return };
+        if so_far.len() + bytes.len() > max {
+            self.fragments = None;
+            return self.close(ctx, 1009, "message larger than max_frame_size");
+        }
+        so_far.extend_from_slice(&bytes);
+        if !last {
+            return;
+        }
+        let Some((text, message)) = self.fragments.take() else { return };
+        self.state.metrics.wsx_frames.with_label_values(&["in"]).inc();
+        match (text, String::from_utf8(message)) {
+            (true, Ok(text)) => self.on_text(ctx, &text),
+            (true, Err(_)) => self.invalid_utf8(ctx),
+            (false, _) => self.send(ctx, frames::error(400, "only JSON text frames are supported", None)),
+        }
+    }
+
+    fn invalid_utf8(&mut self, ctx: &mut Context<Self>) {
+        if self.logged_in() {
+            self.send(ctx, frames::error(422, "Invalid UTF-8 bytes", None));
+        } else {
+            self.close(ctx, 4001, "Invalid UTF-8 bytes");
+        }
+    }
+
     fn on_protocol_error(&mut self, ctx: &mut Context<Self>, err: ProtocolError) {
         match err {
             // Only a text frame that is not UTF-8 (read whole, so reading may go on); any other
             // bad frame, a reserved bit say, is left unread and can only close the connection.
             ProtocolError::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<std::str::Utf8Error>()) => {
-                if self.logged_in() {
-                    self.send(ctx, frames::error(422, "Invalid UTF-8 bytes", None));
-                } else {
-                    self.close(ctx, 4001, "Invalid UTF-8 bytes");
-                }
+                self.invalid_utf8(ctx)
             }
             ProtocolError::Overflow => self.close(ctx, 1009, "frame larger than max_frame_size"),
             other => {
@@ -573,9 +621,10 @@ impl StreamHandler<Result<WsMessage, ProtocolError>> for WsxSession {
                 self.state.metrics.wsx_frames.with_label_values(&["in"]).inc();
                 self.on_text(ctx, &text);
             }
-            Ok(WsMessage::Binary(_)) | Ok(WsMessage::Continuation(_)) => {
+            Ok(WsMessage::Binary(_)) => {
                 self.send(ctx, frames::error(400, "only JSON text frames are supported", None));
             }
+            Ok(WsMessage::Continuation(item)) => self.on_fragment(ctx, item),
             Ok(WsMessage::Ping(bytes)) => {
                 // Counted with a frame header's worth, so even empty pings add up.
                 let counted = bytes.len() + FRAME_OVERHEAD;
@@ -637,7 +686,11 @@ impl Handler<InvokeClient> for WsxSession {
         let id = frames::new_id("zwsx.");
         self.send(ctx, frames::server_with_id(&id, frames::RQC, None, None, msg.data));
         let (tx, rx) = oneshot::channel();
-        self.requests.insert(id, tx);
+        self.requests.insert(id.clone(), tx);
+        // Not answered in time: the waiter is forgotten (a late answer is dropped).
+        ctx.run_later(CLIENT_RESPONSE_WAIT, move |act, _| {
+            act.requests.remove(&id);
+        });
         Box::pin(async move {
             match tokio::time::timeout(CLIENT_RESPONSE_WAIT, rx).await {
                 Ok(Ok(data)) => Ok(data),
