@@ -272,7 +272,7 @@ fn a_dedup_window_of_0_deduplicates_nothing_and_a_gd_msg_id_stays_unique() {
         let ps = PubSub::setup(&node, "/zero", json!({"dedup_window": 0}), "app");
         ps.subscribe(json!({"ack_mode": "explicit"}));
         // In RAM, a repeat of a message no longer held is a new message (the id is remembered
-        // for the window only). While the first is held, see the ignored test below.
+        // for the window only). While the first is held, see the last test below.
         assert_eq!(ps.publish_ok(json!({"data": "first", "msg_id": "ram"})), "ram");
         assert_eq!(datas(&ps.pull(None)), vec![json!("first")]);
         assert_eq!(ps.ack(&["ram"]).1["acked"], 1);
@@ -344,11 +344,9 @@ fn a_repeat_just_inside_the_dedup_window_is_deduplicated_and_just_past_it_is_not
 
 /// An in-RAM repeat of a msg_id whose first message is still leased, once dedup no longer covers
 /// it (window 0 here; any window once it has passed): answered 200, so it must be delivered once
-/// the first is acknowledged — or refused, as a GD one is with 409. Today the delivery actor
-/// drops it on arrival (`Enqueue` skips a msg_id in flight, a guard meant for GD reloads), so it
-/// is accepted and never delivered.
+/// the first is acknowledged — or refused, as a GD one is with 409. (The delivery actor once
+/// dropped it on arrival: `Enqueue` skipped a msg_id in flight, a guard meant for GD reloads.)
 #[test]
-#[ignore = "known gap: an accepted in-RAM repeat of a leased msg_id is never delivered"]
 fn an_in_ram_repeat_of_a_leased_msg_id_is_delivered_or_refused_never_lost() {
     let node = Node::start(Backend::Sqlite);
     let ps = PubSub::setup(&node, "/lost", json!({"dedup_window": 0}), "app");

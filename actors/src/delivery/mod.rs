@@ -231,6 +231,12 @@ impl DeliveryActor {
         let mut taken = Taken { handed: Vec::new(), expired_gd: Vec::new(), dead_gd };
         while taken.handed.len() < max {
             let Some((key, entry)) = self.window.pop_deliverable() else { break };
+            if self.out_now(&entry.msg.msg_id, &taken.handed) {
+                // A publisher's in-RAM repeat of a msg_id that is out now: it waits, in its
+                // place, until that one is answered (two leases cannot share a msg_id).
+                self.window.insert(key, entry);
+                break;
+            }
             if entry.msg.is_expired(now) {
                 self.metrics.expired.inc();
                 if entry.msg.has_gd {
@@ -241,6 +247,13 @@ impl DeliveryActor {
             taken.handed.push((key, entry));
         }
         taken
+    }
+
+    /// Whether a message with this msg_id is leased, being pushed, or in `handed`.
+    fn out_now(&self, msg_id: &str, handed: &[(OrderKey, QueueEntry)]) -> bool {
+        self.in_flight.contains_key(msg_id)
+            || self.pushing_ids.contains(msg_id)
+            || handed.iter().any(|(_, e)| e.msg.msg_id == msg_id)
     }
 
     /// Puts a pull's messages back where they were: its SQL step failed.
@@ -348,11 +361,13 @@ impl Handler<Enqueue> for DeliveryActor {
                 self.backlog_unknown();
                 continue;
             }
+            // A GD message already read from SQL (and perhaps out now) is not queued twice; an
+            // in-RAM one is always new, even when a publisher reused a msg_id that is out now.
             let id = &entry.msg.msg_id;
-            if self.in_flight.contains_key(id)
+            let known = self.in_flight.contains_key(id)
                 || self.pushing_ids.contains(id)
-                || (entry.msg.has_gd && self.loaded_recently.1.contains(id))
-            {
+                || self.loaded_recently.1.contains(id);
+            if entry.msg.has_gd && known {
                 continue;
             }
             self.window.insert(entry.msg.order_key(), entry);
