@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::{Batch, Sink, SinkError, SinkFuture};
-use crate::secrets::MasterKey;
+use crate::secrets::{MasterKey, SealedAt};
 
 pub struct AmqpSink {
     /// Decrypted once when the sink is built; never logged.
@@ -21,10 +21,11 @@ pub struct AmqpSink {
 }
 
 impl AmqpSink {
-    pub fn new(config: &Value, key: &MasterKey) -> Result<AmqpSink, String> {
+    /// The sink of the push target `config`, stored at `at` (its subscription's `push_config`).
+    pub fn new(config: &Value, key: &MasterKey, at: &SealedAt) -> Result<AmqpSink, String> {
         let sealed = config["url_enc"].as_str().ok_or("push.url missing")?;
         Ok(AmqpSink {
-            url: key.decrypt(sealed).map_err(|e| e.to_string())?,
+            url: key.decrypt(sealed, &at.child("url_enc")).map_err(|e| e.to_string())?,
             exchange: config["exchange"].as_str().unwrap_or_default().to_owned(),
             routing_key: config["routing_key"].as_str().unwrap_or_default().to_owned(),
             channel: Arc::default(),

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{Batch, Sink, SinkDeps, SinkError, SinkFuture};
 use crate::outbound::Outbound;
+use crate::secrets::SealedAt;
 
 /// How long one push request may take before it counts as a socket error, unless the target
 /// sets `timeout`.
@@ -32,17 +33,19 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    pub fn rest(config: &Value, deps: &SinkDeps) -> Result<HttpSink, String> {
+    /// `at`: where `config` is stored (its subscription's `push_config`), which its sealed
+    /// credentials are bound to.
+    pub fn rest(config: &Value, at: &SealedAt, deps: &SinkDeps) -> Result<HttpSink, String> {
         let method = config["http_method"].as_str().unwrap_or("POST").to_owned();
-        HttpSink::new(config, deps, Format::Json { method })
+        HttpSink::new(config, at, deps, Format::Json { method })
     }
 
-    pub fn soap(config: &Value, deps: &SinkDeps) -> Result<HttpSink, String> {
+    pub fn soap(config: &Value, at: &SealedAt, deps: &SinkDeps) -> Result<HttpSink, String> {
         let action = config["soap_action"].as_str().unwrap_or("").to_owned();
-        HttpSink::new(config, deps, Format::Soap { action })
+        HttpSink::new(config, at, deps, Format::Soap { action })
     }
 
-    fn new(config: &Value, deps: &SinkDeps, format: Format) -> Result<HttpSink, String> {
+    fn new(config: &Value, at: &SealedAt, deps: &SinkDeps, format: Format) -> Result<HttpSink, String> {
         // A target's own `ca_file` replaces the node's extra CA for that target.
         let outbound = match config["ca_file"].as_str() {
             Some(ca) => Outbound::new(crate::outbound::client_config(Some(ca))?),
@@ -52,7 +55,11 @@ impl HttpSink {
         Ok(HttpSink {
             url: config["url"].as_str().ok_or("push.url missing")?.to_owned(),
             format,
-            authorization: crate::services::http_authorization(&config["auth"], &deps.master_key)?,
+            authorization: crate::targets::authorization(
+                &config["auth"],
+                &deps.master_key,
+                &at.child("auth"),
+            )?,
             client: outbound.client(timeout),
             node: HeaderValue::from_str(&deps.node).ok(),
         })

@@ -7,8 +7,9 @@ use signalbox_actors::services::{self, InvokeContext, ServiceError};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{NewService, StoredService};
 
+use super::{json_fields, list_answer, search_page, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, parse_json, ApiError};
 use crate::http::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,12 +41,19 @@ pub async fn reload(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn list(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Built-in services first, then user-defined ones by name; `?q=` finds them by name or kind.
+async fn list(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
-    let mut out: Vec<Value> = state.services.builtin_names().iter().map(|n| builtin_json(n)).collect();
-    out.extend(rows.iter().map(stored_json));
-    Ok(HttpResponse::Ok().json(out))
+    let mut all: Vec<Value> = state.services.builtin_names().iter().map(|n| builtin_json(n)).collect();
+    all.extend(rows.iter().map(stored_json));
+    let (page, total) = search_page(&all, &query, |s| json_fields(s, &["name", "kind"]))?;
+    Ok(list_answer(page.into_iter().cloned().collect(), total))
 }
 
 async fn find(state: &AppState, name: &str) -> Result<Option<StoredService>, ApiError> {
@@ -108,8 +116,8 @@ async fn create(
     if state.services.is_builtin(&name) {
         return Err(ApiError::conflict(format!("`{name}` is a built-in service")));
     }
-    let config =
-        services::validate(&kind, &Value::Object(body), &state.master_key).map_err(ApiError::bad_request)?;
+    let config = services::validate(&name, &kind, &Value::Object(body), &state.master_key)
+        .map_err(ApiError::bad_request)?;
     if kind == "publish" {
         publishes_somewhere(&state, &config).await?;
     }
@@ -166,11 +174,11 @@ async fn invoke(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // A request is a JSON object, as the document says; no body at all is none (null).
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+        Value::Object(parse_json::<Map<String, Value>>(&body)?)
     };
     audit_admin(&caller, "service.invoke", &name);
     let reply = state.services.invoke(&name, request, InvokeContext::default()).await?;

@@ -5,13 +5,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signalbox_actors::patterns::Access;
-use signalbox_actors::push;
-use signalbox_actors::secrets::random_bytes;
+use signalbox_actors::secrets::{random_bytes, SealedAt};
+use signalbox_actors::targets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, Subscription, SubscriptionFields};
-use signalbox_schema::StoreError;
+use signalbox_schema::{StoreError, SubscriptionSearch};
 
-use super::{one_of, PageQuery};
+use super::{list_answer, one_of, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::endpoint_auth::Caller;
 use crate::http::error::{blocking, from_json_value, parse_json, ApiError};
@@ -84,7 +84,9 @@ impl SubscriptionOptions {
     }
 
     /// Checks every given field and answers them as stored columns. `current` is the
-    /// subscription being edited (its values fill what the edit leaves out), `None` on create.
+    /// subscription being edited (its values fill what the edit leaves out), `None` on create —
+    /// and then the answer carries the new subscription's sub key, which its push secrets are
+    /// sealed for.
     pub fn to_fields(
         &self,
         endpoint: &Endpoint,
@@ -107,17 +109,24 @@ impl SubscriptionOptions {
             .or_else(|| current.map(|c| c.ack_mode.clone()))
             .unwrap_or_else(|| "auto".into());
         one_of("ack_mode", &ack_mode, &["auto", "explicit"])?;
-        if method == "notify" && ack_mode == "explicit" {
+        // A WSX subscription (made by its client) pushes to a session that acknowledges.
+        let wsx = current.is_some_and(|c| c.is_wsx);
+        if method == "notify" && ack_mode == "explicit" && !wsx {
             return Err(ApiError::bad_request(
                 "`ack_mode = explicit` is for pull and WSX subscriptions: a push target acknowledges by succeeding",
             ));
         }
+        let sub_key = match current {
+            Some(c) => c.sub_key.clone(),
+            None => new_sub_key(&endpoint.endpoint_type),
+        };
         let push_config = match (&self.push, method.as_str()) {
             (Some(_), "pull") => {
                 return Err(ApiError::bad_request("`push` applies to `delivery_method = notify` only"))
             }
             (Some(p), _) => {
-                let sealed = push::seal(&endpoint.endpoint_type, p, &state.master_key)
+                let at = SealedAt::subscription_push(&sub_key);
+                let sealed = targets::seal(&endpoint.endpoint_type, p, &state.master_key, &at)
                     .map_err(ApiError::bad_request)?;
                 if let Some(directory) = sealed.get("directory").and_then(Value::as_str) {
                     outside_data_dir(directory, &state.config.data_dir)?;
@@ -143,6 +152,7 @@ impl SubscriptionOptions {
             active_status: self.active_status.clone(),
             max_in_flight: self.max_in_flight,
             push_config,
+            sub_key: current.is_none().then_some(sub_key),
             ..SubscriptionFields::default()
         })
     }
@@ -184,18 +194,30 @@ pub fn with_defaults(mut f: SubscriptionFields) -> SubscriptionFields {
     f
 }
 
-/// Stores a new subscription, retrying the rare clash of its random sub key.
+/// Stores a new subscription under the sub key `fields` carries (a new one if none), retrying
+/// the rare clash of a random key with another; push secrets sealed for one key are sealed
+/// again for the next.
 pub fn create_subscription(
     state: &AppState,
-    fields: SubscriptionFields,
+    mut fields: SubscriptionFields,
     endpoint_type: &str,
 ) -> Result<Subscription, StoreError> {
     let mut last = StoreError::Conflict("sub_key".into());
+    let mut sub_key = fields.sub_key.take().unwrap_or_else(|| new_sub_key(endpoint_type));
     for _ in 0..8 {
-        let fields = SubscriptionFields { sub_key: Some(new_sub_key(endpoint_type)), ..fields.clone() };
-        match state.store.subscription_create(fields) {
+        let attempt = SubscriptionFields { sub_key: Some(sub_key.clone()), ..fields.clone() };
+        match state.store.subscription_create(attempt) {
             Err(StoreError::Conflict(reason)) if reason.contains("sub_key") => {
-                last = StoreError::Conflict(reason)
+                last = StoreError::Conflict(reason);
+                let next = new_sub_key(endpoint_type);
+                if let Some(Some(config)) = &fields.push_config {
+                    let (from, to) =
+                        (SealedAt::subscription_push(&sub_key), SealedAt::subscription_push(&next));
+                    let config = targets::rebind(config, &state.master_key, &from, &to)
+                        .map_err(|e| StoreError::Other(e.to_string()))?;
+                    fields.push_config = Some(Some(config));
+                }
+                sub_key = next;
             }
             other => return other,
         }
@@ -208,7 +230,7 @@ pub fn subscription_json(s: &Subscription, topic_name: &str, endpoint_name: &str
         .push_config
         .as_deref()
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .map(|p| push::public_view(&p));
+        .map(|p| targets::public_view(&p));
     json!({
         "id": s.id,
         "sub_key": s.sub_key,
@@ -244,17 +266,32 @@ fn with_owner(state: &AppState, mut json: Value) -> Value {
     json
 }
 
+/// `?q=` (anywhere in the sub key, topic or endpoint name, any case), `?topic_name=` and
+/// `?endpoint=` (exactly), `?limit=&offset=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionListQuery {
+    q: Option<String>,
+    topic_name: Option<String>,
+    endpoint: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
 async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<SubscriptionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.page()?;
+    let SubscriptionListQuery { q, topic_name, endpoint, limit, offset } = query.into_inner();
+    let list = ListQuery { q, limit, offset };
+    let page = list.page()?;
+    let search = SubscriptionSearch { q: list.q().map(str::to_owned), topic_name, endpoint };
     let store = state.store.clone();
-    let rows = blocking(move || store.subscriptions_named(page)).await?;
+    let found = blocking(move || store.subscriptions_found(&search, page)).await?;
     let rows: Vec<Value> =
-        rows.iter().map(|(s, t, e)| with_owner(&state, subscription_json(s, t, e))).collect();
-    Ok(HttpResponse::Ok().json(rows))
+        found.rows.iter().map(|(s, t, e)| with_owner(&state, subscription_json(s, t, e))).collect();
+    Ok(list_answer(rows, found.total as usize))
 }
 
 async fn create(

@@ -1,0 +1,162 @@
+//! Unit tests of the sealed values in `Store`: a link's secret sealed for its own id in the
+//! transaction that creates it, the listing of stored values with sealed secrets, and the
+//! compare-and-set that lets nodes re-seal at once. On a fresh SQLite file, and on a fresh
+//! PostgreSQL database when `SIGNALBOX_TEST_PG_URL` names one.
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+use super::{SealedCell, SealedRow};
+use crate::models::*;
+use crate::{now_micros, Store};
+
+/// A store on a database of its own, and what removes it.
+fn stores() -> Vec<(Store, Box<dyn FnOnce()>)> {
+    let dir = std::env::temp_dir().join(format!("sb_sealed_{}_{}", std::process::id(), now_micros()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = Store::open(&format!("sqlite://{}", dir.join("test.db").display()), 2).unwrap();
+    let mut out: Vec<(Store, Box<dyn FnOnce()>)> = vec![(
+        sqlite,
+        Box::new(move || {
+            let _ = std::fs::remove_dir_all(dir);
+        }),
+    )];
+    if let Some(admin) = std::env::var("SIGNALBOX_TEST_PG_URL").ok().filter(|u| !u.is_empty()) {
+        let name = format!("sbsealed_{}_{}", std::process::id(), now_micros() % 1_000_000_000);
+        let mut conn = PgConnection::establish(&admin).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let store = Store::open(&format!("{base}/{name}"), 2).unwrap();
+        out.push((
+            store,
+            Box::new(move || {
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = diesel::sql_query(drop).execute(&mut conn);
+            }),
+        ));
+    }
+    out
+}
+
+fn link(name: &str) -> WsxLinkFields {
+    WsxLinkFields {
+        name: Some(name.into()),
+        address: Some("ws://127.0.0.1:1/wsx".into()),
+        username: Some("u".into()),
+        secret_enc: Some("ignored: sealed for the row".into()),
+        is_zato: Some(true),
+        subscription_list: Some("[]".into()),
+        ping_interval: Some(45.0),
+        auto_reconnect: Some(true),
+        invoke_timeout: Some(5.0),
+        sub_keys: Some("{}".into()),
+        created_at: Some(1),
+        ..WsxLinkFields::default()
+    }
+}
+
+fn subscription(store: &Store, sub_key: &str, push_config: &str) {
+    let topic = store
+        .topic_create(TopicFields {
+            name: Some(format!("/t/{sub_key}")),
+            is_active: Some(true),
+            has_gd: Some(true),
+            is_api_sub_allowed: Some(true),
+            max_depth_gd: Some(1000),
+            max_depth_non_gd: Some(1000),
+            on_overflow_non_gd: Some("reject".into()),
+            limit_message_expiry: Some(86_400),
+            limit_sub_inactivity: Some(0),
+            on_no_subs_pub: Some("accept".into()),
+            dedup_window: Some(120),
+            created_at: Some(1),
+        })
+        .unwrap();
+    let endpoint = store
+        .endpoint_create(EndpointFields {
+            name: Some(format!("e-{sub_key}")),
+            role: Some("sub-only".into()),
+            endpoint_type: Some("amqp".into()),
+            topic_patterns: Some("sub=/**".into()),
+            auth: Some("none".into()),
+            created_at: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    store
+        .subscription_create(SubscriptionFields {
+            sub_key: Some(sub_key.into()),
+            topic_id: Some(topic.id),
+            endpoint_id: Some(endpoint.id),
+            creation_time: Some(1),
+            sub_pattern_matched: Some("sub=/**".into()),
+            delivery_method: Some("notify".into()),
+            ack_mode: Some("auto".into()),
+            ack_timeout: Some(30.0),
+            delivery_batch_size: Some(100),
+            wrap_one_msg_in_list: Some(true),
+            delivery_max_retry: Some(10),
+            delivery_err_should_block: Some(true),
+            wait_sock_err: Some(0.0),
+            wait_non_sock_err: Some(0.0),
+            active_status: Some("pub-sub".into()),
+            max_in_flight: Some(1),
+            push_config: Some(Some(push_config.into())),
+            is_wsx: Some(false),
+            unsub_on_wsx_close: Some(false),
+            server_name: Some(None),
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_new_link_s_secret_is_sealed_for_its_own_id_or_the_link_is_not_stored() {
+    for (store, cleanup) in stores() {
+        let first = store.wsx_link_create(link("one"), |id| Ok(format!("sealed-for-{id}"))).unwrap();
+        assert_eq!(first.secret_enc, format!("sealed-for-{}", first.id));
+        let refused = store.wsx_link_create(link("two"), |_| Err("the seal failed".into()));
+        assert_eq!(refused.unwrap_err().to_string(), "the seal failed");
+        assert_eq!(store.wsx_links().unwrap().len(), 1, "nothing of the refused link stored");
+        cleanup();
+    }
+}
+
+#[test]
+fn sealed_values_are_listed_and_replaced_only_while_unchanged() {
+    for (store, cleanup) in stores() {
+        let link = store.wsx_link_create(link("one"), |_| Ok("old-secret".into())).unwrap();
+        subscription(&store, "zpsk.amqp.000001", r#"{"type":"amqp","url_enc":"old-url"}"#);
+        subscription(&store, "zpsk.amqp.000002", r#"{"type":"wsx"}"#);
+        let service = |name: &str, config: &str| {
+            store.service_create(NewService { name, kind: "http", config, created_at: 1 }).unwrap();
+        };
+        service("with-auth", r#"{"url":"http://h/x","auth":{"type":"bearer","token_enc":"old-token"}}"#);
+        service("without", r#"{"url":"http://h/x"}"#);
+
+        let mut cells = store.sealed_cells().unwrap();
+        cells.sort_by_key(|c| format!("{:?}", c.row));
+        let rows: Vec<&SealedRow> = cells.iter().map(|c| &c.row).collect();
+        assert_eq!(
+            rows,
+            [
+                &SealedRow::Link(link.id),
+                &SealedRow::Service("with-auth".into()),
+                &SealedRow::Subscription("zpsk.amqp.000001".into()),
+            ]
+        );
+
+        // The first node to replace a value wins; one that read it before then changes nothing.
+        let read = cells[0].clone();
+        assert!(store.sealed_cell_replace(&read, "new-secret").unwrap());
+        assert!(!store.sealed_cell_replace(&read, "another").unwrap());
+        assert_eq!(store.wsx_link(link.id).unwrap().secret_enc, "new-secret");
+        for cell in &cells[1..] {
+            let value = cell.value.replace("old-", "new-");
+            assert!(store.sealed_cell_replace(cell, &value).unwrap());
+            assert!(!store.sealed_cell_replace(cell, &value).unwrap());
+        }
+        assert!(store.subscription("zpsk.amqp.000001").unwrap().push_config.unwrap().contains("new-url"));
+        let gone = SealedCell { row: SealedRow::Service("no-such".into()), value: String::new() };
+        assert!(!store.sealed_cell_replace(&gone, "x").unwrap());
+        cleanup();
+    }
+}
