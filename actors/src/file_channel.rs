@@ -11,8 +11,9 @@ use actix::prelude::*;
 use signalbox_schema::models::FileChannel;
 use signalbox_schema::Store;
 
+use crate::publish::publish_as;
 use crate::registry::Registry;
-use crate::topic::{publish_as, NewMessage};
+use crate::topic::NewMessage;
 
 pub struct FileChannelActor {
     channel: FileChannel,

@@ -5,32 +5,14 @@
 //! lookup never waits in a mailbox behind other work.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicI64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use actix::Addr;
 use signalbox_schema::models::{Subscription, Topic};
 
 use crate::delivery::DeliveryActor;
+use crate::stats::TopicStats;
 use crate::topic::TopicActor;
-
-/// A topic's live figures, shared by its topic actor, its delivery actors and readers.
-#[derive(Debug, Default)]
-pub struct TopicStats {
-    /// GD messages held by a queue or retained; reconciled with the database periodically.
-    pub gd: AtomicI64,
-    /// In-RAM messages held by a queue on this node (see `message::RamHold`).
-    pub ram: Arc<AtomicI64>,
-    /// The last publication on this node, as Zato keeps it: in RAM only.
-    pub last_pub: Mutex<Option<LastPublication>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LastPublication {
-    pub msg_id: String,
-    pub endpoint: String,
-    pub pub_time: i64,
-}
 
 #[derive(Clone)]
 pub struct TopicEntry {

@@ -31,9 +31,9 @@ use signalbox_actors::delivery::{
 };
 use signalbox_actors::message::{Message, QueueEntry, RamHold};
 use signalbox_actors::outbound::Outbound;
-use signalbox_actors::registry::TopicStats;
 use signalbox_actors::secrets::MasterKey;
 use signalbox_actors::sinks::{PushFrame, SinkDeps, SinkError};
+use signalbox_actors::stats::TopicStats;
 use signalbox_actors::time::Clock;
 use signalbox_actors::Metrics;
 use signalbox_schema::models::{

@@ -7,10 +7,10 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use serde_json::{json, Map, Value};
 
+use crate::frames::ClientFrame;
 use crate::http::admin::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
 use crate::http::error::{parse_json, ApiError};
 use crate::http::publish_input::{self, MAX_SECONDS};
-use crate::wsx::frames::ClientFrame;
 
 /// `cases` unless `PROPTEST_CASES` says otherwise; a fixed seed unless `PROPTEST_RNG_SEED`
 /// names one; no regression files.

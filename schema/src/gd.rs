@@ -11,33 +11,13 @@ use diesel::prelude::*;
 use crate::connection::AnyConnection;
 use crate::models::*;
 use crate::schema::*;
-use crate::store::{delete_unreferenced, now_micros, Page, Store};
+use crate::store::{delete_unreferenced, now_micros, Page, Removal, Store};
 use crate::{StoreError, StoreResult};
 
 type QueueRow = (StoredMessage, i64, i64);
 
 fn to_queued((message, delivery_count, creation_time): QueueRow) -> QueuedMessage {
     QueuedMessage { message, delivery_count, creation_time }
-}
-
-/// Group commit for removals of acknowledged queue rows: on SQLite every write takes the one
-/// writer slot and an fsync, so removals that arrive while another write runs wait here and go
-/// into the next transaction together — with a GD group commit, when one comes first. Each
-/// caller is answered with its own result, after that transaction committed. (A fenced store —
-/// a cluster delivery actor's, on PostgreSQL — removes in a transaction of its own, checked
-/// against its fence.)
-#[derive(Default)]
-pub(crate) struct Removals {
-    pending: std::sync::Mutex<Vec<Arc<Removal>>>,
-    /// Held by the one transaction that takes the pending removals; the others wait on it.
-    committing: std::sync::Mutex<()>,
-}
-
-struct Removal {
-    sub_key: String,
-    msg_ids: Vec<String>,
-    /// Rows removed and messages no queue holds any more; set once its transaction ended.
-    result: std::sync::Mutex<Option<StoreResult<(usize, usize)>>>,
 }
 
 /// Removes one subscription's rows for `msg_ids`, then the messages no queue holds any more.
@@ -279,7 +259,30 @@ impl Store {
         self.set_deliverable(sub_key, None, true)
     }
 
+    /// Moves rows between the queue (`value` true: back with a fresh count) and the dead
+    /// letters (`value` false: keeping the count that sent them there, stamped with the time).
     fn set_deliverable(&self, sub_key: &str, msg_ids: Option<&[String]>, value: bool) -> StoreResult<usize> {
+        if !value {
+            let ids = msg_ids.unwrap_or_default();
+            let now = now_micros();
+            return self.write(|conn| {
+                let mut n = 0;
+                for chunk in ids.chunks(500) {
+                    n += diesel::update(
+                        pubsub_endp_msg_queue::table
+                            .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
+                            .filter(pubsub_endp_msg_queue::is_deliverable.eq(true))
+                            .filter(pubsub_endp_msg_queue::pub_msg_id.eq_any(chunk)),
+                    )
+                    .set((
+                        pubsub_endp_msg_queue::is_deliverable.eq(false),
+                        pubsub_endp_msg_queue::last_delivery_time.eq(now),
+                    ))
+                    .execute(conn)?;
+                }
+                Ok(n)
+            });
+        }
         self.write(|conn| {
             let base = pubsub_endp_msg_queue::table
                 .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))

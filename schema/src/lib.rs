@@ -4,16 +4,33 @@
 //! Every `Store` method blocks; callers run them on blocking threads (`web::block`,
 //! `spawn_blocking`), never on an actor's arbiter thread. SQLite has one writer: writes take
 //! `write_lock` so they never meet `SQLITE_BUSY` from each other.
+//!
+//! # Layout
+//!
+//! Lower modules never name higher ones (checked by `tests/tests/layout.rs`): `schema` (diesel
+//! tables) and `models` (rows) at the bottom; `connection` (one connection type over both
+//! backends); `fence` (the check every fenced queue write makes); `store` (the [`Store`] handle,
+//! its pool, migrations and configuration CRUD); then modules that add methods to `Store` for
+//! one concern each — `gd` (GD messages and queues), `cluster` (membership, ownership, the
+//! leader's lease), `lists` (searched, paged admin lists), `figures` (the console's figures),
+//! `sealed` (re-sealing stored secrets).
 
 pub mod cluster;
 mod connection;
+mod fence;
+mod figures;
 mod gd;
+mod lists;
 pub mod models;
 pub mod schema;
+mod sealed;
 mod store;
 
 pub use connection::{AnyConnection, Backend};
-pub use store::{now_micros, Page, Store};
+pub use figures::QueueFigures;
+pub use lists::{matches, Found, SubscriptionSearch};
+pub use sealed::{SealedCell, SealedRow};
+pub use store::{now_micros, Page, Store, LAST_ADMIN_KEY};
 
 /// What went wrong in storage, in terms a caller can map to a status code.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -18,6 +18,12 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// session-level advisory lock that serialises migrations across nodes starting together.
 const MIGRATION_LOCK_ID: i64 = 0x5167_6e61_6c62_6f78;
 
+/// Names the transaction-level advisory lock that serialises changes to admin keys (PostgreSQL).
+const ADMIN_KEYS_LOCK_ID: i64 = 0x5167_6e61_6c6b_6579;
+
+/// The reason of the `Conflict` a change gets when it would leave no admin key with role `admin`.
+pub const LAST_ADMIN_KEY: &str = "the last admin key with role admin";
+
 /// Microseconds since the UNIX epoch: how every time is stored.
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
@@ -49,9 +55,9 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// Set on the clone a delivery actor writes with: every write first checks the actor
     /// still owns its subscription.
-    fence: Option<Arc<crate::cluster::Fence>>,
+    fence: Option<Arc<crate::fence::Fence>>,
     /// Acknowledged queue rows waiting to be removed by the next write transaction (SQLite).
-    pub(crate) removals: Arc<crate::gd::Removals>,
+    pub(crate) removals: Arc<Removals>,
 }
 
 impl std::fmt::Debug for Store {
@@ -80,8 +86,8 @@ impl Store {
         self.backend
     }
 
-    /// This store, with every write checked against `fence` (see [`crate::cluster::Fence`]).
-    pub fn fenced(&self, fence: crate::cluster::Fence) -> Store {
+    /// This store, with every write checked against `fence` (see [`crate::fence::Fence`]).
+    pub fn fenced(&self, fence: crate::fence::Fence) -> Store {
         Store { fence: Some(Arc::new(fence)), ..self.clone() }
     }
 
@@ -109,7 +115,7 @@ impl Store {
         match &self.fence {
             None => AnyConnection::transaction(&mut conn, f),
             Some(fence) => AnyConnection::transaction(&mut conn, |conn| {
-                crate::cluster::check_fence(conn, fence)?;
+                crate::fence::check_fence(conn, fence)?;
                 f(conn)
             }),
         }
@@ -193,12 +199,45 @@ impl Store {
         }
     }
 
+    /// Revokes an admin key, unless it is the last with role `admin`: the node would have no key
+    /// that may change anything (`Conflict(LAST_ADMIN_KEY)`).
     pub fn admin_key_delete(&self, name: &str) -> StoreResult<()> {
         self.write(|conn| {
+            let role = self.admin_key_role_locked(conn, name)?;
+            if role == "admin" && admins_besides(conn, name)? == 0 {
+                return Err(StoreError::Conflict(LAST_ADMIN_KEY.into()));
+            }
             one_or_none(
                 diesel::delete(sb_admin_key::table.filter(sb_admin_key::name.eq(name))).execute(conn)?,
             )
         })
+    }
+
+    /// Gives an admin key another role, unless that demotes the last with role `admin`
+    /// (`Conflict(LAST_ADMIN_KEY)`).
+    pub fn admin_key_set_role(&self, name: &str, role: &str) -> StoreResult<AdminKey> {
+        self.write(|conn| {
+            let current = self.admin_key_role_locked(conn, name)?;
+            if current == "admin" && role != "admin" && admins_besides(conn, name)? == 0 {
+                return Err(StoreError::Conflict(LAST_ADMIN_KEY.into()));
+            }
+            diesel::update(sb_admin_key::table.filter(sb_admin_key::name.eq(name)))
+                .set(sb_admin_key::role.eq(role))
+                .execute(conn)?;
+            Ok(sb_admin_key::table
+                .filter(sb_admin_key::name.eq(name))
+                .select(AdminKey::as_select())
+                .first(conn)?)
+        })
+    }
+
+    /// The role of the key named `name`, read once every other change to admin keys has waited
+    /// its turn (on PostgreSQL two nodes could otherwise each revoke one of the last two).
+    fn admin_key_role_locked(&self, conn: &mut AnyConnection, name: &str) -> StoreResult<String> {
+        if self.backend == Backend::Postgres {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ADMIN_KEYS_LOCK_ID})")).execute(conn)?;
+        }
+        Ok(sb_admin_key::table.filter(sb_admin_key::name.eq(name)).select(sb_admin_key::role).first(conn)?)
     }
 
     // ---- topics -----------------------------------------------------------------------------
@@ -432,14 +471,24 @@ impl Store {
         Ok(sb_wsx_link::table.find(id).select(WsxLink::as_select()).first(&mut *conn)?)
     }
 
-    pub fn wsx_link_create(&self, fields: WsxLinkFields) -> StoreResult<WsxLink> {
+    /// Stores a new link whose secret is sealed for its row: `seal_secret` gets the new row's id
+    /// and answers `secret_enc`, all in one transaction (a failed seal stores nothing).
+    pub fn wsx_link_create(
+        &self,
+        fields: WsxLinkFields,
+        seal_secret: impl FnOnce(i64) -> Result<String, String>,
+    ) -> StoreResult<WsxLink> {
         let name = fields.name.clone().unwrap_or_default();
+        let fields = WsxLinkFields { secret_enc: Some(String::new()), ..fields };
         self.write(|conn| {
             diesel::insert_into(sb_wsx_link::table).values(&fields).execute(conn)?;
-            Ok(sb_wsx_link::table
-                .filter(sb_wsx_link::name.eq(&name))
-                .select(WsxLink::as_select())
-                .first(conn)?)
+            let row = sb_wsx_link::table.filter(sb_wsx_link::name.eq(&name));
+            let id: i64 = row.select(sb_wsx_link::id).first(conn)?;
+            let sealed = seal_secret(id).map_err(StoreError::Other)?;
+            diesel::update(sb_wsx_link::table.find(id))
+                .set(sb_wsx_link::secret_enc.eq(sealed))
+                .execute(conn)?;
+            Ok(row.select(WsxLink::as_select()).first(conn)?)
         })
     }
 
@@ -606,6 +655,15 @@ impl Store {
 }
 
 /// An UPDATE or DELETE of one row by key: none touched means it was not there.
+/// How many keys other than `name` have role `admin`.
+fn admins_besides(conn: &mut AnyConnection, name: &str) -> StoreResult<i64> {
+    Ok(sb_admin_key::table
+        .filter(sb_admin_key::role.eq("admin"))
+        .filter(sb_admin_key::name.ne(name))
+        .count()
+        .get_result(conn)?)
+}
+
 pub(crate) fn one_or_none(rows: usize) -> StoreResult<()> {
     if rows == 0 {
         Err(StoreError::NotFound)
@@ -704,4 +762,24 @@ fn run_migrations(url: &str, backend: Backend) -> StoreResult<()> {
             conn.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()).map_err(fail)
         }
     }
+}
+
+/// Group commit for removals of acknowledged queue rows: on SQLite every write takes the one
+/// writer slot and an fsync, so removals that arrive while another write runs wait here and go
+/// into the next transaction together — with a GD group commit, when one comes first. Each
+/// caller is answered with its own result, after that transaction committed. (A fenced store —
+/// a cluster delivery actor's, on PostgreSQL — removes in a transaction of its own, checked
+/// against its fence.)
+#[derive(Default)]
+pub(crate) struct Removals {
+    pub(crate) pending: std::sync::Mutex<Vec<Arc<Removal>>>,
+    /// Held by the one transaction that takes the pending removals; the others wait on it.
+    pub(crate) committing: std::sync::Mutex<()>,
+}
+
+pub(crate) struct Removal {
+    pub(crate) sub_key: String,
+    pub(crate) msg_ids: Vec<String>,
+    /// Rows removed and messages no queue holds any more; set once its transaction ended.
+    pub(crate) result: std::sync::Mutex<Option<StoreResult<(usize, usize)>>>,
 }

@@ -675,7 +675,7 @@ async fn a_gd_message_raised_in_priority_from_past_the_window_is_handed_over_nex
         outbound: crate::outbound::Outbound::new(Arc::new(tls)),
         services: None,
     };
-    let stats = Arc::new(crate::registry::TopicStats::default());
+    let stats = Arc::new(crate::stats::TopicStats::default());
     let actor =
         DeliveryActor::new(Arc::new(sub), "/deep".into(), store.clone(), crate::Metrics::new(), stats, deps)
             .start();

@@ -34,12 +34,12 @@ use serde_json::{json, Value};
 use signalbox_schema::models::StoredService;
 use signalbox_schema::Store;
 
-pub use http::{authorization as http_authorization, HttpService};
+pub use http::HttpService;
 pub use publish::PublishService;
 
 use crate::message::Message;
 use crate::registry::Registry;
-use crate::secrets::MasterKey;
+use crate::secrets::{MasterKey, SealedAt};
 use crate::Metrics;
 
 /// A service's answer, on the thread that invoked it (services may hold actix's `!Send` types).
@@ -232,17 +232,19 @@ impl Services {
 fn build(row: &StoredService, deps: &ServiceDeps) -> Result<Arc<dyn Service>, String> {
     let config: Value = serde_json::from_str(&row.config).map_err(|e| e.to_string())?;
     match row.kind.as_str() {
-        "http" => Ok(Arc::new(HttpService::from_config(&config, deps)?)),
+        "http" => {
+            Ok(Arc::new(HttpService::from_config(&config, deps, &SealedAt::service_config(&row.name))?))
+        }
         "publish" => Ok(Arc::new(PublishService::from_config(&config, deps)?)),
         other => Err(format!("unknown service kind `{other}`")),
     }
 }
 
-/// Checks a service definition and answers its stored config (secrets sealed) — the one place
-/// both the admin API and `apply` go through.
-pub fn validate(kind: &str, config: &Value, key: &MasterKey) -> Result<Value, String> {
+/// Checks a service definition and answers its stored config (secrets sealed for the service
+/// `name`) — the one place both the admin API and `apply` go through.
+pub fn validate(name: &str, kind: &str, config: &Value, key: &MasterKey) -> Result<Value, String> {
     match kind {
-        "http" => http::validate(config, key),
+        "http" => http::validate(config, key, &SealedAt::service_config(name)),
         "publish" => publish::validate(config),
         other => Err(format!("`kind` must be `http` or `publish`, not `{other}`")),
     }
@@ -250,5 +252,20 @@ pub fn validate(kind: &str, config: &Value, key: &MasterKey) -> Result<Value, St
 
 /// The stored config as admins may see it: sealed secrets left out.
 pub fn public_config(config: &str) -> Value {
-    serde_json::from_str::<Value>(config).map(|c| crate::push::public_view(&c)).unwrap_or(Value::Null)
+    serde_json::from_str::<Value>(config).map(|c| crate::targets::public_view(&c)).unwrap_or(Value::Null)
+}
+
+impl crate::sinks::CallService for Services {
+    fn call_with_pushed(
+        &self,
+        name: &str,
+        request: Value,
+        pushed: Vec<Arc<Message>>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
+        let (services, name) = (self.clone(), name.to_owned());
+        Box::pin(async move {
+            let ctx = InvokeContext { pushed: Some(pushed) };
+            services.invoke(&name, request, ctx).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
 }

@@ -78,7 +78,7 @@ impl Service for PublishService {
                 return Ok(serde_json::json!({"msg_id_list": []}));
             }
             let published =
-                crate::topic::publish_as(&registry, &store, &endpoint_name, &topic_name, messages)
+                crate::publish::publish_as(&registry, &store, &endpoint_name, &topic_name, messages)
                     .await
                     .map_err(ServiceError::failed)?;
             Ok(

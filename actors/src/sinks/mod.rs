@@ -19,8 +19,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::message::Message;
-use crate::secrets::MasterKey;
-use crate::services::Services;
+use crate::secrets::{MasterKey, SealedAt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -104,16 +103,19 @@ pub struct SinkDeps {
     pub node: String,
     pub master_key: MasterKey,
     pub outbound: crate::outbound::Outbound,
-    pub services: Option<Services>,
+    /// The node's services, for `srv` targets.
+    pub services: Option<Arc<dyn CallService>>,
 }
 
-/// Builds the sink of a subscription's stored push configuration (`push.type` names the kind).
-pub fn build(push_config: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String> {
+/// Builds the sink of a subscription's stored push configuration (`push.type` names the kind);
+/// its sealed secrets open only as the `push_config` of `sub_key`.
+pub fn build(push_config: &str, sub_key: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String> {
     let config: Value = serde_json::from_str(push_config).map_err(|e| format!("bad push config: {e}"))?;
+    let at = SealedAt::subscription_push(sub_key);
     match config.get("type").and_then(Value::as_str) {
-        Some("rest") => Ok(Box::new(http::HttpSink::rest(&config, deps)?)),
-        Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, deps)?)),
-        Some("amqp") => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key)?)),
+        Some("rest") => Ok(Box::new(http::HttpSink::rest(&config, &at, deps)?)),
+        Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, &at, deps)?)),
+        Some("amqp") => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key, &at)?)),
         Some("files") => Ok(Box::new(files::FilesSink::new(&config)?)),
         Some("wsx") => Ok(Box::new(WsxSink::default())),
         Some("srv") => {
@@ -125,23 +127,31 @@ pub fn build(push_config: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String
     }
 }
 
+/// What a `srv` target needs from the node: to call one of its services with a pushed batch
+/// (`request`, the messages as the service sees them, and the messages themselves). The node's
+/// services implement it; sinks know nothing more of them.
+pub trait CallService: Send + Sync {
+    fn call_with_pushed(
+        &self,
+        name: &str,
+        request: Value,
+        pushed: Vec<Arc<Message>>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>>>>;
+}
+
 /// `srv`: invoke a service with the message list; delivered when it answers without error.
 struct ServiceSink {
     service: String,
-    services: Services,
+    services: Arc<dyn CallService>,
 }
 
 impl Sink for ServiceSink {
     fn deliver(&self, batch: Batch) -> SinkFuture {
-        let (name, services) = (self.service.clone(), self.services.clone());
-        Box::pin(async move {
-            let pushed = batch.messages.iter().map(|(m, _, _)| m.clone()).collect();
-            let ctx = crate::services::InvokeContext { pushed: Some(pushed) };
-            services
-                .invoke(&name, Value::Array(batch.external()), ctx)
-                .await
-                .map(|_| ())
-                .map_err(|e| SinkError::other(format!("service `{name}` failed: {e}")))
-        })
+        let pushed = batch.messages.iter().map(|(m, _, _)| m.clone()).collect();
+        let call = self.services.call_with_pushed(&self.service, Value::Array(batch.external()), pushed);
+        let name = self.service.clone();
+        Box::pin(
+            async move { call.await.map_err(|e| SinkError::other(format!("service `{name}` failed: {e}"))) },
+        )
     }
 }

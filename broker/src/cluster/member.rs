@@ -413,7 +413,7 @@ impl ClusterMember {
                 Ok(Ok(_)) => Vec::new(),
                 _ => return,
             };
-            state.links.sync(&state, rows);
+            state.links.sync(&state.link_deps(), rows);
             let _ = state.supervisor.send(signalbox_actors::supervisor::RunFileChannels(leader)).await;
         });
     }
@@ -441,7 +441,7 @@ impl ClusterMember {
                 Ok(Ok((channels, services, links))) => {
                     state.channels.reload(channels);
                     state.services.reload(services);
-                    state.links.sync(&state, if leader { links } else { Vec::new() });
+                    state.links.sync(&state.link_deps(), if leader { links } else { Vec::new() });
                 }
                 _ => log::warn!("event=configuration_reload_failed part=channels"),
             }
@@ -469,14 +469,13 @@ impl ClusterMember {
             if peers.contains_key(name) {
                 continue;
             }
-            // The internal link answers each connection's challenge instead of a stored secret.
-            let Ok(secret_enc) = state.master_key.encrypt("") else { continue };
             let link = WsxLink {
                 id: 0,
                 name: format!("cluster:{name}"),
                 address: super::channel_url(url),
                 username: self.config.node.clone(),
-                secret_enc,
+                // The internal link answers each connection's challenge instead of a stored secret.
+                secret_enc: String::new(),
                 is_zato: false,
                 subscription_list: "[]".into(),
                 on_connect: None,
@@ -491,8 +490,8 @@ impl ClusterMember {
                 sub_keys: "{}".into(),
                 created_at: 0,
             };
-            let st = state.clone();
-            let addr = PeerLink::start_in_arbiter(&self.peer_arbiter, move |_| PeerLink::new(link, st));
+            let deps = state.link_deps();
+            let addr = PeerLink::start_in_arbiter(&self.peer_arbiter, move |_| PeerLink::new(link, deps));
             log::info!("event=peer_link_started node={} peer={name} address={url}", self.config.node);
             self.peer_urls.insert(name.to_owned(), url.to_owned());
             peers.insert(name.to_owned(), addr);

@@ -21,33 +21,10 @@ pub mod rpc;
 
 use std::sync::Arc;
 
-use signalbox_actors::secrets::MasterKey;
 use signalbox_schema::models::{Endpoint, WsxChannel};
 
+use crate::internal_channel::{CHANNEL_ID, CHANNEL_PATH};
 use crate::wsx::{Channel, GATEWAY};
-
-/// The reserved path of the internal channel on every node of a cluster.
-pub const CHANNEL_PATH: &str = "/wsx/_cluster";
-/// The internal channel is not stored; this id marks it.
-pub const CHANNEL_ID: i64 = -1;
-
-/// The frame a node's internal channel sends first: `{"nonce"}`, chosen for this connection.
-/// The peer logs in with `create-session` whose `secret` is `MasterKey::cluster_proof(its name,
-/// the nonce, the frame's timestamp)`; a proof is good once, on its connection, for a minute.
-pub const CHALLENGE: &str = "signalbox.cluster.challenge";
-/// How far a login's timestamp may be from the node's clock.
-pub const PROOF_WINDOW_SECS: i64 = 60;
-
-/// Checks a peer node's login answer against the nonce this connection was given.
-pub fn proof_ok(master_key: &MasterKey, node: &str, nonce: &str, timestamp: &str, proof: &str) -> bool {
-    let fresh = signalbox_actors::time::parse_iso(timestamp)
-        .is_some_and(|t| (signalbox_actors::time::now_micros() - t).abs() <= PROOF_WINDOW_SECS * 1_000_000);
-    let expected = master_key.cluster_proof(node, nonce, timestamp);
-    let same = !expected.is_empty()
-        && expected.len() == proof.len()
-        && expected.bytes().zip(proof.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    fresh && same
-}
 
 /// The internal channel's settings: only the cluster's own services, generous frames.
 pub fn internal_channel(max_message_size: usize) -> Arc<Channel> {

@@ -7,11 +7,25 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use actix::prelude::*;
-use actix_web::web;
+use signalbox_actors::secrets::MasterKey;
+use signalbox_actors::services::Services;
+use signalbox_actors::Metrics;
 use signalbox_schema::models::WsxLink;
+use signalbox_schema::Store;
 
-use crate::http::AppState;
 use peer::{PeerLink, Shutdown};
+
+/// What a link needs from its node.
+#[derive(Clone)]
+pub struct LinkDeps {
+    pub store: Store,
+    pub master_key: MasterKey,
+    pub metrics: Metrics,
+    /// The hooks (`on_connect`, `on_message`, `on_close`) are services of the node.
+    pub services: Services,
+    /// The largest frame a link reads (the node's `max_message_size`).
+    pub max_frame: usize,
+}
 
 /// Running links by name, on their own arbiter.
 pub struct Links {
@@ -43,7 +57,7 @@ impl Links {
     }
 
     /// Starts, restarts (settings changed) or stops link actors to match `rows`.
-    pub fn sync(&self, state: &web::Data<AppState>, rows: Vec<WsxLink>) {
+    pub fn sync(&self, deps: &LinkDeps, rows: Vec<WsxLink>) {
         let Ok(mut running) = self.running.write() else { return };
         running.retain(|name, (_, addr)| {
             let keep = rows.iter().any(|r| r.name == *name);
@@ -64,7 +78,7 @@ impl Links {
             if let Some((_, old)) = running.remove(&row.name) {
                 old.do_send(Shutdown);
             }
-            let (r, s) = (row.clone(), state.clone());
+            let (r, s) = (row.clone(), deps.clone());
             let addr = PeerLink::start_in_arbiter(&self.arbiter, move |_| PeerLink::new(r, s));
             running.insert(row.name.clone(), (row, addr));
         }

@@ -12,18 +12,18 @@ use std::time::{Duration, Instant};
 
 use actix::io::SinkWrite;
 use actix::prelude::*;
-use actix_web::web;
 use awc::ws::{CloseCode, CloseReason, Codec, Frame, Message as WsMessage};
 use futures_util::stream::{SplitSink, StreamExt};
 use serde_json::{json, Value};
 use signalbox_actors::message::Message;
+use signalbox_actors::secrets::SealedAt;
 use signalbox_actors::services::InvokeContext;
 use signalbox_actors::time::{iso, now_micros, parse_iso};
 use signalbox_schema::models::WsxLink;
 use tokio::sync::oneshot;
 
-use crate::http::AppState;
-use crate::wsx::frames;
+use super::LinkDeps;
+use crate::frames;
 
 type WsSink = SplitSink<actix_codec::Framed<awc::BoxedSocket, Codec>, WsMessage>;
 
@@ -62,9 +62,10 @@ pub enum InvokeError {
 
 pub struct PeerLink {
     link: WsxLink,
-    /// Decrypted once; never logged.
-    secret: String,
-    state: web::Data<AppState>,
+    /// Decrypted once; never logged. An error names why the stored secret does not open (a
+    /// value sealed for another row or field): the link then never connects, and says so.
+    secret: Result<String, String>,
+    deps: LinkDeps,
     status: LinkState,
     last_error: Option<String>,
     attempts: u32,
@@ -96,13 +97,21 @@ impl actix::Message for LinkEvent {
 }
 
 impl PeerLink {
-    pub fn new(link: WsxLink, state: web::Data<AppState>) -> PeerLink {
-        let secret = state.master_key.decrypt(&link.secret_enc).unwrap_or_default();
+    pub fn new(link: WsxLink, deps: LinkDeps) -> PeerLink {
+        let secret = if link.id == 0 && link.secret_enc.is_empty() {
+            // An internal link to another node of this cluster answers a challenge instead.
+            Ok(String::new())
+        } else {
+            deps.master_key.decrypt(&link.secret_enc, &SealedAt::link_secret(link.id)).map_err(|e| {
+                log::error!("event=link_secret_unusable link={} error={e}", link.name);
+                e.to_string()
+            })
+        };
         let sub_keys = serde_json::from_str(&link.sub_keys).unwrap_or_default();
         PeerLink {
             link,
             secret,
-            state,
+            deps,
             status: LinkState::Connecting,
             last_error: None,
             attempts: 0,
@@ -139,8 +148,12 @@ impl PeerLink {
         let epoch = self.epoch;
         self.status = LinkState::Connecting;
         self.next_attempt = None;
+        if let Err(e) = &self.secret {
+            let reason = e.clone();
+            return self.disconnected(ctx, reason, false);
+        }
         let address = self.link.address.clone();
-        let max_frame = self.state.config.max_message_size;
+        let max_frame = self.deps.max_frame;
         let tls = match address.starts_with("wss://") {
             true => match crate::tls::client_config(self.link.ca_file.as_deref()) {
                 Ok(config) => Some(config),
@@ -172,7 +185,7 @@ impl PeerLink {
                     let id = act.id();
                     act.login_id = Some(id.clone());
                     if !act.is_cluster() {
-                        let secret = act.secret.clone();
+                        let secret = act.secret.clone().unwrap_or_default();
                         act.log_in(&id, &secret, frames::timestamp());
                     }
                     // A node of this cluster logs in when the peer's challenge comes (on_text).
@@ -200,7 +213,7 @@ impl PeerLink {
         if was_up {
             self.hook(ctx, self.link.on_close.clone(), "close", json!({"reason": reason}), None);
         }
-        self.state.metrics.link_connected.with_label_values(&[&self.link.name]).set(0);
+        self.deps.metrics.link_connected.with_label_values(&[&self.link.name]).set(0);
         if self.status == LinkState::Stopped {
             return;
         }
@@ -234,7 +247,7 @@ impl PeerLink {
         let Some(service) = service.filter(|s| !s.is_empty()) else { return };
         let request = json!({"type": kind, "link": self.link.name, "data": data, "msg_type": null,
                              "id": null, "timestamp": frames::timestamp()});
-        let services = self.state.services.clone();
+        let services = self.deps.services.clone();
         let name = self.link.name.clone();
         ctx.spawn(
             async move {
@@ -296,7 +309,7 @@ impl PeerLink {
                     act.status = LinkState::Connected;
                     act.attempts = 0;
                     act.last_error = None;
-                    act.state.metrics.link_connected.with_label_values(&[&act.link.name]).set(1);
+                    act.deps.metrics.link_connected.with_label_values(&[&act.link.name]).set(1);
                     log::info!("event=link_up link={} sub_keys={:?}", act.link.name, act.sub_keys);
                     act.hook(
                         ctx,
@@ -312,19 +325,19 @@ impl PeerLink {
     }
 
     fn persist_sub_keys(&self) {
-        let (store, id) = (self.state.store.clone(), self.link.id);
+        let (store, id) = (self.deps.store.clone(), self.link.id);
         let fields = signalbox_schema::models::WsxLinkFields {
             sub_keys: Some(json!(self.sub_keys).to_string()),
             ..Default::default()
         };
         actix_rt::spawn(async move {
-            let _ = web::block(move || store.wsx_link_update(id, fields)).await;
+            let _ = tokio::task::spawn_blocking(move || store.wsx_link_update(id, fields)).await;
         });
     }
 
     /// The internal link to another node of this cluster (it answers a challenge to log in).
     fn is_cluster(&self) -> bool {
-        self.link.id == 0 && self.link.address.ends_with(crate::cluster::CHANNEL_PATH)
+        self.link.id == 0 && self.link.address.ends_with(crate::internal_channel::CHANNEL_PATH)
     }
 
     fn log_in(&mut self, id: &str, secret: &str, timestamp: String) {
@@ -340,12 +353,12 @@ impl PeerLink {
         let meta = &frame["meta"];
         let in_reply_to = meta["in_reply_to"].as_str().map(str::to_owned);
         match meta["msg_type"].as_str().unwrap_or_default() {
-            crate::cluster::CHALLENGE if self.is_cluster() && self.token.is_none() => {
+            crate::internal_channel::CHALLENGE if self.is_cluster() && self.token.is_none() => {
                 let (Some(id), Some(nonce)) = (self.login_id.clone(), frame["data"]["nonce"].as_str()) else {
                     return;
                 };
                 let timestamp = frames::timestamp();
-                let proof = self.state.master_key.cluster_proof(&self.link.username, nonce, &timestamp);
+                let proof = self.deps.master_key.cluster_proof(&self.link.username, nonce, &timestamp);
                 self.log_in(&id, &proof, timestamp);
             }
             frames::RSPA if in_reply_to == self.login_id => {
@@ -408,7 +421,7 @@ impl PeerLink {
         };
         let request = json!({"type": "message", "link": self.link.name, "data": frame["data"],
                              "msg_type": msg_type, "id": id, "timestamp": frame["meta"]["timestamp"]});
-        let services = self.state.services.clone();
+        let services = self.deps.services.clone();
         let epoch = self.epoch;
         let call =
             async move { services.invoke(&service, request, InvokeContext { pushed: Some(pushed) }).await };
@@ -489,7 +502,7 @@ impl Actor for PeerLink {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.state.metrics.link_connected.with_label_values(&[&self.link.name]).set(0);
+        self.deps.metrics.link_connected.with_label_values(&[&self.link.name]).set(0);
     }
 }
 

@@ -2,9 +2,8 @@
 //!
 //! `GET <channel path>` upgrades to a WebSocket served by one [`session::WsxSession`] actor per
 //! connection. [`Channels`] maps paths to channel settings; [`Sessions`] lists live sessions for
-//! admins.
+//! admins. The frames themselves are [`crate::frames`] (links speak them too).
 
-pub mod frames;
 mod pubsub;
 pub mod session;
 

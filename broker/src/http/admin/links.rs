@@ -5,10 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use signalbox_actors::secrets::SealedAt;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{WsxLink, WsxLinkFields};
 
-use super::{page_of, parse_id, required, PageQuery};
+use super::{list_answer, parse_id, required, search_page, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -45,7 +46,9 @@ struct Input {
 }
 
 impl Input {
-    fn into_fields(self, state: &AppState) -> Result<WsxLinkFields, ApiError> {
+    /// The checked columns, and the secret given (if any): it is sealed for the link's row id,
+    /// which a new link has only once stored.
+    fn into_fields(self) -> Result<(WsxLinkFields, Option<String>), ApiError> {
         if self.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200 || n.contains(':')) {
             return Err(ApiError::bad_request("`name` must be 1–200 characters without `:`"));
         }
@@ -82,16 +85,12 @@ impl Input {
         if let Some(ca) = &self.ca_file {
             crate::tls::client_config(Some(ca)).map_err(ApiError::bad_request)?;
         }
-        let secret_enc = match &self.secret {
-            Some(s) => Some(state.master_key.encrypt(s).map_err(|e| ApiError::internal(e.to_string()))?),
-            None => None,
-        };
         let hook = |h: Option<String>| h.map(|s| Some(s).filter(|s| !s.is_empty()));
-        Ok(WsxLinkFields {
+        let fields = WsxLinkFields {
             name: self.name,
             address: self.address,
             username: self.username,
-            secret_enc,
+            secret_enc: None,
             is_zato: self.is_zato,
             subscription_list: self.subscription_list.map(|l| json!(l).to_string()),
             on_connect: hook(self.on_connect),
@@ -104,7 +103,8 @@ impl Input {
             ca_file: self.ca_file.map(Some),
             sub_keys: None,
             created_at: None,
-        })
+        };
+        Ok((fields, self.secret))
     }
 }
 
@@ -135,7 +135,7 @@ async fn sync(state: &web::Data<AppState>) -> Result<(), ApiError> {
     // In a cluster, links run on the leader only (on every node they would consume the same
     // remote subscriptions several times).
     let leads = state.cluster.as_ref().is_none_or(|c| c.is_leader());
-    state.links.sync(state, if leads { rows } else { Vec::new() });
+    state.links.sync(&state.link_deps(), if leads { rows } else { Vec::new() });
     state.cluster_changed().await;
     Ok(())
 }
@@ -151,16 +151,18 @@ async fn load(state: &AppState, raw: &str) -> Result<WsxLink, ApiError> {
 async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.page()?;
+    query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
+    // `?q=` finds links by name or address.
+    let (page, total) = search_page(&rows, &query, |l| vec![&l.name, &l.address])?;
     let mut out = Vec::new();
-    for l in page_of(&rows, page) {
+    for l in page {
         out.push(link_json(&state, l).await);
     }
-    Ok(HttpResponse::Ok().json(out))
+    Ok(list_answer(out, total))
 }
 
 async fn create(
@@ -175,7 +177,8 @@ async fn create(
         ("username", input.username.is_some()),
         ("secret", input.secret.is_some()),
     ])?;
-    let mut f = input.into_fields(&state)?;
+    let (mut f, secret) = input.into_fields()?;
+    let secret = secret.unwrap_or_default();
     f.is_zato.get_or_insert(true);
     f.subscription_list.get_or_insert_with(|| "[]".into());
     f.ping_interval.get_or_insert(45.0);
@@ -184,8 +187,9 @@ async fn create(
     f.sub_keys = Some("{}".into());
     f.created_at = Some(now_micros());
     let name = f.name.clone().unwrap_or_default();
-    let store = state.store.clone();
-    let link = blocking(move || store.wsx_link_create(f))
+    let (store, key) = (state.store.clone(), state.master_key.clone());
+    let seal = move |id| key.encrypt(&secret, &SealedAt::link_secret(id)).map_err(|e| e.to_string());
+    let link = blocking(move || store.wsx_link_create(f, seal))
         .await
         .map_err(|e| e.when_conflict(|| format!("a link named `{name}` already exists")))?;
     sync(&state).await?;
@@ -210,7 +214,11 @@ async fn edit(
     body: web::Json<Input>,
 ) -> Result<HttpResponse, ApiError> {
     let current = load(&state, &id).await?;
-    let mut fields = body.into_inner().into_fields(&state)?;
+    let (mut fields, secret) = body.into_inner().into_fields()?;
+    if let Some(secret) = secret {
+        let sealed = state.master_key.encrypt(&secret, &SealedAt::link_secret(current.id));
+        fields.secret_enc = Some(sealed.map_err(|e| ApiError::internal(e.to_string()))?);
+    }
     if fields.subscription_list.is_some() || fields.address.is_some() || fields.username.is_some() {
         // Another remote or other topics: the old sub_keys mean nothing there.
         fields.sub_keys = Some("{}".into());

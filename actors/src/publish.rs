@@ -3,9 +3,9 @@
 
 use signalbox_schema::Store;
 
-use super::{NewMessage, Publish, Published};
 use crate::patterns::{Access, Patterns};
 use crate::registry::Registry;
+use crate::topic::{NewMessage, Publish, Published};
 
 /// Publishes `messages` to `topic_name` as the endpoint named `endpoint_name`. Errors are
 /// sentences for logs and admins.
