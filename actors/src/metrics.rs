@@ -100,7 +100,7 @@ impl Metrics {
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
-        Metrics {
+        let metrics = Metrics {
             admin_requests: counter_vec(
                 "admin_requests_total",
                 "Admin API requests by method and status class.",
@@ -191,7 +191,16 @@ impl Metrics {
                 "Subscriptions handed over to another node.",
             ),
             registry,
+        };
+        // Series whose labels are known in advance exist from the start, at 0: a dashboard's
+        // `rate()` sees their first increase, and a query naming them finds them.
+        for place in ["delivery", "dedup", "dead_letters", "wsx_output"] {
+            metrics.mailbox_overflows.with_label_values(&[place]);
         }
+        for outcome in ["taken", "kept_as_gd"] {
+            metrics.cluster_forwarded.with_label_values(&[outcome]);
+        }
+        metrics
     }
 
     /// The Prometheus text exposition of every series.

@@ -65,7 +65,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
             node: node_name.clone(),
             master_key: prepared.master_key.clone(),
             outbound,
-            services: Some(services.clone()),
+            services: Some(std::sync::Arc::new(services.clone())),
         },
         2,
     )
@@ -122,7 +122,10 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         wsx_sessions: Default::default(),
         links: Default::default(),
         cluster: cluster.clone(),
+        history: Default::default(),
+        rest_clients: Default::default(),
     });
+    http::admin::figures::start_sampling(state.clone());
     state
         .channels
         .reload(prepared.store.wsx_channels().map_err(|e| format!("cannot load WSX channels: {e}"))?);
@@ -139,7 +142,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         }
         None => {
             let links = prepared.store.wsx_links().map_err(|e| format!("cannot load WSX links: {e}"))?;
-            state.links.sync(&state, links);
+            state.links.sync(&state.link_deps(), links);
         }
     }
     crate::wsx::end_orphans(&state)

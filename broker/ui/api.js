@@ -32,6 +32,20 @@ export const session = {
 
 /** Calls `/admin/v1{path}`; answers the parsed JSON body, or throws an ApiError. */
 export async function api(method, path, body, key = session.key()) {
+  return (await exchange(method, path, body, key)).body;
+}
+
+/**
+ * `GET` of one page of a list: `{rows, total}`, `total` from the `X-Total-Count` header (null
+ * when the node does not send it).
+ */
+export async function getPage(path) {
+  const { body, headers } = await exchange("GET", path, undefined, session.key());
+  const total = headers.get("X-Total-Count");
+  return { rows: body ?? [], total: total === null ? null : Number(total) };
+}
+
+async function exchange(method, path, body, key) {
   const headers = { Accept: "application/json" };
   if (key) headers.Authorization = `Bearer ${key}`;
   const init = { method, headers };
@@ -56,7 +70,7 @@ export async function api(method, path, body, key = session.key()) {
     const details = parsed?.details ?? (text || response.statusText);
     throw new ApiError(response.status, details, parsed?.cid ?? null);
   }
-  return parsed;
+  return { body: parsed, headers: response.headers };
 }
 
 export const get = (path) => api("GET", path);

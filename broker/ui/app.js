@@ -4,6 +4,7 @@
 import { html, nothing, render } from "./vendor/lit-html.js";
 import { api, session } from "./api.js";
 import { errorBox, onSubmit } from "./view.js";
+import { OverviewScreen } from "./screens/overview.js";
 import { TopicsScreen } from "./screens/topics.js";
 import { EndpointsScreen } from "./screens/endpoints.js";
 import { SubscriptionsScreen } from "./screens/subscriptions.js";
@@ -14,12 +15,14 @@ import { LinksScreen } from "./screens/links.js";
 import { ServicesScreen } from "./screens/services.js";
 import { ActorsScreen } from "./screens/actors.js";
 import { ClusterScreen } from "./screens/cluster.js";
+import { ConnectionsScreen } from "./screens/connections.js";
 
 /**
  * Screens by their first hash segment; `nav` ones are listed in the navigation, the others
  * highlight the entry they are `under`.
  */
 const SCREENS = {
+  overview: { screen: OverviewScreen, title: "Overview", nav: true },
   topics: { screen: TopicsScreen, title: "Topics", nav: true },
   endpoints: { screen: EndpointsScreen, title: "Endpoints", nav: true },
   subscriptions: { screen: SubscriptionsScreen, title: "Subscriptions", nav: true },
@@ -28,6 +31,7 @@ const SCREENS = {
   channels: { screen: ChannelsScreen, title: "WSX channels", nav: true },
   links: { screen: LinksScreen, title: "Links", nav: true },
   services: { screen: ServicesScreen, title: "Services", nav: true },
+  connections: { screen: ConnectionsScreen, title: "Connections", nav: true },
   actors: { screen: ActorsScreen, title: "Actors", nav: true },
   cluster: { screen: ClusterScreen, title: "Cluster", nav: true },
 };
@@ -39,7 +43,7 @@ let loginError = null;
 
 function route() {
   const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  return { name: SCREENS[name] ? name : "topics", params };
+  return { name: SCREENS[name] ? name : "overview", params };
 }
 
 /** Draws `screen` inside the shell, unless the user has moved on to another screen. */
@@ -59,7 +63,7 @@ function shell(screen) {
   const active = SCREENS[name].under ?? name;
   return html`
     <header class="top">
-      <h1><a href="#/topics">Signalbox</a></h1>
+      <h1><a href="#/overview">Signalbox</a></h1>
       <p class="who">
         node <strong>${who.node}</strong> · key <strong>${who.name}</strong>
         <span class="role role-${who.role}">${who.role}</span>
@@ -86,6 +90,8 @@ function shell(screen) {
 }
 
 async function start() {
+  current?.stop();
+  current = null;
   if (!session.key()) {
     render(loginView(), root);
     document.querySelector("input[name=key]")?.focus();
@@ -129,7 +135,7 @@ async function login(form) {
     session.save(key, who);
     loginError = null;
     if (location.hash) start();
-    else location.hash = "#/topics"; // hashchange starts the screen
+    else location.hash = "#/overview"; // hashchange starts the screen
   } catch (e) {
     loginError = e;
     render(loginView(), root);
@@ -138,7 +144,6 @@ async function login(form) {
 
 function logout(error) {
   session.clear();
-  current = null;
   loginError = error;
   start();
 }

@@ -1,7 +1,7 @@
 // What every screen shares: the Screen base (state, re-render, actions whose errors are shown),
 // the error and notice boxes, form reading, and value formatting.
 
-import { html, nothing } from "./vendor/lit-html.js";
+import { html, nothing, render } from "./vendor/lit-html.js";
 import { ApiError } from "./api.js";
 
 /**
@@ -18,6 +18,20 @@ export class Screen {
     this.notice = null;
     /** An action is under way (the shell marks the page `aria-busy`). */
     this.busy = false;
+    /** Timers of `every()`, cleared when the user leaves the screen. */
+    this.timers = [];
+  }
+
+  /** Runs `fn` every `ms` milliseconds while the screen is shown. */
+  every(ms, fn) {
+    if (!this.stopped) this.timers.push(setInterval(fn, ms));
+  }
+
+  /** The user left the screen (app.js calls this before starting the next one). */
+  stop() {
+    this.stopped = true;
+    this.timers.forEach(clearInterval);
+    this.timers = [];
   }
 
   get canWrite() {
@@ -126,10 +140,76 @@ export const onSubmit = (fn) => (event) => {
   fn(event.target);
 };
 
-/** ISO time shortened for tables; the full value stays in the title. */
+/** ISO time (UTC) shortened for tables, its zone said; the full value stays in the title. */
 export function time(iso) {
   if (!iso) return html`<span class="muted">—</span>`;
-  return html`<time datetime=${iso} title=${iso}>${iso.replace("T", " ").replace(/\.\d+/, "").replace("Z", "")}</time>`;
+  return html`<time datetime=${iso} title=${iso}>${shortTime(iso)}</time>`;
+}
+
+/** `2026-01-02 03:04:05 UTC` from an ISO time in UTC. */
+export function shortTime(iso) {
+  return `${iso.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, "")} UTC`;
+}
+
+/** A rate per second, with one decimal below 10. */
+export function perSecond(rate) {
+  if (rate === null || rate === undefined) return html`<span class="muted">—</span>`;
+  const n = Number(rate);
+  return `${n < 10 && n !== 0 ? n.toFixed(1) : Math.round(n).toLocaleString("en")}/s`;
+}
+
+/** A whole number with thousands separated. */
+export function count(n) {
+  if (n === null || n === undefined) return html`<span class="muted">—</span>`;
+  return Number(n).toLocaleString("en");
+}
+
+/** A duration in seconds, in the largest unit that fits (`42 s`, `5 min`, `3 h`, `2 d`). */
+export function age(seconds) {
+  if (seconds === null || seconds === undefined) return html`<span class="muted">—</span>`;
+  const s = Math.max(0, Number(seconds));
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+/**
+ * Asks the user to type `name` before a change that cannot be undone; answers whether they did
+ * and confirmed. A modal dialog of the page (not `confirm()`), so the name can be typed.
+ */
+export function confirmTyped({ title, text, name, action }) {
+  return new Promise((resolve) => {
+    const host = document.createElement("div");
+    document.body.append(host);
+    const done = (ok) => {
+      dialog.close();
+      host.remove();
+      resolve(ok);
+    };
+    const matches = () => host.querySelector("input[name=confirm-name]").value === name;
+    const typed = () => {
+      host.querySelector("button[value=confirm]").disabled = !matches();
+    };
+    render(
+      html`<dialog class="confirm" aria-labelledby="confirm-title" @cancel=${(e) => { e.preventDefault(); done(false); }}>
+        <form method="dialog" @submit=${(e) => { e.preventDefault(); if (matches()) done(true); }}>
+          <h3 id="confirm-title">${title}</h3>
+          <p>${text}</p>
+          <label><span>Type <code>${name}</code> to confirm</span>
+            <input name="confirm-name" autocomplete="off" spellcheck="false" @input=${typed}></label>
+          <div class="buttons">
+            <button type="submit" class="danger" value="confirm" disabled>${action}</button>
+            <button type="button" class="secondary" value="cancel" @click=${() => done(false)}>Cancel</button>
+          </div>
+        </form>
+      </dialog>`,
+      host,
+    );
+    const dialog = host.querySelector("dialog");
+    dialog.showModal();
+    host.querySelector("input[name=confirm-name]").focus();
+  });
 }
 
 /** Message data as text: strings as they are, anything else as JSON. */

@@ -250,6 +250,11 @@ impl Browser {
         }
     }
 
+    /// Sets the window's outer size in pixels, as a user resizing it would.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.command("POST", "/window/rect", Some(json!({"width": width, "height": height})));
+    }
+
     /// The text of an element.
     pub fn text(&self, e: &Element) -> String {
         self.command("GET", &format!("/element/{}/text", e.id), None).as_str().unwrap_or_default().to_owned()

@@ -282,7 +282,9 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         browser.click_button(".toolbar", "Refresh");
         browser.wait_text("tr[data-msg-id]", "d1");
         browser.click_button(".toolbar", "Purge dead letters");
-        browser.accept_dialog();
+        // Purging asks for the sub key to be typed.
+        browser.fill("dialog[open] input[name=confirm-name]", &key);
+        browser.click("dialog[open] button[value=confirm]");
         browser.wait_text(".notice", "2 dead letters deleted");
         assert_eq!(dead_letters(), json!([]));
 
@@ -305,7 +307,11 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         browser.click_button(&format!("tr[data-msg-id='{doomed}']"), "Delete");
         browser.accept_dialog();
         browser.wait_text(".notice", &format!("Message {doomed} deleted"));
-        assert_error(&node.admin().get(&format!("/admin/v1/messages/{doomed}")), 404);
+        assert_refused(
+            &node.admin().get(&format!("/admin/v1/messages/{doomed}")),
+            404,
+            &format!("no queued message `{doomed}`"),
+        );
 
         // An API error is shown in the API's words.
         browser.goto(&page(&node, "topics"));
@@ -454,7 +460,7 @@ fn console_shows_a_three_node_cluster_and_controls_actors_on_other_nodes() {
     // Subscriptions name the node that delivers them, as the API does.
     browser.goto(&page(&nodes[0], "subscriptions"));
     for (key, node) in &owners {
-        browser.wait_text(&format!("tr[data-sub-key='{key}'] td:nth-of-type(6)"), node);
+        browser.wait_text(&format!("tr[data-sub-key='{key}'] td[data-field=node]"), node);
     }
 
     // An actor on another node paused and resumed from this node's console.

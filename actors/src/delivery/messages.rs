@@ -136,7 +136,13 @@ pub struct DeliveryStatus {
     pub queue_depth_ram: usize,
     /// GD messages read into RAM (the rest of the backlog waits in SQL).
     pub queue_depth_gd: usize,
+    /// Handed over and waiting for an ack (explicit ack mode); `in_flight_gd` of them are GD.
     pub in_flight: usize,
+    pub in_flight_gd: usize,
+    /// In-RAM dead letters held here (GD ones are in SQL).
+    pub dead_ram: usize,
+    /// Publication time (µs) of the oldest in-RAM message queued or in flight here.
+    pub oldest_ram: Option<i64>,
     pub delivered: u64,
     pub failed: u64,
     pub last_error: Option<String>,

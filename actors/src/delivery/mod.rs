@@ -34,8 +34,8 @@ use window::Window;
 use crate::cluster::MembershipLease;
 use crate::error::{blocking, PubSubError};
 use crate::message::{Message, OrderKey, QueueEntry};
-use crate::registry::TopicStats;
 use crate::sinks::{Sink, SinkDeps};
+use crate::stats::TopicStats;
 use crate::time::Clock;
 use crate::Metrics;
 
@@ -63,7 +63,8 @@ pub struct DeliveryActor {
     window: Window,
     /// Handed over, waiting for an ack (explicit ack mode), by msg_id.
     in_flight: HashMap<String, Lease>,
-    dead_ram: VecDeque<QueueEntry>,
+    /// In-RAM dead letters, each with when it was dead-lettered (µs).
+    dead_ram: VecDeque<(QueueEntry, i64)>,
     /// Where `notify` subscriptions push to; `None` for pull (or a target that cannot be built).
     sink: Option<Box<dyn Sink>>,
     sink_deps: SinkDeps,
@@ -224,7 +225,7 @@ impl DeliveryActor {
             self.dead_ram.pop_front();
             self.metrics.mailbox_overflows.with_label_values(&["dead_letters"]).inc();
         }
-        self.dead_ram.push_back(entry);
+        self.dead_ram.push_back((entry, self.clock.now_micros()));
     }
 
     fn take(&mut self, max: usize, now: i64, dead_gd: Vec<String>) -> Taken {
@@ -525,7 +526,14 @@ impl Handler<BrowseRam> for DeliveryActor {
         let key = Some(self.sub.sub_key.as_str());
         let view = |e: &QueueEntry| e.msg.to_external(key, e.delivery_count, e.recv_time);
         let mut out: Vec<(OrderKey, serde_json::Value)> = if msg.dead {
-            self.dead_ram.iter().map(|e| (e.msg.order_key(), view(e))).collect()
+            self.dead_ram
+                .iter()
+                .map(|(e, at)| {
+                    let mut row = view(e);
+                    row["dead_letter_time_iso"] = serde_json::json!(crate::time::iso(*at));
+                    (e.msg.order_key(), row)
+                })
+                .collect()
         } else {
             self.window
                 .iter()
@@ -559,7 +567,7 @@ impl Handler<EditMessage> for DeliveryActor {
             lease.key = msg.msg.order_key();
             found = true;
         }
-        for entry in self.dead_ram.iter_mut().filter(|e| e.msg.msg_id == msg.msg.msg_id) {
+        for (entry, _) in self.dead_ram.iter_mut().filter(|(e, _)| e.msg.msg_id == msg.msg.msg_id) {
             entry.msg = msg.msg.clone();
             found = true;
         }
@@ -575,7 +583,7 @@ impl Handler<FindMessage> for DeliveryActor {
             .iter()
             .map(|(_, e)| &e.msg)
             .chain(self.in_flight.values().map(|l| &l.entry.msg))
-            .chain(self.dead_ram.iter().map(|e| &e.msg))
+            .chain(self.dead_ram.iter().map(|(e, _)| &e.msg))
             .find(|m| m.msg_id == msg.msg_id)
             .cloned()
     }
@@ -588,7 +596,7 @@ impl Handler<RemoveMessage> for DeliveryActor {
         let in_window = self.window.remove(&msg.msg_id).is_some();
         let in_flight = self.in_flight.remove(&msg.msg_id).is_some();
         let before = self.dead_ram.len();
-        self.dead_ram.retain(|e| e.msg.msg_id != msg.msg_id);
+        self.dead_ram.retain(|(e, _)| e.msg.msg_id != msg.msg_id);
         in_window || in_flight || before != self.dead_ram.len()
     }
 }
@@ -629,7 +637,7 @@ impl Handler<QueueCommand> for DeliveryActor {
                 QueueCommand::RequeueDead => {
                     let dead = std::mem::take(&mut act.dead_ram);
                     let n = dead.len();
-                    for mut entry in dead {
+                    for (mut entry, _) in dead {
                         entry.delivery_count = 0;
                         entry.hold = Some(crate::message::RamHold::new(&act.stats.ram));
                         act.window.insert(entry.msg.order_key(), entry);
@@ -695,6 +703,15 @@ impl Handler<GetStatus> for DeliveryActor {
             self.window
                 .iter()
                 .fold((0, 0), |(gd, ram), (_, e)| if e.msg.has_gd { (gd + 1, ram) } else { (gd, ram + 1) });
+        // The oldest in-RAM message queued here (GD ones are SQL's to tell).
+        let oldest_ram = self
+            .window
+            .iter()
+            .map(|(_, e)| e)
+            .chain(self.in_flight.values().map(|l| &l.entry))
+            .filter(|e| !e.msg.has_gd)
+            .map(|e| e.msg.pub_time)
+            .min();
         let state = if self.paused {
             "paused"
         } else if self.blocked_until > self.clock.now_micros() {
@@ -707,6 +724,9 @@ impl Handler<GetStatus> for DeliveryActor {
             queue_depth_ram: ram,
             queue_depth_gd: gd,
             in_flight: self.in_flight.len(),
+            in_flight_gd: self.in_flight.values().filter(|l| l.entry.msg.has_gd).count(),
+            dead_ram: self.dead_ram.len(),
+            oldest_ram,
             delivered: self.delivered,
             failed: self.failed,
             last_error: self.last_error.clone(),

@@ -10,7 +10,6 @@
 
 mod messages;
 mod overflow;
-mod publish_as;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -21,14 +20,13 @@ use signalbox_schema::models::{GdOutcome, GdPublication, Topic};
 
 pub use messages::*;
 pub use overflow::OverflowLog;
-pub use publish_as::publish_as;
 
 use crate::cluster::{ClusterRoute, ForwardRam, RemoteSub, WakeTopic};
 use crate::delivery::{DeliveryActor, Enqueue};
 use crate::error::PubSubError;
 use crate::gd_writer::{GdWriter, PersistGd};
 use crate::message::{new_msg_id, next_pub_time, Message, QueueEntry, RamHold};
-use crate::registry::{LastPublication, TopicStats};
+use crate::stats::{LastPublication, TopicStats};
 use crate::Metrics;
 
 const MAILBOX: usize = 10_000;
@@ -430,6 +428,8 @@ impl Handler<Publish> for TopicActor {
                 }
             };
             let mut stored = fanned;
+            // The last publication is the last message kept, queued or only retained.
+            let mut last_kept = stored.last().map(|(m, _)| m.clone());
             for ((i, msg, _), outcome) in gd.into_iter().zip(outcomes) {
                 match outcome {
                     GdOutcome::Conflict => {
@@ -442,15 +442,17 @@ impl Handler<Publish> for TopicActor {
                         act.stats.gd.fetch_add(1, Ordering::Relaxed);
                         act.metrics.publications.with_label_values(&[&act.topic.name, "true"]).inc();
                         act.audit(&req, &msg, if queued == 0 { "retained" } else { "stored" });
+                        let kept = Arc::new(msg.clone());
+                        last_kept = Some(kept.clone());
                         if queued > 0 {
-                            stored.push((Arc::new(msg.clone()), None));
+                            stored.push((kept, None));
                         }
                     }
                 }
                 answers[i] = Some(Published { msg_id: msg.msg_id, overflow: false });
             }
             act.wake_remote(&remote);
-            act.remember(&req, stored.last().map(|(m, _)| m.as_ref()));
+            act.remember(&req, last_kept.as_deref());
             act.handoff_ready(ticket, stored);
             Ok(answers.into_iter().flatten().collect())
         }))

@@ -29,6 +29,7 @@ pub const SERVICES: &[&str] = &[
     "cluster.message_edited",
     "cluster.message_removed",
     "cluster.clear_topic",
+    "cluster.console",
 ];
 
 #[derive(Deserialize)]
@@ -68,6 +69,9 @@ struct Browse {
     dead: bool,
     limit: i64,
     offset: i64,
+    /// Answer `{"messages": […], "total": N}` instead of the page alone.
+    #[serde(default)]
+    with_total: bool,
 }
 
 #[derive(Deserialize)]
@@ -163,7 +167,11 @@ pub async fn invoke(
             let browse: Browse = serde_json::from_value(request).map_err(bad)?;
             let sub = state.registry.sub(&browse.sub_key).ok_or_else(|| not_here(&browse.sub_key))?;
             let page = signalbox_schema::Page { limit: browse.limit, offset: browse.offset };
-            messages::browse(&state, &sub, browse.dead, page).await.map(Value::Array).map_err(status)
+            let (rows, total) = messages::browse(&state, &sub, browse.dead, page).await.map_err(status)?;
+            Ok(match browse.with_total {
+                true => json!({"messages": rows, "total": total}),
+                false => Value::Array(rows),
+            })
         }
         "cluster.queue_command" => {
             let command: QueueCommandRequest = serde_json::from_value(request).map_err(bad)?;
@@ -201,6 +209,7 @@ pub async fn invoke(
             let cleared = messages::clear_local_subs(&state, topic_id).await.map_err(status)?;
             Ok(json!({"cleared": cleared}))
         }
+        "cluster.console" => crate::http::admin::figures::answer_peer(&state, request).await,
         _ => Err(ServiceError::NotFound(service)),
     }
 }

@@ -40,6 +40,9 @@ const MAX_CACHED: usize = 100_000;
 pub struct Caller {
     pub endpoint: Arc<Endpoint>,
     pub patterns: Arc<Patterns>,
+    /// The REST client this request came from (none for WSX and admin publications): what it
+    /// publishes and pulls is counted there for the console.
+    pub client: Option<Arc<super::clients::RestClient>>,
 }
 
 impl Caller {
@@ -47,7 +50,21 @@ impl Caller {
     /// line that no longer parses allows nothing.
     pub fn of(endpoint: Arc<Endpoint>) -> Caller {
         let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
-        Caller { endpoint, patterns: Arc::new(patterns) }
+        Caller { endpoint, patterns: Arc::new(patterns), client: None }
+    }
+
+    /// `n` messages came in from this caller's REST client.
+    pub fn count_in(&self, n: usize) {
+        if let Some(client) = &self.client {
+            client.traffic.count_in(n as u64);
+        }
+    }
+
+    /// `n` messages went out to this caller's REST client.
+    pub fn count_out(&self, n: usize) {
+        if let Some(client) = &self.client {
+            client.traffic.count_out(n as u64);
+        }
     }
 
     /// Role first, then the `pub=` / `sub=` lines in order; the first match wins and is answered.
@@ -214,6 +231,7 @@ pub async fn authenticate(
         Credentials::ApiKey(key) => (format!("k:{}", state.master_key.digest(key)), String::new()),
     };
     if let Some(caller) = auth.cached(&cache_key) {
+        note_seen(&state, &caller.endpoint);
         return Ok(caller);
     }
     let (peer_key, pair_key) = (format!("addr:{peer}"), format!("addr:{peer}|{who}"));
@@ -249,6 +267,7 @@ pub async fn authenticate(
         Some(endpoint) => {
             let caller = Caller::of(Arc::new(endpoint));
             auth.remember(cache_key, &caller);
+            note_seen(&state, &caller.endpoint);
             Ok(caller)
         }
         None => {
@@ -264,6 +283,23 @@ pub async fn authenticate(
     }
 }
 
+/// Stores when an endpoint authenticated, at most once a minute per endpoint (a write, in the
+/// background: the request does not wait for it).
+fn note_seen(state: &web::Data<AppState>, endpoint: &Endpoint) {
+    let now = signalbox_actors::time::now_micros();
+    if !state.rest_clients.last_seen_due(endpoint.id, now) {
+        return;
+    }
+    let (store, id) = (state.store.clone(), endpoint.id);
+    actix_rt::spawn(async move {
+        match web::block(move || store.endpoint_seen(id, now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("event=last_seen_not_written endpoint_id={id} error={e}"),
+            Err(e) => log::warn!("event=last_seen_not_written endpoint_id={id} error={e}"),
+        }
+    });
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
@@ -274,7 +310,10 @@ impl FromRequest for Caller {
         let creds = credentials(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("node state missing"))?;
-            authenticate(state, peer, creds).await
+            let mut caller = authenticate(state.clone(), peer.clone(), creds).await?;
+            let now = signalbox_actors::time::now_micros();
+            caller.client = Some(state.rest_clients.seen(&caller.endpoint, &peer, now));
+            Ok(caller)
         })
     }
 }

@@ -113,6 +113,7 @@ async fn publish(
     let (topic, pattern) = permitted(&state, &caller, Access::Pub, &name)?;
     let (messages, as_list) = publish_input::parse(&body, &publish_input::mime_from(&req))?;
     let published = publish_as(&topic, &caller.endpoint, pattern, messages).await?;
+    caller.count_in(published.len());
     Ok(HttpResponse::Ok().json(publish_answer(published, as_list)))
 }
 
@@ -193,15 +194,16 @@ async fn pull(
         Found::Here(entry) => entry,
         Found::There { sub, node } => {
             let request = json!({"sub_key": sub.sub_key, "max": max});
-            return Ok(
-                HttpResponse::Ok().json(owner_of(&state)?.invoke_owner(node, "cluster.pull", request).await?)
-            );
+            let pulled = owner_of(&state)?.invoke_owner(node, "cluster.pull", request).await?;
+            caller.count_out(pulled.as_array().map_or(0, Vec::len));
+            return Ok(HttpResponse::Ok().json(pulled));
         }
     };
     let delivered = sub.addr.send(Pull { max }).await.map_err(PubSubError::from)??;
     let key = Some(sub.sub.sub_key.as_str());
     let out: Vec<_> =
         delivered.iter().map(|d| d.msg.to_external(key, d.delivery_count, d.recv_time)).collect();
+    caller.count_out(out.len());
     Ok(HttpResponse::Ok().json(out))
 }
 

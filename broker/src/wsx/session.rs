@@ -28,8 +28,8 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::Endpoint;
 use tokio::sync::{mpsc, oneshot};
 
-use super::frames::{self, ClientFrame};
 use super::{Channel, GATEWAY};
+use crate::frames::{self, ClientFrame};
 use crate::http::endpoint_auth::{authenticate, Caller, Credentials};
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -107,6 +107,8 @@ pub struct WsxSession {
     pub state: web::Data<AppState>,
     peer: String,
     since: i64,
+    /// Frames in and out and when the client was last heard from, for the console.
+    traffic: Arc<signalbox_actors::history::Traffic>,
     pub login: Option<Login>,
     /// Subscriptions this connection serves, with their `unsub_on_wsx_close`.
     pub subs: Vec<(String, bool)>,
@@ -146,6 +148,8 @@ impl WsxSession {
         let metrics = state.metrics.clone();
         let blocked_since = Arc::new(AtomicI64::new(0));
         let blocked = blocked_since.clone();
+        let traffic = Arc::new(signalbox_actors::history::Traffic::new(now_micros()));
+        let sent_out = traffic.clone();
         let task = actix_rt::spawn(async move {
             while let Some(out) = rx.recv().await {
                 // A write waits only while the connection's own buffers are full.
@@ -156,11 +160,13 @@ impl WsxSession {
                         let ok = socket.text(text).await.is_ok();
                         counter.fetch_sub(n, Ordering::Relaxed);
                         metrics.wsx_frames.with_label_values(&["out"]).inc();
+                        sent_out.count_out(1);
                         ok
                     }
                     Out::Push(text, written) => {
                         let ok = socket.text(text).await.is_ok();
                         metrics.wsx_frames.with_label_values(&["out"]).inc();
+                        sent_out.count_out(1);
                         if ok {
                             let _ = written.send(());
                         }
@@ -191,6 +197,7 @@ impl WsxSession {
             state,
             peer,
             since: now_micros(),
+            traffic,
             login: None,
             subs: Vec::new(),
             calls_in_flight: 0,
@@ -354,12 +361,18 @@ impl WsxSession {
     fn create_session(&mut self, ctx: &mut Context<Self>, frame: ClientFrame) {
         let username = frame.meta_str("username").unwrap_or_default();
         let secret = frame.meta_str("secret").unwrap_or_default();
-        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+        if self.channel.row.id == crate::internal_channel::CHANNEL_ID {
             // Another node of this cluster answers the challenge sent when it connected (once).
             let timestamp = frame.meta_str("timestamp").unwrap_or_default();
             let nonce = self.challenge.take().unwrap_or_default();
             let ok = !nonce.is_empty()
-                && crate::cluster::proof_ok(&self.state.master_key, &username, &nonce, &timestamp, &secret);
+                && crate::internal_channel::proof_ok(
+                    &self.state.master_key,
+                    &username,
+                    &nonce,
+                    &timestamp,
+                    &secret,
+                );
             let peer = ok.then(|| Caller::of(Arc::new(crate::cluster::peer_endpoint(&username))));
             return self.logged_in_as(ctx, peer.ok_or(None), &frame);
         }
@@ -448,7 +461,7 @@ impl WsxSession {
             return self.send(ctx, frames::error(429, &message, in_reply_to.as_deref()));
         }
         self.calls_in_flight += 1;
-        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+        if self.channel.row.id == crate::internal_channel::CHANNEL_ID {
             let fut = crate::cluster::rpc::invoke(self.state.clone(), service, request);
             let fut = Box::pin(fut);
             ctx.spawn(
@@ -527,6 +540,7 @@ impl WsxSession {
         }
         let Some((text, message)) = self.fragments.take() else { return };
         self.state.metrics.wsx_frames.with_label_values(&["in"]).inc();
+        self.heard(true);
         match (text, String::from_utf8(message)) {
             (true, Ok(text)) => self.on_text(ctx, &text),
             (true, Err(_)) => self.invalid_utf8(ctx),
@@ -557,6 +571,14 @@ impl WsxSession {
         }
     }
 
+    /// The client was heard from: a message (counted) or a pong.
+    fn heard(&self, message: bool) {
+        self.traffic.seen(now_micros());
+        if message {
+            self.traffic.count_in(1);
+        }
+    }
+
     fn ping(&mut self, ctx: &mut Context<Self>) {
         if self.missed_pings >= self.channel.row.pings_missed_threshold.max(1) as u32 {
             return self.close(ctx, 4002, "Pings missed");
@@ -570,11 +592,11 @@ impl Actor for WsxSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+        if self.channel.row.id == crate::internal_channel::CHANNEL_ID {
             let nonce = frames::new_id("");
             self.send(
                 ctx,
-                frames::server(crate::cluster::CHALLENGE, Some(200), None, json!({"nonce": nonce})),
+                frames::server(crate::internal_channel::CHALLENGE, Some(200), None, json!({"nonce": nonce})),
             );
             self.challenge = Some(nonce);
         }
@@ -619,6 +641,7 @@ impl StreamHandler<Result<WsMessage, ProtocolError>> for WsxSession {
         match item {
             Ok(WsMessage::Text(text)) => {
                 self.state.metrics.wsx_frames.with_label_values(&["in"]).inc();
+                self.heard(true);
                 self.on_text(ctx, &text);
             }
             Ok(WsMessage::Binary(_)) => {
@@ -631,6 +654,7 @@ impl StreamHandler<Result<WsMessage, ProtocolError>> for WsxSession {
                 self.queue_counted(ctx, Out::Pong(bytes), counted);
             }
             Ok(WsMessage::Pong(_)) => {
+                self.heard(false);
                 self.missed_pings = 0;
                 // An answered ping keeps the token alive, as in Zato.
                 let extend = Duration::from_secs_f64(self.channel.row.ping_interval.max(0.0));
@@ -777,7 +801,7 @@ impl Handler<RecheckLogin> for WsxSession {
         if msg.endpoint_id.is_some_and(|id| id != login.endpoint.id) {
             return;
         }
-        if self.channel.row.id == crate::cluster::CHANNEL_ID {
+        if self.channel.row.id == crate::internal_channel::CHANNEL_ID {
             return;
         }
         let (store, id) = (self.state.store.clone(), login.endpoint.id);
@@ -831,6 +855,7 @@ impl Handler<SessionInfo> for WsxSession {
 
     fn handle(&mut self, _msg: SessionInfo, _ctx: &mut Context<Self>) -> Self::Result {
         let login = self.login.as_ref();
+        let traffic = self.traffic.figures(now_micros());
         MessageResult(json!({
             "session_id": self.id,
             "channel": self.channel.row.name,
@@ -840,6 +865,11 @@ impl Handler<SessionInfo> for WsxSession {
             "peer_address": self.peer,
             "since": iso(self.since),
             "subscriptions": self.subs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            "last_seen": iso(traffic.last_seen),
+            "msgs_in": traffic.msgs_in,
+            "msgs_out": traffic.msgs_out,
+            "rate_in": traffic.rate_in,
+            "rate_out": traffic.rate_out,
         }))
     }
 }

@@ -15,6 +15,24 @@ const COMMANDS = {
   peer: ["reconnect", "stop", "start"],
 };
 
+/** Whether `command` makes sense for an actor in `state`: a paused actor is resumed, not paused
+ * again; a stopped link is started, a running one stopped or reconnected. */
+export function fits(command, state) {
+  switch (command) {
+    case "pause":
+      return state !== "paused";
+    case "resume":
+      return state === "paused";
+    case "start":
+      return state === "stopped";
+    case "stop":
+    case "reconnect":
+      return state !== "stopped";
+    default:
+      return true;
+  }
+}
+
 const DESTRUCTIVE = new Set(["clear", "stop"]);
 
 export class ActorsScreen extends Screen {
@@ -97,16 +115,17 @@ export class ActorsScreen extends Screen {
   }
 
   controls(a) {
-    const buttons = (COMMANDS[a.kind] ?? []).map(
+    const buttons = (COMMANDS[a.kind] ?? []).filter((c) => fits(c, a.state)).map(
       (c) => html`<button type="button" data-command=${c} class=${DESTRUCTIVE.has(c) ? "danger" : ""}
         aria-label="${c} ${a.id}" @click=${() => this.command(a, c)}>${c}</button>`,
     );
-    if (a.kind !== "delivery") return buttons;
     const others = this.nodes.filter((n) => n !== a.node);
+    // Moving needs another node to move to: on a node alone there is no such control.
+    if (a.kind !== "delivery" || others.length === 0) return buttons;
     return html`${buttons}
       <form name="move" class="inline" @submit=${(e) => { e.preventDefault(); this.move(a, e.target); }}>
-        <label>Move to <select name="node">${others.length ? options(others) : html`<option value="">(no other node)</option>`}</select></label>
-        <button type="submit" data-command="move" ?disabled=${others.length === 0}>move</button>
+        <label>Move to <select name="node">${options(others)}</select></label>
+        <button type="submit" data-command="move">move</button>
       </form>`;
   }
 

@@ -4,6 +4,7 @@
 
 import { get, patch, post, del, seg } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, time, opt, jsonBlock } from "../view.js";
+import { fits } from "./actors.js";
 
 export class LinksScreen extends Screen {
   links = [];
@@ -73,9 +74,9 @@ export class LinksScreen extends Screen {
       <td class="num">${opt(l.received)} / ${opt(l.acked)}</td>
       <td class="actions">
         ${this.canWrite
-          ? html`<button type="button" @click=${() => this.control(l, "reconnect")}>Reconnect</button>
-              <button type="button" @click=${() => this.control(l, "stop")}>Stop</button>
-              <button type="button" @click=${() => this.control(l, "start")}>Start</button>
+          ? html`${[["reconnect", "Reconnect"], ["stop", "Stop"], ["start", "Start"]]
+                .filter(([c]) => fits(c, l.state))
+                .map(([c, label]) => html`<button type="button" data-command=${c} @click=${() => this.control(l, c)}>${label}</button> `)}
               <button type="button" @click=${() => { this.editing = l; this.update(); }}>Edit</button>
               <button type="button" class="danger" @click=${() => this.remove(l)}>Delete</button>
               <form name="invoke-link" class="inline" @submit=${onSubmit((f) => this.invoke(f, l))}>
@@ -107,8 +108,10 @@ export class LinksScreen extends Screen {
         <label>Invoke timeout (s) <input name="invoke_timeout" type="number" step="any" data-kind="number" .value=${v("invoke_timeout")}></label>
         <label>Max connect attempts <input name="max_connect_attempts" type="number" min="1" data-kind="number" .value=${v("max_connect_attempts")}></label>
         <label>CA file <input name="ca_file" .value=${v("ca_file")}></label>
-        <label class="check"><input type="checkbox" name="is_zato" .checked=${l?.is_zato ?? true}> Remote end is Zato-compatible</label>
-        <label class="check"><input type="checkbox" name="auto_reconnect" .checked=${l?.auto_reconnect ?? true}> Reconnect automatically</label>
+        <label class="check"><input type="checkbox" name="is_zato" ?checked=${l?.is_zato ?? true}
+          .checked=${l?.is_zato ?? true}> Remote end is Zato-compatible</label>
+        <label class="check"><input type="checkbox" name="auto_reconnect" ?checked=${l?.auto_reconnect ?? true}
+          .checked=${l?.auto_reconnect ?? true}> Reconnect automatically</label>
         <button type="submit">${l ? "Save" : "Create link"}</button>
         ${l ? html`<button type="button" class="secondary" @click=${() => { this.editing = null; this.update(); }}>Cancel</button>` : nothing}
       </form>

@@ -1,8 +1,9 @@
-// Subscriptions: an endpoint tied to a topic, with its queue on one node. Create (pull or push
-// to a target fitting the endpoint's type), edit, delete; each links to its queue browser.
+// Subscriptions: an endpoint tied to a topic, with its queue on one node and its figures (ready
+// GD / in-RAM messages, in flight, dead letters, rates, the oldest message's age). Create (pull
+// or push to a target fitting the endpoint's type), edit, delete; each links to its queue browser.
 
 import { get, patch, post, del, seg } from "../api.js";
-import { Screen, html, nothing, onSubmit, readForm, time, opt, options } from "../view.js";
+import { Screen, html, nothing, onSubmit, readForm, opt, options, perSecond, count, age, shortTime } from "../view.js";
 
 /** What a `push` target looks like for each endpoint type (INTERFACES §8.1). */
 const PUSH_EXAMPLES = {
@@ -22,6 +23,9 @@ export class SubscriptionsScreen extends Screen {
   /** Endpoint type of the create form's chosen endpoint, for the push example. */
   pushType = "rest";
 
+  /** Figures by sub key (`GET /overview/subscriptions`). */
+  figures = new Map();
+
   async load() {
     const [subs, topics, endpoints] = await Promise.all([
       get("/subscriptions"),
@@ -29,6 +33,11 @@ export class SubscriptionsScreen extends Screen {
       get("/endpoints"),
     ]);
     this.subscriptions = subs;
+    // The keys shown, or (past a couple of hundred, a long address) every subscription's.
+    const keys = subs.map((s) => encodeURIComponent(s.sub_key)).join(",");
+    const query = subs.length <= 200 ? `?sub_keys=${keys}` : "";
+    const figures = subs.length ? await get(`/overview/subscriptions${query}`) : [];
+    this.figures = new Map(figures.map((f) => [f.sub_key, f]));
     this.topics = topics;
     this.endpoints = endpoints.filter((e) => e.role !== "pub-only");
   }
@@ -65,28 +74,35 @@ export class SubscriptionsScreen extends Screen {
       ${this.canWrite ? this.createForm() : nothing}
       ${this.editing ? this.editForm(this.editing) : nothing}
       <table>
+        <caption>Figures as the delivering node sampled them a few seconds ago; rates per second.</caption>
         <thead><tr>
           <th scope="col">Sub key</th><th scope="col">Topic</th><th scope="col">Endpoint</th>
-          <th scope="col">Delivery</th><th scope="col">Ack</th><th scope="col">Status</th>
-          <th scope="col">Node</th><th scope="col">Created</th><th scope="col">Actions</th>
+          <th scope="col">Delivery</th><th scope="col">Node</th><th scope="col">Ready GD / RAM</th>
+          <th scope="col">In flight</th><th scope="col">Dead letters</th><th scope="col">Delivered / acked</th>
+          <th scope="col">Oldest message</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.subscriptions.length === 0 ? html`<tr><td colspan="9" class="muted">No subscriptions yet.</td></tr>` : nothing}
+          ${this.subscriptions.length === 0 ? html`<tr><td colspan="11" class="muted">No subscriptions yet.</td></tr>` : nothing}
           ${this.subscriptions.map((s) => this.row(s))}
         </tbody>
       </table>`;
   }
 
   row(s) {
+    const f = this.figures.get(s.sub_key);
     return html`<tr data-sub-key=${s.sub_key}>
-      <th scope="row"><code>${s.sub_key}</code>${s.is_wsx ? html` <span class="tag">WSX</span>` : nothing}</th>
-      <td>${s.topic_name}</td>
-      <td>${s.endpoint}</td>
-      <td>${s.delivery_method}${s.push ? html`<br><code class="small">${JSON.stringify(s.push)}</code>` : nothing}</td>
-      <td>${s.ack_mode}</td>
-      <td>${s.active_status}</td>
-      <td>${opt(s.node)}</td>
-      <td>${time(s.creation_time)}</td>
+      <th scope="row"><code title="created ${shortTime(s.creation_time)}">${s.sub_key}</code>${s.is_wsx ? html` <span class="tag">WSX</span>` : nothing}</th>
+      <td data-field="topic">${s.topic_name}</td>
+      <td data-field="endpoint">${s.endpoint}</td>
+      <td data-field="delivery">${s.delivery_method}, ack ${s.ack_mode}
+        ${s.active_status === "pub-sub" ? nothing : html`<br><span class="tag">${s.active_status}</span>`}
+        ${s.push ? html`<br><code class="small">${JSON.stringify(s.push)}</code>` : nothing}</td>
+      <td data-field="node">${opt(s.node)}</td>
+      <td class="num" data-field="ready">${f ? html`${count(f.ready_gd)} / ${count(f.ready_ram)}` : opt(null)}</td>
+      <td class="num" data-field="in-flight">${count(f?.in_flight)}</td>
+      <td class="num" data-field="dead-letters">${count(f?.dead_letters)}</td>
+      <td class="num" data-field="rates">${f ? html`${perSecond(f.deliver_rate)} / ${perSecond(f.ack_rate)}` : opt(null)}</td>
+      <td class="num" data-field="oldest">${age(f?.oldest_age)}</td>
       <td class="actions">
         <a class="button" href="#/queue/${seg(s.sub_key)}">Queue</a>
         <a class="button" href="#/actors/delivery:${seg(s.sub_key)}">Delivery actor</a>
@@ -145,6 +161,8 @@ function optionFields(s) {
     ${num("max_in_flight", "Max batches in flight", "1")}
     ${num("wait_sock_err", "Wait after socket error (s)", "10", "any")}
     ${num("wait_non_sock_err", "Wait after other error (s)", "3", "any")}
-    <label class="check"><input type="checkbox" name="wrap_one_msg_in_list" .checked=${s.wrap_one_msg_in_list ?? true}> Wrap one message in a list</label>
-    <label class="check"><input type="checkbox" name="delivery_err_should_block" .checked=${s.delivery_err_should_block ?? true}> A delivery error blocks the queue</label>`;
+    <label class="check"><input type="checkbox" name="wrap_one_msg_in_list" ?checked=${s.wrap_one_msg_in_list ?? true}
+      .checked=${s.wrap_one_msg_in_list ?? true}> Wrap one message in a list</label>
+    <label class="check"><input type="checkbox" name="delivery_err_should_block" ?checked=${s.delivery_err_should_block ?? true}
+      .checked=${s.delivery_err_should_block ?? true}> A delivery error blocks the queue</label>`;
 }

@@ -1,16 +1,25 @@
-// Topics: the list with depths, subscription counts and the last publication; create, edit,
-// clear and delete; publish a message as an endpoint; the messages a topic retains.
+// Topics: the list with depths, rates, in-flight messages, dead letters, the oldest message's
+// age and the last publication; create, edit, clear and delete (typing the name to confirm);
+// publish a message as an endpoint; the messages a topic retains.
 
 import { get, patch, post, del } from "../api.js";
-import { Screen, html, nothing, onSubmit, readForm, time, opt, yesNo, options, prefix, dataText } from "../view.js";
+import {
+  Screen, html, nothing, onSubmit, readForm, time, opt, options, prefix, dataText, perSecond, count, age, confirmTyped,
+} from "../view.js";
 
 export class TopicsScreen extends Screen {
   topics = [];
   /** The open panel: `{kind: "edit" | "publish" | "messages", topic, …}`, or null. */
   panel = null;
 
+  /** Figures by topic id (`GET /overview/topics`). */
+  figures = new Map();
+
   async load() {
     this.topics = await get("/topics");
+    const ids = this.topics.map((t) => t.id).join(",");
+    const figures = ids ? await get(`/overview/topics?ids=${ids}`) : [];
+    this.figures = new Map(figures.map((f) => [f.id, f]));
     if (this.panel) {
       const fresh = this.topics.find((t) => t.id === this.panel.topic.id);
       if (fresh) this.panel.topic = fresh;
@@ -59,16 +68,28 @@ export class TopicsScreen extends Screen {
     });
   }
 
-  clear(topic) {
-    if (!confirm(`Delete every message of ${topic.name}, GD and in-RAM?`)) return;
+  async clear(topic) {
+    const sure = await confirmTyped({
+      title: `Clear topic ${topic.name}`,
+      text: "Every message of the topic is deleted, GD and in-RAM, from every queue. This cannot be undone.",
+      name: topic.name,
+      action: "Delete every message",
+    });
+    if (!sure) return;
     this.act(async () => {
       const { cleared } = await post(`/topics/${topic.id}/clear`);
       this.notice = `Topic ${topic.name}: ${cleared} messages deleted.`;
     });
   }
 
-  remove(topic) {
-    if (!confirm(`Delete topic ${topic.name} with its subscriptions and messages?`)) return;
+  async remove(topic) {
+    const sure = await confirmTyped({
+      title: `Delete topic ${topic.name}`,
+      text: "The topic goes with its subscriptions and every message they hold. This cannot be undone.",
+      name: topic.name,
+      action: "Delete topic",
+    });
+    if (!sure) return;
     this.act(async () => {
       await del(`/topics/${topic.id}`);
       if (this.panel?.topic.id === topic.id) this.panel = null;
@@ -82,27 +103,32 @@ export class TopicsScreen extends Screen {
       ${this.canWrite ? this.createForm() : nothing}
       ${this.panelView()}
       <table>
-        <caption>In-RAM depths are those of node ${this.ctx.node}; GD depths are cluster-wide.</caption>
+        <caption>In-RAM depths are those of node ${this.ctx.node}, the other figures the cluster's;
+          rates per second over the last few seconds.</caption>
         <thead><tr>
-          <th scope="col">Name</th><th scope="col">Active</th><th scope="col">GD</th>
-          <th scope="col">GD depth</th><th scope="col">In-RAM depth</th><th scope="col">Subscriptions</th>
-          <th scope="col">Last publication</th><th scope="col">Actions</th>
+          <th scope="col">Name</th><th scope="col">Depth GD / RAM</th><th scope="col">Subscriptions</th>
+          <th scope="col">Published / delivered</th><th scope="col">In flight</th><th scope="col">Dead letters</th>
+          <th scope="col">Oldest message</th><th scope="col">Last publication</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.topics.length === 0 ? html`<tr><td colspan="8" class="muted">No topics yet.</td></tr>` : nothing}
+          ${this.topics.length === 0 ? html`<tr><td colspan="9" class="muted">No topics yet.</td></tr>` : nothing}
           ${this.topics.map((t) => this.row(t))}
         </tbody>
       </table>`;
   }
 
   row(t) {
+    const f = this.figures.get(t.id);
     return html`<tr data-topic=${t.name}>
-      <th scope="row">${t.name}</th>
-      <td>${yesNo(t.is_active)}</td>
-      <td>${yesNo(t.has_gd)}</td>
-      <td class="num">${opt(t.depth_gd)}</td>
-      <td class="num">${opt(t.depth_non_gd)}</td>
+      <th scope="row">${t.name}
+        ${t.is_active ? nothing : html`<span class="tag inactive">inactive</span>`}
+        ${t.has_gd ? html`<span class="tag gd">GD</span>` : nothing}</th>
+      <td class="num" data-field="depth">${opt(t.depth_gd)} / ${opt(t.depth_non_gd)}</td>
       <td class="num">${t.subscriptions}</td>
+      <td class="num" data-field="rates">${f ? html`${perSecond(f.publish_rate)} / ${perSecond(f.deliver_rate)}` : opt(null)}</td>
+      <td class="num" data-field="in-flight">${count(f?.in_flight)}</td>
+      <td class="num" data-field="dead-letters">${count(f?.dead_letters)}</td>
+      <td class="num" data-field="oldest">${age(f?.oldest_age)}</td>
       <td>${time(t.last_pub_time)}
         ${t.last_pub_msg_id ? html`<br><a href="#/message/${encodeURIComponent(t.last_pub_msg_id)}"><code>${t.last_pub_msg_id}</code></a>` : nothing}
         ${t.last_pub_endpoint ? html`<br><span class="muted">by ${t.last_pub_endpoint}</span>` : nothing}</td>
@@ -179,14 +205,21 @@ export class TopicsScreen extends Screen {
   }
 }
 
+/**
+ * A checkbox whose default is `checked` as an attribute too, so that a form's reset (after a
+ * create) puts it back as it was drawn rather than clearing it.
+ */
+const check = (name, label, checked) => html`<label class="check"><input type="checkbox" name=${name}
+  ?checked=${checked} .checked=${checked}> ${label}</label>`;
+
 /** The editable topic fields (INTERFACES §8.1), filled from `t`; empty numbers keep defaults. */
 function topicFields(t) {
   const num = (name, label, min, placeholder) => html`<label>${label}
     <input name=${name} type="number" min=${min} data-kind="number" placeholder=${placeholder} .value=${t[name] ?? ""}></label>`;
   return html`
-    <label class="check"><input type="checkbox" name="is_active" .checked=${t.is_active ?? true}> Active</label>
-    <label class="check"><input type="checkbox" name="has_gd" .checked=${t.has_gd ?? false}> Guaranteed delivery (GD)</label>
-    <label class="check"><input type="checkbox" name="is_api_sub_allowed" .checked=${t.is_api_sub_allowed ?? true}> API subscriptions allowed</label>
+    ${check("is_active", "Active", t.is_active ?? true)}
+    ${check("has_gd", "Guaranteed delivery (GD)", t.has_gd ?? false)}
+    ${check("is_api_sub_allowed", "API subscriptions allowed", t.is_api_sub_allowed ?? true)}
     ${num("max_depth_gd", "Max GD depth", 1, "10000")}
     ${num("max_depth_non_gd", "Max in-RAM depth", 1, "1000")}
     <label>In-RAM overflow

@@ -14,8 +14,9 @@ use signalbox_actors::topic::CountSubscribers;
 use signalbox_actors::PubSubError;
 
 use super::messages::clear_topic;
+use super::{json_fields, list_answer, search_rows, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::ApiError;
+use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 use crate::links::peer::{LinkControl, LinkStatus};
 use crate::wsx::session::SessionInfo;
@@ -28,11 +29,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/actors/{actor_id}/{command}", web::post().to(command));
 }
 
+/// `?kind=&node=` (exactly), `?q=` (anywhere in the actor's id or the name of its topic, any
+/// case), `?limit=&offset=`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Filter {
     kind: Option<String>,
     node: Option<String>,
+    q: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
 }
 
 fn row(state: &AppState, id: String, kind: &str, fields: Value) -> Value {
@@ -63,7 +69,9 @@ async fn topic_row(state: &AppState, t: &TopicEntry) -> Option<Value> {
     ))
 }
 
-async fn delivery_row(state: &AppState, s: &SubEntry) -> Option<Value> {
+/// A delivery actor's row. Its GD depth is SQL's count of deliverable rows, `gd_depth` — the
+/// source of `/metrics` — not the part of the backlog the actor holds in RAM.
+async fn delivery_row(state: &AppState, s: &SubEntry, gd_depth: i64) -> Option<Value> {
     let status = s.addr.send(GetStatus).await.ok()?;
     Some(row(
         state,
@@ -71,7 +79,7 @@ async fn delivery_row(state: &AppState, s: &SubEntry) -> Option<Value> {
         "delivery",
         json!({
             "sub_key": s.sub.sub_key, "topic_name": s.topic_name, "delivery_method": s.sub.delivery_method,
-            "state": status.state, "queue_depth_ram": status.queue_depth_ram, "queue_depth_gd": status.queue_depth_gd,
+            "state": status.state, "queue_depth_ram": status.queue_depth_ram, "queue_depth_gd": gd_depth,
             "in_flight": status.in_flight, "delivered": status.delivered, "failed": status.failed,
             "last_error": status.last_error, "since": iso(status.since),
         }),
@@ -113,7 +121,12 @@ async fn all(state: &AppState, kind: Option<&str>) -> Vec<Value> {
     }
     if wants("delivery") {
         let subs = state.registry.subs();
-        out.extend(join_all(subs.iter().map(|s| delivery_row(state, s))).await.into_iter().flatten());
+        let store = state.store.clone();
+        let depths: std::collections::HashMap<String, i64> =
+            blocking(move || store.queue_depths()).await.map(|d| d.into_iter().collect()).unwrap_or_default();
+        let rows =
+            subs.iter().map(|s| delivery_row(state, s, depths.get(&s.sub.sub_key).copied().unwrap_or(0)));
+        out.extend(join_all(rows).await.into_iter().flatten());
     }
     if wants("peer") {
         let links = state.links.all();
@@ -151,6 +164,7 @@ async fn list(
             return Err(ApiError::bad_request(format!("`kind` must be one of {}", KINDS.join(", "))));
         }
     }
+    let search = ListQuery { q: filter.q.clone(), limit: filter.limit, offset: filter.offset };
     let mut rows = all(&state, filter.kind.as_deref()).await;
     if let Some(cluster) = &state.cluster {
         for (_, answer) in cluster.invoke_all("cluster.actors", json!({})).await {
@@ -163,7 +177,15 @@ async fn list(
         rows.retain(|r| r["node"] == node.as_str());
     }
     rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    Ok(HttpResponse::Ok().json(rows))
+    // Unlike the configuration lists, every actor unless `limit` asks for a page: clients
+    // written before paging show the whole node.
+    let page = search.page()?;
+    let take = if filter.limit.is_some() { page.limit as usize } else { usize::MAX };
+    let (page, total) = search_rows(&rows, search.q(), page.offset as usize, take, |r| {
+        json_fields(r, &["id", "name", "topic_name"])
+    });
+    let shown: Vec<Value> = page.into_iter().cloned().collect();
+    Ok(list_answer(shown, total))
 }
 
 /// An actor by its id, as (kind, key).
@@ -189,7 +211,9 @@ async fn find(state: &AppState, actor_id: &str) -> Result<Value, ApiError> {
         }
         "delivery" => {
             let s = state.registry.sub(key).ok_or_else(missing)?;
-            delivery_row(state, &s).await.ok_or_else(missing)
+            let (store, k) = (state.store.clone(), key.to_owned());
+            let gd_depth = blocking(move || store.queue_depth(&k)).await?;
+            delivery_row(state, &s, gd_depth).await.ok_or_else(missing)
         }
         "peer" => {
             let link = state.links.get(key).ok_or_else(missing)?;
@@ -276,6 +300,8 @@ async fn command(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (actor_id, command) = path.into_inner();
+    // The body, when there is one, is `{"node": …}` whatever the command: anything else is refused.
+    move_body(&body)?;
     let (kind, _) = parse(&actor_id)?;
     if kind == "delivery" && command == "move" && state.cluster.is_some() {
         audit_admin(&caller, "actor.move", &actor_id);
@@ -300,14 +326,17 @@ async fn command(
     Ok(HttpResponse::Ok().json(run_command(&state, &actor_id, &command, &body).await?))
 }
 
+/// A command's body: none, or `{"node": …}`.
+fn move_body(body: &[u8]) -> Result<MoveBody, ApiError> {
+    match body.iter().all(u8::is_ascii_whitespace) {
+        true => Ok(MoveBody::default()),
+        false => crate::http::error::parse_json(body),
+    }
+}
+
 /// The node a `move` names in its body (`{"node": …}`).
 fn move_target(body: &[u8]) -> Result<String, ApiError> {
-    let target: MoveBody = match body.is_empty() {
-        true => MoveBody::default(),
-        false => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?,
-    };
-    target.node.ok_or_else(|| ApiError::bad_request("`node` is required"))
+    move_body(body)?.node.ok_or_else(|| ApiError::bad_request("`node` is required"))
 }
 
 /// `move` in a cluster: hand the subscription over to the named live node; answers once the
