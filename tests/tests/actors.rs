@@ -49,7 +49,11 @@ fn every_actor_is_listed_from_the_actors_themselves() {
         400,
         "`kind` must be one of topic, delivery, peer, session, supervisor",
     );
-    assert_error(&node.admin().get("/admin/v1/actors/delivery:zpsk.none"), 404);
+    assert_refused(
+        &node.admin().get("/admin/v1/actors/delivery:zpsk.none"),
+        404,
+        "no actor `delivery:zpsk.none`",
+    );
 }
 
 #[test]
@@ -143,7 +147,11 @@ fn commands_that_do_not_fit_are_refused_and_read_only_keys_cannot_send_them() {
         409,
         "cannot move to `n2`: this node runs alone (no cluster)",
     );
-    assert_error(&node.admin().post("/admin/v1/actors/delivery:zpsk.none/pause", &json!({})), 404);
+    assert_refused(
+        &node.admin().post("/admin/v1/actors/delivery:zpsk.none/pause", &json!({})),
+        404,
+        "no actor `delivery:zpsk.none`",
+    );
     assert_refused(
         &node.admin().post("/admin/v1/actors/peer:none/stop", &json!({})),
         404,

@@ -324,14 +324,19 @@ fn subscriptions_are_validated_stored_edited_and_deleted() {
         assert_eq!(status, 200, "{edited}");
         assert_eq!(edited["ack_mode"], "explicit");
         assert_eq!(edited["ack_timeout"], 2.5);
-        assert_error(
-            &admin.patch(&format!("/admin/v1/subscriptions/{key}"), &json!({"topic_name": "/hr/new"})),
-            400,
-        );
+        let (status, body) =
+            admin.patch(&format!("/admin/v1/subscriptions/{key}"), &json!({"topic_name": "/hr/new"}));
+        assert_error(&(status, body.clone()), 400);
+        let details = body["details"].as_str().unwrap();
+        assert!(details.starts_with("invalid `topic_name`: unknown field `topic_name`"), "{details}");
 
         assert_eq!(admin.get("/admin/v1/subscriptions").1.as_array().unwrap().len(), 2);
         assert_eq!(admin.delete(&format!("/admin/v1/subscriptions/{key}")).0, 200);
-        assert_error(&admin.get(&format!("/admin/v1/subscriptions/{key}")), 404);
+        assert_refused(
+            &admin.get(&format!("/admin/v1/subscriptions/{key}")),
+            404,
+            &format!("no subscription `{key}`"),
+        );
     }
 }
 

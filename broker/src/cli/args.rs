@@ -440,6 +440,15 @@ pub enum AdminKeyCmd {
         /// The key may only read (GET).
         #[arg(long)]
         read_only: bool,
+        /// Write the key straight into the node's database on this machine, with no admin key
+        /// and no running node needed: the way back in when every admin key is lost. Needs the
+        /// node's --data-dir (its secret.key, or SIGNALBOX_SECRET_KEY, and its SQLite database)
+        /// or --database-url.
+        #[arg(long)]
+        local: bool,
+        /// With --local: the node's database, when it is not the data directory's SQLite file.
+        #[arg(long, env = "SIGNALBOX_DATABASE_URL", requires = "local", value_name = "URL")]
+        database_url: Option<String>,
     },
     /// List admin keys (names and roles, never the keys).
     List,

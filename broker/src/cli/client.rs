@@ -109,11 +109,12 @@ impl Client {
         self.call("DELETE", path, None)
     }
 
-    /// Every object of a list route, page by page.
+    /// Every object of a list route, page by page (`path` may carry a query of its own).
     pub fn list_all(&self, path: &str) -> Result<Vec<Value>, ClientError> {
         let mut out = Vec::new();
+        let joint = if path.contains('?') { '&' } else { '?' };
         loop {
-            let page = self.get(&format!("{path}?limit=1000&offset={}", out.len()))?;
+            let page = self.get(&format!("{path}{joint}limit=1000&offset={}", out.len()))?;
             let rows = page.as_array().cloned().unwrap_or_default();
             let done = rows.len() < 1000;
             out.extend(rows);
@@ -129,7 +130,10 @@ impl Client {
         if collection == "/subscriptions" || name.parse::<i64>().is_ok() {
             return Ok(format!("{collection}/{}", encode(name)));
         }
-        let found = self.list_all(collection)?.into_iter().find(|o| o["name"] == name).ok_or_else(|| {
+        // The node finds it among however many there are; only the few whose name holds this
+        // one come back.
+        let search = format!("{collection}?q={}", encode(name));
+        let found = self.list_all(&search)?.into_iter().find(|o| o["name"] == name).ok_or_else(|| {
             ClientError::Refused { status: 404, details: format!("no object named `{name}`") }
         })?;
         Ok(format!("{collection}/{}", found["id"]))

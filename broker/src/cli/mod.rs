@@ -5,8 +5,10 @@ mod apply;
 mod args;
 mod client;
 mod export;
+mod local;
 mod table;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
@@ -72,7 +74,7 @@ enum Verb {
 
 pub fn run(flags: &ClientArgs, command: ClientCommand) -> ExitCode {
     let client = Client::new(flags);
-    match execute(&client, flags.json, command) {
+    match execute(&client, flags, command) {
         Ok(output) => {
             match output {
                 // A deletion answers `{}`: nothing to show a person.
@@ -91,12 +93,13 @@ pub fn run(flags: &ClientArgs, command: ClientCommand) -> ExitCode {
     }
 }
 
-fn execute(client: &Client, as_json: bool, command: ClientCommand) -> Result<Output, ClientError> {
+fn execute(client: &Client, flags: &ClientArgs, command: ClientCommand) -> Result<Output, ClientError> {
     use ClientCommand as C;
+    let as_json = flags.json;
     match command {
         C::Apply { file, dry_run } => apply::apply(client, &file, dry_run, as_json),
         C::Export => export::export(client, as_json),
-        C::AdminKey(cmd) => admin_key(client, cmd).map(Output::Value),
+        C::AdminKey(cmd) => admin_key(client, &flags.data_dir, cmd).map(Output::Value),
         C::Topic(cmd) => topic(client, cmd),
         C::Endpoint(cmd) => endpoint(client, cmd),
         C::Sub(cmd) => sub(client, cmd),
@@ -128,7 +131,7 @@ fn execute(client: &Client, as_json: bool, command: ClientCommand) -> Result<Out
             if let Some(n) = node {
                 query.push(format!("node={}", client::encode(&n)));
             }
-            let rows = client.get(&format!("/actors?{}", query.join("&")))?;
+            let rows = Value::Array(client.list_all(&format!("/actors?{}", query.join("&")))?);
             let columns = &[
                 "id",
                 "kind",
@@ -258,7 +261,7 @@ fn file_channel(client: &Client, cmd: FileChannelCmd) -> Result<Output, ClientEr
 /// Lists and created objects are tables; one object shown, edited or deleted is `key  value` lines.
 fn object(client: &Client, kind: Kind, verb: Verb) -> Result<Output, ClientError> {
     Ok(match verb {
-        Verb::List => Output::Table(client.get(kind.path())?, kind.columns()),
+        Verb::List => Output::Table(Value::Array(client.list_all(kind.path())?), kind.columns()),
         Verb::Create(body) => Output::Table(client.post(kind.path(), &Value::Object(body))?, kind.columns()),
         Verb::Show(name) => Output::Value(client.get(&client.object_path(kind.path(), &name)?)?),
         Verb::Edit(name, fields) => {
@@ -276,9 +279,13 @@ fn named(name: String, fields: &[String]) -> Result<Map<String, Value>, ClientEr
     Ok(body)
 }
 
-fn admin_key(client: &Client, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
+fn admin_key(client: &Client, data_dir: &Path, cmd: AdminKeyCmd) -> Result<Value, ClientError> {
     match cmd {
-        AdminKeyCmd::Create { name, read_only } => {
+        AdminKeyCmd::Create { name, read_only, local: true, database_url } => {
+            let role = if read_only { "read-only" } else { "admin" };
+            local::create_admin_key(data_dir, database_url.as_deref(), &name, role)
+        }
+        AdminKeyCmd::Create { name, read_only, .. } => {
             let role = if read_only { "read-only" } else { "admin" };
             client.post("/admin-keys", &json!({"name": name, "role": role}))
         }

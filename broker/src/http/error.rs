@@ -142,14 +142,29 @@ pub fn wrap_plain_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     if is_json {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
-    let status = res.status();
+    let mut status = res.status();
+    // A path the admin API has, asked with a method it does not take, is a 405 naming those it
+    // takes — also where the router found no route for the method (paths whose routes were
+    // registered one by one fall through to "no such path").
+    let mut allow = res.headers().get(header::ALLOW).cloned();
+    if matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) {
+        if let Some(methods) = super::openapi::allowed_methods(res.request().path()) {
+            if !methods.iter().any(|m| m == res.request().method().as_str()) {
+                status = StatusCode::METHOD_NOT_ALLOWED;
+                allow = header::HeaderValue::from_str(&methods.join(", ")).ok();
+            }
+        }
+    }
     let details = match status {
         StatusCode::NOT_FOUND => "no such path".to_owned(),
         StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this path".to_owned(),
         other => other.canonical_reason().unwrap_or("error").to_owned(),
     };
     let (req, _) = res.into_parts();
-    let res: HttpResponse<BoxBody> = envelope(status, &details);
+    let mut res: HttpResponse<BoxBody> = envelope(status, &details);
+    if let (StatusCode::METHOD_NOT_ALLOWED, Some(methods)) = (status, allow) {
+        res.headers_mut().insert(header::ALLOW, methods);
+    }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, res).map_into_right_body()))
 }
 

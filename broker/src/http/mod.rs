@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod clients;
 pub mod endpoint_auth;
 pub mod error;
+pub mod openapi;
 mod ops;
 pub mod publish_input;
 pub mod pubsub;
@@ -38,9 +40,24 @@ pub struct AppState {
     pub links: crate::links::Links,
     /// Present when this node is one of a cluster (PostgreSQL).
     pub cluster: Option<crate::cluster::member::Cluster>,
+    /// The node's recent figures, sampled every few seconds, for the console.
+    pub history: std::sync::Arc<signalbox_actors::history::History>,
+    /// REST clients seen here, and the throttle on endpoints' stored `last_seen`.
+    pub rest_clients: clients::RestClients,
 }
 
 impl AppState {
+    /// What the node's links need of it.
+    pub fn link_deps(&self) -> crate::links::LinkDeps {
+        crate::links::LinkDeps {
+            store: self.store.clone(),
+            master_key: self.master_key.clone(),
+            metrics: self.metrics.clone(),
+            services: self.services.clone(),
+            max_frame: self.config.max_message_size,
+        }
+    }
+
     /// Topics changed: the node's topic actors follow before this returns, so the next request
     /// sees the change.
     pub async fn topics_changed(&self) -> Result<(), error::ApiError> {

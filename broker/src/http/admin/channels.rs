@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{WsxChannel, WsxChannelFields};
 
-use super::{page_of, parse_id, with_id, PageQuery};
+use super::{json_fields, list_answer, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -65,7 +65,7 @@ impl Input {
                     "`path` must start with /wsx/ and be a plain URL path, e.g. /wsx/gateway",
                 ));
             }
-            if p == crate::cluster::CHANNEL_PATH {
+            if p == crate::internal_channel::CHANNEL_PATH {
                 return Err(ApiError::bad_request(format!(
                     "`path` {p} is reserved for the cluster's internal link"
                 )));
@@ -115,12 +115,14 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
 async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.page()?;
+    query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_channels()).await?;
-    Ok(HttpResponse::Ok().json(page_of(&rows, page).map(channel_json).collect::<Vec<_>>()))
+    // `?q=` finds channels by name or path.
+    let (page, total) = search_page(&rows, &query, |c| vec![&c.name, &c.path])?;
+    Ok(list_answer(page.into_iter().map(channel_json).collect(), total))
 }
 
 async fn create(
@@ -197,8 +199,10 @@ async fn sessions(
     _c: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    query.page()?;
     with_id(&state, id, "channel", |store, id| store.wsx_channel(id)).await?;
     let mut out = Vec::new();
     for session in state.wsx_sessions.of_channel(id) {
@@ -207,7 +211,12 @@ async fn sessions(
         }
     }
     out.sort_by(|a, b| a["since"].as_str().cmp(&b["since"].as_str()));
-    Ok(HttpResponse::Ok().json(out))
+    // `?q=` finds sessions by id, endpoint, client id or name, or address.
+    let (page, total) = search_page(&out, &query, |s| {
+        json_fields(s, &["session_id", "endpoint", "client_id", "client_name", "peer_address"])
+    })?;
+    let shown: Vec<Value> = page.into_iter().cloned().collect();
+    Ok(list_answer(shown, total))
 }
 
 async fn invoke_client(

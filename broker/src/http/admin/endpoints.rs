@@ -9,7 +9,7 @@ use signalbox_actors::secrets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, EndpointFields};
 
-use super::{one_of, parse_id, with_id, PageQuery};
+use super::{list_answer, one_of, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -58,6 +58,13 @@ impl EndpointInput {
             one_of("auth", a, AUTH_KINDS)?;
         }
         if let Some(lines) = &self.topic_patterns {
+            // Patterns are stored one a line: a line break (or any control character) inside
+            // one would come back as two.
+            if lines.iter().any(|l| l.contains(['\n', '\r']) || l.trim().chars().any(char::is_control)) {
+                return Err(ApiError::bad_request(
+                    "a topic pattern must not hold line breaks or control characters",
+                ));
+            }
             Patterns::parse(lines).map_err(ApiError::bad_request)?;
         }
         if let Some(u) = &self.username {
@@ -125,12 +132,14 @@ fn with_reveal(endpoint: &Endpoint, reveal: Option<(&'static str, String)>) -> V
 async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // `?q=` finds endpoints by name or username.
     let page = query.page()?;
     let store = state.store.clone();
-    let rows = blocking(move || store.endpoints(page)).await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(endpoint_json).collect::<Vec<_>>()))
+    let q = query.q().map(str::to_owned);
+    let found = blocking(move || store.endpoints_found(q.as_deref(), page)).await?;
+    Ok(list_answer(found.rows.iter().map(endpoint_json).collect(), found.total as usize))
 }
 
 async fn create(

@@ -8,7 +8,7 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::{FileChannel, FileChannelFields};
 
-use super::{page_of, parse_id, required, with_id, PageQuery};
+use super::{list_answer, parse_id, required, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -83,13 +83,15 @@ async fn sync(state: &AppState) -> Result<(), ApiError> {
 async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.page()?;
+    query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.file_channels()).await?;
-    let out: Vec<Value> = page_of(&rows, page).map(channel_json).collect();
-    Ok(HttpResponse::Ok().json(out))
+    // `?q=` finds file channels by name, directory, topic or endpoint.
+    let (page, total) =
+        search_page(&rows, &query, |c| vec![&c.name, &c.directory, &c.topic_name, &c.endpoint])?;
+    Ok(list_answer(page.into_iter().map(channel_json).collect(), total))
 }
 
 async fn create(

@@ -16,7 +16,7 @@ use signalbox_actors::PubSubError;
 use signalbox_schema::models::MessageEdit;
 use signalbox_schema::Page;
 
-use super::{parse_id, PageQuery};
+use super::{list_answer, parse_id, PageQuery};
 use crate::cluster::member::Cluster;
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::endpoint_auth::Caller;
@@ -83,7 +83,8 @@ async fn topic_messages(
     let page = query.page()?;
     let store = state.store.clone();
     let topic_id = topic.topic.id;
-    let rows = blocking(move || store.retained(topic_id, page)).await?;
+    let (rows, total) =
+        blocking(move || Ok((store.retained(topic_id, page)?, store.retained_count(topic_id)?))).await?;
     let out: Vec<Value> = rows
         .into_iter()
         .map(|m| {
@@ -91,7 +92,7 @@ async fn topic_messages(
             Message::from_stored(m, &topic.topic.name).to_external(None, 0, recv)
         })
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(list_answer(out, total as usize))
 }
 
 /// `{"endpoint": NAME, "data": …}` (or `data_list`): publish as that endpoint, which must be
@@ -172,18 +173,21 @@ pub async fn clear_local_subs(state: &AppState, topic_id: i64) -> Result<usize, 
     Ok(cleared)
 }
 
-/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged.
+/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged, and how many
+/// messages the whole queue (or dead-letter list) holds.
 pub async fn browse(
     state: &AppState,
     sub: &SubEntry,
     dead: bool,
     page: Page,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<(Vec<Value>, usize), ApiError> {
     let store = state.store.clone();
     let key = sub.sub.sub_key.clone();
     let upto = Page { limit: page.limit + page.offset, offset: 0 };
-    let gd = blocking(move || store.queue_page(&key, dead, upto)).await?;
+    let (gd, gd_total) =
+        blocking(move || Ok((store.queue_page(&key, dead, upto)?, store.queue_count(&key, dead)?))).await?;
     let ram = sub.addr.send(BrowseRam { dead }).await.map_err(PubSubError::from)?;
+    let total = gd_total as usize + ram.len();
     let sub_key = Some(sub.sub.sub_key.as_str());
     let mut all: Vec<(OrderKey, Value)> = gd
         .into_iter()
@@ -200,7 +204,9 @@ pub async fn browse(
         }))
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(all.into_iter().skip(page.offset as usize).take(page.limit as usize).map(|(_, v)| v).collect())
+    let rows = all.into_iter().skip(page.offset as usize).take(page.limit as usize).map(|(_, v)| v).collect();
+    let rows = if dead { super::figures::explain_dead_letters(state, sub, rows).await? } else { rows };
+    Ok((rows, total))
 }
 
 async fn queue(
@@ -229,11 +235,22 @@ async fn browse_anywhere(
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     if let Some((cluster, node)) = owner_elsewhere(state, sub_key) {
-        let request = json!({"sub_key": sub_key, "dead": dead, "limit": page.limit, "offset": page.offset});
-        return Ok(HttpResponse::Ok().json(cluster.invoke_owner(node, "cluster.browse", request).await?));
+        let request = json!({
+            "sub_key": sub_key, "dead": dead, "limit": page.limit, "offset": page.offset, "with_total": true,
+        });
+        let answer = cluster.invoke_owner(node, "cluster.browse", request).await?;
+        // A node older than `with_total` answers the page alone.
+        return Ok(match answer {
+            Value::Array(rows) => HttpResponse::Ok().json(rows),
+            counted => {
+                let total = counted["total"].as_u64().unwrap_or(0) as usize;
+                list_answer(counted["messages"].as_array().cloned().unwrap_or_default(), total)
+            }
+        });
     }
     let sub = sub_entry(state, sub_key)?;
-    Ok(HttpResponse::Ok().json(browse(state, &sub, dead, page).await?))
+    let (rows, total) = browse(state, &sub, dead, page).await?;
+    Ok(list_answer(rows, total))
 }
 
 async fn queue_command(

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Topic, TopicFields};
 
-use super::{one_of, parse_id, with_id, PageQuery};
+use super::{list_answer, one_of, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::error::{blocking, ApiError};
 use crate::http::publish_input::MAX_SECONDS;
@@ -132,10 +132,12 @@ pub fn topic_json(state: &AppState, t: &Topic) -> Value {
     })
 }
 
+/// `?name=` (exactly), `?q=` (anywhere in the name, any case), `?limit=&offset=`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+struct TopicListQuery {
     name: Option<String>,
+    q: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -143,22 +145,26 @@ struct ListQuery {
 async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<TopicListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let TopicListQuery { name, q, limit, offset } = query.into_inner();
+    let query = ListQuery { q, limit, offset };
+    let page = query.page()?;
     let store = state.store.clone();
-    if let Some(name) = query.name {
+    if let Some(name) = name {
         let found = blocking(move || match store.topic_by_name(&name) {
             Ok(t) => Ok(vec![t]),
             Err(signalbox_schema::StoreError::NotFound) => Ok(vec![]),
             Err(e) => Err(e),
         })
         .await?;
-        return Ok(HttpResponse::Ok().json(found.iter().map(|t| topic_json(&state, t)).collect::<Vec<_>>()));
+        let (rows, total) = search_page(&found, &query, |t| vec![&t.name])?;
+        return Ok(list_answer(rows.into_iter().map(|t| topic_json(&state, t)).collect(), total));
     }
-    let page = PageQuery { limit: query.limit, offset: query.offset }.page()?;
-    let topics = blocking(move || store.topics(page)).await?;
-    Ok(HttpResponse::Ok().json(topics.iter().map(|t| topic_json(&state, t)).collect::<Vec<_>>()))
+    let q = query.q().map(str::to_owned);
+    let found = blocking(move || store.topics_found(q.as_deref(), page)).await?;
+    let rows = found.rows.iter().map(|t| topic_json(&state, t)).collect();
+    Ok(list_answer(rows, found.total as usize))
 }
 
 async fn create(
