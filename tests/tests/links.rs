@@ -296,14 +296,26 @@ fn links_are_stopped_started_and_reconnected_by_actor_commands_and_validated() {
         "`pause` does not apply to a peer actor (allowed: reconnect, stop, start)",
     );
 
-    for bad in [
-        json!({"name": "x", "address": "http://h/wsx/p", "username": "u", "secret": "s"}),
-        json!({"name": "x", "address": "ws://h/wsx/p", "username": "u"}),
-        json!({"name": "x", "address": "ws://h/wsx/p", "username": "u", "secret": "s", "invoke_timeout": 0}),
-        json!({"name": "x", "address": "ws://h/wsx/p", "username": "u", "secret": "s", "colour": 1}),
+    for (bad, details) in [
+        (
+            json!({"name": "x", "address": "http://h/wsx/p", "username": "u", "secret": "s"}),
+            "`address` must be a ws:// or wss:// URL, not `http://h/wsx/p`",
+        ),
+        (json!({"name": "x", "address": "ws://h/wsx/p", "username": "u"}), "`secret` is required"),
+        (
+            json!({"name": "x", "address": "ws://h/wsx/p", "username": "u", "secret": "s", "invoke_timeout": 0}),
+            "`ping_interval` 0.1–3600 s, `invoke_timeout` 0.001–3600 s, `max_connect_attempts` at least 1",
+        ),
     ] {
-        assert_error(&a.admin().post("/admin/v1/links", &bad), 400);
+        assert_refused(&a.admin().post("/admin/v1/links", &bad), 400, details);
     }
+    let colour = json!({"name": "x", "address": "ws://h/wsx/p", "username": "u", "secret": "s", "colour": 1});
+    let (status, body) = a.admin().post("/admin/v1/links", &colour);
+    assert_error(&(status, body.clone()), 400);
+    assert!(
+        body["details"].as_str().unwrap().starts_with("invalid request body: unknown field `colour`"),
+        "{body}"
+    );
     assert_refused(
         &a.admin().post(
             "/admin/v1/links",

@@ -156,7 +156,11 @@ fn a_repeat_subscribe_answers_the_same_key_and_unsubscribe_ends_it() {
         400,
         "You are not subscribed to topic `/s`",
     );
-    assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{key}")), 404);
+    assert_refused(
+        &node.admin().get(&format!("/admin/v1/subscriptions/{key}")),
+        404,
+        &format!("no subscription `{key}`"),
+    );
     assert_eq!(ps.client.delete(&format!("/zato/pubsub/subscribe/topic/{}", ps.topic)).0, 200);
 }
 
@@ -333,7 +337,11 @@ fn bad_publications_are_refused_in_the_envelope_and_store_nothing() {
             let (s, v, _) = ps.client.raw("POST", &path, Some(body));
             (s, v)
         };
-        assert_error(&raw("{\"data\": "), 400);
+        assert_refused(
+            &raw("{\"data\": "),
+            400,
+            "invalid request body: EOF while parsing a value at line 1 column 9",
+        );
         assert_refused(&raw(""), 400, "a JSON body with `data` is required");
         assert_refused(&ps.publish(json!({})), 400, "`data` is required");
         assert_refused(&ps.publish(json!({"data": ""})), 400, "`data` must not be empty");
@@ -353,8 +361,17 @@ fn bad_publications_are_refused_in_the_envelope_and_store_nothing() {
             400,
             "`expiration` must be 0–2147483647 seconds",
         );
-        assert_error(&ps.publish(json!({"data": "x", "priority": "high"})), 400);
-        assert_error(&ps.publish(json!({"data": "x", "colour": "red"})), 400);
+        assert_refused(
+            &ps.publish(json!({"data": "x", "priority": "high"})),
+            400,
+            "invalid request body: invalid type: string \"high\", expected i64 at line 1 column 29",
+        );
+        let (status, body) = ps.publish(json!({"data": "x", "colour": "red"}));
+        assert_error(&(status, body.clone()), 400);
+        assert!(
+            body["details"].as_str().unwrap().starts_with("invalid request body: unknown field `colour`"),
+            "{body}"
+        );
         assert_refused(
             &ps.publish(json!({"data": "x", "ext_pub_time": "yesterday"})),
             400,
@@ -419,7 +436,11 @@ fn pull_and_ack_need_a_subscription_and_a_well_formed_body() {
     assert_refused(&ps.ack(&["x"]), 400, "You are not subscribed to topic `/nosub`");
     ps.subscribe(json!({}));
     let (s, v, _) = ps.client.raw("POST", "/zato/pubsub/ack/topic//nosub", Some("{\"msg_id_list\": 5}"));
-    assert_error(&(s, v), 400);
+    assert_refused(
+        &(s, v),
+        400,
+        "invalid request body: invalid type: integer `5`, expected a sequence at line 1 column 17",
+    );
     assert_eq!(ps.ack(&["zpsm1"]).1, json!({"acked": 0, "unknown": ["zpsm1"]}));
 }
 
@@ -614,11 +635,17 @@ fn an_ack_timeout_beyond_f64_or_not_a_number_is_refused_naming_the_field() {
         let admin_body = format!(r#"{{"topic_name": "/huge", "endpoint": "app", "ack_timeout": {value}}}"#);
         let (s, body, _) = node.admin().raw("POST", "/admin/v1/subscriptions", Some(&admin_body));
         assert_error(&(s, body.clone()), 400);
-        assert!(body["details"].as_str().unwrap().contains("ack_timeout"), "admin, {value}: {body}");
+        assert!(
+            body["details"].as_str().unwrap().starts_with("invalid `ack_timeout`: "),
+            "admin, {value}: {body}"
+        );
         let rest_body = format!(r#"{{"ack_timeout": {value}}}"#);
         let (s, body, _) = ps.client.raw("POST", &rest, Some(&rest_body));
         assert_error(&(s, body.clone()), 400);
-        assert!(body["details"].as_str().unwrap().contains("ack_timeout"), "REST, {value}: {body}");
+        assert!(
+            body["details"].as_str().unwrap().starts_with("invalid `ack_timeout`: "),
+            "REST, {value}: {body}"
+        );
     }
     assert_eq!(node.admin().get("/admin/v1/subscriptions"), (200, json!([])));
 }

@@ -285,22 +285,43 @@ fn srv_targets_invoke_a_service_that_can_bridge_into_another_topic() {
 fn malformed_targets_are_refused_and_unreachable_ones_accepted() {
     let node = Node::start(Backend::Sqlite);
     PubSub::setup(&node, "/push", json!({}), "publisher");
-    for (t, push) in [
-        ("rest", json!({"url": "not-a-url"})),
-        ("rest", json!({"url": "http://h/x", "http_method": "GET"})),
-        ("amqp", json!({"url": "amqp://guest:guest@127.0.0.1:5672/%2f"})),
-        ("amqp", json!({"url": "http://x", "exchange": "e"})),
-        ("files", json!({})),
-        ("srv", json!({"service": ""})),
-        ("soap", json!({"url": "http://h/x", "auth": {"type": "basic"}})),
+    for (t, push, details) in [
+        (
+            "rest",
+            json!({"url": "not-a-url"}),
+            "`push.url` must be an http:// or https:// URL, not `not-a-url`",
+        ),
+        (
+            "rest",
+            json!({"url": "http://h/x", "http_method": "GET"}),
+            "`push.http_method` must be POST, PUT or PATCH",
+        ),
+        (
+            "amqp",
+            json!({"url": "amqp://guest:guest@127.0.0.1:5672/%2f"}),
+            "`push.exchange` is required for a `amqp` target",
+        ),
+        (
+            "amqp",
+            json!({"url": "http://x", "exchange": "e"}),
+            "`push.url` must be an amqp:// or amqps:// URL",
+        ),
+        ("files", json!({}), "`push.directory` is required for a `files` target"),
+        ("srv", json!({"service": ""}), "`push.service` must be a non-empty string"),
+        (
+            "soap",
+            json!({"url": "http://h/x", "auth": {"type": "basic"}}),
+            "`push.auth.username` is required for `basic` auth",
+        ),
     ] {
         let name = format!("t-{t}-{}", random_suffix());
-        node.admin().post("/admin/v1/endpoints", &json!({"name": name, "role": "sub-only", "auth": "none", "endpoint_type": t, "topic_patterns": ["sub=/push"]}));
+        let (status, endpoint) = node.admin().post("/admin/v1/endpoints", &json!({"name": name, "role": "sub-only", "auth": "none", "endpoint_type": t, "topic_patterns": ["sub=/push"]}));
+        assert_eq!(status, 201, "{endpoint}");
         let answer = node.admin().post(
             "/admin/v1/subscriptions",
             &json!({"topic_name": "/push", "endpoint": name, "delivery_method": "notify", "push": push}),
         );
-        assert_error(&answer, 400);
+        assert_refused(&answer, 400, details);
     }
     node.admin().post(
         "/admin/v1/endpoints",

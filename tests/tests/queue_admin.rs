@@ -26,7 +26,11 @@ fn the_queue_browser_shows_gd_and_ram_messages_in_delivery_order_with_paging() {
         assert_eq!(topic["depth_non_gd"], 2);
         assert_eq!(topic["subscriptions"], 1);
         assert!(topic["last_pub_msg_id"].is_string());
-        assert_error(&node.admin().get("/admin/v1/subscriptions/zpsk.rest.none/queue"), 404);
+        assert_refused(
+            &node.admin().get("/admin/v1/subscriptions/zpsk.rest.none/queue"),
+            404,
+            "no subscription `zpsk.rest.none`",
+        );
     }
 }
 
@@ -56,13 +60,22 @@ fn a_message_edited_in_place_reaches_the_subscriber_edited() {
         assert_eq!(got[0]["correl_id"], "c-1");
         assert_eq!(got[0]["expiration"], 600);
 
-        assert_error(&node.admin().patch(&format!("/admin/v1/messages/{gd}"), &json!({"priority": 3})), 404);
+        assert_refused(
+            &node.admin().patch(&format!("/admin/v1/messages/{gd}"), &json!({"priority": 3})),
+            404,
+            &format!("no queued message `{gd}`"),
+        );
         assert_refused(
             &node.admin().patch("/admin/v1/messages/zpsm-x", &json!({"priority": 30})),
             400,
             "priority outside of allowed range 1-9",
         );
-        assert_error(&node.admin().patch("/admin/v1/messages/zpsm-x", &json!({"bogus": 1})), 400);
+        let (status, body) = node.admin().patch("/admin/v1/messages/zpsm-x", &json!({"bogus": 1}));
+        assert_error(&(status, body.clone()), 400);
+        assert!(
+            body["details"].as_str().unwrap().starts_with("invalid request body: unknown field `bogus`"),
+            "{body}"
+        );
     }
 }
 
@@ -77,7 +90,11 @@ fn deleting_a_message_and_clearing_queues_and_topics_removes_them_everywhere() {
         ps.publish_ok(json!({"data": "kept"}));
         assert_eq!(node.admin().delete(&format!("/admin/v1/messages/{gd}")).0, 200);
         assert_eq!(node.admin().delete(&format!("/admin/v1/messages/{ram}")).0, 200);
-        assert_error(&node.admin().delete(&format!("/admin/v1/messages/{gd}")), 404);
+        assert_refused(
+            &node.admin().delete(&format!("/admin/v1/messages/{gd}")),
+            404,
+            &format!("no queued message `{gd}`"),
+        );
         assert_eq!(datas(&ps.pull(None)), vec![json!("kept")]);
 
         ps.publish_ok(json!({"data": "a", "has_gd": true}));

@@ -14,7 +14,14 @@ fn echo_returns_exactly_its_input_and_ping_answers() {
     let node = Node::start(Backend::Sqlite);
     let request = json!({"a": [1, 2.5, "x", null, {"b": true}], "unicode": "żółw"});
     assert_eq!(invoke(&node, "helpers.echo", request.clone()), (200, request));
-    assert_eq!(invoke(&node, "helpers.echo", json!("plain")), (200, json!("plain")));
+    // The admin API takes a JSON object as a request, as its document says.
+    for not_an_object in [json!("plain"), json!(2.4e-38), json!([1]), json!(null)] {
+        let (status, body) = invoke(&node, "helpers.echo", not_an_object.clone());
+        assert_eq!(status, 400, "{not_an_object}: {body}");
+        let details = body["details"].as_str().unwrap();
+        assert!(details.starts_with("invalid request body: invalid type:"), "{details}");
+        assert!(details.contains("expected a map"), "{details}");
+    }
     let (status, pong) = invoke(&node, "zato.ping", json!({}));
     assert_eq!(status, 200);
     assert!(pong["pong"].is_string());
@@ -65,19 +72,28 @@ fn http_services_answer_the_remote_json_and_each_failure_clearly() {
         assert_eq!(reply, json!({"got": {"id": 7}, "auth": "Bearer tok-secret"}));
 
         let (status, body) = invoke(&node, "crm.fail", json!({}));
-        assert_error(&(status, body.clone()), 502);
-        assert!(body["details"].as_str().unwrap().contains("500"), "{body}");
+        let fail = format!(
+            r#"{}/fail answered 500 Internal Server Error: {{"error": "database down"}}"#,
+            receiver.url
+        );
+        assert_refused(&(status, body), 502, &fail);
         let (status, body) = invoke(&node, "crm.html", json!({}));
-        assert_error(&(status, body.clone()), 502);
-        assert!(body["details"].as_str().unwrap().contains("invalid JSON"), "{body}");
+        let html = format!(
+            "{}/not-json answered 200 OK with invalid JSON: expected value at line 1 column 1",
+            receiver.url
+        );
+        assert_refused(&(status, body), 502, &html);
         let started = std::time::Instant::now();
         let (status, body) = invoke(&node, "crm.slow", json!({}));
         assert_refused(&(status, body.clone()), 502, "service did not answer within 0.5 s");
         assert!(started.elapsed() < Duration::from_secs(2), "not cut at its timeout");
         assert!(body["details"].as_str().unwrap().contains("within 0.5"), "{body}");
         let (status, body) = invoke(&node, "crm.down", json!({}));
-        assert_error(&(status, body.clone()), 502);
-        assert!(body["details"].as_str().unwrap().contains("cannot connect"), "{body}");
+        let down = format!(
+            "cannot connect to {}: Connection refused (os error 111)",
+            refused["url"].as_str().unwrap()
+        );
+        assert_refused(&(status, body), 502, &down);
 
         let listed = node.admin().get("/admin/v1/services").1.to_string();
         assert!(!listed.contains("tok-secret"));
@@ -103,7 +119,15 @@ fn bad_service_definitions_are_refused() {
     assert_refused(
         &admin.post("/admin/v1/services", &json!({"name": "x", "kind": "http", "url": "nope"})),
         400,
-        "`url` must be an http:// URL, not `nope` (https:// targets come with TLS support)",
+        "`url` must be an http:// or https:// URL, not `nope`",
+    );
+    assert_refused(
+        &admin.post(
+            "/admin/v1/services",
+            &json!({"name": "x", "kind": "http", "url": "http://h/x", "ca_file": "/etc/hosts"}),
+        ),
+        400,
+        "`ca_file` applies to https:// URLs only",
     );
     assert_refused(
         &admin.post(
@@ -133,7 +157,7 @@ fn bad_service_definitions_are_refused() {
     );
     assert_refused(&admin.delete("/admin/v1/services/none"), 404, "no service named `none`");
     let (s, b, _) = admin.raw("POST", "/admin/v1/services/helpers.echo/invoke", Some("{bad"));
-    assert_error(&(s, b), 400);
+    assert_refused(&(s, b), 400, "invalid `?`: key must be a string at line 1 column 2");
 }
 
 #[test]
@@ -204,4 +228,43 @@ fn services_are_managed_and_invoked_from_the_cli_and_apply() {
     let (_, out, _) = node.cli(&["--json", "apply", file.to_str().unwrap()]);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["changes"], json!([]));
     assert_eq!(node.cli(&["service", "delete", "s.http"]).0, 0);
+}
+
+#[test]
+fn http_services_call_https_urls_trusted_by_their_ca_file_and_refuse_untrusted_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let ca = dir.path().join("service-ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let receiver = Receiver::start_tls(
+        &cert,
+        Box::new(|r| (200, format!(r#"{{"path": "{}", "body": {}}}"#, r.path, r.body), Duration::ZERO)),
+    );
+    let node = Node::start(Backend::Sqlite);
+    let url = format!("{}/rpc", receiver.url);
+    let trusted = json!({"name": "crm.tls", "kind": "http", "url": url, "ca_file": ca.to_str().unwrap()});
+    let (status, created) = node.admin().post("/admin/v1/services", &trusted);
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(invoke(&node, "crm.tls", json!({"id": 1})), (200, json!({"path": "/rpc", "body": {"id": 1}})));
+
+    // Without the CA the certificate is not trusted: the call fails and says why; the
+    // receiver never sees the request.
+    let untrusted = json!({"name": "crm.untrusted", "kind": "http", "url": url});
+    assert_eq!(node.admin().post("/admin/v1/services", &untrusted).0, 201);
+    let (status, body) = invoke(&node, "crm.untrusted", json!({"id": 2}));
+    assert_eq!(status, 502, "{body}");
+    let details = body["details"].as_str().unwrap_or_default().to_lowercase();
+    assert!(details.contains("certificate"), "the certificate problem is named: {body}");
+    assert_eq!(receiver.received().len(), 1);
+
+    let missing = json!({"name": "crm.missing", "kind": "http", "url": url, "ca_file": "/no/such/ca.pem"});
+    let (status, body) = node.admin().post("/admin/v1/services", &missing);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("`ca_file`: cannot read certificates from /no/such/ca.pem"),
+        "{body}"
+    );
 }

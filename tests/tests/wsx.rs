@@ -214,7 +214,11 @@ fn pubsub_over_wsx_rest_publisher_to_wsx_subscriber_and_back() {
         let (unsub, _) =
             ws.invoke("zato.pubsub.pubapi.unsubscribe", json!({"topic_name": "/ps/orders", "sub_key": key}));
         assert_eq!(unsub["meta"]["msg_type"], "zwsx.rspok", "{unsub}");
-        assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{key}")), 404);
+        assert_refused(
+            &node.admin().get(&format!("/admin/v1/subscriptions/{key}")),
+            404,
+            &format!("no subscription `{key}`"),
+        );
     }
 }
 
@@ -388,7 +392,11 @@ fn admins_invoke_a_connected_client_and_disconnect_it() {
     assert!(out.contains(&session_id));
     assert_eq!(node.admin().delete(&format!("/admin/v1/sessions/{session_id}")).0, 200);
     assert!(ws.recv_close().is_some());
-    assert_error(&node.admin().delete(&format!("/admin/v1/sessions/{session_id}")), 404);
+    assert_refused(
+        &node.admin().delete(&format!("/admin/v1/sessions/{session_id}")),
+        404,
+        &format!("no session `{session_id}`"),
+    );
     // Closed by an administrator: 1000.
     eventually("the close to be counted", 10, || {
         metric(&node, "signalbox_wsx_closes_total{code=\"1000\"}") == Some(1.0)
@@ -657,7 +665,11 @@ fn a_subscription_resumed_on_another_connection_is_not_released_when_the_first_o
         second.recv_close();
         if unsub_on_wsx_close {
             eventually("the subscription ended with its holder", 10, || listed_sub_keys(&node).is_empty());
-            assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{key}")), 404);
+            assert_refused(
+                &node.admin().get(&format!("/admin/v1/subscriptions/{key}")),
+                404,
+                &format!("no subscription `{key}`"),
+            );
         } else {
             eventually("the second session closed", 10, || {
                 metric(&node, "signalbox_wsx_closes_total{code=\"1000\"}") == Some(2.0)
@@ -734,7 +746,11 @@ fn sigterm_closes_wsx_clients_with_1001_and_ends_the_subscriptions_that_end_with
 
     node.restart();
     assert_eq!(listed_sub_keys(&node), vec![stays.clone()]);
-    assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{ends}")), 404);
+    assert_refused(
+        &node.admin().get(&format!("/admin/v1/subscriptions/{ends}")),
+        404,
+        &format!("no subscription `{ends}`"),
+    );
     // The one that stays is there to resume.
     let mut ws = WsxClient::connect(&node, "/wsx/away");
     ws.login("away-client", &password);
@@ -755,7 +771,11 @@ fn after_a_kill_start_up_ends_the_subscriptions_that_end_with_their_connection()
 
     node.restart();
     assert_eq!(listed_sub_keys(&node), vec![stays.clone()]);
-    assert_error(&node.admin().get(&format!("/admin/v1/subscriptions/{ends}")), 404);
+    assert_refused(
+        &node.admin().get(&format!("/admin/v1/subscriptions/{ends}")),
+        404,
+        &format!("no subscription `{ends}`"),
+    );
     let (status, stored) = node.admin().get(&format!("/admin/v1/subscriptions/{stays}"));
     assert_eq!((status, stored["topic_name"].as_str()), (200, Some("/away/stays")), "{stored}");
 }

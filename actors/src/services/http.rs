@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{InvokeContext, Service, ServiceDeps, ServiceError, ServiceFuture};
-use crate::secrets::MasterKey;
+use crate::secrets::{MasterKey, SealedAt};
 
 pub struct HttpService {
     url: String,
@@ -16,17 +16,28 @@ pub struct HttpService {
     outbound: crate::outbound::Outbound,
 }
 
-pub(super) fn validate(config: &Value, key: &MasterKey) -> Result<Value, String> {
+/// Checks an `http` service definition; its secrets are sealed for `at` (the service's `config`).
+pub(super) fn validate(config: &Value, key: &MasterKey, at: &SealedAt) -> Result<Value, String> {
     let obj = config.as_object().ok_or("service settings must be an object")?;
-    if let Some(unknown) = obj.keys().find(|k| !["url", "timeout", "auth"].contains(&k.as_str())) {
-        return Err(format!("unknown field `{unknown}` for an `http` service (url, timeout, auth)"));
+    if let Some(unknown) = obj.keys().find(|k| !["url", "timeout", "auth", "ca_file"].contains(&k.as_str())) {
+        return Err(format!("unknown field `{unknown}` for an `http` service (url, timeout, auth, ca_file)"));
     }
     let url = obj.get("url").and_then(Value::as_str).ok_or("`url` is required for an `http` service")?;
-    if !url.starts_with("http://") || url.len() < 10 || url.contains(char::is_whitespace) {
-        return Err(format!(
-            "`url` must be an http:// URL, not `{url}` (https:// targets come with TLS support)"
-        ));
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || url.len() < 10 || !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("`url` must be an http:// or https:// URL, not `{url}`"));
     }
+    let ca_file = match obj.get("ca_file") {
+        None => None,
+        Some(ca) => {
+            let ca = ca.as_str().ok_or("`ca_file` must be a string")?;
+            if !url.starts_with("https://") {
+                return Err("`ca_file` applies to https:// URLs only".into());
+            }
+            crate::outbound::client_config(Some(ca)).map_err(|e| format!("`ca_file`: {e}"))?;
+            Some(ca)
+        }
+    };
     let timeout = obj.get("timeout").map(|t| t.as_f64().ok_or("`timeout` must be a number")).transpose()?;
     if timeout.is_some_and(|t| !(0.001..=3600.0).contains(&t)) {
         return Err("`timeout` must be between 0.001 and 3600 seconds".into());
@@ -34,39 +45,36 @@ pub(super) fn validate(config: &Value, key: &MasterKey) -> Result<Value, String>
     let mut out = Map::new();
     out.insert("url".into(), Value::String(url.into()));
     out.insert("timeout".into(), Value::from(timeout.unwrap_or(5.0)));
+    if let Some(ca) = ca_file {
+        out.insert("ca_file".into(), Value::String(ca.into()));
+    }
     if let Some(auth) = obj.get("auth") {
-        out.insert("auth".into(), crate::push::seal_auth(auth, key)?);
+        out.insert("auth".into(), crate::targets::seal_auth(auth, key, &at.child("auth"))?);
     }
     Ok(Value::Object(out))
 }
 
-/// The `Authorization` header of a sealed auth object.
-pub fn authorization(auth: &Value, key: &MasterKey) -> Result<Option<String>, String> {
-    use base64::Engine;
-    let open = |field: &str| -> Result<String, String> {
-        let sealed = auth.get(field).and_then(Value::as_str).ok_or("sealed secret missing")?;
-        key.decrypt(sealed).map_err(|e| e.to_string())
-    };
-    match auth.get("type").and_then(Value::as_str) {
-        None => Ok(None),
-        Some("basic") => {
-            let user = auth.get("username").and_then(Value::as_str).unwrap_or_default();
-            let pair = format!("{user}:{}", open("password_enc")?);
-            Ok(Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))))
-        }
-        Some("bearer") => Ok(Some(format!("Bearer {}", open("token_enc")?))),
-        Some(other) => Err(format!("unknown auth type `{other}`")),
-    }
-}
-
 impl HttpService {
-    pub(super) fn from_config(config: &Value, deps: &ServiceDeps) -> Result<HttpService, String> {
+    /// The service stored with `config` at `at` (its row's `config`).
+    pub(super) fn from_config(
+        config: &Value,
+        deps: &ServiceDeps,
+        at: &SealedAt,
+    ) -> Result<HttpService, String> {
         Ok(HttpService {
             url: config["url"].as_str().ok_or("url missing")?.to_owned(),
             timeout: Duration::from_secs_f64(config["timeout"].as_f64().unwrap_or(5.0)),
-            authorization: authorization(&config["auth"], &deps.master_key)?,
+            authorization: crate::targets::authorization(
+                &config["auth"],
+                &deps.master_key,
+                &at.child("auth"),
+            )?,
             max_reply: deps.max_reply,
-            outbound: deps.outbound.clone(),
+            // Its own `ca_file` replaces the node's extra CA for this service.
+            outbound: match config["ca_file"].as_str() {
+                Some(ca) => crate::outbound::Outbound::new(crate::outbound::client_config(Some(ca))?),
+                None => deps.outbound.clone(),
+            },
         })
     }
 }

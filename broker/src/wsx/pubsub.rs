@@ -148,8 +148,8 @@ fn publish(
     let as_list = item.data_list.is_some();
     let messages = publish_input::into_messages(item, "application/json")?;
     let pattern =
-        caller.allowed(Access::Pub, &topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
-    let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+        caller.allowed(Access::Pub, &topic_name).ok_or_else(|| refused(403, crate::frames::FORBIDDEN))?;
+    let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, crate::frames::FORBIDDEN))?;
     let published = pubsub::publish_as(&topic, &caller.endpoint, pattern, messages);
     Ok(async move { Ok(pubsub::publish_answer(published.await?, as_list)) })
 }
@@ -202,9 +202,9 @@ async fn subscribe(
     let mut allowed = Vec::with_capacity(names.len());
     for name in names {
         let pattern =
-            who.allowed(Access::Sub, &name).ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+            who.allowed(Access::Sub, &name).ok_or_else(|| refused(403, crate::frames::FORBIDDEN))?;
         let topic = state.registry.topic(&name).filter(|t| t.topic.is_api_sub_allowed);
-        let topic = topic.ok_or_else(|| refused(403, super::frames::FORBIDDEN))?;
+        let topic = topic.ok_or_else(|| refused(403, crate::frames::FORBIDDEN))?;
         allowed.push((name, pattern, topic));
     }
     let mut attached = Vec::new();
@@ -271,7 +271,7 @@ fn own_subscription(
         .registry
         .sub(sub_key)
         .filter(|s| s.sub.is_wsx && s.sub.endpoint_id == endpoint.id)
-        .ok_or_else(|| refused(403, super::frames::FORBIDDEN))
+        .ok_or_else(|| refused(403, crate::frames::FORBIDDEN))
 }
 
 /// In a cluster, a WSX subscription is delivered where its session is: a client resuming on
@@ -282,9 +282,9 @@ async fn bring_here(state: &AppState, endpoint: &Endpoint, sub_key: &str) -> Res
     let (store, key) = (state.store.clone(), sub_key.to_owned());
     let sub = blocking(move || store.subscription(&key))
         .await
-        .map_err(|_| refused(403, super::frames::FORBIDDEN))?;
+        .map_err(|_| refused(403, crate::frames::FORBIDDEN))?;
     if !sub.is_wsx || sub.endpoint_id != endpoint.id {
-        return Err(refused(403, super::frames::FORBIDDEN));
+        return Err(refused(403, crate::frames::FORBIDDEN));
     }
     let moved = cluster
         .member
