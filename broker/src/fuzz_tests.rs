@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use crate::frames::ClientFrame;
 use crate::http::admin::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
-use crate::http::error::{parse_json, ApiError};
 use crate::http::publish_input::{self, MAX_SECONDS};
+use crate::node::error::{parse_json, ErrorKind, NodeError};
 
 /// `cases` unless `PROPTEST_CASES` says otherwise; a fixed seed unless `PROPTEST_RNG_SEED`
 /// names one; no regression files.
@@ -82,8 +82,8 @@ fn depth(v: &Value) -> usize {
     }
 }
 
-fn is_400_with_details(e: &ApiError) -> bool {
-    e.status == actix_web::http::StatusCode::BAD_REQUEST && !e.details.is_empty()
+fn is_400_with_details(e: &NodeError) -> bool {
+    e.kind == ErrorKind::BadRequest && !e.details.is_empty()
 }
 
 // --- WSX frames ---
@@ -184,7 +184,7 @@ proptest! {
 /// What `publish_input::parse` accepts stays within the documented bounds.
 fn check_publish(body: &[u8]) -> Result<(), TestCaseError> {
     match publish_input::parse(body, "application/json") {
-        Err(e) => prop_assert!(is_400_with_details(&e), "{} {:?}", e.status, e.details),
+        Err(e) => prop_assert!(is_400_with_details(&e), "{:?} {:?}", e.kind, e.details),
         Ok((messages, _as_list)) => {
             prop_assert!(!messages.is_empty());
             for m in &messages {
@@ -388,7 +388,7 @@ proptest! {
             pairs.iter().map(|(k, v)| format!("{}:{v}", json!(k))).collect::<Vec<_>>().join(",")
         );
         match parse_json::<SubscriptionOptions>(body.as_bytes()) {
-            Err(e) => prop_assert!(is_400_with_details(&e), "{} {:?}", e.status, e.details),
+            Err(e) => prop_assert!(is_400_with_details(&e), "{:?} {:?}", e.kind, e.details),
             Ok(options) => match options.check_bounds() {
                 Ok(()) => prop_assert!(within_documented_bounds(&options), "accepted {body}"),
                 Err(e) => {

@@ -11,6 +11,7 @@ pub mod internal_channel;
 pub mod links;
 pub mod node;
 pub mod server;
+pub mod startup;
 pub mod tls;
 pub mod wsx;
 

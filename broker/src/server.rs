@@ -21,7 +21,7 @@ use crate::cluster::member::{Cluster, ClusterMember, MemberConfig, Start};
 use crate::config::Config;
 use crate::http::endpoint_auth::Authenticator;
 use crate::http::{self, AppState};
-use crate::node;
+use crate::startup;
 use crate::wsx::session::GoingAway;
 
 /// How long a stopping node waits for its WSX sessions to close.
@@ -38,7 +38,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
 /// Runs a node with services registered in Rust by the embedding program, e.g.
 /// `services.register("billing.quote", |req| async move { … })`.
 pub async fn serve_with(config: Config, services: Services) -> Result<(), String> {
-    let prepared = node::prepare(&config)?;
+    let prepared = startup::prepare(&config)?;
     let addr = prepared.listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     let node_name = config.node_name();
     let metrics = Metrics::new();

@@ -150,3 +150,15 @@ fn the_storage_and_actor_crates_have_no_import_cycle_between_their_modules() {
         }
     }
 }
+
+#[test]
+fn the_broker_s_node_layer_knows_no_http_types() {
+    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("../broker/src/node");
+    let mut files = Vec::new();
+    rust_files(&node, &mut files);
+    assert!(!files.is_empty(), "no files under {}", node.display());
+    for file in files {
+        let code = code_of(&std::fs::read_to_string(&file).unwrap());
+        assert!(!code.contains("actix_web"), "{} names actix_web", file.display());
+    }
+}

@@ -53,14 +53,14 @@ impl Client {
     pub fn new(flags: &ClientArgs) -> Client {
         let from_env = std::env::var("SIGNALBOX_ADMIN_KEY").ok().filter(|k| !k.is_empty());
         let key = from_env.or_else(|| {
-            std::fs::read_to_string(flags.data_dir.join(crate::node::ADMIN_KEY_FILE))
+            std::fs::read_to_string(flags.data_dir.join(crate::startup::ADMIN_KEY_FILE))
                 .ok()
                 .map(|k| k.trim().to_owned())
         });
         Client {
             base: format!("{}/admin/v1", flags.url.trim_end_matches('/')),
             key,
-            key_file: flags.data_dir.join(crate::node::ADMIN_KEY_FILE),
+            key_file: flags.data_dir.join(crate::startup::ADMIN_KEY_FILE),
             agent: ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30)).build(),
         }
     }

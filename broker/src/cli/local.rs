@@ -21,7 +21,7 @@ pub fn create_admin_key(
 ) -> Result<Value, ClientError> {
     admin_keys::check(name, role).map_err(|e| ClientError::Usage(e.to_string()))?;
     let (store, master_key) =
-        crate::node::open_existing(data_dir, database_url).map_err(ClientError::Transport)?;
+        crate::startup::open_existing(data_dir, database_url).map_err(ClientError::Transport)?;
     let made = admin_keys::create(&store, &master_key, name, role).map_err(|e| match e {
         KeyError::Store(signalbox_schema::StoreError::Conflict(_)) => ClientError::Refused {
             status: 409,

@@ -43,9 +43,9 @@ use signalbox_schema::{now_micros, Store, StoreError, StoreResult};
 
 use super::handover::hand_over;
 use super::leader::lead;
-use crate::http::error::{from_invoke, ApiError};
 use crate::http::AppState;
 use crate::links::peer::{InvokeError, PeerLink, Request, Shutdown};
+use crate::node::error::{from_invoke, NodeError};
 
 /// How long a change waits for every peer to follow it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,9 +93,10 @@ impl Cluster {
         owner: Option<String>,
         service: &str,
         request: Value,
-    ) -> Result<Value, ApiError> {
-        let owner = owner
-            .ok_or_else(|| ApiError::unavailable("the subscription is moving between nodes, try again", 1))?;
+    ) -> Result<Value, NodeError> {
+        let owner = owner.ok_or_else(|| {
+            NodeError::unavailable("the subscription is moving between nodes, try again", 1)
+        })?;
         self.invoke(&owner, service, request).await.map_err(from_invoke)
     }
 

@@ -80,8 +80,8 @@ struct QueueCommandRequest {
     command: QueueCommand,
 }
 
-fn status(e: crate::http::error::ApiError) -> ServiceError {
-    ServiceError::Status { status: e.status.as_u16(), message: e.details }
+fn status(e: crate::node::error::NodeError) -> ServiceError {
+    e.into()
 }
 
 fn bad(e: serde_json::Error) -> ServiceError {

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use actix_web::http::{header, Method};
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::error::{blocking, ApiError};
 use super::AppState;
+use crate::node::error::{blocking, NodeError};
 
 /// A verified admin key. Read-only keys pass only for GET and HEAD.
 #[derive(Debug, Clone)]
@@ -18,8 +18,8 @@ pub struct AdminCaller {
 }
 
 impl FromRequest for AdminCaller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<AdminCaller, ApiError>>>>;
+    type Error = NodeError;
+    type Future = Pin<Box<dyn Future<Output = Result<AdminCaller, NodeError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -31,18 +31,18 @@ impl FromRequest for AdminCaller {
             .map(|v| v.trim().to_owned());
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("node state missing"))?;
+            let state = state.ok_or_else(|| NodeError::internal("node state missing"))?;
             let key = bearer.ok_or_else(|| {
-                ApiError::unauthorized_admin("an admin key is required: Authorization: Bearer sba_…")
+                NodeError::unauthorized_admin("an admin key is required: Authorization: Bearer sba_…")
             })?;
             let digest = state.master_key.digest(&key);
             let store = state.store.clone();
             let found = blocking(move || store.admin_key_by_digest(&digest))
                 .await?
-                .ok_or_else(|| ApiError::unauthorized_admin("unknown or revoked admin key"))?;
+                .ok_or_else(|| NodeError::unauthorized_admin("unknown or revoked admin key"))?;
             let caller = AdminCaller { read_only: found.role == "read-only", key_name: found.name };
             if writes && caller.read_only {
-                return Err(ApiError::forbidden(format!(
+                return Err(NodeError::forbidden(format!(
                     "admin key `{}` is read-only: only GET is allowed",
                     caller.key_name
                 )));

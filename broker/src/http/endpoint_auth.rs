@@ -24,8 +24,8 @@ use signalbox_actors::secrets::verify_password;
 use signalbox_schema::models::Endpoint;
 use signalbox_schema::StoreError;
 
-use super::error::ApiError;
 use super::AppState;
+use crate::node::error::NodeError;
 
 /// Failures allowed per (address, username) within `FAILURE_WINDOW` before 429.
 const MAX_FAILURES: u32 = 10;
@@ -219,8 +219,8 @@ pub async fn authenticate(
     state: web::Data<AppState>,
     peer: String,
     creds: Option<Credentials>,
-) -> Result<Caller, ApiError> {
-    let denied = || ApiError::unauthorized("missing or invalid credentials");
+) -> Result<Caller, NodeError> {
+    let denied = || NodeError::unauthorized("missing or invalid credentials");
     let creds = creds.ok_or_else(denied)?;
     let auth = &state.auth;
     let (cache_key, who) = match &creds {
@@ -237,7 +237,7 @@ pub async fn authenticate(
     let (peer_key, pair_key) = (format!("addr:{peer}"), format!("addr:{peer}|{who}"));
     let keys = [(pair_key.as_str(), MAX_FAILURES), (peer_key.as_str(), MAX_ADDRESS_FAILURES)];
     if let Some(retry) = auth.throttled(&keys) {
-        return Err(ApiError::too_many("too many failed logins, try again later", retry));
+        return Err(NodeError::too_many("too many failed logins, try again later", retry));
     }
     let store = state.store.clone();
     let master = state.master_key.clone();
@@ -301,15 +301,15 @@ fn note_seen(state: &web::Data<AppState>, endpoint: &Endpoint) {
 }
 
 impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+    type Error = NodeError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, NodeError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         let creds = credentials(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("node state missing"))?;
+            let state = state.ok_or_else(|| NodeError::internal("node state missing"))?;
             let mut caller = authenticate(state.clone(), peer.clone(), creds).await?;
             let now = signalbox_actors::time::now_micros();
             caller.client = Some(state.rest_clients.seen(&caller.endpoint, &peer, now));

@@ -6,58 +6,8 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
-use signalbox_schema::StoreError;
 
-/// An answer other than success. `details` is shown to the caller, so it never holds a secret.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub details: String,
-    /// The `WWW-Authenticate` challenge of a 401.
-    pub challenge: &'static str,
-    /// Seconds for `Retry-After` (429, 503).
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, details: impl Into<String>) -> ApiError {
-        ApiError { status, details: details.into(), challenge: BASIC_CHALLENGE, retry_after: None }
-    }
-    pub fn bad_request(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, details)
-    }
-    pub fn unauthorized(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, details)
-    }
-    /// A 401 on the admin API, which wants a bearer admin key.
-    pub fn unauthorized_admin(details: impl Into<String>) -> ApiError {
-        ApiError { challenge: r#"Bearer realm="signalbox-admin""#, ..ApiError::unauthorized(details) }
-    }
-    pub fn forbidden(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, details)
-    }
-    pub fn not_found(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, details)
-    }
-    pub fn conflict(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, details)
-    }
-    pub fn unavailable(details: impl Into<String>, retry_after: u64) -> ApiError {
-        ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, details) }
-    }
-    pub fn too_many(details: impl Into<String>, retry_after: u64) -> ApiError {
-        ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, details) }
-    }
-    pub fn internal(details: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, details)
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.details)
-    }
-}
+use crate::node::error::NodeError;
 
 /// A correlation id for one error answer, also written to the log line about it.
 pub fn new_cid() -> String {
@@ -66,6 +16,7 @@ pub fn new_cid() -> String {
 }
 
 const BASIC_CHALLENGE: &str = r#"Basic realm="signalbox""#;
+const ADMIN_CHALLENGE: &str = r#"Bearer realm="signalbox-admin""#;
 
 pub fn envelope(status: StatusCode, details: &str) -> HttpResponse {
     envelope_with(status, details, BASIC_CHALLENGE)
@@ -85,13 +36,14 @@ fn envelope_with(status: StatusCode, details: &str, challenge: &str) -> HttpResp
     builder.json(serde_json::json!({"result": "Error", "cid": cid, "details": details}))
 }
 
-impl ResponseError for ApiError {
+impl ResponseError for NodeError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = envelope_with(self.status, &self.details, self.challenge);
+        let challenge = if self.admin_realm { ADMIN_CHALLENGE } else { BASIC_CHALLENGE };
+        let mut res = envelope_with(self.status_code(), &self.details, challenge);
         if let Some(secs) = self.retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
@@ -99,38 +51,10 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => ApiError::not_found("not found"),
-            StoreError::Conflict(_) => ApiError::conflict("an object with that name or key already exists"),
-            StoreError::Unavailable(reason) => {
-                log::warn!("event=storage_unavailable reason={reason:?}");
-                ApiError::unavailable("storage unavailable, try again", 1)
-            }
-            StoreError::Fenced(sub_key) => {
-                ApiError::conflict(format!("subscription {sub_key} moved to another node; try again"))
-            }
-            StoreError::NotLeader => ApiError::unavailable("the cluster's leader changed, try again", 1),
-            StoreError::Other(reason) => {
-                log::error!("event=storage_error reason={reason:?}");
-                ApiError::internal("storage error")
-            }
-        }
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
+impl From<actix_web::error::BlockingError> for NodeError {
     fn from(_: actix_web::error::BlockingError) -> Self {
-        ApiError::unavailable("the node is shutting down or overloaded", 1)
+        NodeError::unavailable("the node is shutting down or overloaded", 1)
     }
-}
-
-/// Runs a blocking `Store` call off the async threads and flattens both error layers.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(actix_web::web::block(f).await??)
 }
 
 /// Answers actix-web's own bodiless errors (no route 404, wrong method 405, …) in the envelope.
@@ -168,86 +92,14 @@ pub fn wrap_plain_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, res).map_into_right_body()))
 }
 
-/// Reads a JSON body as `T`; a bad one is a 400 that names the field at fault (`1e400`, say,
-/// which does not fit a number, or a string where a number goes).
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = naming_the_field(&mut de)?;
-    de.end().map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
-    Ok(parsed)
-}
-
-/// `T` from JSON already read, with the same errors as [`parse_json`].
-pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    naming_the_field(value)
-}
-
-fn naming_the_field<'de, T: serde::Deserialize<'de>>(
-    de: impl serde::Deserializer<'de, Error = serde_json::Error>,
-) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        match path.as_str() {
-            "" | "." => ApiError::bad_request(format!("invalid request body: {}", e.into_inner())),
-            _ => ApiError::bad_request(format!("invalid `{path}`: {}", e.into_inner())),
-        }
-    })
-}
-
 /// Maps a body-parsing failure to 400 (or 413 when too large), in the envelope.
-pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> NodeError {
     use actix_web::error::JsonPayloadError as E;
     match err {
-        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of {limit} bytes"),
-        ),
-        E::Deserialize(e) => ApiError::bad_request(format!("invalid request body: {e}")),
-        other => ApiError::bad_request(format!("invalid request body: {other}")),
-    }
-}
-
-impl ApiError {
-    /// Replaces a bare 404 with a message that names what was not found.
-    pub fn when_not_found(self, details: impl FnOnce() -> String) -> ApiError {
-        if self.status == StatusCode::NOT_FOUND {
-            ApiError::not_found(details())
-        } else {
-            self
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+            NodeError::too_large(format!("request body is larger than the limit of {limit} bytes"))
         }
-    }
-
-    /// A 404 for an object named in a request body is the caller's mistake: 400, naming it.
-    pub fn when_missing_reference(self, details: impl FnOnce() -> String) -> ApiError {
-        if self.status == StatusCode::NOT_FOUND {
-            ApiError::bad_request(details())
-        } else {
-            self
-        }
-    }
-
-    /// Replaces a bare 409 with a message that names the duplicate.
-    pub fn when_conflict(self, details: impl FnOnce() -> String) -> ApiError {
-        if self.status == StatusCode::CONFLICT {
-            ApiError::conflict(details())
-        } else {
-            self
-        }
-    }
-}
-
-/// A call to another node over the internal link that did not answer as hoped.
-pub fn from_invoke(e: crate::links::peer::InvokeError) -> ApiError {
-    use crate::links::peer::InvokeError;
-    match e {
-        InvokeError::NotConnected => {
-            ApiError::unavailable("the node that owns this is not reachable, try again", 1)
-        }
-        InvokeError::Timeout => ApiError::unavailable("the node that owns this did not answer in time", 1),
-        InvokeError::Remote { status, message } => {
-            let status = actix_web::http::StatusCode::from_u16(status)
-                .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
-            ApiError::new(status, message)
-        }
+        E::Deserialize(e) => NodeError::bad_request(format!("invalid request body: {e}")),
+        other => NodeError::bad_request(format!("invalid request body: {other}")),
     }
 }

@@ -23,6 +23,7 @@ use signalbox_actors::{Metrics, PubSubError};
 use signalbox_schema::Store;
 
 use crate::config::Config;
+use crate::node::error::NodeError;
 
 /// What every request handler may reach. Cloned per worker; every field is cheap to clone.
 pub struct AppState {
@@ -60,7 +61,7 @@ impl AppState {
 
     /// Topics changed: the node's topic actors follow before this returns, so the next request
     /// sees the change.
-    pub async fn topics_changed(&self) -> Result<(), error::ApiError> {
+    pub async fn topics_changed(&self) -> Result<(), NodeError> {
         self.supervisor.send(SyncTopics).await.map_err(PubSubError::from)??;
         self.cluster_changed().await;
         Ok(())
@@ -96,14 +97,16 @@ impl AppState {
     /// In a cluster a new subscription gets its owner here — the least loaded live node, or
     /// this one for a WSX subscription, whose session is here — and the owner starts it before
     /// this returns.
-    pub async fn subscription_changed(&self, sub_key: &str) -> Result<(), error::ApiError> {
+    pub async fn subscription_changed(&self, sub_key: &str) -> Result<(), NodeError> {
         let sync = SyncSubscription { sub_key: sub_key.to_owned() };
         self.supervisor.send(sync).await.map_err(PubSubError::from)??;
         if let Some(cluster) = &self.cluster {
             let (store, key, me) = (self.store.clone(), sub_key.to_owned(), self.node_name.clone());
             let (name, timeout) = (self.config.cluster_name.clone(), self.config.heartbeat_timeout);
-            error::blocking(move || crate::cluster::leader::assign_new(&store, &key, &me, &name, timeout))
-                .await?;
+            crate::node::error::blocking(move || {
+                crate::cluster::leader::assign_new(&store, &key, &me, &name, timeout)
+            })
+            .await?;
             let _ =
                 cluster.member.send(crate::cluster::member::Changed::Subscription(sub_key.to_owned())).await;
         }
@@ -166,12 +169,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     )
     .app_data(
         web::QueryConfig::default()
-            .error_handler(|err, _| error::ApiError::bad_request(format!("invalid query: {err}")).into()),
+            .error_handler(|err, _| NodeError::bad_request(format!("invalid query: {err}")).into()),
     )
     .app_data(web::PayloadConfig::new(max_body))
     .app_data(
         web::PathConfig::default()
-            .error_handler(|err, _| error::ApiError::bad_request(format!("invalid path: {err}")).into()),
+            .error_handler(|err, _| NodeError::bad_request(format!("invalid path: {err}")).into()),
     )
     .configure(ops::configure)
     .configure(pubsub::configure)

@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::auth::AdminCaller;
-use super::error::ApiError;
 use super::AppState;
+use crate::node::error::NodeError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
@@ -23,20 +23,20 @@ async fn health() -> HttpResponse {
 }
 
 /// Ready once the database answers (migrations ran before the listener opened).
-async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
     let store = state.store.clone();
     let up = web::block(move || store.ping()).await.unwrap_or(false);
     if up {
         Ok(HttpResponse::Ok().json(json!({"status": "ready", "node": state.node_name})))
     } else {
-        Err(ApiError::unavailable("database unreachable", 1))
+        Err(NodeError::unavailable("database unreachable", 1))
     }
 }
 
 /// The node's series; with `metrics_auth`, for requests with an admin key only.
-async fn metrics(state: web::Data<AppState>, caller: Option<AdminCaller>) -> Result<HttpResponse, ApiError> {
+async fn metrics(state: web::Data<AppState>, caller: Option<AdminCaller>) -> Result<HttpResponse, NodeError> {
     if state.config.metrics_auth && caller.is_none() {
-        return Err(ApiError::unauthorized_admin("`/metrics` needs an admin key here (metrics_auth)"));
+        return Err(NodeError::unauthorized_admin("`/metrics` needs an admin key here (metrics_auth)"));
     }
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render()))
 }

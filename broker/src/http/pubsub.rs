@@ -15,8 +15,9 @@ use signalbox_schema::models::{Endpoint, Subscription};
 
 use super::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use super::endpoint_auth::Caller;
-use super::error::{blocking, new_cid, parse_json, ApiError};
 use super::{publish_input, AppState};
+use crate::http::error::new_cid;
+use crate::node::error::{blocking, parse_json, ErrorKind, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -32,27 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// How the actors' refusals reach HTTP callers.
-impl From<PubSubError> for ApiError {
-    fn from(e: PubSubError) -> Self {
-        match e {
-            PubSubError::TopicInactive(_)
-            | PubSubError::GdDepthExceeded { .. }
-            | PubSubError::RamDepthExceeded { .. } => ApiError::unavailable(e.to_string(), 5),
-            PubSubError::Overloaded(_) => ApiError::unavailable(e.to_string(), 1),
-            PubSubError::Storage(reason) => {
-                log::warn!("event=storage_unavailable reason={reason:?}");
-                ApiError::unavailable("storage unavailable, try again", 1)
-            }
-            PubSubError::MsgIdConflict(_) => ApiError::conflict(e.to_string()),
-            PubSubError::NotFound(m) => ApiError::not_found(m),
-            PubSubError::Invalid(m) => ApiError::bad_request(m),
-        }
-    }
-}
-
-fn forbidden() -> ApiError {
-    ApiError::forbidden("You are not allowed to access this resource")
+fn forbidden() -> NodeError {
+    NodeError::forbidden("You are not allowed to access this resource")
 }
 
 /// The topic, if it exists and the caller's role and patterns allow `access`; else 403, the
@@ -62,7 +44,7 @@ fn permitted(
     caller: &Caller,
     access: Access,
     name: &str,
-) -> Result<(TopicEntry, String), ApiError> {
+) -> Result<(TopicEntry, String), NodeError> {
     let pattern = caller.allowed(access, name).ok_or_else(forbidden)?;
     let topic = state.registry.topic(name).ok_or_else(forbidden)?;
     Ok((topic, pattern))
@@ -76,7 +58,7 @@ pub fn publish_as(
     endpoint: &Endpoint,
     pattern: String,
     messages: Vec<NewMessage>,
-) -> impl Future<Output = Result<Vec<Published>, ApiError>> + 'static {
+) -> impl Future<Output = Result<Vec<Published>, NodeError>> + 'static {
     let request = Publish {
         endpoint_id: Some(endpoint.id),
         endpoint_name: endpoint.name.clone(),
@@ -109,7 +91,7 @@ async fn publish(
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (topic, pattern) = permitted(&state, &caller, Access::Pub, &name)?;
     let (messages, as_list) = publish_input::parse(&body, &publish_input::mime_from(&req))?;
     let published = publish_as(&topic, &caller.endpoint, pattern, messages).await?;
@@ -137,7 +119,7 @@ async fn find_subscription(
     state: &AppState,
     caller: &Caller,
     topic: &TopicEntry,
-) -> Result<Option<Found>, ApiError> {
+) -> Result<Option<Found>, NodeError> {
     if let Some(entry) = state.registry.sub_of(caller.endpoint.id, topic.topic.id) {
         return Ok(Some(Found::Here(entry)));
     }
@@ -152,16 +134,16 @@ async fn find_subscription(
 }
 
 /// The cluster, for a subscription another node delivers (there is one when `Found::There`).
-fn owner_of(state: &AppState) -> Result<&crate::cluster::member::Cluster, ApiError> {
+fn owner_of(state: &AppState) -> Result<&crate::cluster::member::Cluster, NodeError> {
     state
         .cluster
         .as_ref()
-        .ok_or_else(|| ApiError::unavailable("the subscription is moving between nodes, try again", 1))
+        .ok_or_else(|| NodeError::unavailable("the subscription is moving between nodes, try again", 1))
 }
 
-async fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<Found, ApiError> {
+async fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<Found, NodeError> {
     find_subscription(state, caller, topic).await?.ok_or_else(|| {
-        ApiError::bad_request(format!("You are not subscribed to topic `{}`", topic.topic.name))
+        NodeError::bad_request(format!("You are not subscribed to topic `{}`", topic.topic.name))
     })
 }
 
@@ -176,19 +158,19 @@ async fn pull(
     state: web::Data<AppState>,
     name: web::Path<String>,
     query: web::Query<PullQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
     let found = subscription(&state, &caller, &topic).await?;
     let sub = found.sub();
     if sub.delivery_method != "pull" {
-        return Err(ApiError::bad_request(format!(
+        return Err(NodeError::bad_request(format!(
             "subscription `{}` delivers by push (`notify`): there is nothing to pull",
             sub.sub_key
         )));
     }
     let max = query.max.unwrap_or(sub.delivery_batch_size as usize);
     if !(1..=10_000).contains(&max) {
-        return Err(ApiError::bad_request("`max` must be 1–10000"));
+        return Err(NodeError::bad_request("`max` must be 1–10000"));
     }
     let sub = match found {
         Found::Here(entry) => entry,
@@ -218,13 +200,13 @@ async fn ack(
     state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
     let found = subscription(&state, &caller, &topic).await?;
     let body: AckBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+        .map_err(|e| NodeError::bad_request(format!("invalid request body: {e}")))?;
     if body.msg_id_list.len() > 10_000 {
-        return Err(ApiError::bad_request("at most 10000 msg_ids per ack"));
+        return Err(NodeError::bad_request("at most 10000 msg_ids per ack"));
     }
     let sub = match found {
         Found::Here(entry) => entry,
@@ -244,7 +226,7 @@ async fn subscribe(
     state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (topic, pattern) = permitted(&state, &caller, Access::Sub, &name)?;
     if !topic.topic.is_api_sub_allowed {
         return Err(forbidden());
@@ -256,7 +238,7 @@ async fn subscribe(
     };
     if options.push.is_some() {
         // Only an admin decides where the node sends data (admin API, CLI or `apply`).
-        return Err(ApiError::forbidden(
+        return Err(NodeError::forbidden(
             "`push` targets are set by an admin (admin API, CLI or apply), not by a subscriber",
         ));
     }
@@ -278,11 +260,11 @@ async fn subscribe(
     let sub = match created {
         Ok(sub) => sub,
         // Subscribed a moment ago by a parallel request: answer that subscription.
-        Err(e) if e.status == actix_web::http::StatusCode::CONFLICT => {
+        Err(e) if e.kind == ErrorKind::Conflict => {
             let (store, endpoint_id, topic_id) = (state.store.clone(), caller.endpoint.id, topic.topic.id);
             blocking(move || store.subscription_of(endpoint_id, topic_id))
                 .await?
-                .ok_or_else(|| ApiError::conflict("subscription changed concurrently, try again"))?
+                .ok_or_else(|| NodeError::conflict("subscription changed concurrently, try again"))?
         }
         Err(e) => return Err(e),
     };
@@ -297,14 +279,14 @@ async fn unsubscribe(
     caller: Caller,
     state: web::Data<AppState>,
     name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
     if let Some(found) = find_subscription(&state, &caller, &topic).await? {
         let store = state.store.clone();
         let key = found.sub().sub_key.clone();
         match blocking(move || store.subscription_delete(&key)).await {
             Ok(()) => {}
-            Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
         state.subscription_changed(&found.sub().sub_key).await?;

@@ -6,7 +6,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use super::error::ApiError;
+use crate::node::error::NodeError;
 
 /// One embedded file: its path under `/admin/ui/`, its media type and its bytes.
 struct Asset {
@@ -59,7 +59,7 @@ async fn redirect_to_slash() -> HttpResponse {
     HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/admin/ui/")).finish()
 }
 
-async fn file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn file(path: web::Path<String>) -> Result<HttpResponse, NodeError> {
     let wanted = match path.as_str() {
         "" => "index.html",
         other => other,
@@ -67,7 +67,7 @@ async fn file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let asset = ASSETS
         .iter()
         .find(|a| a.path == wanted)
-        .ok_or_else(|| ApiError::not_found(format!("no console file `{wanted}`")))?;
+        .ok_or_else(|| NodeError::not_found(format!("no console file `{wanted}`")))?;
     Ok(HttpResponse::Ok()
         .content_type(asset.media_type)
         // The files change with the binary: a browser must ask again after an upgrade.

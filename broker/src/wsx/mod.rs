@@ -19,8 +19,8 @@ use actix_web::dev::Extensions;
 use actix_web::{web, HttpRequest, HttpResponse};
 use signalbox_schema::models::WsxChannel;
 
-use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::node::error::NodeError;
 use session::WsxSession;
 
 /// The services a channel's gateway allows unless told otherwise.
@@ -121,11 +121,11 @@ async fn upgrade(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let channel =
-        state.channels.get(req.path()).ok_or_else(|| ApiError::not_found("no WSX channel at this path"))?;
+        state.channels.get(req.path()).ok_or_else(|| NodeError::not_found("no WSX channel at this path"))?;
     let (response, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::bad_request(format!("a WebSocket upgrade is required: {e}")))?;
+        .map_err(|e| NodeError::bad_request(format!("a WebSocket upgrade is required: {e}")))?;
     let stream = stream.max_frame_size(channel.row.max_frame_size.max(1024) as usize);
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let socket = req.conn_data::<ConnectionSocket>().cloned();
@@ -143,8 +143,16 @@ async fn upgrade(
 pub struct ConnectionSocket(Arc<OwnedFd>);
 
 impl ConnectionSocket {
-    /// Ends the connection both ways at once, whatever is still unsent.
+    /// Ends the connection both ways at once, whatever is still unsent. A shutdown alone sends a
+    /// FIN, which waits behind the unsent bytes while the client's window is closed (a client
+    /// that does not read): so the socket is first disconnected — `connect` to an `AF_UNSPEC`
+    /// address, which aborts a TCP connection with a reset — and the bytes are dropped.
     pub fn shut_down(&self) {
+        use std::os::fd::AsRawFd;
+        let unspec = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
+        let size = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+        // SAFETY: a valid socket descriptor we own a duplicate of, and a valid address of `size`.
+        unsafe { libc::connect(self.0.as_raw_fd(), &unspec, size) };
         let _ = socket2::SockRef::from(self.0.as_ref()).shutdown(std::net::Shutdown::Both);
     }
 }

@@ -17,8 +17,8 @@ use signalbox_schema::models::{Endpoint, SubscriptionFields};
 use super::session::{ReleaseSubscription, WsxSession, MAX_SUBS_PER_SESSION};
 use crate::http::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use crate::http::endpoint_auth::Caller;
-use crate::http::error::{blocking, ApiError};
 use crate::http::{publish_input, pubsub, AppState};
+use crate::node::error::{blocking, ErrorKind, NodeError};
 
 const PUBLISH: &str = "zato.pubsub.pubapi.publish-message";
 const SUBSCRIBE: &str = "zato.pubsub.pubapi.subscribe-wsx";
@@ -30,12 +30,6 @@ const MAX_TOPIC_NAME_LIST: usize = 100;
 
 pub fn handles(service: &str) -> bool {
     [PUBLISH, SUBSCRIBE, CREATE_SUBSCRIPTION, UNSUBSCRIBE, RESUME].contains(&service)
-}
-
-impl From<ApiError> for ServiceError {
-    fn from(e: ApiError) -> Self {
-        ServiceError::Status { status: e.status.as_u16(), message: e.details }
-    }
 }
 
 fn refused(status: u16, message: impl Into<String>) -> ServiceError {
@@ -363,10 +357,10 @@ pub async fn end_subscriptions(state: &AppState, session: &Recipient<PushFrame>,
 }
 
 /// Deletes a subscription that ended with its connection (gone already is no error).
-async fn end_subscription(state: &AppState, key: &str) -> Result<(), ApiError> {
+async fn end_subscription(state: &AppState, key: &str) -> Result<(), NodeError> {
     let (store, k) = (state.store.clone(), key.to_owned());
     match blocking(move || store.subscription_delete(&k)).await {
-        Ok(()) | Err(ApiError { status: actix_web::http::StatusCode::NOT_FOUND, .. }) => {}
+        Ok(()) | Err(NodeError { kind: ErrorKind::NotFound, .. }) => {}
         Err(e) => return Err(e),
     }
     state.subscription_changed(key).await
@@ -374,7 +368,7 @@ async fn end_subscription(state: &AppState, key: &str) -> Result<(), ApiError> {
 
 /// At start-up no session of this node exists yet: WSX subscriptions that end with their
 /// connection and were served from here (a crash or a kill left them behind) end now.
-pub async fn end_orphans(state: &AppState) -> Result<usize, ApiError> {
+pub async fn end_orphans(state: &AppState) -> Result<usize, NodeError> {
     let server = state.cluster.as_ref().map(|_| state.node_name.clone());
     let store = state.store.clone();
     let keys = blocking(move || store.wsx_subscriptions_ending_with_session(server.as_deref())).await?;

@@ -31,8 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Channel, GATEWAY};
 use crate::frames::{self, ClientFrame};
 use crate::http::endpoint_auth::{authenticate, Caller, Credentials};
-use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::node::error::{ErrorKind, NodeError};
 
 /// How long a server request (`zwsx.rqc`) waits for the client's answer.
 pub const CLIENT_RESPONSE_WAIT: Duration = Duration::from_secs(5);
@@ -397,16 +397,14 @@ impl WsxSession {
     fn logged_in_as(
         &mut self,
         ctx: &mut Context<Self>,
-        caller: Result<Caller, Option<ApiError>>,
+        caller: Result<Caller, Option<NodeError>>,
         frame: &ClientFrame,
     ) {
         let caller = match caller {
             Ok(caller) => caller,
             Err(failure) => {
                 log::info!(target: "signalbox::audit", "event=wsx_login_failed session={} peer={}", self.id, self.peer);
-                if let Some(e) =
-                    failure.filter(|e| e.status == actix_web::http::StatusCode::TOO_MANY_REQUESTS)
-                {
+                if let Some(e) = failure.filter(|e| e.kind == ErrorKind::TooMany) {
                     self.send(ctx, frames::error(429, &e.details, frame.id.as_deref()));
                     return self.close(ctx, 1008, "too many failed logins");
                 }

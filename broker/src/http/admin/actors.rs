@@ -16,9 +16,9 @@ use signalbox_actors::PubSubError;
 use super::messages::clear_topic;
 use super::{json_fields, list_answer, search_rows, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 use crate::links::peer::{LinkControl, LinkStatus};
+use crate::node::error::{blocking, ErrorKind, NodeError};
 use crate::wsx::session::SessionInfo;
 
 const KINDS: &[&str] = &["topic", "delivery", "peer", "session", "supervisor"];
@@ -158,10 +158,10 @@ async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
     filter: web::Query<Filter>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     if let Some(kind) = &filter.kind {
         if !KINDS.contains(&kind.as_str()) {
-            return Err(ApiError::bad_request(format!("`kind` must be one of {}", KINDS.join(", "))));
+            return Err(NodeError::bad_request(format!("`kind` must be one of {}", KINDS.join(", "))));
         }
     }
     let search = ListQuery { q: filter.q.clone(), limit: filter.limit, offset: filter.offset };
@@ -189,19 +189,19 @@ async fn list(
 }
 
 /// An actor by its id, as (kind, key).
-fn parse(actor_id: &str) -> Result<(&str, &str), ApiError> {
+fn parse(actor_id: &str) -> Result<(&str, &str), NodeError> {
     let (kind, key) = actor_id.split_once(':').ok_or_else(|| {
-        ApiError::not_found(format!("no actor `{actor_id}` (ids look like delivery:<sub_key>)"))
+        NodeError::not_found(format!("no actor `{actor_id}` (ids look like delivery:<sub_key>)"))
     })?;
     if !KINDS.contains(&kind) {
-        return Err(ApiError::not_found(format!("no actor `{actor_id}`")));
+        return Err(NodeError::not_found(format!("no actor `{actor_id}`")));
     }
     Ok((kind, key))
 }
 
-async fn find(state: &AppState, actor_id: &str) -> Result<Value, ApiError> {
+async fn find(state: &AppState, actor_id: &str) -> Result<Value, NodeError> {
     let (kind, key) = parse(actor_id)?;
-    let missing = || ApiError::not_found(format!("no actor `{actor_id}`"));
+    let missing = || NodeError::not_found(format!("no actor `{actor_id}`"));
     match kind {
         "supervisor" if key == state.node_name => Ok(supervisor_row(state)),
         "topic" => {
@@ -258,19 +258,19 @@ async fn read(
     _c: AdminCaller,
     state: web::Data<AppState>,
     actor_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     match find(&state, &actor_id).await {
-        Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {
+        Err(e) if e.kind == ErrorKind::NotFound => {
             let node = remote_node(&state, &actor_id).await.ok_or(e)?;
             let cluster = state.cluster.as_ref().expect("a remote node implies a cluster");
             let rows = cluster
                 .invoke(&node, "cluster.actors", json!({}))
                 .await
-                .map_err(super::super::error::from_invoke)?;
+                .map_err(crate::node::error::from_invoke)?;
             let found =
                 rows.as_array().and_then(|r| r.iter().find(|r| r["id"] == actor_id.as_str()).cloned());
             Ok(HttpResponse::Ok()
-                .json(found.ok_or_else(|| ApiError::not_found(format!("no actor `{actor_id}`")))?))
+                .json(found.ok_or_else(|| NodeError::not_found(format!("no actor `{actor_id}`")))?))
         }
         other => Ok(HttpResponse::Ok().json(other?)),
     }
@@ -298,7 +298,7 @@ async fn command(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (actor_id, command) = path.into_inner();
     // The body, when there is one, is `{"node": …}` whatever the command: anything else is refused.
     move_body(&body)?;
@@ -308,7 +308,7 @@ async fn command(
         return move_delivery(&state, &actor_id, &body).await;
     }
     if let Err(e) = find(&state, &actor_id).await {
-        let node = match state.cluster.is_some() && e.status == actix_web::http::StatusCode::NOT_FOUND {
+        let node = match state.cluster.is_some() && e.kind == ErrorKind::NotFound {
             true => remote_node(&state, &actor_id).await.ok_or(e)?,
             false => return Err(e),
         };
@@ -319,7 +319,7 @@ async fn command(
         let answer = cluster
             .invoke(&node, "cluster.actor_command", request)
             .await
-            .map_err(super::super::error::from_invoke)?;
+            .map_err(crate::node::error::from_invoke)?;
         return Ok(HttpResponse::Ok().json(answer));
     }
     audit_admin(&caller, &format!("actor.{command}"), &actor_id);
@@ -327,35 +327,35 @@ async fn command(
 }
 
 /// A command's body: none, or `{"node": …}`.
-fn move_body(body: &[u8]) -> Result<MoveBody, ApiError> {
+fn move_body(body: &[u8]) -> Result<MoveBody, NodeError> {
     match body.iter().all(u8::is_ascii_whitespace) {
         true => Ok(MoveBody::default()),
-        false => crate::http::error::parse_json(body),
+        false => crate::node::error::parse_json(body),
     }
 }
 
 /// The node a `move` names in its body (`{"node": …}`).
-fn move_target(body: &[u8]) -> Result<String, ApiError> {
-    move_body(body)?.node.ok_or_else(|| ApiError::bad_request("`node` is required"))
+fn move_target(body: &[u8]) -> Result<String, NodeError> {
+    move_body(body)?.node.ok_or_else(|| NodeError::bad_request("`node` is required"))
 }
 
 /// `move` in a cluster: hand the subscription over to the named live node; answers once the
 /// new owner runs it.
-async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<HttpResponse, NodeError> {
     let node = move_target(body)?;
     let key = actor_id.trim_start_matches("delivery:").to_owned();
     let cluster = state.cluster.as_ref().expect("checked by the caller");
     let (store, k) = (state.store.clone(), key.clone());
-    if crate::http::error::blocking(move || store.sub_owner(&k)).await?.is_none() {
-        return Err(ApiError::not_found(format!("no actor `{actor_id}`")));
+    if crate::node::error::blocking(move || store.sub_owner(&k)).await?.is_none() {
+        return Err(NodeError::not_found(format!("no actor `{actor_id}`")));
     }
     let moved = cluster
         .member
         .send(crate::cluster::handover::MoveSubscription { sub_key: key.clone(), target: node.clone() });
-    match moved.await.map_err(|e| ApiError::from(PubSubError::from(e)))? {
+    match moved.await.map_err(|e| NodeError::from(PubSubError::from(e)))? {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"id": actor_id, "sub_key": key, "node": node}))),
-        Err(e) if e.contains("not a live node") => Err(ApiError::conflict(e)),
-        Err(e) => Err(ApiError::unavailable(e, 1)),
+        Err(e) if e.contains("not a live node") => Err(NodeError::conflict(e)),
+        Err(e) => Err(NodeError::unavailable(e, 1)),
     }
 }
 
@@ -365,28 +365,28 @@ pub async fn run_command(
     actor_id: &str,
     command: &str,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<Value, NodeError> {
     let (kind, key) = parse(actor_id)?;
     if !allowed(kind).contains(&command) {
         let options = allowed(kind);
         let names = if options.is_empty() { "none".to_owned() } else { options.join(", ") };
-        return Err(ApiError::bad_request(format!(
+        return Err(NodeError::bad_request(format!(
             "`{command}` does not apply to a {kind} actor (allowed: {names})"
         )));
     }
-    let mailbox = |e: actix::MailboxError| ApiError::from(PubSubError::from(e));
+    let mailbox = |e: actix::MailboxError| NodeError::from(PubSubError::from(e));
     match (kind, command) {
         ("delivery", "move") => {
             let node = move_target(body)?;
-            Err(ApiError::conflict(format!("cannot move to `{node}`: this node runs alone (no cluster)")))
+            Err(NodeError::conflict(format!("cannot move to `{node}`: this node runs alone (no cluster)")))
         }
         ("delivery", "clear") => {
-            let sub = state.registry.sub(key).ok_or_else(|| ApiError::not_found("gone"))?;
+            let sub = state.registry.sub(key).ok_or_else(|| NodeError::not_found("gone"))?;
             let n = sub.addr.send(QueueCommand::Clear).await.map_err(mailbox)??;
             Ok(json!({"deleted": n}))
         }
         ("delivery", c) => {
-            let sub = state.registry.sub(key).ok_or_else(|| ApiError::not_found("gone"))?;
+            let sub = state.registry.sub(key).ok_or_else(|| NodeError::not_found("gone"))?;
             let control = match c {
                 "pause" => Control::Pause,
                 "resume" => Control::Resume,
@@ -401,7 +401,7 @@ pub async fn run_command(
             find(state, actor_id).await
         }
         ("peer", c) => {
-            let link = state.links.get(key).ok_or_else(|| ApiError::not_found("gone"))?;
+            let link = state.links.get(key).ok_or_else(|| NodeError::not_found("gone"))?;
             let control = match c {
                 "stop" => LinkControl::Stop,
                 "start" => LinkControl::Start,
@@ -411,11 +411,11 @@ pub async fn run_command(
             find(state, actor_id).await
         }
         ("topic", _) => {
-            let id: i64 = key.parse().map_err(|_| ApiError::not_found("gone"))?;
-            let topic = state.registry.topic_by_id(id).ok_or_else(|| ApiError::not_found("gone"))?;
+            let id: i64 = key.parse().map_err(|_| NodeError::not_found("gone"))?;
+            let topic = state.registry.topic_by_id(id).ok_or_else(|| NodeError::not_found("gone"))?;
             let n = clear_topic(state, &topic).await?;
             Ok(json!({"cleared": n}))
         }
-        _ => Err(ApiError::not_found(format!("no actor `{actor_id}`"))),
+        _ => Err(NodeError::not_found(format!("no actor `{actor_id}`"))),
     }
 }

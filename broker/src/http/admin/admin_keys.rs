@@ -13,8 +13,8 @@ use signalbox_schema::LAST_ADMIN_KEY;
 use super::{list_answer, search_page, ListQuery};
 use crate::admin_keys::{self, key_json, new_key_json, KeyError};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin-keys").route(web::get().to(list)).route(web::post().to(create)))
@@ -36,12 +36,12 @@ struct RoleInput {
     role: String,
 }
 
-impl From<KeyError> for ApiError {
+impl From<KeyError> for NodeError {
     fn from(e: KeyError) -> Self {
         match e {
-            KeyError::Invalid(details) => ApiError::bad_request(details),
+            KeyError::Invalid(details) => NodeError::bad_request(details),
             KeyError::Store(e) => e.into(),
-            KeyError::Random(details) => ApiError::internal(details),
+            KeyError::Random(details) => NodeError::internal(details),
         }
     }
 }
@@ -51,7 +51,7 @@ async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let store = state.store.clone();
     let keys = blocking(move || store.admin_keys()).await?;
     let (page, total) = search_page(&keys, &query, |k| vec![&k.name])?;
@@ -62,14 +62,14 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<AdminKeyInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let AdminKeyInput { name, role } = body.into_inner();
     let role = role.unwrap_or_else(|| "admin".into());
     admin_keys::check(&name, &role)?;
     let (store, master_key, name2) = (state.store.clone(), state.master_key.clone(), name.clone());
     let made = web::block(move || admin_keys::create(&store, &master_key, &name2, &role))
         .await?
-        .map_err(ApiError::from)
+        .map_err(NodeError::from)
         .map_err(|e| e.when_conflict(|| format!("an admin key named `{name}` already exists")))?;
     audit_admin(&caller, "admin_key.create", &made.stored.name);
     Ok(HttpResponse::Created().json(new_key_json(&made)))
@@ -97,11 +97,11 @@ async fn edit(
     state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Json<RoleInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (name, role) = (name.into_inner(), body.into_inner().role);
     admin_keys::check_role(&role)?;
     if name == caller.key_name && role != "admin" {
-        return Err(ApiError::conflict(itself(&name, "demoting")));
+        return Err(NodeError::conflict(itself(&name, "demoting")));
     }
     let (store, name2) = (state.store.clone(), name.clone());
     let key = blocking(move || store.admin_key_set_role(&name2, &role)).await.map_err(|e| {
@@ -116,10 +116,10 @@ async fn revoke(
     caller: AdminCaller,
     state: web::Data<AppState>,
     name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let name = name.into_inner();
     if name == caller.key_name {
-        return Err(ApiError::conflict(itself(&name, "revoking")));
+        return Err(NodeError::conflict(itself(&name, "revoking")));
     }
     let (store, name2) = (state.store.clone(), name.clone());
     blocking(move || store.admin_key_delete(&name2)).await.map_err(|e| {

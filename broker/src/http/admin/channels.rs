@@ -8,8 +8,8 @@ use signalbox_schema::models::{WsxChannel, WsxChannelFields};
 
 use super::{json_fields, list_answer, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 use crate::wsx::session::{Disconnect, InvokeClient, SessionInfo};
 use crate::wsx::{DEFAULT_ALLOWED, GATEWAY};
 
@@ -51,9 +51,9 @@ fn channel_json(c: &WsxChannel) -> Value {
 }
 
 impl Input {
-    fn into_fields(self) -> Result<WsxChannelFields, ApiError> {
+    fn into_fields(self) -> Result<WsxChannelFields, NodeError> {
         if self.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
-            return Err(ApiError::bad_request("`name` must be 1–200 characters"));
+            return Err(NodeError::bad_request("`name` must be 1–200 characters"));
         }
         if let Some(p) = &self.path {
             let ok = p.starts_with("/wsx/")
@@ -61,12 +61,12 @@ impl Input {
                 && p.len() <= 200
                 && p.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'?' && b != b'#');
             if !ok {
-                return Err(ApiError::bad_request(
+                return Err(NodeError::bad_request(
                     "`path` must start with /wsx/ and be a plain URL path, e.g. /wsx/gateway",
                 ));
             }
             if p == crate::internal_channel::CHANNEL_PATH {
-                return Err(ApiError::bad_request(format!(
+                return Err(NodeError::bad_request(format!(
                     "`path` {p} is reserved for the cluster's internal link"
                 )));
             }
@@ -77,17 +77,17 @@ impl Input {
             ("ping_interval", self.ping_interval, 0.1),
         ] {
             if value.is_some_and(|v| !(v >= min && v <= 86_400.0)) {
-                return Err(ApiError::bad_request(format!("`{field}` must be {min}–86400 seconds")));
+                return Err(NodeError::bad_request(format!("`{field}` must be {min}–86400 seconds")));
             }
         }
         if self.pings_missed_threshold.is_some_and(|v| !(1..=100).contains(&v)) {
-            return Err(ApiError::bad_request("`pings_missed_threshold` must be 1–100"));
+            return Err(NodeError::bad_request("`pings_missed_threshold` must be 1–100"));
         }
         if self.max_frame_size.is_some_and(|v| !(1024..=64 * 1024 * 1024).contains(&v)) {
-            return Err(ApiError::bad_request("`max_frame_size` must be 1 KiB – 64 MiB"));
+            return Err(NodeError::bad_request("`max_frame_size` must be 1 KiB – 64 MiB"));
         }
         if self.service.as_ref().is_some_and(|s| s.is_empty()) {
-            return Err(ApiError::bad_request("`service` must not be empty"));
+            return Err(NodeError::bad_request("`service` must not be empty"));
         }
         Ok(WsxChannelFields {
             name: self.name,
@@ -104,7 +104,7 @@ impl Input {
     }
 }
 
-async fn reload(state: &AppState) -> Result<(), ApiError> {
+async fn reload(state: &AppState) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_channels()).await?;
     state.channels.reload(rows);
@@ -116,7 +116,7 @@ async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_channels()).await?;
@@ -129,10 +129,10 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<Input>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
     if input.name.is_none() || input.path.is_none() {
-        return Err(ApiError::bad_request("`name` and `path` are required"));
+        return Err(NodeError::bad_request("`name` and `path` are required"));
     }
     let mut f = input.into_fields()?;
     f.service.get_or_insert_with(|| GATEWAY.into());
@@ -156,7 +156,7 @@ async fn read(
     _c: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let channel = with_id(&state, id, "channel", |store, id| store.wsx_channel(id)).await?;
     Ok(HttpResponse::Ok().json(channel_json(&channel)))
@@ -167,7 +167,7 @@ async fn edit(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<Input>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let fields = body.into_inner().into_fields()?;
     let store = state.store.clone();
@@ -184,7 +184,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     with_id(&state, id, "channel", |store, id| store.wsx_channel_delete(id)).await?;
     reload(&state).await?;
@@ -200,7 +200,7 @@ async fn sessions(
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     query.page()?;
     with_id(&state, id, "channel", |store, id| store.wsx_channel(id)).await?;
@@ -224,20 +224,20 @@ async fn invoke_client(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let session =
-        state.wsx_sessions.get(&id).ok_or_else(|| ApiError::not_found(format!("no session `{id}`")))?;
+        state.wsx_sessions.get(&id).ok_or_else(|| NodeError::not_found(format!("no session `{id}`")))?;
     let data: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?
+            .map_err(|e| NodeError::bad_request(format!("invalid request body: {e}")))?
     };
     audit_admin(&caller, "session.invoke", &id);
     match session.send(InvokeClient { data }).await {
         Ok(Ok(reply)) => Ok(HttpResponse::Ok().json(reply)),
-        Ok(Err(why)) => Err(ApiError::new(actix_web::http::StatusCode::GATEWAY_TIMEOUT, why)),
-        Err(_) => Err(ApiError::not_found(format!("session `{id}` has closed"))),
+        Ok(Err(why)) => Err(NodeError::timeout(why)),
+        Err(_) => Err(NodeError::not_found(format!("session `{id}` has closed"))),
     }
 }
 
@@ -245,9 +245,9 @@ async fn disconnect(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let session =
-        state.wsx_sessions.get(&id).ok_or_else(|| ApiError::not_found(format!("no session `{id}`")))?;
+        state.wsx_sessions.get(&id).ok_or_else(|| NodeError::not_found(format!("no session `{id}`")))?;
     session.do_send(Disconnect);
     audit_admin(&caller, "session.disconnect", &id);
     Ok(HttpResponse::Ok().json(json!({})))

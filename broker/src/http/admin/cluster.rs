@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 
-use super::{blocking, ApiError};
+use super::{blocking, NodeError};
 use crate::http::auth::AdminCaller;
 use crate::http::AppState;
 
@@ -15,7 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/cluster/nodes", web::get().to(nodes));
 }
 
-async fn nodes(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn nodes(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
     if state.cluster.is_none() {
         let url =
             state.config.advertise_url.clone().unwrap_or_else(|| format!("http://{}", state.config.listen));

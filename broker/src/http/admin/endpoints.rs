@@ -11,8 +11,8 @@ use signalbox_schema::models::{Endpoint, EndpointFields};
 
 use super::{list_answer, one_of, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub const ROLES: &[&str] = &["pub-only", "sub-only", "pub-sub"];
 pub const ENDPOINT_TYPES: &[&str] = &["rest", "soap", "wsx", "srv", "amqp", "files"];
@@ -42,10 +42,10 @@ pub struct EndpointInput {
 }
 
 impl EndpointInput {
-    fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), NodeError> {
         if let Some(name) = &self.name {
             if name.trim().is_empty() || name.len() > 200 {
-                return Err(ApiError::bad_request("`name` must be 1–200 characters"));
+                return Err(NodeError::bad_request("`name` must be 1–200 characters"));
             }
         }
         if let Some(role) = &self.role {
@@ -61,15 +61,15 @@ impl EndpointInput {
             // Patterns are stored one a line: a line break (or any control character) inside
             // one would come back as two.
             if lines.iter().any(|l| l.contains(['\n', '\r']) || l.trim().chars().any(char::is_control)) {
-                return Err(ApiError::bad_request(
+                return Err(NodeError::bad_request(
                     "a topic pattern must not hold line breaks or control characters",
                 ));
             }
-            Patterns::parse(lines).map_err(ApiError::bad_request)?;
+            Patterns::parse(lines).map_err(NodeError::bad_request)?;
         }
         if let Some(u) = &self.username {
             if u.is_empty() || u.contains(':') || u.len() > 200 {
-                return Err(ApiError::bad_request("`username` must be 1–200 characters without `:`"));
+                return Err(NodeError::bad_request("`username` must be 1–200 characters without `:`"));
             }
         }
         Ok(())
@@ -98,8 +98,8 @@ struct NewCredentials {
     reveal: Option<(&'static str, String)>,
 }
 
-fn make_credentials(state: &AppState, auth: &str) -> Result<NewCredentials, ApiError> {
-    let fail = |e: secrets::SecretError| ApiError::internal(e.to_string());
+fn make_credentials(state: &AppState, auth: &str) -> Result<NewCredentials, NodeError> {
+    let fail = |e: secrets::SecretError| NodeError::internal(e.to_string());
     Ok(match auth {
         "basic" => {
             let password = secrets::new_password().map_err(fail)?;
@@ -133,7 +133,7 @@ async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     // `?q=` finds endpoints by name or username.
     let page = query.page()?;
     let store = state.store.clone();
@@ -146,14 +146,14 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<EndpointInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
     input.validate()?;
-    let name = input.name.clone().ok_or_else(|| ApiError::bad_request("`name` is required"))?;
+    let name = input.name.clone().ok_or_else(|| NodeError::bad_request("`name` is required"))?;
     let role = input
         .role
         .clone()
-        .ok_or_else(|| ApiError::bad_request(format!("`role` is required: one of {}", ROLES.join(", "))))?;
+        .ok_or_else(|| NodeError::bad_request(format!("`role` is required: one of {}", ROLES.join(", "))))?;
     let auth = input.auth.clone().unwrap_or_else(|| "basic".into());
     let state2 = state.clone();
     let auth2 = auth.clone();
@@ -187,7 +187,7 @@ async fn read(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let endpoint = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
     Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
@@ -198,18 +198,18 @@ async fn edit(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<EndpointInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let input = body.into_inner();
     input.validate()?;
     if input.auth.is_some() {
-        return Err(ApiError::bad_request(
+        return Err(NodeError::bad_request(
             "`auth` cannot be changed in place: delete the endpoint and create it again",
         ));
     }
     let current = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
     if input.username.is_some() && current.auth != "basic" {
-        return Err(ApiError::bad_request("`username` applies to `basic` endpoints only"));
+        return Err(NodeError::bad_request("`username` applies to `basic` endpoints only"));
     }
     let fields = EndpointFields {
         name: input.name,
@@ -233,7 +233,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let store = state.store.clone();
     let (endpoint, subs) = blocking(move || {
@@ -257,11 +257,11 @@ async fn rotate(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let current = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
     if current.auth == "none" {
-        return Err(ApiError::bad_request("endpoint has `auth = none`: it has no credentials"));
+        return Err(NodeError::bad_request("endpoint has `auth = none`: it has no credentials"));
     }
     let state2 = state.clone();
     let auth = current.auth.clone();

@@ -27,8 +27,8 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::QueueFigures;
 
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 /// Starts sampling the node's figures every [`FINE_INTERVAL`], the first sample at once.
 pub fn start_sampling(state: web::Data<AppState>) {
@@ -48,7 +48,7 @@ pub fn start_sampling(state: web::Data<AppState>) {
 /// How long the sampler waits for a delivery actor's status (one busy with a long SQL read).
 const STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn sample(state: &AppState) -> Result<(), ApiError> {
+async fn sample(state: &AppState) -> Result<(), NodeError> {
     let subs = state.registry.subs();
     let asks = subs.iter().map(|s| tokio::time::timeout(STATUS_WAIT, s.addr.send(GetStatus)));
     let statuses = join_all(asks).await;
@@ -169,7 +169,7 @@ pub async fn local_subscription(
     state: &AppState,
     sub_key: &str,
     range: u64,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Option<Value>, NodeError> {
     let Some(sub) = state.registry.sub(sub_key) else { return Ok(None) };
     let Ok(status) = sub.addr.send(GetStatus).await else { return Ok(None) };
     let (store, key) = (state.store.clone(), sub_key.to_owned());
@@ -459,7 +459,7 @@ pub enum PeerQuestion {
 pub async fn answer_peer(state: &AppState, request: Value) -> Result<Value, ServiceError> {
     let question: PeerQuestion =
         serde_json::from_value(request).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-    let status = |e: ApiError| ServiceError::Status { status: e.status.as_u16(), message: e.details };
+    let status = ServiceError::from;
     Ok(match question {
         PeerQuestion::Overview => json!(local_overview(state)),
         PeerQuestion::History { range } => {
@@ -502,7 +502,7 @@ pub async fn explain_dead_letters(
     state: &AppState,
     sub: &SubEntry,
     mut rows: Vec<Value>,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<Value>, NodeError> {
     let gd: Vec<String> = rows
         .iter()
         .filter(|r| r["has_gd"] == true)

@@ -10,8 +10,8 @@ use signalbox_schema::models::{FileChannel, FileChannelFields};
 
 use super::{list_answer, parse_id, required, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/file-channels").route(web::get().to(list)).route(web::post().to(create)))
@@ -39,21 +39,23 @@ fn channel_json(c: &FileChannel) -> Value {
 }
 
 impl Input {
-    async fn into_fields(self, state: &AppState) -> Result<FileChannelFields, ApiError> {
+    async fn into_fields(self, state: &AppState) -> Result<FileChannelFields, NodeError> {
         if self.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
-            return Err(ApiError::bad_request("`name` must be 1–200 characters"));
+            return Err(NodeError::bad_request("`name` must be 1–200 characters"));
         }
         if let Some(dir) = &self.directory {
             if !std::path::Path::new(dir).is_dir() {
-                return Err(ApiError::bad_request(format!("`directory` {dir} is not an existing directory")));
+                return Err(NodeError::bad_request(format!(
+                    "`directory` {dir} is not an existing directory"
+                )));
             }
         }
         if self.poll_interval.is_some_and(|p| !(0.05..=86_400.0).contains(&p)) {
-            return Err(ApiError::bad_request("`poll_interval` must be 0.05–86400 seconds"));
+            return Err(NodeError::bad_request("`poll_interval` must be 0.05–86400 seconds"));
         }
         if let Some(topic) = &self.topic_name {
             if state.registry.topic(topic).is_none() {
-                return Err(ApiError::bad_request(format!("no topic named `{topic}`")));
+                return Err(NodeError::bad_request(format!("no topic named `{topic}`")));
             }
         }
         if let Some(endpoint) = self.endpoint.clone() {
@@ -74,7 +76,7 @@ impl Input {
     }
 }
 
-async fn sync(state: &AppState) -> Result<(), ApiError> {
+async fn sync(state: &AppState) -> Result<(), NodeError> {
     state.supervisor.send(SyncFileChannels).await.map_err(PubSubError::from)??;
     state.cluster_changed().await;
     Ok(())
@@ -84,7 +86,7 @@ async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.file_channels()).await?;
@@ -98,7 +100,7 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<Input>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
     required(&[
         ("name", input.name.is_some()),
@@ -123,7 +125,7 @@ async fn read(
     _c: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let channel = with_id(&state, id, "file channel", |store, id| store.file_channel(id)).await?;
     Ok(HttpResponse::Ok().json(channel_json(&channel)))
@@ -134,7 +136,7 @@ async fn edit(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<Input>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let fields = body.into_inner().into_fields(&state).await?;
     let store = state.store.clone();
@@ -151,7 +153,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     with_id(&state, id, "file channel", |store, id| store.file_channel_delete(id)).await?;
     sync(&state).await?;

@@ -1,7 +1,6 @@
 //! `/admin/v1/links`: outgoing WSX links to other clusters, their live state, and invoking a
 //! remote service over one.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -11,9 +10,9 @@ use signalbox_schema::models::{WsxLink, WsxLinkFields};
 
 use super::{list_answer, parse_id, required, search_page, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 use crate::links::peer::{InvokeError, LinkStatus, Request};
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/links").route(web::get().to(list)).route(web::post().to(create)))
@@ -48,16 +47,16 @@ struct Input {
 impl Input {
     /// The checked columns, and the secret given (if any): it is sealed for the link's row id,
     /// which a new link has only once stored.
-    fn into_fields(self) -> Result<(WsxLinkFields, Option<String>), ApiError> {
+    fn into_fields(self) -> Result<(WsxLinkFields, Option<String>), NodeError> {
         if self.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200 || n.contains(':')) {
-            return Err(ApiError::bad_request("`name` must be 1–200 characters without `:`"));
+            return Err(NodeError::bad_request("`name` must be 1–200 characters without `:`"));
         }
         if let Some(a) = &self.address {
             if !(a.starts_with("ws://") || a.starts_with("wss://"))
                 || a.len() < 8
                 || a.contains(char::is_whitespace)
             {
-                return Err(ApiError::bad_request(format!(
+                return Err(NodeError::bad_request(format!(
                     "`address` must be a ws:// or wss:// URL, not `{a}`"
                 )));
             }
@@ -65,25 +64,25 @@ impl Input {
         if self.username.as_ref().is_some_and(|u| u.is_empty())
             || self.secret.as_ref().is_some_and(|s| s.is_empty())
         {
-            return Err(ApiError::bad_request("`username` and `secret` must not be empty"));
+            return Err(NodeError::bad_request("`username` and `secret` must not be empty"));
         }
         if self.ping_interval.is_some_and(|p| !(0.1..=3600.0).contains(&p))
             || self.invoke_timeout.is_some_and(|t| !(0.001..=3600.0).contains(&t))
             || self.max_connect_attempts.is_some_and(|m| m < 1)
         {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "`ping_interval` 0.1–3600 s, `invoke_timeout` 0.001–3600 s, `max_connect_attempts` at least 1",
             ));
         }
         if let Some(topics) = &self.subscription_list {
             if topics.iter().any(|t| t.is_empty() || t.len() > 200) {
-                return Err(ApiError::bad_request(
+                return Err(NodeError::bad_request(
                     "`subscription_list` holds topic names of 1–200 characters",
                 ));
             }
         }
         if let Some(ca) = &self.ca_file {
-            crate::tls::client_config(Some(ca)).map_err(ApiError::bad_request)?;
+            crate::tls::client_config(Some(ca)).map_err(NodeError::bad_request)?;
         }
         let hook = |h: Option<String>| h.map(|s| Some(s).filter(|s| !s.is_empty()));
         let fields = WsxLinkFields {
@@ -129,7 +128,7 @@ async fn link_json(state: &AppState, l: &WsxLink) -> Value {
     body
 }
 
-async fn sync(state: &web::Data<AppState>) -> Result<(), ApiError> {
+async fn sync(state: &web::Data<AppState>) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
     // In a cluster, links run on the leader only (on every node they would consume the same
@@ -140,7 +139,7 @@ async fn sync(state: &web::Data<AppState>) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn load(state: &AppState, raw: &str) -> Result<WsxLink, ApiError> {
+async fn load(state: &AppState, raw: &str) -> Result<WsxLink, NodeError> {
     let id = parse_id(raw)?;
     let store = state.store.clone();
     blocking(move || store.wsx_link(id))
@@ -152,7 +151,7 @@ async fn list(
     _c: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
@@ -169,7 +168,7 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<Input>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
     required(&[
         ("name", input.name.is_some()),
@@ -201,7 +200,7 @@ async fn read(
     _c: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let link = load(&state, &id).await?;
     Ok(HttpResponse::Ok().json(link_json(&state, &link).await))
 }
@@ -212,12 +211,12 @@ async fn edit(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<Input>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let current = load(&state, &id).await?;
     let (mut fields, secret) = body.into_inner().into_fields()?;
     if let Some(secret) = secret {
         let sealed = state.master_key.encrypt(&secret, &SealedAt::link_secret(current.id));
-        fields.secret_enc = Some(sealed.map_err(|e| ApiError::internal(e.to_string()))?);
+        fields.secret_enc = Some(sealed.map_err(|e| NodeError::internal(e.to_string()))?);
     }
     if fields.subscription_list.is_some() || fields.address.is_some() || fields.username.is_some() {
         // Another remote or other topics: the old sub_keys mean nothing there.
@@ -237,7 +236,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let link = load(&state, &id).await?;
     let store = state.store.clone();
     let id = link.id;
@@ -256,21 +255,19 @@ pub struct InvokeBody {
 }
 
 /// Invokes `service` on the remote end of a link; the status codes of INTERFACES §5.
-pub async fn invoke_over(state: &AppState, name: &str, body: InvokeBody) -> Result<Value, ApiError> {
-    let addr = state.links.get(name).ok_or_else(|| ApiError::not_found(format!("no link named `{name}`")))?;
+pub async fn invoke_over(state: &AppState, name: &str, body: InvokeBody) -> Result<Value, NodeError> {
+    let addr =
+        state.links.get(name).ok_or_else(|| NodeError::not_found(format!("no link named `{name}`")))?;
     let sent = addr.send(Request { service: body.service, request: body.request }).await;
     match sent {
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(InvokeError::NotConnected)) | Err(_) => {
-            Err(ApiError::unavailable(format!("link `{name}` is not connected"), 1))
+            Err(NodeError::unavailable(format!("link `{name}` is not connected"), 1))
         }
-        Ok(Err(InvokeError::Timeout)) => {
-            Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, format!("no reply over `{name}` in time")))
+        Ok(Err(InvokeError::Timeout)) => Err(NodeError::timeout(format!("no reply over `{name}` in time"))),
+        Ok(Err(InvokeError::Remote { status, message })) => {
+            Err(NodeError::bad_gateway(format!("remote service failed with status {status}: {message}")))
         }
-        Ok(Err(InvokeError::Remote { status, message })) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("remote service failed with status {status}: {message}"),
-        )),
     }
 }
 
@@ -279,7 +276,7 @@ async fn invoke(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<InvokeBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let link = load(&state, &id).await?;
     audit_admin(&caller, "link.invoke", &link.name);
     Ok(HttpResponse::Ok().json(invoke_over(&state, &link.name, body.into_inner()).await?))

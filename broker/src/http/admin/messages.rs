@@ -20,10 +20,10 @@ use super::{list_answer, parse_id, PageQuery};
 use crate::cluster::member::Cluster;
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::endpoint_auth::Caller;
-use crate::http::error::{blocking, ApiError};
 use crate::http::publish_input::{self, PublishItem};
 use crate::http::pubsub::{publish_answer, publish_as};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/topics/{id}/messages", web::get().to(topic_messages))
@@ -45,13 +45,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn topic_entry(state: &AppState, raw: &str) -> Result<signalbox_actors::registry::TopicEntry, ApiError> {
+fn topic_entry(state: &AppState, raw: &str) -> Result<signalbox_actors::registry::TopicEntry, NodeError> {
     let id = parse_id(raw)?;
-    state.registry.topic_by_id(id).ok_or_else(|| ApiError::not_found(format!("no topic with id {id}")))
+    state.registry.topic_by_id(id).ok_or_else(|| NodeError::not_found(format!("no topic with id {id}")))
 }
 
-fn sub_entry(state: &AppState, sub_key: &str) -> Result<SubEntry, ApiError> {
-    state.registry.sub(sub_key).ok_or_else(|| ApiError::not_found(format!("no subscription `{sub_key}`")))
+fn sub_entry(state: &AppState, sub_key: &str) -> Result<SubEntry, NodeError> {
+    state.registry.sub(sub_key).ok_or_else(|| NodeError::not_found(format!("no subscription `{sub_key}`")))
 }
 
 /// The node of the cluster that delivers `sub_key`, when it is not this one.
@@ -78,7 +78,7 @@ async fn topic_messages(
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let topic = topic_entry(&state, &id)?;
     let page = query.page()?;
     let store = state.store.clone();
@@ -110,11 +110,11 @@ async fn topic_publish(
     req: HttpRequest,
     id: web::Path<String>,
     body: web::Json<PublishAs>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let topic = topic_entry(&state, &id)?;
     let PublishAs { endpoint, rest } = body.into_inner();
     let item: PublishItem = serde_json::from_value(Value::Object(rest))
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+        .map_err(|e| NodeError::bad_request(format!("invalid request body: {e}")))?;
     let as_list = item.data_list.is_some();
     let messages = publish_input::into_messages(item, &publish_input::mime_from(&req))?;
     let store = state.store.clone();
@@ -124,7 +124,7 @@ async fn topic_publish(
         .map_err(|e| e.when_missing_reference(|| format!("no endpoint named `{endpoint}`")))?;
     let publisher = Caller::of(Arc::new(found));
     let pattern = publisher.allowed(Access::Pub, &topic.topic.name).ok_or_else(|| {
-        ApiError::bad_request(format!(
+        NodeError::bad_request(format!(
             "endpoint `{}` may not publish to `{}` (role or `pub=` patterns)",
             publisher.endpoint.name, topic.topic.name
         ))
@@ -138,7 +138,7 @@ async fn topic_clear(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let topic = topic_entry(&state, &id)?;
     let cleared = clear_topic(&state, &topic).await?;
     audit_admin(&caller, "topic.clear", &topic.topic.name);
@@ -149,7 +149,7 @@ async fn topic_clear(
 pub async fn clear_topic(
     state: &AppState,
     topic: &signalbox_actors::registry::TopicEntry,
-) -> Result<usize, ApiError> {
+) -> Result<usize, NodeError> {
     let store = state.store.clone();
     let topic_id = topic.topic.id;
     let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
@@ -157,7 +157,7 @@ pub async fn clear_topic(
     if let Some(cluster) = &state.cluster {
         for (_, answer) in cluster.invoke_all("cluster.clear_topic", json!({"topic_id": topic_id})).await {
             cleared +=
-                answer.map_err(crate::http::error::from_invoke)?["cleared"].as_u64().unwrap_or(0) as usize;
+                answer.map_err(crate::node::error::from_invoke)?["cleared"].as_u64().unwrap_or(0) as usize;
         }
     }
     topic.stats.gd.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -165,7 +165,7 @@ pub async fn clear_topic(
 }
 
 /// Clears the queues of a topic's subscriptions delivered by this node.
-pub async fn clear_local_subs(state: &AppState, topic_id: i64) -> Result<usize, ApiError> {
+pub async fn clear_local_subs(state: &AppState, topic_id: i64) -> Result<usize, NodeError> {
     let mut cleared = 0;
     for sub in state.registry.subs_of_topic(topic_id) {
         cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
@@ -180,7 +180,7 @@ pub async fn browse(
     sub: &SubEntry,
     dead: bool,
     page: Page,
-) -> Result<(Vec<Value>, usize), ApiError> {
+) -> Result<(Vec<Value>, usize), NodeError> {
     let store = state.store.clone();
     let key = sub.sub.sub_key.clone();
     let upto = Page { limit: page.limit + page.offset, offset: 0 };
@@ -214,7 +214,7 @@ async fn queue(
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
     query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     browse_anywhere(&state, &sub_key, false, query.page()?).await
 }
 
@@ -223,7 +223,7 @@ async fn dead_letters(
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
     query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     browse_anywhere(&state, &sub_key, true, query.page()?).await
 }
 
@@ -233,7 +233,7 @@ async fn browse_anywhere(
     sub_key: &str,
     dead: bool,
     page: Page,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     if let Some((cluster, node)) = owner_elsewhere(state, sub_key) {
         let request = json!({
             "sub_key": sub_key, "dead": dead, "limit": page.limit, "offset": page.offset, "with_total": true,
@@ -258,7 +258,7 @@ async fn queue_command(
     state: web::Data<AppState>,
     sub_key: &str,
     cmd: QueueCommand,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let n = match owner_elsewhere(&state, sub_key) {
         Some((cluster, node)) => {
             let answer = cluster
@@ -283,7 +283,7 @@ async fn queue_clear(
     caller: AdminCaller,
     state: web::Data<AppState>,
     key: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::Clear).await
 }
 
@@ -291,7 +291,7 @@ async fn dead_letters_purge(
     caller: AdminCaller,
     state: web::Data<AppState>,
     key: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::PurgeDead).await
 }
 
@@ -299,13 +299,13 @@ async fn dead_letters_requeue(
     caller: AdminCaller,
     state: web::Data<AppState>,
     key: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::RequeueDead).await
 }
 
 /// Where a message is: in SQL (GD) with the subscriptions holding it, or in the RAM of this
 /// node's delivery actors.
-async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<String>), ApiError> {
+async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<String>), NodeError> {
     let store = state.store.clone();
     let id = msg_id.to_owned();
     let stored = blocking(move || match store.message(&id) {
@@ -331,7 +331,7 @@ async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<Str
             }
         }
     }
-    Err(ApiError::not_found(format!("no queued message `{msg_id}`")))
+    Err(NodeError::not_found(format!("no queued message `{msg_id}`")))
 }
 
 /// An in-RAM message held by one of this node's delivery actors.
@@ -362,7 +362,7 @@ async fn read(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     msg_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (msg, holders) = locate(&state, &msg_id).await?;
     let mut body = msg.to_external(None, 0, msg.pub_time);
     body["has_gd"] = json!(msg.has_gd);
@@ -390,16 +390,16 @@ async fn edit(
     state: web::Data<AppState>,
     msg_id: web::Path<String>,
     body: web::Json<EditInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
     if input.data.as_ref().is_some_and(|d| d.is_null() || d == "" || d == &json!({}) || d == &json!([])) {
-        return Err(ApiError::bad_request("`data` must not be empty"));
+        return Err(NodeError::bad_request("`data` must not be empty"));
     }
     if input.priority.is_some_and(|p| !(1..=9).contains(&p)) {
-        return Err(ApiError::bad_request("priority outside of allowed range 1-9"));
+        return Err(NodeError::bad_request("priority outside of allowed range 1-9"));
     }
     if input.expiration.is_some_and(|e| e < 0) {
-        return Err(ApiError::bad_request("`expiration` must not be negative"));
+        return Err(NodeError::bad_request("`expiration` must not be negative"));
     }
     let (current, holders) = locate(&state, &msg_id).await?;
     let mut edited = (*current).clone();
@@ -455,7 +455,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     msg_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (msg, holders) = locate(&state, &msg_id).await?;
     if msg.has_gd {
         let store = state.store.clone();

@@ -20,8 +20,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use signalbox_schema::Page;
 
-use super::error::{blocking, ApiError};
 use super::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     topics::configure(cfg);
@@ -48,11 +48,11 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    pub fn page(&self) -> Result<Page, ApiError> {
+    pub fn page(&self) -> Result<Page, NodeError> {
         let limit = self.limit.unwrap_or(1000);
         let offset = self.offset.unwrap_or(0);
         if !(1..=10_000).contains(&limit) || offset < 0 {
-            return Err(ApiError::bad_request("limit must be 1–10000 and offset not negative"));
+            return Err(NodeError::bad_request("limit must be 1–10000 and offset not negative"));
         }
         Ok(Page { limit, offset })
     }
@@ -77,7 +77,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn page(&self) -> Result<Page, ApiError> {
+    pub fn page(&self) -> Result<Page, NodeError> {
         check_search(self.q.as_deref())?;
         PageQuery { limit: self.limit, offset: self.offset }.page()
     }
@@ -89,9 +89,9 @@ impl ListQuery {
 }
 
 /// Refuses a search longer than [`MAX_SEARCH`] characters.
-pub fn check_search(q: Option<&str>) -> Result<(), ApiError> {
+pub fn check_search(q: Option<&str>) -> Result<(), NodeError> {
     if q.is_some_and(|q| q.chars().count() > MAX_SEARCH) {
-        return Err(ApiError::bad_request(format!("`q` must be at most {MAX_SEARCH} characters")));
+        return Err(NodeError::bad_request(format!("`q` must be at most {MAX_SEARCH} characters")));
     }
     Ok(())
 }
@@ -116,7 +116,7 @@ pub fn search_page<'a, T>(
     rows: &'a [T],
     query: &ListQuery,
     fields: impl Fn(&T) -> Vec<&str>,
-) -> Result<(Vec<&'a T>, usize), ApiError> {
+) -> Result<(Vec<&'a T>, usize), NodeError> {
     let page = query.page()?;
     Ok(search_rows(rows, query.q(), page.offset as usize, page.limit as usize, fields))
 }
@@ -135,8 +135,8 @@ pub fn search_rows<'a, T>(
 }
 
 /// A path id that must be a number.
-pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().map_err(|_| ApiError::bad_request(format!("`{raw}` is not a numeric id")))
+pub fn parse_id(raw: &str) -> Result<i64, NodeError> {
+    raw.parse::<i64>().map_err(|_| NodeError::bad_request(format!("`{raw}` is not a numeric id")))
 }
 
 /// A store call on the object a numeric path id names; a missing one is a 404 naming it.
@@ -145,7 +145,7 @@ pub async fn with_id<T: Send + 'static>(
     id: i64,
     what: &'static str,
     call: impl FnOnce(&signalbox_schema::Store, i64) -> Result<T, signalbox_schema::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, NodeError> {
     let store = state.store.clone();
     blocking(move || call(&store, id))
         .await
@@ -153,18 +153,18 @@ pub async fn with_id<T: Send + 'static>(
 }
 
 /// Refuses a create that leaves out a required field, naming the first one missing.
-pub fn required(fields: &[(&str, bool)]) -> Result<(), ApiError> {
+pub fn required(fields: &[(&str, bool)]) -> Result<(), NodeError> {
     match fields.iter().find(|(_, given)| !given) {
-        Some((name, _)) => Err(ApiError::bad_request(format!("`{name}` is required"))),
+        Some((name, _)) => Err(NodeError::bad_request(format!("`{name}` is required"))),
         None => Ok(()),
     }
 }
 
 /// Checks a value is one of `allowed`, naming them when it is not.
-pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
+pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), NodeError> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!("`{field}` must be one of {}, not `{value}`", allowed.join(", "))))
+        Err(NodeError::bad_request(format!("`{field}` must be one of {}, not `{value}`", allowed.join(", "))))
     }
 }

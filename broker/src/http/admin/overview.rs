@@ -20,8 +20,8 @@ use signalbox_actors::time::{iso, now_micros};
 
 use super::figures::{self, NodeShare, PointShare, TopicShare};
 use crate::http::auth::AdminCaller;
-use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/overview", web::get().to(overview))
@@ -35,18 +35,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const MAX_KEYS: usize = 1000;
 
 /// A comma-separated list of a query, each item trimmed, empty ones left out.
-fn list(raw: Option<&str>, field: &str) -> Result<Option<HashSet<String>>, ApiError> {
+fn list(raw: Option<&str>, field: &str) -> Result<Option<HashSet<String>>, NodeError> {
     let Some(raw) = raw else { return Ok(None) };
     let items: HashSet<String> =
         raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     if items.len() > MAX_KEYS {
-        return Err(ApiError::bad_request(format!("`{field}` names at most {MAX_KEYS} items")));
+        return Err(NodeError::bad_request(format!("`{field}` names at most {MAX_KEYS} items")));
     }
     Ok(Some(items))
 }
 
 /// The cluster's nodes as (all, live); a node without clustering is one live node.
-async fn node_counts(state: &AppState) -> Result<(usize, usize), ApiError> {
+async fn node_counts(state: &AppState) -> Result<(usize, usize), NodeError> {
     if state.cluster.is_none() {
         return Ok((1, 1));
     }
@@ -57,7 +57,7 @@ async fn node_counts(state: &AppState) -> Result<(usize, usize), ApiError> {
     Ok((nodes.len(), live))
 }
 
-async fn overview(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn overview(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
     let mine = figures::local_overview(&state);
     let (answers, silent) = figures::ask_peers(&state, json!({"what": "overview"})).await;
     let mut shares = vec![mine];
@@ -132,10 +132,10 @@ async fn history(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<RangeQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let range = query.range.unwrap_or(900);
     if !(60..=MAX_RANGE).contains(&range) {
-        return Err(ApiError::bad_request(format!("`range` must be 60–{MAX_RANGE} seconds")));
+        return Err(NodeError::bad_request(format!("`range` must be 60–{MAX_RANGE} seconds")));
     }
     let (interval, mine) = figures::local_history(&state, range);
     let (answers, _) = figures::ask_peers(&state, json!({"what": "history", "range": range})).await;
@@ -196,7 +196,7 @@ async fn subscriptions(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<SubsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let wanted = list(query.sub_keys.as_deref(), "sub_keys")?;
     let mut rows = figures::local_subscriptions(&state);
     let (answers, _) = figures::ask_peers(&state, json!({"what": "subscriptions"})).await;
@@ -215,13 +215,13 @@ async fn subscription(
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
     query: web::Query<RangeQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let longest = SUB_COARSE_LEN as u64 * 60;
     let range = query.range.unwrap_or(300);
     if !(60..=longest).contains(&range) {
-        return Err(ApiError::bad_request(format!("`range` must be 60–{longest} seconds")));
+        return Err(NodeError::bad_request(format!("`range` must be 60–{longest} seconds")));
     }
-    let missing = || ApiError::not_found(format!("no subscription `{sub_key}`"));
+    let missing = || NodeError::not_found(format!("no subscription `{sub_key}`"));
     if let Some(found) = figures::local_subscription(&state, &sub_key, range).await? {
         return Ok(HttpResponse::Ok().json(found));
     }
@@ -230,7 +230,7 @@ async fn subscription(
     let question = json!({"what": "subscription", "sub_key": sub_key.as_str(), "range": range});
     let found = cluster.invoke_owner(remote.node, "cluster.console", question).await?;
     if found.is_null() {
-        return Err(ApiError::unavailable("the subscription is moving between nodes, try again", 1));
+        return Err(NodeError::unavailable("the subscription is moving between nodes, try again", 1));
     }
     Ok(HttpResponse::Ok().json(found))
 }
@@ -245,7 +245,7 @@ async fn topics(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<TopicsQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let wanted = list(query.ids.as_deref(), "ids")?;
     let mut by_id: HashMap<i64, TopicShare> =
         figures::local_topics(&state).into_iter().map(|t| (t.id, t)).collect();

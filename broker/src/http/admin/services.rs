@@ -3,14 +3,14 @@
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
-use signalbox_actors::services::{self, InvokeContext, ServiceError};
+use signalbox_actors::services::{self, InvokeContext};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{NewService, StoredService};
 
 use super::{json_fields, list_answer, search_page, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, parse_json, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, parse_json, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/services").route(web::get().to(list)).route(web::post().to(create)))
@@ -33,7 +33,7 @@ fn builtin_json(name: &str) -> Value {
 }
 
 /// Loads the stored services into the node's registry of services.
-pub async fn reload(state: &AppState) -> Result<(), ApiError> {
+pub async fn reload(state: &AppState) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
     state.services.reload(rows);
@@ -46,7 +46,7 @@ async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     query.page()?;
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
@@ -56,7 +56,7 @@ async fn list(
     Ok(list_answer(page.into_iter().cloned().collect(), total))
 }
 
-async fn find(state: &AppState, name: &str) -> Result<Option<StoredService>, ApiError> {
+async fn find(state: &AppState, name: &str) -> Result<Option<StoredService>, NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
     Ok(rows.into_iter().find(|s| s.name == name))
@@ -66,33 +66,33 @@ async fn read(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     if state.services.is_builtin(&name) {
         return Ok(HttpResponse::Ok().json(builtin_json(&name)));
     }
     let found = find(&state, &name)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no service named `{name}`")))?;
+        .ok_or_else(|| NodeError::not_found(format!("no service named `{name}`")))?;
     Ok(HttpResponse::Ok().json(stored_json(&found)))
 }
 
 /// A `publish` service must name a topic and an endpoint that exist, and the endpoint must be
 /// allowed to publish there — else every call would fail, long after it was set up.
-async fn publishes_somewhere(state: &AppState, config: &Value) -> Result<(), ApiError> {
+async fn publishes_somewhere(state: &AppState, config: &Value) -> Result<(), NodeError> {
     let topic = config["topic_name"].as_str().unwrap_or_default().to_owned();
     let endpoint = config["endpoint"].as_str().unwrap_or_default().to_owned();
     let (store, t, e) = (state.store.clone(), topic.clone(), endpoint.clone());
     let (found_topic, found_endpoint) =
         blocking(move || Ok((store.topic_by_name(&t).ok(), store.endpoint_by_name(&e).ok()))).await?;
     if found_topic.is_none() {
-        return Err(ApiError::bad_request(format!("`topic_name`: no topic named `{topic}`")));
+        return Err(NodeError::bad_request(format!("`topic_name`: no topic named `{topic}`")));
     }
     let Some(found_endpoint) = found_endpoint else {
-        return Err(ApiError::bad_request(format!("`endpoint`: no endpoint named `{endpoint}`")));
+        return Err(NodeError::bad_request(format!("`endpoint`: no endpoint named `{endpoint}`")));
     };
     let caller = crate::http::endpoint_auth::Caller::of(std::sync::Arc::new(found_endpoint));
     if caller.allowed(signalbox_actors::patterns::Access::Pub, &topic).is_none() {
-        return Err(ApiError::bad_request(format!(
+        return Err(NodeError::bad_request(format!(
             "`endpoint`: `{endpoint}` may not publish to `{topic}` (its role and `pub=` patterns)"
         )));
     }
@@ -103,21 +103,21 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<Map<String, Value>>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let mut body = body.into_inner();
     let name = match body.remove("name") {
         Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 200 => n,
-        _ => return Err(ApiError::bad_request("`name` is required: 1–200 characters")),
+        _ => return Err(NodeError::bad_request("`name` is required: 1–200 characters")),
     };
     let kind = match body.remove("kind") {
         Some(Value::String(k)) => k,
-        _ => return Err(ApiError::bad_request("`kind` is required: `http` or `publish`")),
+        _ => return Err(NodeError::bad_request("`kind` is required: `http` or `publish`")),
     };
     if state.services.is_builtin(&name) {
-        return Err(ApiError::conflict(format!("`{name}` is a built-in service")));
+        return Err(NodeError::conflict(format!("`{name}` is a built-in service")));
     }
     let config = services::validate(&name, &kind, &Value::Object(body), &state.master_key)
-        .map_err(ApiError::bad_request)?;
+        .map_err(NodeError::bad_request)?;
     if kind == "publish" {
         publishes_somewhere(&state, &config).await?;
     }
@@ -137,9 +137,9 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     name: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     if state.services.is_builtin(&name) {
-        return Err(ApiError::bad_request(format!("`{name}` is a built-in service and cannot be deleted")));
+        return Err(NodeError::bad_request(format!("`{name}` is a built-in service and cannot be deleted")));
     }
     let store = state.store.clone();
     let n = name.clone();
@@ -151,29 +151,12 @@ async fn delete(
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::NotFound(_) => ApiError::not_found(e.to_string()),
-            ServiceError::BadRequest(m) => ApiError::bad_request(m),
-            ServiceError::Status { status, message } => ApiError::new(
-                actix_web::http::StatusCode::from_u16(status)
-                    .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY),
-                message,
-            ),
-            ServiceError::Failed { .. } | ServiceError::Timeout(_) => {
-                ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, e.to_string())
-            }
-        }
-    }
-}
-
 async fn invoke(
     caller: AdminCaller,
     state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     // A request is a JSON object, as the document says; no body at all is none (null).
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null

@@ -14,8 +14,8 @@ use signalbox_schema::{StoreError, SubscriptionSearch};
 use super::{list_answer, one_of, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::endpoint_auth::Caller;
-use crate::http::error::{blocking, from_json_value, parse_json, ApiError};
 use crate::http::AppState;
+use crate::node::error::{blocking, from_json_value, parse_json, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/subscriptions").route(web::get().to(list)).route(web::post().to(create)))
@@ -61,9 +61,9 @@ pub const MAX_WAIT_SECS: f64 = 30.0 * 86_400.0;
 impl SubscriptionOptions {
     /// Checks the numeric fields given against their bounds, the same on every path (admin,
     /// REST, WSX); the error names the field.
-    pub fn check_bounds(&self) -> Result<(), ApiError> {
+    pub fn check_bounds(&self) -> Result<(), NodeError> {
         let wait = |field: &str, v: Option<f64>, min: f64| match v {
-            Some(x) if !(min..=MAX_WAIT_SECS).contains(&x) => Err(ApiError::bad_request(format!(
+            Some(x) if !(min..=MAX_WAIT_SECS).contains(&x) => Err(NodeError::bad_request(format!(
                 "`{field}` must be a number of seconds from {min} to {MAX_WAIT_SECS}"
             ))),
             _ => Ok(()),
@@ -72,13 +72,13 @@ impl SubscriptionOptions {
         wait("wait_sock_err", self.wait_sock_err, 0.0)?;
         wait("wait_non_sock_err", self.wait_non_sock_err, 0.0)?;
         if self.delivery_batch_size.is_some_and(|v| !(1..=10_000).contains(&v)) {
-            return Err(ApiError::bad_request("`delivery_batch_size` must be 1–10000"));
+            return Err(NodeError::bad_request("`delivery_batch_size` must be 1–10000"));
         }
         if self.delivery_max_retry.is_some_and(|v| v < 1) {
-            return Err(ApiError::bad_request("`delivery_max_retry` must be at least 1"));
+            return Err(NodeError::bad_request("`delivery_max_retry` must be at least 1"));
         }
         if self.max_in_flight.is_some_and(|v| !(1..=MAX_IN_FLIGHT).contains(&v)) {
-            return Err(ApiError::bad_request(format!("`max_in_flight` must be 1–{MAX_IN_FLIGHT}")));
+            return Err(NodeError::bad_request(format!("`max_in_flight` must be 1–{MAX_IN_FLIGHT}")));
         }
         Ok(())
     }
@@ -92,7 +92,7 @@ impl SubscriptionOptions {
         endpoint: &Endpoint,
         current: Option<&Subscription>,
         state: &AppState,
-    ) -> Result<SubscriptionFields, ApiError> {
+    ) -> Result<SubscriptionFields, NodeError> {
         self.check_bounds()?;
         if let Some(v) = &self.active_status {
             one_of("active_status", v, &["pub-sub", "pub-only", "sub-only", "disabled"])?;
@@ -112,7 +112,7 @@ impl SubscriptionOptions {
         // A WSX subscription (made by its client) pushes to a session that acknowledges.
         let wsx = current.is_some_and(|c| c.is_wsx);
         if method == "notify" && ack_mode == "explicit" && !wsx {
-            return Err(ApiError::bad_request(
+            return Err(NodeError::bad_request(
                 "`ack_mode = explicit` is for pull and WSX subscriptions: a push target acknowledges by succeeding",
             ));
         }
@@ -122,19 +122,19 @@ impl SubscriptionOptions {
         };
         let push_config = match (&self.push, method.as_str()) {
             (Some(_), "pull") => {
-                return Err(ApiError::bad_request("`push` applies to `delivery_method = notify` only"))
+                return Err(NodeError::bad_request("`push` applies to `delivery_method = notify` only"))
             }
             (Some(p), _) => {
                 let at = SealedAt::subscription_push(&sub_key);
                 let sealed = targets::seal(&endpoint.endpoint_type, p, &state.master_key, &at)
-                    .map_err(ApiError::bad_request)?;
+                    .map_err(NodeError::bad_request)?;
                 if let Some(directory) = sealed.get("directory").and_then(Value::as_str) {
                     outside_data_dir(directory, &state.config.data_dir)?;
                 }
                 Some(Some(sealed.to_string()))
             }
             (None, "notify") if current.and_then(|c| c.push_config.as_ref()).is_none() => {
-                return Err(ApiError::bad_request("`delivery_method = notify` needs a `push` target"))
+                return Err(NodeError::bad_request("`delivery_method = notify` needs a `push` target"))
             }
             (None, "pull") => Some(None),
             (None, _) => None,
@@ -160,12 +160,12 @@ impl SubscriptionOptions {
 
 /// A `files` target never writes into the node's own data directory (its database and keys),
 /// however the path is spelled (links and `..` resolved).
-fn outside_data_dir(directory: &str, data_dir: &std::path::Path) -> Result<(), ApiError> {
+fn outside_data_dir(directory: &str, data_dir: &std::path::Path) -> Result<(), NodeError> {
     let target = std::fs::canonicalize(directory)
-        .map_err(|e| ApiError::bad_request(format!("`push.directory`: {directory}: {e}")))?;
+        .map_err(|e| NodeError::bad_request(format!("`push.directory`: {directory}: {e}")))?;
     let data = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     if target.starts_with(&data) {
-        return Err(ApiError::bad_request("`push.directory` must not be inside the node's data directory"));
+        return Err(NodeError::bad_request("`push.directory` must not be inside the node's data directory"));
     }
     Ok(())
 }
@@ -282,7 +282,7 @@ async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<SubscriptionListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let SubscriptionListQuery { q, topic_name, endpoint, limit, offset } = query.into_inner();
     let list = ListQuery { q, limit, offset };
     let page = list.page()?;
@@ -298,7 +298,7 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     // The subscription's own fields are read apart, so that an error names the field.
     let mut fields: serde_json::Map<String, Value> = parse_json(&body)?;
     let (topic_name, endpoint) = (fields.remove("topic_name"), fields.remove("endpoint"));
@@ -318,7 +318,7 @@ async fn create(
     let pattern = Caller::of(std::sync::Arc::new(endpoint.clone()))
         .allowed(Access::Sub, &topic.name)
         .ok_or_else(|| {
-            ApiError::bad_request(format!(
+            NodeError::bad_request(format!(
                 "endpoint `{}` (role {}) has no `sub=` pattern matching topic `{}`",
                 endpoint.name, endpoint.role, topic.name
             ))
@@ -343,12 +343,12 @@ async fn read(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let (sub, topic, endpoint) = load(&state, sub_key.into_inner()).await?;
     Ok(HttpResponse::Ok().json(with_owner(&state, subscription_json(&sub, &topic, &endpoint))))
 }
 
-async fn load(state: &AppState, sub_key: String) -> Result<(Subscription, String, String), ApiError> {
+async fn load(state: &AppState, sub_key: String) -> Result<(Subscription, String, String), NodeError> {
     let store = state.store.clone();
     let key = sub_key.clone();
     blocking(move || store.subscription_named(&key))
@@ -361,7 +361,7 @@ async fn edit(
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let body: SubscriptionOptions = parse_json(&body)?;
     let (current, topic, endpoint_name) = load(&state, sub_key.into_inner()).await?;
     let store = state.store.clone();
@@ -380,7 +380,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     sub_key: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let sub_key = sub_key.into_inner();
     let store = state.store.clone();
     let key = sub_key.clone();

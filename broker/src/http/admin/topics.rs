@@ -8,9 +8,9 @@ use signalbox_schema::models::{Topic, TopicFields};
 
 use super::{list_answer, one_of, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::error::{blocking, ApiError};
 use crate::http::publish_input::MAX_SECONDS;
 use crate::http::AppState;
+use crate::node::error::{blocking, NodeError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/topics").route(web::get().to(list)).route(web::post().to(create))).service(
@@ -39,9 +39,9 @@ pub struct TopicInput {
 }
 
 /// A valid topic name: printable ASCII without spaces, 1–200 characters.
-pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+pub fn validate_topic_name(name: &str) -> Result<(), NodeError> {
     if name.is_empty() || name.len() > 200 || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ApiError::bad_request("`name` must be 1–200 printable ASCII characters without spaces"));
+        return Err(NodeError::bad_request("`name` must be 1–200 printable ASCII characters without spaces"));
     }
     Ok(())
 }
@@ -50,7 +50,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
 const MAX_DEPTH: i64 = 1_000_000_000;
 
 impl TopicInput {
-    fn into_fields(self) -> Result<TopicFields, ApiError> {
+    fn into_fields(self) -> Result<TopicFields, NodeError> {
         if let Some(name) = &self.name {
             validate_topic_name(name)?;
         }
@@ -62,7 +62,7 @@ impl TopicInput {
             ("dedup_window", self.dedup_window, 0, MAX_SECONDS),
         ] {
             if value.is_some_and(|v| !(min..=max).contains(&v)) {
-                return Err(ApiError::bad_request(format!("`{field}` must be {min}–{max}")));
+                return Err(NodeError::bad_request(format!("`{field}` must be {min}–{max}")));
             }
         }
         if let Some(v) = &self.on_overflow_non_gd {
@@ -146,7 +146,7 @@ async fn list(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     query: web::Query<TopicListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let TopicListQuery { name, q, limit, offset } = query.into_inner();
     let query = ListQuery { q, limit, offset };
     let page = query.page()?;
@@ -171,10 +171,10 @@ async fn create(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<TopicInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
     let Some(name) = input.name.clone() else {
-        return Err(ApiError::bad_request("`name` is required"));
+        return Err(NodeError::bad_request("`name` is required"));
     };
     let fields = with_defaults(input.into_fields()?);
     let store = state.store.clone();
@@ -190,7 +190,7 @@ async fn read(
     _caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let topic = with_id(&state, id, "topic", |store, id| store.topic(id)).await?;
     Ok(HttpResponse::Ok().json(topic_json(&state, &topic)))
@@ -201,7 +201,7 @@ async fn edit(
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<TopicInput>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let input = body.into_inner();
     let new_name = input.name.clone().unwrap_or_default();
@@ -220,7 +220,7 @@ async fn delete(
     caller: AdminCaller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let store = state.store.clone();
     let topic = blocking(move || {
