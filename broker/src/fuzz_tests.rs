@@ -8,9 +8,9 @@ use proptest::test_runner::RngSeed;
 use serde_json::{json, Map, Value};
 
 use crate::frames::ClientFrame;
-use crate::http::admin::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
-use crate::http::publish_input::{self, MAX_SECONDS};
 use crate::node::error::{parse_json, ErrorKind, NodeError};
+use crate::node::publish_input::{self, MAX_SECONDS};
+use crate::node::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
 
 /// `cases` unless `PROPTEST_CASES` says otherwise; a fixed seed unless `PROPTEST_RNG_SEED`
 /// names one; no regression files.

@@ -19,8 +19,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::cluster::handover::Leave;
 use crate::cluster::member::{Cluster, ClusterMember, MemberConfig, Start};
 use crate::config::Config;
-use crate::http::endpoint_auth::Authenticator;
-use crate::http::{self, AppState};
+use crate::http;
+use crate::node::auth::Authenticator;
+use crate::node::Node;
 use crate::startup;
 use crate::wsx::session::GoingAway;
 
@@ -108,7 +109,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         .map_err(|e| format!("cannot start the actors: {e}"))?;
     let stored = prepared.store.services().map_err(|e| format!("cannot load services: {e}"))?;
     services.reload(stored);
-    let state = web::Data::new(AppState {
+    let state = web::Data::new(Node {
         store: prepared.store.clone(),
         master_key: prepared.master_key.clone(),
         metrics,

@@ -43,9 +43,9 @@ use signalbox_schema::{now_micros, Store, StoreError, StoreResult};
 
 use super::handover::hand_over;
 use super::leader::lead;
-use crate::http::AppState;
 use crate::links::peer::{InvokeError, PeerLink, Request, Shutdown};
 use crate::node::error::{from_invoke, NodeError};
+use crate::node::Node;
 
 /// How long a change waits for every peer to follow it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,7 +132,7 @@ pub struct ClusterMember {
     /// that succeeds; `leader` is true only while it is valid.
     pub(super) leader_lease: MembershipLease,
     /// Set by `Start`; everything that reaches the rest of the node goes through it.
-    pub(super) state: Option<web::Data<AppState>>,
+    pub(super) state: Option<web::Data<Node>>,
     pub(super) leader: bool,
     /// `leader`, shared with the rest of the node.
     pub(super) leader_flag: Arc<std::sync::atomic::AtomicBool>,
@@ -553,7 +553,7 @@ impl Actor for ClusterMember {
 /// subscriptions runs before it answers requests), then beat on a timer.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Start(pub web::Data<AppState>);
+pub struct Start(pub web::Data<Node>);
 
 impl Handler<Start> for ClusterMember {
     type Result = ResponseActFuture<Self, ()>;

@@ -13,7 +13,7 @@ use signalbox_actors::time::now_micros;
 
 use super::member::SyncNow;
 use crate::http::admin::messages;
-use crate::http::AppState;
+use crate::node::Node;
 
 pub const SERVICES: &[&str] = &[
     "cluster.forward",
@@ -96,11 +96,7 @@ fn not_here(sub_key: &str) -> ServiceError {
 }
 
 /// Runs one cluster service for a peer node.
-pub async fn invoke(
-    state: web::Data<AppState>,
-    service: String,
-    request: Value,
-) -> Result<Value, ServiceError> {
+pub async fn invoke(state: web::Data<Node>, service: String, request: Value) -> Result<Value, ServiceError> {
     match service.as_str() {
         "cluster.forward" => {
             let forward: Forward = serde_json::from_value(request).map_err(bad)?;
@@ -216,7 +212,7 @@ pub async fn invoke(
 
 /// Queues forwarded in-RAM messages on the delivery actors that run here; answers the
 /// sub_keys that do not (the sender keeps those messages as GD).
-fn take_forwarded(state: &AppState, forward: Forward) -> Vec<String> {
+fn take_forwarded(state: &Node, forward: Forward) -> Vec<String> {
     let messages: Vec<Arc<Message>> = forward.messages.into_iter().map(Arc::new).collect();
     let now = now_micros();
     let mut refused = Vec::new();

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use actix_web::http::{header, Method};
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 /// A verified admin key. Read-only keys pass only for GET and HEAD.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ impl FromRequest for AdminCaller {
     type Future = Pin<Box<dyn Future<Output = Result<AdminCaller, NodeError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let state = req.app_data::<web::Data<Node>>().cloned();
         let bearer = req
             .headers()
             .get(header::AUTHORIZATION)

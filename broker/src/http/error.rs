@@ -7,13 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::node::error::NodeError;
-
-/// A correlation id for one error answer, also written to the log line about it.
-pub fn new_cid() -> String {
-    let bytes: [u8; 12] = signalbox_actors::secrets::random_bytes().unwrap_or([0; 12]);
-    hex::encode(bytes)
-}
+use crate::node::error::{new_cid, NodeError};
 
 const BASIC_CHALLENGE: &str = r#"Basic realm="signalbox""#;
 const ADMIN_CHALLENGE: &str = r#"Bearer realm="signalbox-admin""#;

@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::auth::AdminCaller;
-use super::AppState;
 use crate::node::error::NodeError;
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
@@ -23,7 +23,7 @@ async fn health() -> HttpResponse {
 }
 
 /// Ready once the database answers (migrations ran before the listener opened).
-async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
+async fn ready(state: web::Data<Node>) -> Result<HttpResponse, NodeError> {
     let store = state.store.clone();
     let up = web::block(move || store.ping()).await.unwrap_or(false);
     if up {
@@ -34,7 +34,7 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
 }
 
 /// The node's series; with `metrics_auth`, for requests with an admin key only.
-async fn metrics(state: web::Data<AppState>, caller: Option<AdminCaller>) -> Result<HttpResponse, NodeError> {
+async fn metrics(state: web::Data<Node>, caller: Option<AdminCaller>) -> Result<HttpResponse, NodeError> {
     if state.config.metrics_auth && caller.is_none() {
         return Err(NodeError::unauthorized_admin("`/metrics` needs an admin key here (metrics_auth)"));
     }
@@ -42,7 +42,7 @@ async fn metrics(state: web::Data<AppState>, caller: Option<AdminCaller>) -> Res
 }
 
 /// Lets a client (the web console) learn whether its key may change anything, without trying.
-async fn whoami(caller: AdminCaller, state: web::Data<AppState>) -> HttpResponse {
+async fn whoami(caller: AdminCaller, state: web::Data<Node>) -> HttpResponse {
     let role = if caller.read_only { "read-only" } else { "admin" };
     HttpResponse::Ok().json(json!({"name": caller.key_name, "role": role, "node": state.node_name}))
 }

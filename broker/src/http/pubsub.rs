@@ -1,23 +1,21 @@
 //! The public pub/sub REST API, on Zato 3.x's paths (INTERFACES §3). `{topic_name}` is the rest
 //! of the path, so `/zato/pubsub/topic//customer/new` names `/customer/new`.
 
-use std::future::Future;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use signalbox_actors::delivery::{Ack, Pull};
 use signalbox_actors::patterns::Access;
 use signalbox_actors::registry::{SubEntry, TopicEntry};
-use signalbox_actors::topic::{NewMessage, Publish, Published};
 use signalbox_actors::PubSubError;
-use signalbox_schema::models::{Endpoint, Subscription};
+use signalbox_schema::models::Subscription;
 
-use super::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
-use super::endpoint_auth::Caller;
-use super::{publish_input, AppState};
-use crate::http::error::new_cid;
+use crate::node::auth::Caller;
 use crate::node::error::{blocking, parse_json, ErrorKind, NodeError};
+use crate::node::publish::{publish_answer, publish_as};
+use crate::node::publish_input;
+use crate::node::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -40,7 +38,7 @@ fn forbidden() -> NodeError {
 /// The topic, if it exists and the caller's role and patterns allow `access`; else 403, the
 /// same answer whether or not the topic exists.
 fn permitted(
-    state: &AppState,
+    state: &Node,
     caller: &Caller,
     access: Access,
     name: &str,
@@ -50,50 +48,15 @@ fn permitted(
     Ok((topic, pattern))
 }
 
-/// Publishes `messages` to `topic` as `endpoint`; shared by the REST route, WSX and the admin
-/// API. The request is queued for the topic when this is called, not when the answer is first
-/// polled, so one connection's pipelined publications reach the topic in the order they came.
-pub fn publish_as(
-    topic: &TopicEntry,
-    endpoint: &Endpoint,
-    pattern: String,
-    messages: Vec<NewMessage>,
-) -> impl Future<Output = Result<Vec<Published>, NodeError>> + 'static {
-    let request = Publish {
-        endpoint_id: Some(endpoint.id),
-        endpoint_name: endpoint.name.clone(),
-        pattern,
-        cid: new_cid(),
-        messages,
-    };
-    let sent = topic.addr.send(request);
-    async move { Ok(sent.await.map_err(PubSubError::from)??) }
-}
-
-/// `{"msg_id"}` for one message, `{"msg_id_list"}` for a `data_list`, with `overflow` when an
-/// in-RAM message went to the overflow log.
-pub fn publish_answer(published: Vec<Published>, as_list: bool) -> serde_json::Value {
-    let overflow = published.iter().any(|p| p.overflow);
-    let mut body = if as_list {
-        json!({"msg_id_list": published.iter().map(|p| p.msg_id.clone()).collect::<Vec<_>>()})
-    } else {
-        json!({"msg_id": published.first().map(|p| p.msg_id.clone())})
-    };
-    if overflow {
-        body["overflow"] = json!(true);
-    }
-    body
-}
-
 async fn publish(
     caller: Caller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, NodeError> {
     let (topic, pattern) = permitted(&state, &caller, Access::Pub, &name)?;
-    let (messages, as_list) = publish_input::parse(&body, &publish_input::mime_from(&req))?;
+    let (messages, as_list) = publish_input::parse(&body, &mime_from(&req))?;
     let published = publish_as(&topic, &caller.endpoint, pattern, messages).await?;
     caller.count_in(published.len());
     Ok(HttpResponse::Ok().json(publish_answer(published, as_list)))
@@ -116,7 +79,7 @@ impl Found {
 }
 
 async fn find_subscription(
-    state: &AppState,
+    state: &Node,
     caller: &Caller,
     topic: &TopicEntry,
 ) -> Result<Option<Found>, NodeError> {
@@ -134,14 +97,14 @@ async fn find_subscription(
 }
 
 /// The cluster, for a subscription another node delivers (there is one when `Found::There`).
-fn owner_of(state: &AppState) -> Result<&crate::cluster::member::Cluster, NodeError> {
+fn owner_of(state: &Node) -> Result<&crate::cluster::member::Cluster, NodeError> {
     state
         .cluster
         .as_ref()
         .ok_or_else(|| NodeError::unavailable("the subscription is moving between nodes, try again", 1))
 }
 
-async fn subscription(state: &AppState, caller: &Caller, topic: &TopicEntry) -> Result<Found, NodeError> {
+async fn subscription(state: &Node, caller: &Caller, topic: &TopicEntry) -> Result<Found, NodeError> {
     find_subscription(state, caller, topic).await?.ok_or_else(|| {
         NodeError::bad_request(format!("You are not subscribed to topic `{}`", topic.topic.name))
     })
@@ -155,7 +118,7 @@ struct PullQuery {
 
 async fn pull(
     caller: Caller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
     query: web::Query<PullQuery>,
 ) -> Result<HttpResponse, NodeError> {
@@ -197,7 +160,7 @@ struct AckBody {
 
 async fn ack(
     caller: Caller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, NodeError> {
@@ -223,7 +186,7 @@ async fn ack(
 
 async fn subscribe(
     caller: Caller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, NodeError> {
@@ -277,7 +240,7 @@ async fn subscribe(
 
 async fn unsubscribe(
     caller: Caller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
@@ -293,4 +256,15 @@ async fn unsubscribe(
         log::info!(target: "signalbox::audit", "event=unsubscribe endpoint={} topic={} sub_key={}", caller.endpoint.name, topic.topic.name, found.sub().sub_key);
     }
     Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// The MIME type a message gets when its publisher names none: the request's Content-Type,
+/// unless that is missing or a form encoding.
+pub fn mime_from(req: &actix_web::HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+        .filter(|v| !v.is_empty() && v != "application/x-www-form-urlencoded")
+        .unwrap_or_else(|| "application/json".into())
 }

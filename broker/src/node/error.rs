@@ -256,3 +256,18 @@ pub fn from_invoke(e: crate::links::peer::InvokeError) -> NodeError {
         InvokeError::Remote { status, message } => NodeError::with_status(status, message),
     }
 }
+
+/// A correlation id: for one error answer (and the log line about it), or one publication.
+pub fn new_cid() -> String {
+    let bytes: [u8; 12] = signalbox_actors::secrets::random_bytes().unwrap_or([0; 12]);
+    hex::encode(bytes)
+}
+
+/// Checks a value is one of `allowed`, naming them when it is not.
+pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), NodeError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(NodeError::bad_request(format!("`{field}` must be one of {}, not `{value}`", allowed.join(", "))))
+    }
+}

@@ -1,4 +1,110 @@
 //! What the node does, whatever asked: the operations that REST, WSX and other nodes reach
 //! alike, and the one error they answer with. Transports (`http`, `wsx`) stay thin around it.
 
+pub mod auth;
+pub mod clients;
 pub mod error;
+pub mod publish;
+pub mod publish_input;
+pub mod subscriptions;
+
+use actix::Addr;
+use signalbox_actors::registry::Registry;
+use signalbox_actors::secrets::MasterKey;
+use signalbox_actors::supervisor::{Supervisor, SyncSubscription, SyncTopics};
+use signalbox_actors::{Metrics, PubSubError};
+use signalbox_schema::Store;
+
+use crate::config::Config;
+use error::NodeError;
+
+/// The node as every transport and long-lived actor reaches it: its store, keys, actors,
+/// registries and cluster handle. Shared (`web::Data<Node>`, an `Arc`); every field is cheap to
+/// clone.
+pub struct Node {
+    pub store: Store,
+    pub master_key: MasterKey,
+    pub metrics: Metrics,
+    pub config: Config,
+    pub node_name: String,
+    pub registry: Registry,
+    pub supervisor: Addr<Supervisor>,
+    pub auth: auth::Authenticator,
+    pub services: signalbox_actors::services::Services,
+    pub channels: crate::wsx::Channels,
+    pub wsx_sessions: crate::wsx::Sessions,
+    pub links: crate::links::Links,
+    /// Present when this node is one of a cluster (PostgreSQL).
+    pub cluster: Option<crate::cluster::member::Cluster>,
+    /// The node's recent figures, sampled every few seconds, for the console.
+    pub history: std::sync::Arc<signalbox_actors::history::History>,
+    /// REST clients seen here, and the throttle on endpoints' stored `last_seen`.
+    pub rest_clients: clients::RestClients,
+}
+
+impl Node {
+    /// What the node's links need of it.
+    pub fn link_deps(&self) -> crate::links::LinkDeps {
+        crate::links::LinkDeps {
+            store: self.store.clone(),
+            master_key: self.master_key.clone(),
+            metrics: self.metrics.clone(),
+            services: self.services.clone(),
+            max_frame: self.config.max_message_size,
+        }
+    }
+
+    /// Topics changed: the node's topic actors follow before this returns, so the next request
+    /// sees the change.
+    pub async fn topics_changed(&self) -> Result<(), NodeError> {
+        self.supervisor.send(SyncTopics).await.map_err(PubSubError::from)??;
+        self.cluster_changed().await;
+        Ok(())
+    }
+
+    /// An endpoint's credentials, patterns or role changed, or it was deleted: cached logins
+    /// are forgotten and live WSX sessions check theirs again, here and on every other node.
+    pub async fn credentials_changed(&self, endpoint_id: i64) {
+        self.auth.forget(endpoint_id);
+        self.recheck_sessions(Some(endpoint_id));
+        self.cluster_changed().await;
+    }
+
+    /// Live WSX sessions of `endpoint_id` (of every endpoint: `None`) read their endpoint again
+    /// (see `RecheckLogin`).
+    pub fn recheck_sessions(&self, endpoint_id: Option<i64>) {
+        for session in self.wsx_sessions.all() {
+            session.do_send(crate::wsx::session::RecheckLogin { endpoint_id });
+        }
+    }
+
+    /// Configuration changed here (already applied on this node): in a cluster, every other
+    /// node follows before this returns.
+    pub async fn cluster_changed(&self) {
+        if let Some(cluster) = &self.cluster {
+            let _ = cluster.member.send(crate::cluster::member::Changed::Configuration).await;
+        }
+    }
+
+    /// A subscription was created, edited or deleted: its delivery actor is started, updated
+    /// or stopped before this returns.
+    ///
+    /// In a cluster a new subscription gets its owner here — the least loaded live node, or
+    /// this one for a WSX subscription, whose session is here — and the owner starts it before
+    /// this returns.
+    pub async fn subscription_changed(&self, sub_key: &str) -> Result<(), NodeError> {
+        let sync = SyncSubscription { sub_key: sub_key.to_owned() };
+        self.supervisor.send(sync).await.map_err(PubSubError::from)??;
+        if let Some(cluster) = &self.cluster {
+            let (store, key, me) = (self.store.clone(), sub_key.to_owned(), self.node_name.clone());
+            let (name, timeout) = (self.config.cluster_name.clone(), self.config.heartbeat_timeout);
+            crate::node::error::blocking(move || {
+                crate::cluster::leader::assign_new(&store, &key, &me, &name, timeout)
+            })
+            .await?;
+            let _ =
+                cluster.member.send(crate::cluster::member::Changed::Subscription(sub_key.to_owned())).await;
+        }
+        Ok(())
+    }
+}

@@ -19,8 +19,8 @@ use actix_web::dev::Extensions;
 use actix_web::{web, HttpRequest, HttpResponse};
 use signalbox_schema::models::WsxChannel;
 
-use crate::http::AppState;
 use crate::node::error::NodeError;
+use crate::node::Node;
 use session::WsxSession;
 
 /// The services a channel's gateway allows unless told otherwise.
@@ -120,7 +120,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn upgrade(
     req: HttpRequest,
     body: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
 ) -> Result<HttpResponse, NodeError> {
     let channel =
         state.channels.get(req.path()).ok_or_else(|| NodeError::not_found("no WSX channel at this path"))?;

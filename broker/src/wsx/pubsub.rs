@@ -15,10 +15,11 @@ use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
 
 use super::session::{ReleaseSubscription, WsxSession, MAX_SUBS_PER_SESSION};
-use crate::http::admin::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
-use crate::http::endpoint_auth::Caller;
-use crate::http::{publish_input, pubsub, AppState};
+use crate::node::auth::Caller;
 use crate::node::error::{blocking, ErrorKind, NodeError};
+use crate::node::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
+use crate::node::Node;
+use crate::node::{publish, publish_input};
 
 const PUBLISH: &str = "zato.pubsub.pubapi.publish-message";
 const SUBSCRIBE: &str = "zato.pubsub.pubapi.subscribe-wsx";
@@ -122,7 +123,7 @@ fn remember(
 /// Checks and queues a publication for its topic at once — so a client's pipelined
 /// publications keep their order — and answers a future of the reply.
 fn publish(
-    state: &AppState,
+    state: &Node,
     caller: Caller,
     request: Value,
 ) -> Result<impl Future<Output = Result<Value, ServiceError>> + 'static, ServiceError> {
@@ -144,12 +145,12 @@ fn publish(
     let pattern =
         caller.allowed(Access::Pub, &topic_name).ok_or_else(|| refused(403, crate::frames::FORBIDDEN))?;
     let topic = state.registry.topic(&topic_name).ok_or_else(|| refused(403, crate::frames::FORBIDDEN))?;
-    let published = pubsub::publish_as(&topic, &caller.endpoint, pattern, messages);
-    Ok(async move { Ok(pubsub::publish_answer(published.await?, as_list)) })
+    let published = publish::publish_as(&topic, &caller.endpoint, pattern, messages);
+    Ok(async move { Ok(publish::publish_answer(published.await?, as_list)) })
 }
 
 async fn subscribe(
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     endpoint: Arc<Endpoint>,
     client_id: String,
     me: Recipient<PushFrame>,
@@ -239,7 +240,7 @@ async fn subscribe(
 }
 
 async fn attach(
-    state: &AppState,
+    state: &Node,
     sub_key: &str,
     session: Option<Recipient<PushFrame>>,
 ) -> Result<(), ServiceError> {
@@ -250,14 +251,14 @@ async fn attach(
     sub.addr.send(AttachSession(session)).await.map_err(|e| ServiceError::failed(e.to_string()))
 }
 
-async fn depth(state: &AppState, sub_key: &str) -> Result<i64, ServiceError> {
+async fn depth(state: &Node, sub_key: &str) -> Result<i64, ServiceError> {
     let (store, key) = (state.store.clone(), sub_key.to_owned());
     Ok(blocking(move || store.queue_depth(&key)).await?)
 }
 
 /// The session's own WSX subscription `sub_key`; anything else is refused with 403.
 fn own_subscription(
-    state: &AppState,
+    state: &Node,
     endpoint: &Endpoint,
     sub_key: &str,
 ) -> Result<signalbox_actors::registry::SubEntry, ServiceError> {
@@ -271,7 +272,7 @@ fn own_subscription(
 /// In a cluster, a WSX subscription is delivered where its session is: a client resuming on
 /// another node than the one delivering it (after a reconnect, or a failover) has it handed
 /// over to this node first.
-async fn bring_here(state: &AppState, endpoint: &Endpoint, sub_key: &str) -> Result<(), ServiceError> {
+async fn bring_here(state: &Node, endpoint: &Endpoint, sub_key: &str) -> Result<(), ServiceError> {
     let Some(cluster) = &state.cluster else { return Ok(()) };
     let (store, key) = (state.store.clone(), sub_key.to_owned());
     let sub = blocking(move || store.subscription(&key))
@@ -292,7 +293,7 @@ async fn bring_here(state: &AppState, endpoint: &Endpoint, sub_key: &str) -> Res
 }
 
 async fn resume(
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     endpoint: Arc<Endpoint>,
     me: Recipient<PushFrame>,
     request: Value,
@@ -323,7 +324,7 @@ async fn resume(
 }
 
 async fn unsubscribe(
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     endpoint: Arc<Endpoint>,
     request: Value,
 ) -> Result<(String, Value), ServiceError> {
@@ -344,7 +345,7 @@ async fn unsubscribe(
 /// A session ended: of the subscriptions it still holds (none that another session has resumed
 /// since), those with `unsub_on_wsx_close` end with it and the others wait for a
 /// `resume-wsx-subscription`.
-pub async fn end_subscriptions(state: &AppState, session: &Recipient<PushFrame>, subs: Vec<(String, bool)>) {
+pub async fn end_subscriptions(state: &Node, session: &Recipient<PushFrame>, subs: Vec<(String, bool)>) {
     for (key, unsub) in subs {
         let Some(sub) = state.registry.sub(&key) else { continue };
         if !sub.addr.send(DetachSession(session.clone())).await.unwrap_or(false) || !unsub {
@@ -357,7 +358,7 @@ pub async fn end_subscriptions(state: &AppState, session: &Recipient<PushFrame>,
 }
 
 /// Deletes a subscription that ended with its connection (gone already is no error).
-async fn end_subscription(state: &AppState, key: &str) -> Result<(), NodeError> {
+async fn end_subscription(state: &Node, key: &str) -> Result<(), NodeError> {
     let (store, k) = (state.store.clone(), key.to_owned());
     match blocking(move || store.subscription_delete(&k)).await {
         Ok(()) | Err(NodeError { kind: ErrorKind::NotFound, .. }) => {}
@@ -368,7 +369,7 @@ async fn end_subscription(state: &AppState, key: &str) -> Result<(), NodeError> 
 
 /// At start-up no session of this node exists yet: WSX subscriptions that end with their
 /// connection and were served from here (a crash or a kill left them behind) end now.
-pub async fn end_orphans(state: &AppState) -> Result<usize, NodeError> {
+pub async fn end_orphans(state: &Node) -> Result<usize, NodeError> {
     let server = state.cluster.as_ref().map(|_| state.node_name.clone());
     let store = state.store.clone();
     let keys = blocking(move || store.wsx_subscriptions_ending_with_session(server.as_deref())).await?;

@@ -30,9 +30,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Channel, GATEWAY};
 use crate::frames::{self, ClientFrame};
-use crate::http::endpoint_auth::{authenticate, Caller, Credentials};
-use crate::http::AppState;
+use crate::node::auth::{authenticate, Caller, Credentials};
 use crate::node::error::{ErrorKind, NodeError};
+use crate::node::Node;
 
 /// How long a server request (`zwsx.rqc`) waits for the client's answer.
 pub const CLIENT_RESPONSE_WAIT: Duration = Duration::from_secs(5);
@@ -104,7 +104,7 @@ pub struct WsxSession {
     /// `ws.<hex>`: how admins and logs name this connection.
     pub id: String,
     pub channel: Arc<Channel>,
-    pub state: web::Data<AppState>,
+    pub state: web::Data<Node>,
     peer: String,
     since: i64,
     /// Frames in and out and when the client was last heard from, for the console.
@@ -137,7 +137,7 @@ pub struct WsxSession {
 impl WsxSession {
     pub fn new(
         channel: Arc<Channel>,
-        state: web::Data<AppState>,
+        state: web::Data<Node>,
         mut socket: actix_ws::Session,
         peer: String,
         connection: Option<super::ConnectionSocket>,
@@ -380,7 +380,8 @@ impl WsxSession {
         let address = self.peer.rsplit_once(':').map_or(self.peer.as_str(), |(ip, _)| ip);
         let address = address.trim_start_matches('[').trim_end_matches(']').to_owned();
         let creds = Credentials::from_secret(username, secret);
-        let check = authenticate(self.state.clone(), address, Some(creds));
+        let state = self.state.clone();
+        let check = async move { authenticate(&state, address, Some(creds)).await };
         let channel = self.channel.row.name.clone();
         ctx.wait(check.into_actor(self).map(move |result, act, ctx| {
             let result = match result {

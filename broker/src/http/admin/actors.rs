@@ -16,9 +16,9 @@ use signalbox_actors::PubSubError;
 use super::messages::clear_topic;
 use super::{json_fields, list_answer, search_rows, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
 use crate::links::peer::{LinkControl, LinkStatus};
 use crate::node::error::{blocking, ErrorKind, NodeError};
+use crate::node::Node;
 use crate::wsx::session::SessionInfo;
 
 const KINDS: &[&str] = &["topic", "delivery", "peer", "session", "supervisor"];
@@ -41,7 +41,7 @@ struct Filter {
     offset: Option<i64>,
 }
 
-fn row(state: &AppState, id: String, kind: &str, fields: Value) -> Value {
+fn row(state: &Node, id: String, kind: &str, fields: Value) -> Value {
     let mut out = json!({
         "id": id, "kind": kind, "node": state.node_name, "state": "running", "mailbox": null,
         "queue_depth_ram": null, "queue_depth_gd": null, "in_flight": null, "delivered": null,
@@ -55,7 +55,7 @@ fn row(state: &AppState, id: String, kind: &str, fields: Value) -> Value {
     out
 }
 
-async fn topic_row(state: &AppState, t: &TopicEntry) -> Option<Value> {
+async fn topic_row(state: &Node, t: &TopicEntry) -> Option<Value> {
     let subscribers = t.addr.send(CountSubscribers).await.ok()?;
     Some(row(
         state,
@@ -71,7 +71,7 @@ async fn topic_row(state: &AppState, t: &TopicEntry) -> Option<Value> {
 
 /// A delivery actor's row. Its GD depth is SQL's count of deliverable rows, `gd_depth` — the
 /// source of `/metrics` — not the part of the backlog the actor holds in RAM.
-async fn delivery_row(state: &AppState, s: &SubEntry, gd_depth: i64) -> Option<Value> {
+async fn delivery_row(state: &Node, s: &SubEntry, gd_depth: i64) -> Option<Value> {
     let status = s.addr.send(GetStatus).await.ok()?;
     Some(row(
         state,
@@ -86,7 +86,7 @@ async fn delivery_row(state: &AppState, s: &SubEntry, gd_depth: i64) -> Option<V
     ))
 }
 
-fn peer_row(state: &AppState, name: &str, status: Value) -> Value {
+fn peer_row(state: &Node, name: &str, status: Value) -> Value {
     row(
         state,
         format!("peer:{name}"),
@@ -98,7 +98,7 @@ fn peer_row(state: &AppState, name: &str, status: Value) -> Value {
     )
 }
 
-fn supervisor_row(state: &AppState) -> Value {
+fn supervisor_row(state: &Node) -> Value {
     row(
         state,
         format!("supervisor:{}", state.node_name),
@@ -109,7 +109,7 @@ fn supervisor_row(state: &AppState) -> Value {
     )
 }
 
-async fn all(state: &AppState, kind: Option<&str>) -> Vec<Value> {
+async fn all(state: &Node, kind: Option<&str>) -> Vec<Value> {
     let wants = |k: &str| kind.is_none_or(|w| w == k);
     let mut out = Vec::new();
     if wants("supervisor") {
@@ -156,7 +156,7 @@ async fn all(state: &AppState, kind: Option<&str>) -> Vec<Value> {
 
 async fn list(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     filter: web::Query<Filter>,
 ) -> Result<HttpResponse, NodeError> {
     if let Some(kind) = &filter.kind {
@@ -199,7 +199,7 @@ fn parse(actor_id: &str) -> Result<(&str, &str), NodeError> {
     Ok((kind, key))
 }
 
-async fn find(state: &AppState, actor_id: &str) -> Result<Value, NodeError> {
+async fn find(state: &Node, actor_id: &str) -> Result<Value, NodeError> {
     let (kind, key) = parse(actor_id)?;
     let missing = || NodeError::not_found(format!("no actor `{actor_id}`"));
     match kind {
@@ -236,13 +236,13 @@ async fn find(state: &AppState, actor_id: &str) -> Result<Value, NodeError> {
 }
 
 /// This node's actors, for a peer's cluster-wide list.
-pub async fn local_rows(state: &AppState) -> Vec<Value> {
+pub async fn local_rows(state: &Node) -> Vec<Value> {
     all(state, None).await
 }
 
 /// The node that runs an actor this node does not: a delivery actor's owner, else whichever
 /// peer lists it.
-async fn remote_node(state: &AppState, actor_id: &str) -> Option<String> {
+async fn remote_node(state: &Node, actor_id: &str) -> Option<String> {
     let cluster = state.cluster.as_ref()?;
     if let Some(("delivery", key)) = actor_id.split_once(':') {
         return cluster.route.get(key).and_then(|s| s.node);
@@ -256,7 +256,7 @@ async fn remote_node(state: &AppState, actor_id: &str) -> Option<String> {
 
 async fn read(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     actor_id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     match find(&state, &actor_id).await {
@@ -295,7 +295,7 @@ fn allowed(kind: &str) -> &'static [&'static str] {
 
 async fn command(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, NodeError> {
@@ -341,7 +341,7 @@ fn move_target(body: &[u8]) -> Result<String, NodeError> {
 
 /// `move` in a cluster: hand the subscription over to the named live node; answers once the
 /// new owner runs it.
-async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<HttpResponse, NodeError> {
+async fn move_delivery(state: &Node, actor_id: &str, body: &[u8]) -> Result<HttpResponse, NodeError> {
     let node = move_target(body)?;
     let key = actor_id.trim_start_matches("delivery:").to_owned();
     let cluster = state.cluster.as_ref().expect("checked by the caller");
@@ -361,7 +361,7 @@ async fn move_delivery(state: &AppState, actor_id: &str, body: &[u8]) -> Result<
 
 /// A command for an actor of this node (checked by the caller to exist and to allow it).
 pub async fn run_command(
-    state: &AppState,
+    state: &Node,
     actor_id: &str,
     command: &str,
     body: &[u8],

@@ -13,8 +13,8 @@ use signalbox_schema::LAST_ADMIN_KEY;
 use super::{list_answer, search_page, ListQuery};
 use crate::admin_keys::{self, key_json, new_key_json, KeyError};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin-keys").route(web::get().to(list)).route(web::post().to(create)))
@@ -49,7 +49,7 @@ impl From<KeyError> for NodeError {
 /// `?q=` finds keys by name.
 async fn list(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     let store = state.store.clone();
@@ -60,7 +60,7 @@ async fn list(
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<AdminKeyInput>,
 ) -> Result<HttpResponse, NodeError> {
     let AdminKeyInput { name, role } = body.into_inner();
@@ -94,7 +94,7 @@ fn itself(name: &str, change: &str) -> String {
 /// Changes a key's role (`{"role": "admin" | "read-only"}`).
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
     body: web::Json<RoleInput>,
 ) -> Result<HttpResponse, NodeError> {
@@ -114,7 +114,7 @@ async fn edit(
 
 async fn revoke(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let name = name.into_inner();

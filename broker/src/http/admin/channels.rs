@@ -8,8 +8,8 @@ use signalbox_schema::models::{WsxChannel, WsxChannelFields};
 
 use super::{json_fields, list_answer, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 use crate::wsx::session::{Disconnect, InvokeClient, SessionInfo};
 use crate::wsx::{DEFAULT_ALLOWED, GATEWAY};
 
@@ -104,7 +104,7 @@ impl Input {
     }
 }
 
-async fn reload(state: &AppState) -> Result<(), NodeError> {
+async fn reload(state: &Node) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_channels()).await?;
     state.channels.reload(rows);
@@ -114,7 +114,7 @@ async fn reload(state: &AppState) -> Result<(), NodeError> {
 
 async fn list(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     query.page()?;
@@ -127,7 +127,7 @@ async fn list(
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<Input>,
 ) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
@@ -154,7 +154,7 @@ async fn create(
 
 async fn read(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
@@ -164,7 +164,7 @@ async fn read(
 
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Json<Input>,
 ) -> Result<HttpResponse, NodeError> {
@@ -182,7 +182,7 @@ async fn edit(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
@@ -197,7 +197,7 @@ async fn delete(
 
 async fn sessions(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
@@ -221,7 +221,7 @@ async fn sessions(
 
 async fn invoke_client(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, NodeError> {
@@ -243,7 +243,7 @@ async fn invoke_client(
 
 async fn disconnect(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let session =

@@ -9,13 +9,13 @@ use signalbox_actors::time::{iso, now_micros};
 
 use super::{blocking, NodeError};
 use crate::http::auth::AdminCaller;
-use crate::http::AppState;
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/cluster/nodes", web::get().to(nodes));
 }
 
-async fn nodes(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
+async fn nodes(_caller: AdminCaller, state: web::Data<Node>) -> Result<HttpResponse, NodeError> {
     if state.cluster.is_none() {
         let url =
             state.config.advertise_url.clone().unwrap_or_else(|| format!("http://{}", state.config.listen));

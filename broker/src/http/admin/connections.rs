@@ -18,14 +18,14 @@ use serde_json::{json, Value};
 
 use super::figures;
 use crate::http::auth::AdminCaller;
-use crate::http::AppState;
 use crate::node::error::NodeError;
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/connections", web::get().to(connections));
 }
 
-async fn connections(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
+async fn connections(_caller: AdminCaller, state: web::Data<Node>) -> Result<HttpResponse, NodeError> {
     let (mut wsx, mut rest) = figures::local_connections(&state).await;
     let (answers, silent) = figures::ask_peers(&state, json!({"what": "connections"})).await;
     for (_, answer) in answers {

@@ -9,10 +9,11 @@ use signalbox_actors::secrets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, EndpointFields};
 
-use super::{list_answer, one_of, parse_id, with_id, ListQuery};
+use super::{list_answer, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
+use crate::node::error::one_of;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 pub const ROLES: &[&str] = &["pub-only", "sub-only", "pub-sub"];
 pub const ENDPOINT_TYPES: &[&str] = &["rest", "soap", "wsx", "srv", "amqp", "files"];
@@ -98,7 +99,7 @@ struct NewCredentials {
     reveal: Option<(&'static str, String)>,
 }
 
-fn make_credentials(state: &AppState, auth: &str) -> Result<NewCredentials, NodeError> {
+fn make_credentials(state: &Node, auth: &str) -> Result<NewCredentials, NodeError> {
     let fail = |e: secrets::SecretError| NodeError::internal(e.to_string());
     Ok(match auth {
         "basic" => {
@@ -131,7 +132,7 @@ fn with_reveal(endpoint: &Endpoint, reveal: Option<(&'static str, String)>) -> V
 
 async fn list(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     // `?q=` finds endpoints by name or username.
@@ -144,7 +145,7 @@ async fn list(
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<EndpointInput>,
 ) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
@@ -185,7 +186,7 @@ async fn create(
 
 async fn read(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
@@ -195,7 +196,7 @@ async fn read(
 
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Json<EndpointInput>,
 ) -> Result<HttpResponse, NodeError> {
@@ -231,7 +232,7 @@ async fn edit(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
@@ -255,7 +256,7 @@ async fn delete(
 /// Replaces the endpoint's password or API key; the old one stops working at once.
 async fn rotate(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;

@@ -27,11 +27,11 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::QueueFigures;
 
-use crate::http::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 /// Starts sampling the node's figures every [`FINE_INTERVAL`], the first sample at once.
-pub fn start_sampling(state: web::Data<AppState>) {
+pub fn start_sampling(state: web::Data<Node>) {
     actix_rt::spawn(async move {
         let mut every = tokio::time::interval(FINE_INTERVAL);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -48,7 +48,7 @@ pub fn start_sampling(state: web::Data<AppState>) {
 /// How long the sampler waits for a delivery actor's status (one busy with a long SQL read).
 const STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn sample(state: &AppState) -> Result<(), NodeError> {
+async fn sample(state: &Node) -> Result<(), NodeError> {
     let subs = state.registry.subs();
     let asks = subs.iter().map(|s| tokio::time::timeout(STATUS_WAIT, s.addr.send(GetStatus)));
     let statuses = join_all(asks).await;
@@ -153,7 +153,7 @@ pub fn sub_json(
 }
 
 /// The figures of every subscription this node delivers, as of the last sample.
-pub fn local_subscriptions(state: &AppState) -> Vec<Value> {
+pub fn local_subscriptions(state: &Node) -> Vec<Value> {
     let now = now_micros();
     state
         .history
@@ -165,11 +165,7 @@ pub fn local_subscriptions(state: &AppState) -> Vec<Value> {
 
 /// One subscription this node delivers, read now (not from the last sample), with its recent
 /// history over `range` seconds; `None` when it is not delivered here.
-pub async fn local_subscription(
-    state: &AppState,
-    sub_key: &str,
-    range: u64,
-) -> Result<Option<Value>, NodeError> {
+pub async fn local_subscription(state: &Node, sub_key: &str, range: u64) -> Result<Option<Value>, NodeError> {
     let Some(sub) = state.registry.sub(sub_key) else { return Ok(None) };
     let Ok(status) = sub.addr.send(GetStatus).await else { return Ok(None) };
     let (store, key) = (state.store.clone(), sub_key.to_owned());
@@ -238,7 +234,7 @@ impl TopicShare {
 }
 
 /// Every topic's figures on this node, as of the last sample (depths as of now).
-pub fn local_topics(state: &AppState) -> Vec<TopicShare> {
+pub fn local_topics(state: &Node) -> Vec<TopicShare> {
     use std::sync::atomic::Ordering;
     let mut by_topic: HashMap<String, TopicShare> = HashMap::new();
     for (_, f, _, rates) in state.history.subs() {
@@ -305,7 +301,7 @@ pub struct NodeShare {
 
 /// This node's share of the overview: counters and depths read now from the registry `/metrics`
 /// renders, rates and held dead letters from the last sample.
-pub fn local_overview(state: &AppState) -> NodeShare {
+pub fn local_overview(state: &Node) -> NodeShare {
     let reading = MetricsReading::of(&state.metrics);
     let latest = state.history.latest();
     let now = now_micros();
@@ -370,7 +366,7 @@ impl PointShare {
 }
 
 /// This node's points over the last `range` seconds, and their interval.
-pub fn local_history(state: &AppState, range: u64) -> (u64, Vec<PointShare>) {
+pub fn local_history(state: &Node, range: u64) -> (u64, Vec<PointShare>) {
     let series = state.history.node_series(range, now_micros());
     let points = series
         .points
@@ -393,7 +389,7 @@ pub fn local_history(state: &AppState, range: u64) -> (u64, Vec<PointShare>) {
 }
 
 /// This node's clients: live WSX sessions (from the sessions themselves) and REST clients.
-pub async fn local_connections(state: &AppState) -> (Vec<Value>, Vec<Value>) {
+pub async fn local_connections(state: &Node) -> (Vec<Value>, Vec<Value>) {
     let sessions = state.wsx_sessions.all();
     let infos = join_all(sessions.iter().map(|s| s.send(crate::wsx::session::SessionInfo))).await;
     let wsx = infos
@@ -432,7 +428,7 @@ pub async fn local_connections(state: &AppState) -> (Vec<Value>, Vec<Value>) {
                 "address": c.address,
                 "since": iso(t.since),
                 "last_seen": iso(t.last_seen),
-                "active": now - t.last_seen <= crate::http::clients::ACTIVE_WITHIN,
+                "active": now - t.last_seen <= crate::node::clients::ACTIVE_WITHIN,
                 "msgs_in": t.msgs_in,
                 "msgs_out": t.msgs_out,
                 "rate_in": round(t.rate_in),
@@ -456,7 +452,7 @@ pub enum PeerQuestion {
 }
 
 /// Answers another node's `cluster.console` with this node's share.
-pub async fn answer_peer(state: &AppState, request: Value) -> Result<Value, ServiceError> {
+pub async fn answer_peer(state: &Node, request: Value) -> Result<Value, ServiceError> {
     let question: PeerQuestion =
         serde_json::from_value(request).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
     let status = ServiceError::from;
@@ -480,7 +476,7 @@ pub async fn answer_peer(state: &AppState, request: Value) -> Result<Value, Serv
 
 /// Asks every other node of the cluster (none on a single node); answers (node, share) for
 /// each that answered, and the names of those that did not.
-pub async fn ask_peers(state: &AppState, question: Value) -> (Vec<(String, Value)>, Vec<String>) {
+pub async fn ask_peers(state: &Node, question: Value) -> (Vec<(String, Value)>, Vec<String>) {
     let Some(cluster) = &state.cluster else { return (Vec::new(), Vec::new()) };
     let mut answered = Vec::new();
     let mut silent = Vec::new();
@@ -499,7 +495,7 @@ pub async fn ask_peers(state: &AppState, question: Value) -> (Vec<(String, Value
 /// Dead letters as admins browse them, each with why it is one (`dead_letter_reason`) and since
 /// when (`dead_letter_time_iso`: SQL's for GD rows, the delivery actor's for in-RAM ones).
 pub async fn explain_dead_letters(
-    state: &AppState,
+    state: &Node,
     sub: &SubEntry,
     mut rows: Vec<Value>,
 ) -> Result<Vec<Value>, NodeError> {

@@ -10,8 +10,8 @@ use signalbox_schema::models::{FileChannel, FileChannelFields};
 
 use super::{list_answer, parse_id, required, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/file-channels").route(web::get().to(list)).route(web::post().to(create)))
@@ -39,7 +39,7 @@ fn channel_json(c: &FileChannel) -> Value {
 }
 
 impl Input {
-    async fn into_fields(self, state: &AppState) -> Result<FileChannelFields, NodeError> {
+    async fn into_fields(self, state: &Node) -> Result<FileChannelFields, NodeError> {
         if self.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
             return Err(NodeError::bad_request("`name` must be 1–200 characters"));
         }
@@ -76,7 +76,7 @@ impl Input {
     }
 }
 
-async fn sync(state: &AppState) -> Result<(), NodeError> {
+async fn sync(state: &Node) -> Result<(), NodeError> {
     state.supervisor.send(SyncFileChannels).await.map_err(PubSubError::from)??;
     state.cluster_changed().await;
     Ok(())
@@ -84,7 +84,7 @@ async fn sync(state: &AppState) -> Result<(), NodeError> {
 
 async fn list(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     query.page()?;
@@ -98,7 +98,7 @@ async fn list(
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<Input>,
 ) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
@@ -123,7 +123,7 @@ async fn create(
 
 async fn read(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
@@ -133,7 +133,7 @@ async fn read(
 
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Json<Input>,
 ) -> Result<HttpResponse, NodeError> {
@@ -151,7 +151,7 @@ async fn edit(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;

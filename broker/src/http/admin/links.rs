@@ -10,9 +10,9 @@ use signalbox_schema::models::{WsxLink, WsxLinkFields};
 
 use super::{list_answer, parse_id, required, search_page, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
 use crate::links::peer::{InvokeError, LinkStatus, Request};
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/links").route(web::get().to(list)).route(web::post().to(create)))
@@ -107,7 +107,7 @@ impl Input {
     }
 }
 
-async fn link_json(state: &AppState, l: &WsxLink) -> Value {
+async fn link_json(state: &Node, l: &WsxLink) -> Value {
     let mut body = json!({
         "id": l.id, "name": l.name, "address": l.address, "username": l.username, "is_zato": l.is_zato,
         "subscription_list": serde_json::from_str::<Value>(&l.subscription_list).unwrap_or(Value::Null),
@@ -128,7 +128,7 @@ async fn link_json(state: &AppState, l: &WsxLink) -> Value {
     body
 }
 
-async fn sync(state: &web::Data<AppState>) -> Result<(), NodeError> {
+async fn sync(state: &web::Data<Node>) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
     // In a cluster, links run on the leader only (on every node they would consume the same
@@ -139,7 +139,7 @@ async fn sync(state: &web::Data<AppState>) -> Result<(), NodeError> {
     Ok(())
 }
 
-async fn load(state: &AppState, raw: &str) -> Result<WsxLink, NodeError> {
+async fn load(state: &Node, raw: &str) -> Result<WsxLink, NodeError> {
     let id = parse_id(raw)?;
     let store = state.store.clone();
     blocking(move || store.wsx_link(id))
@@ -149,7 +149,7 @@ async fn load(state: &AppState, raw: &str) -> Result<WsxLink, NodeError> {
 
 async fn list(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     query.page()?;
@@ -166,7 +166,7 @@ async fn list(
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<Input>,
 ) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
@@ -198,7 +198,7 @@ async fn create(
 
 async fn read(
     _c: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let link = load(&state, &id).await?;
@@ -208,7 +208,7 @@ async fn read(
 /// Settings changes reach the link by reconnecting it.
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Json<Input>,
 ) -> Result<HttpResponse, NodeError> {
@@ -234,7 +234,7 @@ async fn edit(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let link = load(&state, &id).await?;
@@ -255,7 +255,7 @@ pub struct InvokeBody {
 }
 
 /// Invokes `service` on the remote end of a link; the status codes of INTERFACES §5.
-pub async fn invoke_over(state: &AppState, name: &str, body: InvokeBody) -> Result<Value, NodeError> {
+pub async fn invoke_over(state: &Node, name: &str, body: InvokeBody) -> Result<Value, NodeError> {
     let addr =
         state.links.get(name).ok_or_else(|| NodeError::not_found(format!("no link named `{name}`")))?;
     let sent = addr.send(Request { service: body.service, request: body.request }).await;
@@ -273,7 +273,7 @@ pub async fn invoke_over(state: &AppState, name: &str, body: InvokeBody) -> Resu
 
 async fn invoke(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Json<InvokeBody>,
 ) -> Result<HttpResponse, NodeError> {

@@ -19,11 +19,12 @@ use signalbox_schema::Page;
 use super::{list_answer, parse_id, PageQuery};
 use crate::cluster::member::Cluster;
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::endpoint_auth::Caller;
-use crate::http::publish_input::{self, PublishItem};
-use crate::http::pubsub::{publish_answer, publish_as};
-use crate::http::AppState;
+use crate::http::pubsub::mime_from;
+use crate::node::auth::Caller;
 use crate::node::error::{blocking, NodeError};
+use crate::node::publish::{publish_answer, publish_as};
+use crate::node::publish_input::{self, PublishItem};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/topics/{id}/messages", web::get().to(topic_messages))
@@ -45,17 +46,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn topic_entry(state: &AppState, raw: &str) -> Result<signalbox_actors::registry::TopicEntry, NodeError> {
+fn topic_entry(state: &Node, raw: &str) -> Result<signalbox_actors::registry::TopicEntry, NodeError> {
     let id = parse_id(raw)?;
     state.registry.topic_by_id(id).ok_or_else(|| NodeError::not_found(format!("no topic with id {id}")))
 }
 
-fn sub_entry(state: &AppState, sub_key: &str) -> Result<SubEntry, NodeError> {
+fn sub_entry(state: &Node, sub_key: &str) -> Result<SubEntry, NodeError> {
     state.registry.sub(sub_key).ok_or_else(|| NodeError::not_found(format!("no subscription `{sub_key}`")))
 }
 
 /// The node of the cluster that delivers `sub_key`, when it is not this one.
-fn owner_elsewhere<'a>(state: &'a AppState, sub_key: &str) -> Option<(&'a Cluster, Option<String>)> {
+fn owner_elsewhere<'a>(state: &'a Node, sub_key: &str) -> Option<(&'a Cluster, Option<String>)> {
     let cluster = state.cluster.as_ref()?;
     if state.registry.sub(sub_key).is_some() {
         return None;
@@ -64,7 +65,7 @@ fn owner_elsewhere<'a>(state: &'a AppState, sub_key: &str) -> Option<(&'a Cluste
 }
 
 /// Tells every other node of a change to messages its delivery actors may hold.
-async fn tell_peers(state: &AppState, service: &str, request: Value) {
+async fn tell_peers(state: &Node, service: &str, request: Value) {
     let Some(cluster) = &state.cluster else { return };
     for (node, answer) in cluster.invoke_all(service, request).await {
         if let Err(e) = answer {
@@ -75,7 +76,7 @@ async fn tell_peers(state: &AppState, service: &str, request: Value) {
 
 async fn topic_messages(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, NodeError> {
@@ -106,7 +107,7 @@ struct PublishAs {
 
 async fn topic_publish(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     req: HttpRequest,
     id: web::Path<String>,
     body: web::Json<PublishAs>,
@@ -116,7 +117,7 @@ async fn topic_publish(
     let item: PublishItem = serde_json::from_value(Value::Object(rest))
         .map_err(|e| NodeError::bad_request(format!("invalid request body: {e}")))?;
     let as_list = item.data_list.is_some();
-    let messages = publish_input::into_messages(item, &publish_input::mime_from(&req))?;
+    let messages = publish_input::into_messages(item, &mime_from(&req))?;
     let store = state.store.clone();
     let name = endpoint.clone();
     let found = blocking(move || store.endpoint_by_name(&name))
@@ -136,7 +137,7 @@ async fn topic_publish(
 
 async fn topic_clear(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let topic = topic_entry(&state, &id)?;
@@ -147,7 +148,7 @@ async fn topic_clear(
 
 /// Deletes every message of a topic, GD and in-RAM, in SQL and in its delivery actors.
 pub async fn clear_topic(
-    state: &AppState,
+    state: &Node,
     topic: &signalbox_actors::registry::TopicEntry,
 ) -> Result<usize, NodeError> {
     let store = state.store.clone();
@@ -165,7 +166,7 @@ pub async fn clear_topic(
 }
 
 /// Clears the queues of a topic's subscriptions delivered by this node.
-pub async fn clear_local_subs(state: &AppState, topic_id: i64) -> Result<usize, NodeError> {
+pub async fn clear_local_subs(state: &Node, topic_id: i64) -> Result<usize, NodeError> {
     let mut cleared = 0;
     for sub in state.registry.subs_of_topic(topic_id) {
         cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
@@ -176,7 +177,7 @@ pub async fn clear_local_subs(state: &AppState, topic_id: i64) -> Result<usize, 
 /// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged, and how many
 /// messages the whole queue (or dead-letter list) holds.
 pub async fn browse(
-    state: &AppState,
+    state: &Node,
     sub: &SubEntry,
     dead: bool,
     page: Page,
@@ -211,7 +212,7 @@ pub async fn browse(
 
 async fn queue(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     sub_key: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, NodeError> {
@@ -220,7 +221,7 @@ async fn queue(
 
 async fn dead_letters(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     sub_key: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, NodeError> {
@@ -229,7 +230,7 @@ async fn dead_letters(
 
 /// The queue of a subscription, from the node that delivers it.
 async fn browse_anywhere(
-    state: &AppState,
+    state: &Node,
     sub_key: &str,
     dead: bool,
     page: Page,
@@ -255,7 +256,7 @@ async fn browse_anywhere(
 
 async fn queue_command(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     sub_key: &str,
     cmd: QueueCommand,
 ) -> Result<HttpResponse, NodeError> {
@@ -281,7 +282,7 @@ async fn queue_command(
 
 async fn queue_clear(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::Clear).await
@@ -289,7 +290,7 @@ async fn queue_clear(
 
 async fn dead_letters_purge(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::PurgeDead).await
@@ -297,7 +298,7 @@ async fn dead_letters_purge(
 
 async fn dead_letters_requeue(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::RequeueDead).await
@@ -305,7 +306,7 @@ async fn dead_letters_requeue(
 
 /// Where a message is: in SQL (GD) with the subscriptions holding it, or in the RAM of this
 /// node's delivery actors.
-async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<String>), NodeError> {
+async fn locate(state: &Node, msg_id: &str) -> Result<(Arc<Message>, Vec<String>), NodeError> {
     let store = state.store.clone();
     let id = msg_id.to_owned();
     let stored = blocking(move || match store.message(&id) {
@@ -335,7 +336,7 @@ async fn locate(state: &AppState, msg_id: &str) -> Result<(Arc<Message>, Vec<Str
 }
 
 /// An in-RAM message held by one of this node's delivery actors.
-pub async fn find_in_ram(state: &AppState, msg_id: &str) -> Option<Arc<Message>> {
+pub async fn find_in_ram(state: &Node, msg_id: &str) -> Option<Arc<Message>> {
     for sub in state.registry.subs() {
         if let Ok(Some(found)) = sub.addr.send(FindMessage { msg_id: msg_id.to_owned() }).await {
             return Some(found);
@@ -345,14 +346,14 @@ pub async fn find_in_ram(state: &AppState, msg_id: &str) -> Option<Arc<Message>>
 }
 
 /// An edited message replaces the copies this node's delivery actors hold.
-pub async fn apply_edit(state: &AppState, edited: &Arc<Message>) {
+pub async fn apply_edit(state: &Node, edited: &Arc<Message>) {
     for sub in state.registry.subs_of_topic(edited.topic_id) {
         let _ = sub.addr.send(EditMessage { msg: edited.clone() }).await;
     }
 }
 
 /// A deleted message leaves this node's delivery actors.
-pub async fn apply_delete(state: &AppState, topic_id: i64, msg_id: &str) {
+pub async fn apply_delete(state: &Node, topic_id: i64, msg_id: &str) {
     for sub in state.registry.subs_of_topic(topic_id) {
         let _ = sub.addr.send(RemoveMessage { msg_id: msg_id.to_owned() }).await;
     }
@@ -360,7 +361,7 @@ pub async fn apply_delete(state: &AppState, topic_id: i64, msg_id: &str) {
 
 async fn read(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     msg_id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let (msg, holders) = locate(&state, &msg_id).await?;
@@ -387,7 +388,7 @@ struct EditInput {
 
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     msg_id: web::Path<String>,
     body: web::Json<EditInput>,
 ) -> Result<HttpResponse, NodeError> {
@@ -453,7 +454,7 @@ async fn edit(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     msg_id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let (msg, holders) = locate(&state, &msg_id).await?;

@@ -20,8 +20,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use signalbox_schema::Page;
 
-use super::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     topics::configure(cfg);
@@ -141,7 +141,7 @@ pub fn parse_id(raw: &str) -> Result<i64, NodeError> {
 
 /// A store call on the object a numeric path id names; a missing one is a 404 naming it.
 pub async fn with_id<T: Send + 'static>(
-    state: &AppState,
+    state: &Node,
     id: i64,
     what: &'static str,
     call: impl FnOnce(&signalbox_schema::Store, i64) -> Result<T, signalbox_schema::StoreError> + Send + 'static,
@@ -157,14 +157,5 @@ pub fn required(fields: &[(&str, bool)]) -> Result<(), NodeError> {
     match fields.iter().find(|(_, given)| !given) {
         Some((name, _)) => Err(NodeError::bad_request(format!("`{name}` is required"))),
         None => Ok(()),
-    }
-}
-
-/// Checks a value is one of `allowed`, naming them when it is not.
-pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), NodeError> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(NodeError::bad_request(format!("`{field}` must be one of {}, not `{value}`", allowed.join(", "))))
     }
 }

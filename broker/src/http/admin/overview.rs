@@ -20,8 +20,8 @@ use signalbox_actors::time::{iso, now_micros};
 
 use super::figures::{self, NodeShare, PointShare, TopicShare};
 use crate::http::auth::AdminCaller;
-use crate::http::AppState;
 use crate::node::error::{blocking, NodeError};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/overview", web::get().to(overview))
@@ -46,7 +46,7 @@ fn list(raw: Option<&str>, field: &str) -> Result<Option<HashSet<String>>, NodeE
 }
 
 /// The cluster's nodes as (all, live); a node without clustering is one live node.
-async fn node_counts(state: &AppState) -> Result<(usize, usize), NodeError> {
+async fn node_counts(state: &Node) -> Result<(usize, usize), NodeError> {
     if state.cluster.is_none() {
         return Ok((1, 1));
     }
@@ -57,7 +57,7 @@ async fn node_counts(state: &AppState) -> Result<(usize, usize), NodeError> {
     Ok((nodes.len(), live))
 }
 
-async fn overview(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, NodeError> {
+async fn overview(_caller: AdminCaller, state: web::Data<Node>) -> Result<HttpResponse, NodeError> {
     let mine = figures::local_overview(&state);
     let (answers, silent) = figures::ask_peers(&state, json!({"what": "overview"})).await;
     let mut shares = vec![mine];
@@ -130,7 +130,7 @@ struct RangeQuery {
 
 async fn history(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, NodeError> {
     let range = query.range.unwrap_or(900);
@@ -194,7 +194,7 @@ struct SubsQuery {
 
 async fn subscriptions(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<SubsQuery>,
 ) -> Result<HttpResponse, NodeError> {
     let wanted = list(query.sub_keys.as_deref(), "sub_keys")?;
@@ -212,7 +212,7 @@ async fn subscriptions(
 
 async fn subscription(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     sub_key: web::Path<String>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, NodeError> {
@@ -243,7 +243,7 @@ struct TopicsQuery {
 
 async fn topics(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<TopicsQuery>,
 ) -> Result<HttpResponse, NodeError> {
     let wanted = list(query.ids.as_deref(), "ids")?;

@@ -9,8 +9,8 @@ use signalbox_schema::models::{NewService, StoredService};
 
 use super::{json_fields, list_answer, search_page, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::AppState;
 use crate::node::error::{blocking, parse_json, NodeError};
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/services").route(web::get().to(list)).route(web::post().to(create)))
@@ -33,7 +33,7 @@ fn builtin_json(name: &str) -> Value {
 }
 
 /// Loads the stored services into the node's registry of services.
-pub async fn reload(state: &AppState) -> Result<(), NodeError> {
+pub async fn reload(state: &Node) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
     state.services.reload(rows);
@@ -44,7 +44,7 @@ pub async fn reload(state: &AppState) -> Result<(), NodeError> {
 /// Built-in services first, then user-defined ones by name; `?q=` finds them by name or kind.
 async fn list(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     query.page()?;
@@ -56,7 +56,7 @@ async fn list(
     Ok(list_answer(page.into_iter().cloned().collect(), total))
 }
 
-async fn find(state: &AppState, name: &str) -> Result<Option<StoredService>, NodeError> {
+async fn find(state: &Node, name: &str) -> Result<Option<StoredService>, NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.services()).await?;
     Ok(rows.into_iter().find(|s| s.name == name))
@@ -64,7 +64,7 @@ async fn find(state: &AppState, name: &str) -> Result<Option<StoredService>, Nod
 
 async fn read(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     if state.services.is_builtin(&name) {
@@ -78,7 +78,7 @@ async fn read(
 
 /// A `publish` service must name a topic and an endpoint that exist, and the endpoint must be
 /// allowed to publish there — else every call would fail, long after it was set up.
-async fn publishes_somewhere(state: &AppState, config: &Value) -> Result<(), NodeError> {
+async fn publishes_somewhere(state: &Node, config: &Value) -> Result<(), NodeError> {
     let topic = config["topic_name"].as_str().unwrap_or_default().to_owned();
     let endpoint = config["endpoint"].as_str().unwrap_or_default().to_owned();
     let (store, t, e) = (state.store.clone(), topic.clone(), endpoint.clone());
@@ -90,7 +90,7 @@ async fn publishes_somewhere(state: &AppState, config: &Value) -> Result<(), Nod
     let Some(found_endpoint) = found_endpoint else {
         return Err(NodeError::bad_request(format!("`endpoint`: no endpoint named `{endpoint}`")));
     };
-    let caller = crate::http::endpoint_auth::Caller::of(std::sync::Arc::new(found_endpoint));
+    let caller = crate::node::auth::Caller::of(std::sync::Arc::new(found_endpoint));
     if caller.allowed(signalbox_actors::patterns::Access::Pub, &topic).is_none() {
         return Err(NodeError::bad_request(format!(
             "`endpoint`: `{endpoint}` may not publish to `{topic}` (its role and `pub=` patterns)"
@@ -101,7 +101,7 @@ async fn publishes_somewhere(state: &AppState, config: &Value) -> Result<(), Nod
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, NodeError> {
     let mut body = body.into_inner();
@@ -135,7 +135,7 @@ async fn create(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     if state.services.is_builtin(&name) {
@@ -153,7 +153,7 @@ async fn delete(
 
 async fn invoke(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, NodeError> {

@@ -6,11 +6,12 @@ use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Topic, TopicFields};
 
-use super::{list_answer, one_of, parse_id, search_page, with_id, ListQuery};
+use super::{list_answer, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::http::publish_input::MAX_SECONDS;
-use crate::http::AppState;
+use crate::node::error::one_of;
 use crate::node::error::{blocking, NodeError};
+use crate::node::publish_input::MAX_SECONDS;
+use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/topics").route(web::get().to(list)).route(web::post().to(create))).service(
@@ -105,7 +106,7 @@ fn with_defaults(mut f: TopicFields) -> TopicFields {
 }
 
 /// A topic with its live figures on this node: depths, subscriptions, last publication.
-pub fn topic_json(state: &AppState, t: &Topic) -> Value {
+pub fn topic_json(state: &Node, t: &Topic) -> Value {
     use std::sync::atomic::Ordering;
     let live = state.registry.topic_by_id(t.id);
     let last = live.as_ref().and_then(|e| e.stats.last_pub.lock().ok().and_then(|l| l.clone()));
@@ -144,7 +145,7 @@ struct TopicListQuery {
 
 async fn list(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     query: web::Query<TopicListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     let TopicListQuery { name, q, limit, offset } = query.into_inner();
@@ -169,7 +170,7 @@ async fn list(
 
 async fn create(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     body: web::Json<TopicInput>,
 ) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
@@ -188,7 +189,7 @@ async fn create(
 
 async fn read(
     _caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
@@ -198,7 +199,7 @@ async fn read(
 
 async fn edit(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
     body: web::Json<TopicInput>,
 ) -> Result<HttpResponse, NodeError> {
@@ -218,7 +219,7 @@ async fn edit(
 
 async fn delete(
     caller: AdminCaller,
-    state: web::Data<AppState>,
+    state: web::Data<Node>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;

@@ -9,8 +9,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::http::admin::subscriptions::{MAX_IN_FLIGHT, MAX_WAIT_SECS};
-use crate::http::publish_input::MAX_SECONDS;
+use crate::node::publish_input::MAX_SECONDS;
+use crate::node::subscriptions::{MAX_IN_FLIGHT, MAX_WAIT_SECS};
 
 /// Largest depth a topic takes (`max_depth_gd`, `max_depth_non_gd`).
 const MAX_DEPTH: i64 = 1_000_000_000;

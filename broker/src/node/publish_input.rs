@@ -1,5 +1,5 @@
-//! A publication as it arrives over HTTP (`{"data": …}` or `{"data_list": [...]}`), checked
-//! once here and turned into the actors' `NewMessage`s.
+//! A publication as it arrives (`{"data": …}` or `{"data_list": [...]}`, over REST, WSX or the
+//! admin API), checked once here and turned into the actors' `NewMessage`s.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -138,15 +138,4 @@ fn message(item: PublishItem, default_mime: &str) -> Result<NewMessage, NodeErro
         user_ctx: item.user_ctx.map(|v| v.to_string()),
         msg_id: item.msg_id,
     })
-}
-
-/// The MIME type a message gets when its publisher names none: the request's Content-Type,
-/// unless that is missing or a form encoding.
-pub fn mime_from(req: &actix_web::HttpRequest) -> String {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
-        .filter(|v| !v.is_empty() && v != "application/x-www-form-urlencoded")
-        .unwrap_or_else(|| "application/json".into())
 }
