@@ -12,7 +12,7 @@ use signalbox_actors::supervisor::SyncSubscription;
 use signalbox_actors::time::now_micros;
 
 use super::member::SyncNow;
-use crate::http::admin::messages;
+use crate::node::queues as messages;
 use crate::node::Node;
 
 pub const SERVICES: &[&str] = &[

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod error;
 pub mod publish;
 pub mod publish_input;
+pub mod queues;
 pub mod subscriptions;
 
 use actix::Addr;

@@ -13,11 +13,11 @@ use signalbox_actors::time::iso;
 use signalbox_actors::topic::CountSubscribers;
 use signalbox_actors::PubSubError;
 
-use super::messages::clear_topic;
 use super::{json_fields, list_answer, search_rows, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::links::peer::{LinkControl, LinkStatus};
 use crate::node::error::{blocking, ErrorKind, NodeError};
+use crate::node::queues::clear_topic;
 use crate::node::Node;
 use crate::wsx::session::SessionInfo;
 

@@ -491,35 +491,3 @@ pub async fn ask_peers(state: &Node, question: Value) -> (Vec<(String, Value)>, 
     }
     (answered, silent)
 }
-
-/// Dead letters as admins browse them, each with why it is one (`dead_letter_reason`) and since
-/// when (`dead_letter_time_iso`: SQL's for GD rows, the delivery actor's for in-RAM ones).
-pub async fn explain_dead_letters(
-    state: &Node,
-    sub: &SubEntry,
-    mut rows: Vec<Value>,
-) -> Result<Vec<Value>, NodeError> {
-    let gd: Vec<String> = rows
-        .iter()
-        .filter(|r| r["has_gd"] == true)
-        .filter_map(|r| r["msg_id"].as_str().map(str::to_owned))
-        .collect();
-    let (store, key) = (state.store.clone(), sub.sub.sub_key.clone());
-    let times: HashMap<String, Option<i64>> =
-        blocking(move || store.dead_letter_times(&key, &gd)).await?.into_iter().collect();
-    let max = sub.sub.delivery_max_retry;
-    for row in &mut rows {
-        let count = row["delivery_count"].as_i64().unwrap_or(0);
-        row["dead_letter_reason"] = json!(match sub.sub.delivery_method.as_str() {
-            "notify" if !sub.sub.is_wsx => format!("push failed {count} times (delivery_max_retry {max})"),
-            _ => format!("not acknowledged after {count} deliveries (delivery_max_retry {max})"),
-        });
-        if let Some(Some(at)) = row["msg_id"].as_str().and_then(|id| times.get(id)) {
-            row["dead_letter_time_iso"] = json!(iso(*at));
-        }
-        if row.get("dead_letter_time_iso").is_none() {
-            row["dead_letter_time_iso"] = Value::Null;
-        }
-    }
-    Ok(rows)
-}

@@ -7,23 +7,24 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use signalbox_actors::delivery::{BrowseRam, EditMessage, FindMessage, QueueCommand, RemoveMessage};
-use signalbox_actors::message::{Message, OrderKey};
+use signalbox_actors::delivery::QueueCommand;
+use signalbox_actors::message::Message;
 use signalbox_actors::patterns::Access;
-use signalbox_actors::registry::SubEntry;
 use signalbox_actors::time::now_micros;
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::MessageEdit;
 use signalbox_schema::Page;
 
 use super::{list_answer, parse_id, PageQuery};
-use crate::cluster::member::Cluster;
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::pubsub::mime_from;
 use crate::node::auth::Caller;
 use crate::node::error::{blocking, NodeError};
 use crate::node::publish::{publish_answer, publish_as};
 use crate::node::publish_input::{self, PublishItem};
+use crate::node::queues::{
+    apply_delete, apply_edit, browse, clear_topic, locate, owner_elsewhere, sub_entry, tell_peers,
+};
 use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -49,29 +50,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn topic_entry(state: &Node, raw: &str) -> Result<signalbox_actors::registry::TopicEntry, NodeError> {
     let id = parse_id(raw)?;
     state.registry.topic_by_id(id).ok_or_else(|| NodeError::not_found(format!("no topic with id {id}")))
-}
-
-fn sub_entry(state: &Node, sub_key: &str) -> Result<SubEntry, NodeError> {
-    state.registry.sub(sub_key).ok_or_else(|| NodeError::not_found(format!("no subscription `{sub_key}`")))
-}
-
-/// The node of the cluster that delivers `sub_key`, when it is not this one.
-fn owner_elsewhere<'a>(state: &'a Node, sub_key: &str) -> Option<(&'a Cluster, Option<String>)> {
-    let cluster = state.cluster.as_ref()?;
-    if state.registry.sub(sub_key).is_some() {
-        return None;
-    }
-    cluster.route.get(sub_key).map(|remote| (cluster, remote.node))
-}
-
-/// Tells every other node of a change to messages its delivery actors may hold.
-async fn tell_peers(state: &Node, service: &str, request: Value) {
-    let Some(cluster) = &state.cluster else { return };
-    for (node, answer) in cluster.invoke_all(service, request).await {
-        if let Err(e) = answer {
-            log::warn!("event=peer_not_told service={service} node={node} error={e:?}");
-        }
-    }
 }
 
 async fn topic_messages(
@@ -144,70 +122,6 @@ async fn topic_clear(
     let cleared = clear_topic(&state, &topic).await?;
     audit_admin(&caller, "topic.clear", &topic.topic.name);
     Ok(HttpResponse::Ok().json(json!({"cleared": cleared})))
-}
-
-/// Deletes every message of a topic, GD and in-RAM, in SQL and in its delivery actors.
-pub async fn clear_topic(
-    state: &Node,
-    topic: &signalbox_actors::registry::TopicEntry,
-) -> Result<usize, NodeError> {
-    let store = state.store.clone();
-    let topic_id = topic.topic.id;
-    let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
-    cleared += clear_local_subs(state, topic_id).await?;
-    if let Some(cluster) = &state.cluster {
-        for (_, answer) in cluster.invoke_all("cluster.clear_topic", json!({"topic_id": topic_id})).await {
-            cleared +=
-                answer.map_err(crate::node::error::from_invoke)?["cleared"].as_u64().unwrap_or(0) as usize;
-        }
-    }
-    topic.stats.gd.store(0, std::sync::atomic::Ordering::Relaxed);
-    Ok(cleared)
-}
-
-/// Clears the queues of a topic's subscriptions delivered by this node.
-pub async fn clear_local_subs(state: &Node, topic_id: i64) -> Result<usize, NodeError> {
-    let mut cleared = 0;
-    for sub in state.registry.subs_of_topic(topic_id) {
-        cleared += sub.addr.send(QueueCommand::Clear).await.map_err(PubSubError::from)??;
-    }
-    Ok(cleared)
-}
-
-/// A page of the queue in delivery order, GD (SQL) and in-RAM (actor) merged, and how many
-/// messages the whole queue (or dead-letter list) holds.
-pub async fn browse(
-    state: &Node,
-    sub: &SubEntry,
-    dead: bool,
-    page: Page,
-) -> Result<(Vec<Value>, usize), NodeError> {
-    let store = state.store.clone();
-    let key = sub.sub.sub_key.clone();
-    let upto = Page { limit: page.limit + page.offset, offset: 0 };
-    let (gd, gd_total) =
-        blocking(move || Ok((store.queue_page(&key, dead, upto)?, store.queue_count(&key, dead)?))).await?;
-    let ram = sub.addr.send(BrowseRam { dead }).await.map_err(PubSubError::from)?;
-    let total = gd_total as usize + ram.len();
-    let sub_key = Some(sub.sub.sub_key.as_str());
-    let mut all: Vec<(OrderKey, Value)> = gd
-        .into_iter()
-        .map(|q| {
-            let m = Message::from_stored(q.message, &sub.topic_name);
-            let mut row = m.to_external(sub_key, q.delivery_count, q.creation_time);
-            // Each row says whether it is GD (from SQL) or in-RAM (from the actor).
-            row["has_gd"] = json!(true);
-            (m.order_key(), row)
-        })
-        .chain(ram.into_iter().map(|(key, mut row)| {
-            row["has_gd"] = json!(false);
-            (key, row)
-        }))
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    let rows = all.into_iter().skip(page.offset as usize).take(page.limit as usize).map(|(_, v)| v).collect();
-    let rows = if dead { super::figures::explain_dead_letters(state, sub, rows).await? } else { rows };
-    Ok((rows, total))
 }
 
 async fn queue(
@@ -302,61 +216,6 @@ async fn dead_letters_requeue(
     key: web::Path<String>,
 ) -> Result<HttpResponse, NodeError> {
     queue_command(caller, state, &key, QueueCommand::RequeueDead).await
-}
-
-/// Where a message is: in SQL (GD) with the subscriptions holding it, or in the RAM of this
-/// node's delivery actors.
-async fn locate(state: &Node, msg_id: &str) -> Result<(Arc<Message>, Vec<String>), NodeError> {
-    let store = state.store.clone();
-    let id = msg_id.to_owned();
-    let stored = blocking(move || match store.message(&id) {
-        Ok(m) => Ok(Some((m.clone(), store.message_holders(&id)?))),
-        Err(signalbox_schema::StoreError::NotFound) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await?;
-    if let Some((m, holders)) = stored {
-        let topic = state.registry.topic_by_id(m.topic_id).map(|t| t.topic.name.clone()).unwrap_or_default();
-        return Ok((Arc::new(Message::from_stored(m, &topic)), holders));
-    }
-    if let Some(found) = find_in_ram(state, msg_id).await {
-        let holders =
-            state.registry.subs_of_topic(found.topic_id).into_iter().map(|s| s.sub.sub_key.clone()).collect();
-        return Ok((found, holders));
-    }
-    if let Some(cluster) = &state.cluster {
-        for (_, answer) in cluster.invoke_all("cluster.find_message", json!({"msg_id": msg_id})).await {
-            if let Some(found) = answer.ok().and_then(|a| serde_json::from_value::<Message>(a).ok()) {
-                let holders = cluster.route.of_topic(found.topic_id).into_iter().map(|s| s.sub_key).collect();
-                return Ok((Arc::new(found), holders));
-            }
-        }
-    }
-    Err(NodeError::not_found(format!("no queued message `{msg_id}`")))
-}
-
-/// An in-RAM message held by one of this node's delivery actors.
-pub async fn find_in_ram(state: &Node, msg_id: &str) -> Option<Arc<Message>> {
-    for sub in state.registry.subs() {
-        if let Ok(Some(found)) = sub.addr.send(FindMessage { msg_id: msg_id.to_owned() }).await {
-            return Some(found);
-        }
-    }
-    None
-}
-
-/// An edited message replaces the copies this node's delivery actors hold.
-pub async fn apply_edit(state: &Node, edited: &Arc<Message>) {
-    for sub in state.registry.subs_of_topic(edited.topic_id) {
-        let _ = sub.addr.send(EditMessage { msg: edited.clone() }).await;
-    }
-}
-
-/// A deleted message leaves this node's delivery actors.
-pub async fn apply_delete(state: &Node, topic_id: i64, msg_id: &str) {
-    for sub in state.registry.subs_of_topic(topic_id) {
-        let _ = sub.addr.send(RemoveMessage { msg_id: msg_id.to_owned() }).await;
-    }
 }
 
 async fn read(
