@@ -148,14 +148,14 @@ pub async fn invoke(state: web::Data<Node>, service: String, request: Value) -> 
                 .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
             Ok(json!({"acked": outcome.acked, "unknown": outcome.unknown}))
         }
-        "cluster.actors" => Ok(Value::Array(crate::http::admin::actors::local_rows(&state).await)),
+        "cluster.actors" => Ok(Value::Array(crate::node::actors::local_rows(&state).await)),
         "cluster.actor_command" => {
             let command: ActorCommand = serde_json::from_value(request).map_err(bad)?;
             let body = match command.body {
                 Value::Null => Vec::new(),
                 other => other.to_string().into_bytes(),
             };
-            crate::http::admin::actors::run_command(&state, &command.actor_id, &command.command, &body)
+            crate::node::actors::run_command(&state, &command.actor_id, &command.command, &body)
                 .await
                 .map_err(status)
         }
