@@ -126,7 +126,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         history: Default::default(),
         rest_clients: Default::default(),
     });
-    http::admin::figures::start_sampling(state.clone());
+    crate::node::figures::start_sampling(state.clone().into_inner());
     state
         .channels
         .reload(prepared.store.wsx_channels().map_err(|e| format!("cannot load WSX channels: {e}"))?);

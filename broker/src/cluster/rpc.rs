@@ -205,7 +205,7 @@ pub async fn invoke(state: web::Data<Node>, service: String, request: Value) -> 
             let cleared = messages::clear_local_subs(&state, topic_id).await.map_err(status)?;
             Ok(json!({"cleared": cleared}))
         }
-        "cluster.console" => crate::http::admin::figures::answer_peer(&state, request).await,
+        "cluster.console" => crate::node::figures::answer_peer(&state, request).await,
         _ => Err(ServiceError::NotFound(service)),
     }
 }

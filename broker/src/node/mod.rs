@@ -5,6 +5,7 @@ pub mod actors;
 pub mod auth;
 pub mod clients;
 pub mod error;
+pub mod figures;
 pub mod publish;
 pub mod publish_input;
 pub mod queues;

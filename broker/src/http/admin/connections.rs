@@ -16,9 +16,9 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::figures;
 use crate::http::auth::AdminCaller;
 use crate::node::error::NodeError;
+use crate::node::figures;
 use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

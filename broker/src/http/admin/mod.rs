@@ -7,7 +7,6 @@ mod channels;
 mod cluster;
 mod connections;
 pub mod endpoints;
-pub mod figures;
 mod file_channels;
 mod links;
 pub mod messages;

@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 use signalbox_actors::history::{FINE_INTERVAL, MAX_RANGE, SUB_COARSE_LEN};
 use signalbox_actors::time::{iso, now_micros};
 
-use super::figures::{self, NodeShare, PointShare, TopicShare};
 use crate::http::auth::AdminCaller;
 use crate::node::error::{blocking, NodeError};
+use crate::node::figures::{self, NodeShare, PointShare, TopicShare};
 use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

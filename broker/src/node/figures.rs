@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::web;
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -27,11 +26,11 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::QueueFigures;
 
-use crate::node::error::{blocking, NodeError};
-use crate::node::Node;
+use super::error::{blocking, NodeError};
+use super::Node;
 
 /// Starts sampling the node's figures every [`FINE_INTERVAL`], the first sample at once.
-pub fn start_sampling(state: web::Data<Node>) {
+pub fn start_sampling(state: std::sync::Arc<Node>) {
     actix_rt::spawn(async move {
         let mut every = tokio::time::interval(FINE_INTERVAL);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
