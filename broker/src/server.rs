@@ -132,7 +132,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         .reload(prepared.store.wsx_channels().map_err(|e| format!("cannot load WSX channels: {e}"))?);
     match &cluster {
         Some(cluster) => {
-            state.channels.set_internal(crate::cluster::internal_channel(config.max_message_size));
+            state.channels.set_internal(crate::wsx::internal_channel(config.max_message_size));
             // Registers, takes this node's share of the subscriptions (and links and file
             // channels if it leads) before the node says it is listening.
             cluster

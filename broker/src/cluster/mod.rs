@@ -11,39 +11,16 @@
 //! on another node reach it.
 //!
 //! [`member::ClusterMember`] is the actor that does all of this for one node; [`leader`] holds
-//! the leader's decisions, [`handover`] how a subscription changes nodes without loss, and
-//! [`rpc`] answers what other nodes ask over the internal link.
+//! the leader's decisions and [`handover`] how a subscription changes nodes without loss. What
+//! other nodes ask over the internal link is answered by [`crate::node::peer_calls`].
 
 pub mod handover;
 pub mod leader;
 pub mod member;
-pub mod rpc;
 
-use std::sync::Arc;
+use signalbox_schema::models::Endpoint;
 
-use signalbox_schema::models::{Endpoint, WsxChannel};
-
-use crate::internal_channel::{CHANNEL_ID, CHANNEL_PATH};
-use crate::wsx::{Channel, GATEWAY};
-
-/// The internal channel's settings: only the cluster's own services, generous frames.
-pub fn internal_channel(max_message_size: usize) -> Arc<Channel> {
-    let row = WsxChannel {
-        id: CHANNEL_ID,
-        name: "_cluster".into(),
-        path: CHANNEL_PATH.into(),
-        service: GATEWAY.into(),
-        allowed_services: "[]".into(),
-        new_token_wait_time: 5.0,
-        token_ttl: 1e9,
-        ping_interval: 15.0,
-        pings_missed_threshold: 4,
-        // A forwarded batch carries whole messages plus their envelope.
-        max_frame_size: (max_message_size as i64).saturating_mul(4),
-        created_at: 0,
-    };
-    Arc::new(Channel { row, allowed: rpc::SERVICES.iter().map(|s| s.to_string()).collect() })
-}
+use crate::internal_channel::CHANNEL_PATH;
 
 /// The identity a peer node's session runs as (it has no endpoint row).
 pub fn peer_endpoint(node: &str) -> Endpoint {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clients;
 pub mod error;
 pub mod figures;
+pub mod peer_calls;
 pub mod publish;
 pub mod publish_input;
 pub mod queues;

@@ -19,6 +19,7 @@ use actix_web::dev::Extensions;
 use actix_web::{web, HttpRequest, HttpResponse};
 use signalbox_schema::models::WsxChannel;
 
+use crate::internal_channel::{CHANNEL_ID, CHANNEL_PATH};
 use crate::node::error::NodeError;
 use crate::node::Node;
 use session::WsxSession;
@@ -171,4 +172,26 @@ pub fn remember_socket(connection: &dyn Any, data: &mut Extensions) {
     if let Ok(fd) = duplicate {
         data.insert(ConnectionSocket(Arc::new(fd)));
     }
+}
+
+/// The internal channel's settings: only the cluster's own services, generous frames.
+pub fn internal_channel(max_message_size: usize) -> Arc<Channel> {
+    let row = WsxChannel {
+        id: CHANNEL_ID,
+        name: "_cluster".into(),
+        path: CHANNEL_PATH.into(),
+        service: GATEWAY.into(),
+        allowed_services: "[]".into(),
+        new_token_wait_time: 5.0,
+        token_ttl: 1e9,
+        ping_interval: 15.0,
+        pings_missed_threshold: 4,
+        // A forwarded batch carries whole messages plus their envelope.
+        max_frame_size: (max_message_size as i64).saturating_mul(4),
+        created_at: 0,
+    };
+    Arc::new(Channel {
+        row,
+        allowed: crate::node::peer_calls::SERVICES.iter().map(|s| s.to_string()).collect(),
+    })
 }

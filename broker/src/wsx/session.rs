@@ -461,7 +461,7 @@ impl WsxSession {
         }
         self.calls_in_flight += 1;
         if self.channel.row.id == crate::internal_channel::CHANNEL_ID {
-            let fut = crate::cluster::rpc::invoke(self.state.clone(), service, request);
+            let fut = crate::node::peer_calls::invoke(self.state.clone().into_inner(), service, request);
             let fut = Box::pin(fut);
             ctx.spawn(
                 fut.into_actor(self)

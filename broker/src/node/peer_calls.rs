@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use actix_web::web;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signalbox_actors::delivery::{Ack, Enqueue, Pull, QueueCommand, Resync};
@@ -11,9 +10,9 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::supervisor::SyncSubscription;
 use signalbox_actors::time::now_micros;
 
-use super::member::SyncNow;
-use crate::node::queues as messages;
-use crate::node::Node;
+use super::queues as messages;
+use super::Node;
+use crate::cluster::member::SyncNow;
 
 pub const SERVICES: &[&str] = &[
     "cluster.forward",
@@ -96,7 +95,7 @@ fn not_here(sub_key: &str) -> ServiceError {
 }
 
 /// Runs one cluster service for a peer node.
-pub async fn invoke(state: web::Data<Node>, service: String, request: Value) -> Result<Value, ServiceError> {
+pub async fn invoke(state: Arc<Node>, service: String, request: Value) -> Result<Value, ServiceError> {
     match service.as_str() {
         "cluster.forward" => {
             let forward: Forward = serde_json::from_value(request).map_err(bad)?;
