@@ -154,10 +154,15 @@ impl Supervisor {
         let live: HashSet<i64> = topics.iter().map(|t| t.id).collect();
         for entry in self.registry.topics() {
             if !live.contains(&entry.topic.id) {
-                self.registry.remove_topic(entry.topic.id);
+                // Its subscriptions went with it: their delivery actors stop too (else one
+                // would go on pushing the deleted topic's backlog it holds).
                 for sub in self.registry.subs_of_topic(entry.topic.id) {
-                    self.registry.remove_sub(&sub.sub.sub_key);
+                    if let Some(stopped) = self.stop_subscription(&sub.sub.sub_key) {
+                        stopped.addr.do_send(StopDelivery);
+                    }
+                    self.metrics.forget_subscription(&sub.sub.sub_key);
                 }
+                self.registry.remove_topic(entry.topic.id);
             }
         }
         for (topic, depth) in topics.into_iter().zip(depths) {

@@ -66,61 +66,17 @@ impl Store {
     /// rather than statements per message.
     pub fn gd_commit(&self, batch: &[GdPublication]) -> StoreResult<Vec<GdOutcome>> {
         self.write_with_removals(|conn| {
-            let now = now_micros();
-            let mut outcomes = repeats(conn, batch)?;
-            let mut topic_ids: Vec<i64> = batch.iter().map(|p| p.message.topic_id).collect();
-            topic_ids.sort_unstable();
-            topic_ids.dedup();
-            let subs: Vec<(i64, String)> = pubsub_sub::table
-                .filter(pubsub_sub::topic_id.eq_any(&topic_ids))
-                .select((pubsub_sub::topic_id, pubsub_sub::sub_key))
-                .load(conn)?;
-            // A publication for some subscriptions only (kept as GD for a cluster node that
-            // could not take it, or a queue handed over) may name a message stored already.
-            let partial: Vec<&str> = batch
-                .iter()
-                .filter(|p| p.only_sub_keys.is_some())
-                .map(|p| p.message.pub_msg_id.as_str())
-                .collect();
-            let mut stored: std::collections::HashSet<String> = match partial.is_empty() {
-                true => Default::default(),
-                false => pubsub_message::table
-                    .filter(pubsub_message::pub_msg_id.eq_any(&partial))
-                    .select(pubsub_message::pub_msg_id)
-                    .load::<String>(conn)?
-                    .into_iter()
-                    .collect(),
-            };
-            let subs_of = |p| subscriptions_of(&subs, p);
-
-            let mut messages = Vec::with_capacity(batch.len());
-            let mut queue = Vec::new();
-            for (p, outcome) in batch.iter().zip(outcomes.iter_mut()) {
-                if outcome.is_some() {
-                    continue;
+            let mut tries = 0;
+            loop {
+                // Another node may commit a publisher's msg_id between our look for repeats and
+                // our insert (PostgreSQL): the insert then fails on the unique key, this batch's
+                // savepoint is rolled back, and the repeats are read again — they see it now,
+                // and it is answered as a repeat, not as a storage error.
+                match conn.transaction(|conn| commit_batch(conn, batch)) {
+                    Err(StoreError::Conflict(_)) if tries < 3 => tries += 1,
+                    other => return other,
                 }
-                let m = &p.message;
-                let queued = subs_of(p).count();
-                if queued == 0 && p.drop_if_no_subs {
-                    *outcome = Some(GdOutcome::Dropped);
-                    continue;
-                }
-                if stored.insert(m.pub_msg_id.clone()) {
-                    messages.push(MessageRow::of(m, queued > 0));
-                }
-                queue.extend(subs_of(p).map(|sub_key| QueueInsert {
-                    pub_msg_id: &m.pub_msg_id,
-                    sub_key,
-                    creation_time: now,
-                    priority: m.priority,
-                    order_time: m.ext_pub_time.unwrap_or(m.pub_time),
-                    pub_time: m.pub_time,
-                }));
-                *outcome = Some(GdOutcome::Stored { queued });
             }
-            insert_messages(conn, &messages)?;
-            insert_queue_rows(conn, &queue)?;
-            Ok(outcomes.into_iter().map(|o| o.expect("every publication has an outcome")).collect())
         })
     }
 
@@ -589,6 +545,62 @@ fn repeats(conn: &mut AnyConnection, batch: &[GdPublication]) -> StoreResult<Vec
         }
     }
     Ok(out)
+}
+
+/// The inserts of one GD group commit (see [`Store::gd_commit`]).
+fn commit_batch(conn: &mut AnyConnection, batch: &[GdPublication]) -> StoreResult<Vec<GdOutcome>> {
+    let now = now_micros();
+    let mut outcomes = repeats(conn, batch)?;
+    let mut topic_ids: Vec<i64> = batch.iter().map(|p| p.message.topic_id).collect();
+    topic_ids.sort_unstable();
+    topic_ids.dedup();
+    let subs: Vec<(i64, String)> = pubsub_sub::table
+        .filter(pubsub_sub::topic_id.eq_any(&topic_ids))
+        .select((pubsub_sub::topic_id, pubsub_sub::sub_key))
+        .load(conn)?;
+    // A publication for some subscriptions only (kept as GD for a cluster node that
+    // could not take it, or a queue handed over) may name a message stored already.
+    let partial: Vec<&str> =
+        batch.iter().filter(|p| p.only_sub_keys.is_some()).map(|p| p.message.pub_msg_id.as_str()).collect();
+    let mut stored: std::collections::HashSet<String> = match partial.is_empty() {
+        true => Default::default(),
+        false => pubsub_message::table
+            .filter(pubsub_message::pub_msg_id.eq_any(&partial))
+            .select(pubsub_message::pub_msg_id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect(),
+    };
+    let subs_of = |p| subscriptions_of(&subs, p);
+
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut queue = Vec::new();
+    for (p, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            continue;
+        }
+        let m = &p.message;
+        let queued = subs_of(p).count();
+        if queued == 0 && p.drop_if_no_subs {
+            *outcome = Some(GdOutcome::Dropped);
+            continue;
+        }
+        if stored.insert(m.pub_msg_id.clone()) {
+            messages.push(MessageRow::of(m, queued > 0));
+        }
+        queue.extend(subs_of(p).map(|sub_key| QueueInsert {
+            pub_msg_id: &m.pub_msg_id,
+            sub_key,
+            creation_time: now,
+            priority: m.priority,
+            order_time: m.ext_pub_time.unwrap_or(m.pub_time),
+            pub_time: m.pub_time,
+        }));
+        *outcome = Some(GdOutcome::Stored { queued });
+    }
+    insert_messages(conn, &messages)?;
+    insert_queue_rows(conn, &queue)?;
+    Ok(outcomes.into_iter().map(|o| o.expect("every publication has an outcome")).collect())
 }
 
 #[cfg(test)]
