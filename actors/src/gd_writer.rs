@@ -113,7 +113,8 @@ impl Handler<PersistGd> for GdWriter {
 
 #[cfg(test)]
 mod tests {
-    use signalbox_schema::models::{EndpointFields, StoredMessage, SubscriptionFields, TopicFields};
+    use signalbox_schema::models::StoredMessage;
+    use signalbox_schema::testing;
 
     use super::*;
 
@@ -136,60 +137,11 @@ mod tests {
             .expect("temporary directory");
             let url = format!("sqlite://{}", dir.path().join("gd.db").display());
             let store = Store::open(&url, 4).expect("store opens");
-            let endpoint = store
-                .endpoint_create(EndpointFields {
-                    name: Some("subscriber".into()),
-                    role: Some("pub-sub".into()),
-                    endpoint_type: Some("rest".into()),
-                    topic_patterns: Some("sub=/**".into()),
-                    auth: Some("none".into()),
-                    created_at: Some(1),
-                    ..Default::default()
-                })
-                .expect("endpoint");
-            let topic = |name: &str| {
-                store
-                    .topic_create(TopicFields {
-                        name: Some(name.into()),
-                        is_active: Some(true),
-                        has_gd: Some(true),
-                        is_api_sub_allowed: Some(true),
-                        max_depth_gd: Some(1_000_000),
-                        max_depth_non_gd: Some(1_000),
-                        on_overflow_non_gd: Some("reject".into()),
-                        limit_message_expiry: Some(86_400),
-                        limit_sub_inactivity: Some(0),
-                        on_no_subs_pub: Some("accept".into()),
-                        dedup_window: Some(120),
-                        created_at: Some(1),
-                    })
-                    .expect("topic")
-                    .id
-            };
+            let endpoint = store.endpoint_create(testing::endpoint("subscriber")).expect("endpoint");
+            let topic = |name: &str| store.topic_create(testing::topic(name)).expect("topic").id;
             let (topic, other_topic) = (topic("/t"), topic("/other"));
             let sub_key = store
-                .subscription_create(SubscriptionFields {
-                    sub_key: Some("zpsk.gd".into()),
-                    topic_id: Some(topic),
-                    endpoint_id: Some(endpoint.id),
-                    creation_time: Some(1),
-                    sub_pattern_matched: Some("sub=/**".into()),
-                    delivery_method: Some("pull".into()),
-                    ack_mode: Some("auto".into()),
-                    ack_timeout: Some(30.0),
-                    delivery_batch_size: Some(100),
-                    wrap_one_msg_in_list: Some(true),
-                    delivery_max_retry: Some(10),
-                    delivery_err_should_block: Some(true),
-                    wait_sock_err: Some(0.0),
-                    wait_non_sock_err: Some(0.0),
-                    active_status: Some("active".into()),
-                    max_in_flight: Some(100),
-                    push_config: Some(None),
-                    is_wsx: Some(false),
-                    unsub_on_wsx_close: Some(false),
-                    server_name: Some(None),
-                })
+                .subscription_create(testing::subscription("zpsk.gd", topic, endpoint.id))
                 .expect("subscription")
                 .sub_key;
             Fixture { store, topic, other_topic, sub_key, _dir: dir }

@@ -36,10 +36,8 @@ use signalbox_actors::sinks::{PushFrame, SinkDeps, SinkError};
 use signalbox_actors::stats::TopicStats;
 use signalbox_actors::time::Clock;
 use signalbox_actors::Metrics;
-use signalbox_schema::models::{
-    EndpointFields, GdOutcome, GdPublication, Subscription, SubscriptionFields, TopicFields,
-};
-use signalbox_schema::{Page, Store};
+use signalbox_schema::models::{GdOutcome, GdPublication, Subscription, SubscriptionFields, TopicFields};
+use signalbox_schema::{testing, Page, Store};
 
 const SECOND: i64 = 1_000_000;
 /// A message published without an expiration lives this long.
@@ -555,17 +553,7 @@ impl Fixture {
         .expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("props.db").display());
         let store = Store::open(&url, 4).expect("store opens");
-        let endpoint = store
-            .endpoint_create(EndpointFields {
-                name: Some("prop-subscriber".into()),
-                role: Some("pub-sub".into()),
-                endpoint_type: Some("rest".into()),
-                topic_patterns: Some("sub=/**".into()),
-                auth: Some("none".into()),
-                created_at: Some(1),
-                ..Default::default()
-            })
-            .expect("endpoint");
+        let endpoint = store.endpoint_create(testing::endpoint("prop-subscriber")).expect("endpoint");
         // Pushes here go to the fake session only; HTTPS would trust nothing.
         let tls =
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -593,49 +581,30 @@ impl Fixture {
     fn subscription(&self, case: &Case, push: bool) -> (Arc<Subscription>, String) {
         let n = self.cases.fetch_add(1, Ordering::Relaxed);
         let name = format!("/prop/{n}");
-        let topic = self
-            .store
-            .topic_create(TopicFields {
-                name: Some(name.clone()),
-                is_active: Some(true),
-                has_gd: Some(false),
-                is_api_sub_allowed: Some(true),
-                max_depth_gd: Some(1_000_000),
-                max_depth_non_gd: Some(1_000_000),
-                on_overflow_non_gd: Some("reject".into()),
-                limit_message_expiry: Some(NEVER),
-                limit_sub_inactivity: Some(NEVER),
-                on_no_subs_pub: Some("accept".into()),
-                dedup_window: Some(0),
-                created_at: Some(1),
-            })
-            .expect("topic");
-        let sub = self
-            .store
-            .subscription_create(SubscriptionFields {
-                sub_key: Some(format!("zpsk.prop.{n}")),
-                topic_id: Some(topic.id),
-                endpoint_id: Some(self.endpoint_id),
-                creation_time: Some(1),
-                sub_pattern_matched: Some("sub=/**".into()),
-                delivery_method: Some(if push { "notify" } else { "pull" }.into()),
-                ack_mode: Some(if case.explicit { "explicit" } else { "auto" }.into()),
-                ack_timeout: Some(case.ack_timeout as f64),
-                delivery_batch_size: Some(case.batch),
-                wrap_one_msg_in_list: Some(true),
-                delivery_max_retry: Some(case.max_retry),
-                delivery_err_should_block: Some(case.block_on_error),
-                // No waiting after a failure: the retry comes at once, with no real sleep.
-                wait_sock_err: Some(0.0),
-                wait_non_sock_err: Some(0.0),
-                active_status: Some("active".into()),
-                max_in_flight: Some(case.max_in_flight),
-                push_config: Some(push.then(|| r#"{"type":"wsx"}"#.to_owned())),
-                is_wsx: Some(push),
-                unsub_on_wsx_close: Some(false),
-                server_name: Some(None),
-            })
-            .expect("subscription");
+        let topic = TopicFields {
+            has_gd: Some(false),
+            max_depth_non_gd: Some(1_000_000),
+            limit_message_expiry: Some(NEVER),
+            limit_sub_inactivity: Some(NEVER),
+            dedup_window: Some(0),
+            ..testing::topic(&name)
+        };
+        let topic = self.store.topic_create(topic).expect("topic");
+        // No waiting after a failure (the testing default): the retry comes at once, with no
+        // real sleep.
+        let sub = SubscriptionFields {
+            delivery_method: Some(if push { "notify" } else { "pull" }.into()),
+            ack_mode: Some(if case.explicit { "explicit" } else { "auto" }.into()),
+            ack_timeout: Some(case.ack_timeout as f64),
+            delivery_batch_size: Some(case.batch),
+            delivery_max_retry: Some(case.max_retry),
+            delivery_err_should_block: Some(case.block_on_error),
+            max_in_flight: Some(case.max_in_flight),
+            push_config: Some(push.then(|| r#"{"type":"wsx"}"#.to_owned())),
+            is_wsx: Some(push),
+            ..testing::subscription(&format!("zpsk.prop.{n}"), topic.id, self.endpoint_id)
+        };
+        let sub = self.store.subscription_create(sub).expect("subscription");
         (Arc::new(sub), name)
     }
 }

@@ -15,7 +15,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use super::Removal;
 use crate::cluster::Fence;
 use crate::models::*;
-use crate::{now_micros, Page, Store, StoreError};
+use crate::{now_micros, testing, Page, Store, StoreError};
 
 const SECOND: i64 = 1_000_000;
 
@@ -92,68 +92,21 @@ struct Fixture<'a> {
 
 impl<'a> Fixture<'a> {
     fn new(db: &'a Db) -> Fixture<'a> {
-        let endpoint = db
-            .store
-            .endpoint_create(EndpointFields {
-                name: Some("subscriber".into()),
-                role: Some("pub-sub".into()),
-                endpoint_type: Some("rest".into()),
-                topic_patterns: Some("sub=/**".into()),
-                auth: Some("none".into()),
-                created_at: Some(1),
-                ..Default::default()
-            })
-            .expect("endpoint");
+        let endpoint = db.store.endpoint_create(testing::endpoint("subscriber")).expect("endpoint");
         Fixture { store: &db.store, endpoint_id: endpoint.id, now: now_micros() }
     }
 
     fn topic(&self, name: &str) -> i64 {
-        self.store
-            .topic_create(TopicFields {
-                name: Some(name.into()),
-                is_active: Some(true),
-                has_gd: Some(true),
-                is_api_sub_allowed: Some(true),
-                max_depth_gd: Some(1_000_000),
-                max_depth_non_gd: Some(1_000),
-                on_overflow_non_gd: Some("reject".into()),
-                limit_message_expiry: Some(86_400),
-                limit_sub_inactivity: Some(0),
-                on_no_subs_pub: Some("accept".into()),
-                dedup_window: Some(120),
-                created_at: Some(1),
-            })
-            .expect("topic")
-            .id
+        self.store.topic_create(testing::topic(name)).expect("topic").id
     }
 
     fn subscribe(&self, topic_id: i64, sub_key: &str) -> String {
-        self.store
-            .subscription_create(SubscriptionFields {
-                sub_key: Some(sub_key.into()),
-                topic_id: Some(topic_id),
-                endpoint_id: Some(self.endpoint_id),
-                creation_time: Some(1),
-                sub_pattern_matched: Some("sub=/**".into()),
-                delivery_method: Some("pull".into()),
-                ack_mode: Some("auto".into()),
-                ack_timeout: Some(30.0),
-                delivery_batch_size: Some(100),
-                wrap_one_msg_in_list: Some(true),
-                delivery_max_retry: Some(10),
-                delivery_err_should_block: Some(true),
-                wait_sock_err: Some(0.0),
-                wait_non_sock_err: Some(0.0),
-                active_status: Some("active".into()),
-                max_in_flight: Some(100),
-                push_config: Some(None),
-                // WSX subscriptions: several per (endpoint, topic) are allowed.
-                is_wsx: Some(true),
-                unsub_on_wsx_close: Some(false),
-                server_name: Some(None),
-            })
-            .expect("subscription")
-            .sub_key
+        // WSX subscriptions: several per (endpoint, topic) are allowed.
+        let fields = SubscriptionFields {
+            is_wsx: Some(true),
+            ..testing::subscription(sub_key, topic_id, self.endpoint_id)
+        };
+        self.store.subscription_create(fields).expect("subscription").sub_key
     }
 
     /// A message published `at` microseconds after the fixture's start.

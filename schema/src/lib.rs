@@ -25,6 +25,8 @@ pub mod models;
 pub mod schema;
 mod sealed;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use connection::{AnyConnection, Backend};
 pub use figures::QueueFigures;

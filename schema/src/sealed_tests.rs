@@ -7,7 +7,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::{SealedCell, SealedRow};
 use crate::models::*;
-use crate::{now_micros, Store};
+use crate::{now_micros, testing, Store};
 
 /// A store on a database of its own, and what removes it.
 fn stores() -> Vec<(Store, Box<dyn FnOnce()>)> {
@@ -55,57 +55,20 @@ fn link(name: &str) -> WsxLinkFields {
 }
 
 fn subscription(store: &Store, sub_key: &str, push_config: &str) {
-    let topic = store
-        .topic_create(TopicFields {
-            name: Some(format!("/t/{sub_key}")),
-            is_active: Some(true),
-            has_gd: Some(true),
-            is_api_sub_allowed: Some(true),
-            max_depth_gd: Some(1000),
-            max_depth_non_gd: Some(1000),
-            on_overflow_non_gd: Some("reject".into()),
-            limit_message_expiry: Some(86_400),
-            limit_sub_inactivity: Some(0),
-            on_no_subs_pub: Some("accept".into()),
-            dedup_window: Some(120),
-            created_at: Some(1),
-        })
-        .unwrap();
-    let endpoint = store
-        .endpoint_create(EndpointFields {
-            name: Some(format!("e-{sub_key}")),
-            role: Some("sub-only".into()),
-            endpoint_type: Some("amqp".into()),
-            topic_patterns: Some("sub=/**".into()),
-            auth: Some("none".into()),
-            created_at: Some(1),
-            ..Default::default()
-        })
-        .unwrap();
-    store
-        .subscription_create(SubscriptionFields {
-            sub_key: Some(sub_key.into()),
-            topic_id: Some(topic.id),
-            endpoint_id: Some(endpoint.id),
-            creation_time: Some(1),
-            sub_pattern_matched: Some("sub=/**".into()),
-            delivery_method: Some("notify".into()),
-            ack_mode: Some("auto".into()),
-            ack_timeout: Some(30.0),
-            delivery_batch_size: Some(100),
-            wrap_one_msg_in_list: Some(true),
-            delivery_max_retry: Some(10),
-            delivery_err_should_block: Some(true),
-            wait_sock_err: Some(0.0),
-            wait_non_sock_err: Some(0.0),
-            active_status: Some("pub-sub".into()),
-            max_in_flight: Some(1),
-            push_config: Some(Some(push_config.into())),
-            is_wsx: Some(false),
-            unsub_on_wsx_close: Some(false),
-            server_name: Some(None),
-        })
-        .unwrap();
+    let topic = store.topic_create(testing::topic(&format!("/t/{sub_key}"))).unwrap();
+    let endpoint = EndpointFields {
+        role: Some("sub-only".into()),
+        endpoint_type: Some("amqp".into()),
+        ..testing::endpoint(&format!("e-{sub_key}"))
+    };
+    let endpoint = store.endpoint_create(endpoint).unwrap();
+    let subscription = SubscriptionFields {
+        delivery_method: Some("notify".into()),
+        push_config: Some(Some(push_config.into())),
+        max_in_flight: Some(1),
+        ..testing::subscription(sub_key, topic.id, endpoint.id)
+    };
+    store.subscription_create(subscription).unwrap();
 }
 
 #[test]

@@ -586,9 +586,8 @@ fn window_hands_over_the_head_of_the_queue_and_never_past_what_it_knows() {
 /// nothing tells the window that SQL changed before its bound.
 #[actix_rt::test]
 async fn a_gd_message_raised_in_priority_from_past_the_window_is_handed_over_next() {
-    use signalbox_schema::models::{
-        EndpointFields, GdPublication, MessageEdit, SubscriptionFields, TopicFields,
-    };
+    use signalbox_schema::models::{GdPublication, MessageEdit, SubscriptionFields, TopicFields};
+    use signalbox_schema::testing;
 
     use actix::Actor;
 
@@ -597,57 +596,14 @@ async fn a_gd_message_raised_in_priority_from_past_the_window_is_handed_over_nex
     let dir = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).expect("temporary directory");
     let store = signalbox_schema::Store::open(&format!("sqlite://{}", dir.path().join("w.db").display()), 4)
         .expect("store");
-    let endpoint = store
-        .endpoint_create(EndpointFields {
-            name: Some("subscriber".into()),
-            role: Some("pub-sub".into()),
-            endpoint_type: Some("rest".into()),
-            topic_patterns: Some("sub=/**".into()),
-            auth: Some("none".into()),
-            created_at: Some(1),
-            ..Default::default()
-        })
-        .expect("endpoint");
-    let topic = store
-        .topic_create(TopicFields {
-            name: Some("/deep".into()),
-            is_active: Some(true),
-            has_gd: Some(true),
-            is_api_sub_allowed: Some(true),
-            max_depth_gd: Some(100_000),
-            max_depth_non_gd: Some(1_000),
-            on_overflow_non_gd: Some("reject".into()),
-            limit_message_expiry: Some(86_400),
-            limit_sub_inactivity: Some(0),
-            on_no_subs_pub: Some("accept".into()),
-            dedup_window: Some(0),
-            created_at: Some(1),
-        })
-        .expect("topic");
-    let sub = store
-        .subscription_create(SubscriptionFields {
-            sub_key: Some("zpsk.deep".into()),
-            topic_id: Some(topic.id),
-            endpoint_id: Some(endpoint.id),
-            creation_time: Some(1),
-            sub_pattern_matched: Some("sub=/**".into()),
-            delivery_method: Some("pull".into()),
-            ack_mode: Some("auto".into()),
-            ack_timeout: Some(30.0),
-            delivery_batch_size: Some(1),
-            wrap_one_msg_in_list: Some(true),
-            delivery_max_retry: Some(10),
-            delivery_err_should_block: Some(true),
-            wait_sock_err: Some(0.0),
-            wait_non_sock_err: Some(0.0),
-            active_status: Some("active".into()),
-            max_in_flight: Some(100),
-            push_config: Some(None),
-            is_wsx: Some(false),
-            unsub_on_wsx_close: Some(false),
-            server_name: Some(None),
-        })
-        .expect("subscription");
+    let endpoint = store.endpoint_create(testing::endpoint("subscriber")).expect("endpoint");
+    let topic = TopicFields { dedup_window: Some(0), ..testing::topic("/deep") };
+    let topic = store.topic_create(topic).expect("topic");
+    let sub = SubscriptionFields {
+        delivery_batch_size: Some(1),
+        ..testing::subscription("zpsk.deep", topic.id, endpoint.id)
+    };
+    let sub = store.subscription_create(sub).expect("subscription");
     let now = signalbox_schema::now_micros();
     let backlog: Vec<GdPublication> = (0..GD_WINDOW + 2)
         .map(|i| GdPublication {

@@ -45,18 +45,10 @@ impl Fixture {
     /// started and ready (its mailbox at full size).
     async fn topic(&self, name: &str, fields: TopicFields) -> Running {
         let defaults = TopicFields {
-            name: Some(name.into()),
-            is_active: Some(true),
             has_gd: Some(false),
-            is_api_sub_allowed: Some(true),
             max_depth_gd: Some(1_000),
-            max_depth_non_gd: Some(1_000),
-            on_overflow_non_gd: Some("reject".into()),
             limit_message_expiry: Some(3_600),
-            limit_sub_inactivity: Some(0),
-            on_no_subs_pub: Some("accept".into()),
-            dedup_window: Some(120),
-            created_at: Some(1),
+            ..signalbox_schema::testing::topic(name)
         };
         let topic = self.store.topic_create(merge(defaults, fields)).expect("topic");
         let stats = Arc::new(TopicStats::default());
