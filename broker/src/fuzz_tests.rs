@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::frames::ClientFrame;
 use crate::node::error::{parse_json, ErrorKind, NodeError};
 use crate::node::publish_input::{self, MAX_SECONDS};
-use crate::node::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
+use crate::node::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS, OPTION_FIELDS};
 
 /// `cases` unless `PROPTEST_CASES` says otherwise; a fixed seed unless `PROPTEST_RNG_SEED`
 /// names one; no regression files.
@@ -325,21 +325,6 @@ proptest! {
 }
 
 // --- Subscription options ---
-
-const OPTION_FIELDS: &[&str] = &[
-    "delivery_method",
-    "ack_mode",
-    "ack_timeout",
-    "delivery_batch_size",
-    "wrap_one_msg_in_list",
-    "delivery_max_retry",
-    "delivery_err_should_block",
-    "wait_sock_err",
-    "wait_non_sock_err",
-    "active_status",
-    "max_in_flight",
-    "push",
-];
 
 /// JSON text of a number near a bound, huge, negative, fractional or out of f64's range, or
 /// of any other value.

@@ -13,6 +13,22 @@ use signalbox_schema::StoreError;
 use super::error::{one_of, NodeError};
 use super::Node;
 
+/// The names of [`SubscriptionOptions`]' fields.
+pub const OPTION_FIELDS: &[&str] = &[
+    "delivery_method",
+    "ack_mode",
+    "ack_timeout",
+    "delivery_batch_size",
+    "wrap_one_msg_in_list",
+    "delivery_max_retry",
+    "delivery_err_should_block",
+    "wait_sock_err",
+    "wait_non_sock_err",
+    "active_status",
+    "max_in_flight",
+    "push",
+];
+
 /// The subscription fields of INTERFACES §8.1 that a caller may set.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
