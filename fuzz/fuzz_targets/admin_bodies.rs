@@ -11,8 +11,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use signalbox::http::admin::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
-use signalbox::http::error::parse_json;
+use signalbox::node::error::parse_json;
+use signalbox::node::subscriptions::{SubscriptionOptions, MAX_WAIT_SECS};
 use signalbox_actors::secrets::{MasterKey, SealedAt};
 
 fn within_documented_bounds(o: &SubscriptionOptions) -> bool {
@@ -27,11 +27,11 @@ fn within_documented_bounds(o: &SubscriptionOptions) -> bool {
 
 fn subscription_options(body: &[u8]) {
     match parse_json::<SubscriptionOptions>(body) {
-        Err(e) => assert!(e.status.as_u16() == 400 && !e.details.is_empty(), "{} {}", e.status, e.details),
+        Err(e) => assert!(e.kind.status() == 400 && !e.details.is_empty(), "{:?} {}", e.kind, e.details),
         Ok(options) => match options.check_bounds() {
             Ok(()) => assert!(within_documented_bounds(&options), "accepted out of bounds"),
             Err(e) => {
-                assert!(e.status.as_u16() == 400 && !e.details.is_empty());
+                assert!(e.kind.status() == 400 && !e.details.is_empty());
                 assert!(!within_documented_bounds(&options), "refused within bounds: {}", e.details);
             }
         },

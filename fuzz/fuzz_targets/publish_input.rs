@@ -5,12 +5,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use signalbox::http::publish_input::{self, MAX_SECONDS};
+use signalbox::node::publish_input::{self, MAX_SECONDS};
 
 fuzz_target!(|body: &[u8]| {
     match publish_input::parse(body, "application/json") {
         Err(e) => {
-            assert_eq!(e.status.as_u16(), 400, "{}", e.details);
+            assert_eq!(e.kind.status(), 400, "{}", e.details);
             assert!(!e.details.is_empty(), "a 400 without details");
         }
         Ok((messages, _as_list)) => {
