@@ -297,7 +297,10 @@ pub fn open_existing(data_dir: &Path, database_url: Option<&str>) -> Result<(Sto
             MasterKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
     };
-    let store = Store::open(&url, 2).map_err(|e| e.to_string())?;
+    // One connection: the command does a few statements and exits; with two, the second was
+    // sometimes still being set up by the pool's thread as the process exited, and libpq
+    // crashed it (SIGSEGV, one run in three).
+    let store = Store::open(&url, 1).map_err(|e| e.to_string())?;
     match store.meta_get(MASTER_KEY_CHECK).map_err(|e| e.to_string())? {
         Some(check) if check == master_key.check_value() => Ok((store, master_key)),
         Some(_) => Err("the master key does not match this database: it was created with another key \
