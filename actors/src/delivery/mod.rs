@@ -230,9 +230,13 @@ impl DeliveryActor {
 
     fn take(&mut self, max: usize, now: i64, dead_gd: Vec<String>) -> Taken {
         let mut taken = Taken { handed: Vec::new(), expired_gd: Vec::new(), dead_gd };
+        // Hashes of the msg_ids handed in this call (a collision only makes one wait a turn).
+        let hasher = std::collections::hash_map::RandomState::new();
+        let mut handed_ids = std::collections::HashSet::new();
         while taken.handed.len() < max {
             let Some((key, entry)) = self.window.pop_deliverable() else { break };
-            if self.out_now(&entry.msg.msg_id, &taken.handed) {
+            let id_hash = std::hash::BuildHasher::hash_one(&hasher, &entry.msg.msg_id);
+            if self.out_now(&entry.msg.msg_id) || !handed_ids.insert(id_hash) {
                 // A publisher's in-RAM repeat of a msg_id that is out now: it waits, in its
                 // place, until that one is answered (two leases cannot share a msg_id).
                 self.window.insert(key, entry);
@@ -250,11 +254,9 @@ impl DeliveryActor {
         taken
     }
 
-    /// Whether a message with this msg_id is leased, being pushed, or in `handed`.
-    fn out_now(&self, msg_id: &str, handed: &[(OrderKey, QueueEntry)]) -> bool {
-        self.in_flight.contains_key(msg_id)
-            || self.pushing_ids.contains(msg_id)
-            || handed.iter().any(|(_, e)| e.msg.msg_id == msg_id)
+    /// Whether a message with this msg_id is leased or being pushed.
+    fn out_now(&self, msg_id: &str) -> bool {
+        self.in_flight.contains_key(msg_id) || self.pushing_ids.contains(msg_id)
     }
 
     /// Puts a pull's messages back where they were: its SQL step failed.

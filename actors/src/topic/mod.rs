@@ -294,6 +294,9 @@ impl Handler<Publish> for TopicActor {
         let mut gd: Vec<(usize, Message, bool)> = Vec::new();
         let mut ram: Vec<(usize, Message, bool)> = Vec::new();
         let window = topic.dedup_window * 1_000_000;
+        // Publisher-chosen msg_ids of this publication so far (a data_list may be long: no
+        // rescans of it per message).
+        let mut chosen_here = std::collections::HashSet::new();
         for (i, new) in news.into_iter().enumerate() {
             let client_id = new.msg_id.clone();
             let mut msg = self.build(&req, new, if i == 0 { now } else { next_pub_time() });
@@ -304,8 +307,7 @@ impl Handler<Publish> for TopicActor {
             if let Some(id) = &client_id {
                 // A repeat of an earlier message of this publication (GD or in RAM), or of an
                 // earlier in-RAM publication (SQL knows the GD ones).
-                let same = |(_, m, chosen): &(usize, Message, bool)| *chosen && m.msg_id == *id;
-                let earlier_here = window > 0 && (ram.iter().any(same) || gd.iter().any(same));
+                let earlier_here = window > 0 && !chosen_here.insert(id.clone());
                 let earlier_ram =
                     !msg.has_gd && self.recent_ids.get(id).is_some_and(|t| msg.pub_time - t <= window);
                 if earlier_here || earlier_ram {

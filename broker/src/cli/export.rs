@@ -19,6 +19,14 @@ struct Section {
     path: &'static str,
     /// The fields exported, in this order; the first ones identify the object.
     fields: &'static [&'static str],
+    /// More fields, after those: a list kept where the fields are defined.
+    more: &'static [&'static str],
+}
+
+impl Section {
+    fn fields(&self) -> impl Iterator<Item = &'static str> {
+        self.fields.iter().chain(self.more).copied()
+    }
 }
 
 /// In the order `apply` creates them: what an object names exists before it.
@@ -37,6 +45,7 @@ const SECTIONS: &[Section] = &[
             "pings_missed_threshold",
             "max_frame_size",
         ],
+        more: &[],
     },
     Section {
         table: "topic",
@@ -54,41 +63,31 @@ const SECTIONS: &[Section] = &[
             "on_no_subs_pub",
             "dedup_window",
         ],
+        more: &[],
     },
     Section {
         table: "endpoint",
         path: "/endpoints",
         fields: &["name", "role", "endpoint_type", "auth", "username", "topic_patterns", "wsx_channel"],
+        more: &[],
     },
     Section {
         table: "service",
         path: "/services",
         fields: &["name", "kind", "url", "timeout", "auth", "topic_name", "endpoint"],
+        more: &[],
     },
     Section {
         table: "subscription",
         path: "/subscriptions",
-        fields: &[
-            "topic_name",
-            "endpoint",
-            "delivery_method",
-            "ack_mode",
-            "ack_timeout",
-            "delivery_batch_size",
-            "wrap_one_msg_in_list",
-            "delivery_max_retry",
-            "delivery_err_should_block",
-            "wait_sock_err",
-            "wait_non_sock_err",
-            "active_status",
-            "max_in_flight",
-            "push",
-        ],
+        fields: &["topic_name", "endpoint"],
+        more: crate::node::subscriptions::OPTION_FIELDS,
     },
     Section {
         table: "file_channel",
         path: "/file-channels",
         fields: &["name", "directory", "topic_name", "endpoint", "poll_interval"],
+        more: &[],
     },
     Section {
         table: "link",
@@ -108,6 +107,7 @@ const SECTIONS: &[Section] = &[
             "invoke_timeout",
             "ca_file",
         ],
+        more: &[],
     },
 ];
 
@@ -150,8 +150,8 @@ pub fn export(client: &Client, as_json: bool) -> Result<Output, ClientError> {
         for object in doc.get(section.table).and_then(Value::as_array).into_iter().flatten() {
             text.push_str(&format!("\n[[{}]]\n", section.table));
             // serde_json's map is sorted: the section's order is kept by reading in that order.
-            for field in section.fields {
-                if let Some(value) = object.get(*field) {
+            for field in section.fields() {
+                if let Some(value) = object.get(field) {
                     text.push_str(&format!("{field} = {}\n", toml_value(value)?));
                 }
             }
@@ -180,15 +180,15 @@ fn configuration(section: &Section, object: &Value) -> Option<Map<String, Value>
         return None;
     }
     let mut out = Map::new();
-    for field in section.fields {
-        let value = without_nulls(&object[*field]);
-        let implied = match (section.table, *field) {
+    for field in section.fields() {
+        let value = without_nulls(&object[field]);
+        let implied = match (section.table, field) {
             // The username defaults to the endpoint's name.
             ("endpoint", "username") => value == object["name"],
             _ => false,
         };
         if !value.is_null() && !implied {
-            out.insert((*field).into(), value);
+            out.insert(field.into(), value);
         }
     }
     if let Some(Value::Object(push)) = out.get_mut("push") {
