@@ -98,8 +98,9 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// A fresh, empty PostgreSQL database; dropped with the [`Node`] that uses it.
-pub(crate) fn fresh_pg_database() -> String {
+/// A fresh, empty PostgreSQL database on the configured server, its URL; dropped with the
+/// [`Node`] that uses it.
+pub fn fresh_pg_database() -> String {
     let admin = pg_admin_url().expect("PostgreSQL configured");
     let name = format!("sbt_{}_{}", std::process::id(), random_suffix());
     let mut conn = PgConnection::establish(&admin).expect("connect to SIGNALBOX_TEST_PG_URL");
@@ -109,6 +110,7 @@ pub(crate) fn fresh_pg_database() -> String {
 }
 
 pub(crate) fn drop_pg_database(url: &str) {
+    let url = url.split('?').next().unwrap_or(url);
     if let (Some(admin), Some((_, name))) = (pg_admin_url(), url.rsplit_once('/')) {
         if let Ok(mut conn) = PgConnection::establish(&admin) {
             let _ =
