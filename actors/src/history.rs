@@ -5,8 +5,10 @@
 //! gauges as `/metrics` exports them, and each local subscription's figures. Samples go into
 //! fixed-size rings — the node's every 5 s for an hour and every minute for a day, each
 //! subscription's every 5 s for five minutes and every minute for two hours — so memory is
-//! bounded: about 250 KB for the node and 4 KB per subscription. Rates are not stored but read
-//! from two consecutive samples of a counter, so a chart over a day shows per-minute averages.
+//! bounded: about 250 KB for the node and at most 5 KB per subscription. A subscription's rings
+//! keep runs of equal samples as one entry ([`SubRing`]), so an idle one costs about 300 bytes
+//! however long it has been idle. Rates are not stored but read from two consecutive samples of a
+//! counter, so a chart over a day shows per-minute averages.
 //!
 //! [`Traffic`] is the same idea for one client connection: messages in and out and their rates,
 //! read by admins, counted by whatever serves the connection.
@@ -163,6 +165,94 @@ struct SubSample {
     acked: u32,
 }
 
+impl SubSample {
+    fn same_figures(&self, other: &SubSample) -> bool {
+        (self.depth_gd, self.depth_ram, self.delivered, self.acked)
+            == (other.depth_gd, other.depth_ram, other.delivered, other.acked)
+    }
+}
+
+/// `count` consecutive samples with the same figures, the first at `first.time`, the last at
+/// `last_time`; the ones between are taken as evenly spaced.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    first: SubSample,
+    last_time: u32,
+    count: u32,
+}
+
+impl Run {
+    /// The `k`th sample of the run (0 ≤ k < count).
+    fn sample(&self, k: u32) -> SubSample {
+        let time = match self.count {
+            0 | 1 => self.first.time,
+            n => {
+                let span = u64::from(self.last_time.saturating_sub(self.first.time));
+                self.first.time + (span * u64::from(k) / u64::from(n - 1)) as u32
+            }
+        };
+        SubSample { time, ..self.first }
+    }
+}
+
+/// A subscription's ring of samples, holding up to `capacity` samples as runs of equal figures:
+/// a subscription whose figures do not change costs one entry.
+#[derive(Debug, Clone)]
+struct SubRing {
+    runs: VecDeque<Run>,
+    len: usize,
+    capacity: usize,
+}
+
+impl SubRing {
+    fn new(capacity: usize) -> SubRing {
+        SubRing { runs: VecDeque::new(), len: 0, capacity: capacity.max(1) }
+    }
+
+    fn push(&mut self, sample: SubSample) {
+        match self.runs.back_mut() {
+            Some(run) if run.first.same_figures(&sample) => {
+                run.last_time = sample.time;
+                run.count += 1;
+            }
+            _ => self.runs.push_back(Run { first: sample, last_time: sample.time, count: 1 }),
+        }
+        self.len += 1;
+        if self.len > self.capacity {
+            self.drop_oldest();
+        }
+    }
+
+    fn drop_oldest(&mut self) {
+        let Some(front) = self.runs.front_mut() else { return };
+        if front.count <= 1 {
+            self.runs.pop_front();
+        } else {
+            let second = front.sample(1);
+            front.first.time = second.time;
+            front.count -= 1;
+        }
+        self.len -= 1;
+    }
+
+    /// Every sample, oldest first.
+    fn samples(&self) -> Vec<SubSample> {
+        self.runs.iter().flat_map(|run| (0..run.count).map(|k| run.sample(k))).collect()
+    }
+
+    /// The last two samples, older first.
+    fn last_two(&self) -> Option<(SubSample, SubSample)> {
+        let mut runs = self.runs.iter().rev();
+        let last = runs.next()?;
+        let newest = last.sample(last.count - 1);
+        if last.count >= 2 {
+            return Some((last.sample(last.count - 2), newest));
+        }
+        let before = runs.next()?;
+        Some((before.sample(before.count - 1), newest))
+    }
+}
+
 /// A subscription's depths at one moment, with the delivery rate since the sample before.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SubPoint {
@@ -196,19 +286,18 @@ struct SubHistory {
     latest: SubFigures,
     /// When `latest` was sampled (µs).
     sampled_at: i64,
-    fine: Ring<SubSample>,
-    coarse: Ring<SubSample>,
+    fine: SubRing,
+    coarse: SubRing,
 }
 
 impl SubHistory {
     fn rates(&self) -> SubRates {
-        let mut last = self.fine.iter().rev();
-        match (last.next(), last.next()) {
-            (Some(b), Some(a)) => {
-                let p = sub_point(a, b);
+        match self.fine.last_two() {
+            Some((a, b)) => {
+                let p = sub_point(&a, &b);
                 SubRates { deliver: p.deliver, ack: p.ack }
             }
-            _ => SubRates::default(),
+            None => SubRates::default(),
         }
     }
 }
@@ -297,8 +386,8 @@ impl History {
             let entry = inner.subs.entry(key).or_insert_with(|| SubHistory {
                 latest: SubFigures::default(),
                 sampled_at: now,
-                fine: Ring::new(SUB_FINE_LEN),
-                coarse: Ring::new(SUB_COARSE_LEN),
+                fine: SubRing::new(SUB_FINE_LEN),
+                coarse: SubRing::new(SUB_COARSE_LEN),
             });
             entry.latest = figures;
             entry.sampled_at = now;
@@ -382,8 +471,8 @@ impl History {
         let Some(h) = inner.subs.get(sub_key) else { return Series { interval, points: Vec::new() } };
         let ring = if coarse { &h.coarse } else { &h.fine };
         let from = now - (range as i64) * 1_000_000;
-        let samples: Vec<&SubSample> = ring.iter().collect();
-        let mut points: Vec<SubPoint> = samples.windows(2).map(|w| sub_point(w[0], w[1])).collect();
+        let samples = ring.samples();
+        let mut points: Vec<SubPoint> = samples.windows(2).map(|w| sub_point(&w[0], &w[1])).collect();
         // The first sample has no rate before it, but its depths belong on a depth chart.
         if let Some(first) = samples.first() {
             points.insert(0, SubPoint { deliver: 0.0, ack: 0.0, ..sub_point(first, first) });
@@ -628,6 +717,52 @@ mod tests {
         let sub = history.sub_series("a", 7200, now);
         assert_eq!(sub.interval, 60);
         assert_eq!(history.sub_series("gone", 300, now).points, vec![]);
+    }
+
+    /// With samples evenly spaced (as the sampler takes them), a ring of runs holds exactly
+    /// what a plain ring of samples would, for any figures and capacity.
+    #[test]
+    fn a_ring_of_runs_holds_what_a_ring_of_samples_would() {
+        use proptest::prelude::*;
+        let figures = prop::collection::vec((0u32..3, 0u32..2, 0u32..3), 0..300);
+        let config = ProptestConfig { cases: 500, ..ProptestConfig::default() };
+        proptest!(config, |(capacity in 1usize..130, steps in figures)| {
+            let mut runs = SubRing::new(capacity);
+            let mut plain = Ring::new(capacity);
+            for (i, (gd, ram, delivered)) in steps.into_iter().enumerate() {
+                let sample = SubSample { time: 1_000 + 5 * i as u32, depth_gd: gd, depth_ram: ram, delivered, acked: 0 };
+                runs.push(sample);
+                plain.push(sample);
+                prop_assert_eq!(runs.samples(), plain.iter().copied().collect::<Vec<_>>());
+                let mut last = plain.iter().rev();
+                let expected = match (last.next(), last.next()) {
+                    (Some(b), Some(a)) => Some((*a, *b)),
+                    _ => None,
+                };
+                prop_assert_eq!(runs.last_two(), expected);
+            }
+        });
+    }
+
+    #[test]
+    fn an_idle_subscription_keeps_one_entry_per_ring_however_long_it_is_sampled() {
+        let history = History::new();
+        for i in 0..(COARSE_EVERY as i64 * SUB_COARSE_LEN as i64 * 2) {
+            history.record(tick(i * 5, 0, &[("idle", 7, 42)]));
+        }
+        let inner = history.lock();
+        let idle = &inner.subs["idle"];
+        assert_eq!((idle.fine.runs.len(), idle.fine.len), (1, SUB_FINE_LEN));
+        assert_eq!((idle.coarse.runs.len(), idle.coarse.len), (1, SUB_COARSE_LEN));
+        drop(inner);
+        let now = (COARSE_EVERY as i64 * SUB_COARSE_LEN as i64 * 2 - 1) * 5 * S;
+        let series = history.sub_series("idle", 300, now);
+        assert_eq!(series.points.len(), SUB_FINE_LEN);
+        assert!(series.points.iter().all(|p| p.depth_gd == 7 && p.deliver == 0.0));
+        let times: Vec<i64> = series.points.iter().map(|p| p.time).collect();
+        let expected: Vec<i64> =
+            (0..SUB_FINE_LEN as i64).map(|k| now - (SUB_FINE_LEN as i64 - 1 - k) * 5 * S).collect();
+        assert_eq!(times, expected, "evenly spaced samples come back at their times");
     }
 
     #[test]
