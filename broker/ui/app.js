@@ -1,5 +1,6 @@
 // The console shell: logging in with an admin key, the navigation, and the hash router that
-// starts one screen module at a time (`#/<screen>/<param>…`).
+// starts one screen module at a time (`#/<screen>/<param>…?<query>`; the query holds what a
+// list shows — its search, filters and page — and changes without starting the screen anew).
 
 import { html, nothing, render } from "./vendor/lit-html.js";
 import { api, session } from "./api.js";
@@ -42,8 +43,9 @@ let current = null;
 let loginError = null;
 
 function route() {
-  const [name, ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  return { name: SCREENS[name] ? name : "overview", params };
+  const [path, query = ""] = location.hash.replace(/^#\/?/, "").split(/\?(.*)/s);
+  const [name, ...params] = path.split("/").map(decodeURIComponent);
+  return { name: SCREENS[name] ? name : "overview", params, query: new URLSearchParams(query) };
 }
 
 /** Draws `screen` inside the shell, unless the user has moved on to another screen. */
@@ -97,9 +99,10 @@ async function start() {
     document.querySelector("input[name=key]")?.focus();
     return;
   }
-  const { name, params } = route();
+  const { name, params, query } = route();
   const ctx = {
     params,
+    query,
     canWrite: session.canWrite(),
     node: session.whoami()?.node,
     render: draw,

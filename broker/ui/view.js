@@ -11,8 +11,9 @@ import { ApiError } from "./api.js";
  */
 export class Screen {
   constructor(ctx) {
-    /** `{params, canWrite, node, render}` from app.js: hash parameters, whether the key may
-     * change anything, the node's name, and the shell's draw function. */
+    /** `{params, query, canWrite, node, render}` from app.js: hash parameters, the hash's
+     * query (URLSearchParams: what a list shows), whether the key may change anything, the
+     * node's name, and the shell's draw function. */
     this.ctx = ctx;
     this.error = null;
     this.notice = null;
@@ -49,7 +50,11 @@ export class Screen {
     this.ctx.render(this);
   }
 
-  /** Runs `fn`, then reloads (unless `reload` is false) and re-renders; errors are kept for display. */
+  /**
+   * Runs `fn`, then reloads (unless `reload` is false) and re-renders; errors are kept for
+   * display. `browsing` marks a search or a page turned, which changes nothing on the node (a
+   * screen keeps what an action that changes something would drop).
+   */
   async act(fn, { notice = null, reload = true } = {}) {
     this.error = null;
     this.notice = null;

@@ -469,7 +469,7 @@ fn console_shows_a_three_node_cluster_and_controls_actors_on_other_nodes() {
     let actor = format!("delivery:{key}");
     let on_owner = &nodes[names.iter().position(|n| *n == owner).expect("the owner is one of the three")];
     browser.goto(&page(&nodes[0], "actors"));
-    browser.select("form[name=actor-filter] select[name=node]", &owner);
+    browser.select("form[data-list=actors] select[name=node]", &owner);
     let listed_nodes = || {
         browser.script(
             "return [...document.querySelectorAll('tr[data-actor-id] td:nth-of-type(1)')].map(c => c.textContent.trim())",

@@ -30,6 +30,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.js", JS),
     asset!("api.js", JS),
     asset!("view.js", JS),
+    asset!("list.js", JS),
     asset!("chart.js", JS),
     asset!("screens/overview.js", JS),
     asset!("screens/connections.js", JS),

@@ -1,10 +1,12 @@
-// Actors with their state and counters, filtered by kind and node, and the commands each kind
-// takes (pause/resume/restart/clear/move a delivery actor, clear a topic, reconnect/stop/start a
-// link). `#/actors/<actor_id>` shows that one actor.
+// Actors with their state and counters — searched (id or topic name), filtered by kind and node
+// and paged by the server — and the commands each kind takes (pause/resume/restart/clear/move a
+// delivery actor, clear a topic, reconnect/stop/start a link). `#/actors/<actor_id>` shows that
+// one actor.
 
 import { get, post, seg } from "../api.js";
 import { Screen, html, nothing, time, opt, options } from "../view.js";
 import { clusterNodes } from "./cluster.js";
+import { ListPage } from "../list.js";
 
 const KINDS = ["", "supervisor", "topic", "delivery", "peer", "session"];
 
@@ -37,29 +39,31 @@ const DESTRUCTIVE = new Set(["clear", "stop"]);
 
 export class ActorsScreen extends Screen {
   only = this.ctx.params[0] ?? null;
-  actors = [];
-  kind = "";
-  node = "";
+  /** The one actor of `#/actors/<actor_id>`. */
+  actor = null;
   /** Names of the cluster's nodes, or just this node without clustering. */
   nodes = [this.ctx.node];
+  list = new ListPage(this, {
+    noun: "Actors",
+    path: "/actors",
+    search: "id or topic",
+    refresh: true,
+    filters: [
+      { name: "kind", label: "Kind", choices: KINDS.map((k) => [k, k || "all"]) },
+      { name: "node", label: "Node", choices: () => [["", "all"], ...this.nodes.map((n) => [n, n])] },
+    ],
+  });
 
   async load() {
     const cluster = await clusterNodes();
     if (cluster) this.nodes = cluster.map((n) => n.name);
-    if (this.only) {
-      this.actors = [await get(`/actors/${seg(this.only)}`)];
-      return;
-    }
-    const query = new URLSearchParams();
-    if (this.kind) query.set("kind", this.kind);
-    if (this.node) query.set("node", this.node);
-    this.actors = await get(`/actors?${query}`);
+    if (this.only) this.actor = await get(`/actors/${seg(this.only)}`);
+    else await this.list.load();
   }
 
-  filter(form) {
-    this.kind = form.elements.kind.value;
-    this.node = form.elements.node.value;
-    this.act(() => this.load(), { reload: false });
+  /** The actors shown: the page, or the one actor. */
+  get actors() {
+    return this.only ? (this.actor ? [this.actor] : []) : this.list.rows;
   }
 
   command(actor, command) {
@@ -76,16 +80,7 @@ export class ActorsScreen extends Screen {
     return html`
       <h2>${this.only ? html`Actor <code>${this.only}</code>` : "Actors"}</h2>
       ${this.status()}
-      ${this.only
-        ? html`<p><a href="#/actors">All actors</a></p>`
-        : html`<form name="actor-filter" class="toolbar" @change=${(e) => this.filter(e.currentTarget)} @submit=${(e) => { e.preventDefault(); this.filter(e.target); }}>
-            <label>Kind <select name="kind">${options(KINDS.map((k) => [k, k || "all"]), this.kind)}</select></label>
-            <label>Node <select name="node">${options([["", `this node (${this.ctx.node})`], ...this.nodes.map((n) => [n, n])], this.node)}</select></label>
-            <button type="submit" class="secondary">Refresh</button>
-          </form>`}
-      ${this.node && this.actors.length === 0
-        ? html`<p class="hint">No ${this.kind || ""} actors listed for node ${this.node}.</p>`
-        : nothing}
+      ${this.only ? html`<p><a href="#/actors">All actors</a></p>` : this.list.controls()}
       <table>
         <thead><tr>
           <th scope="col">Actor</th><th scope="col">Node</th><th scope="col">State</th>
@@ -93,6 +88,9 @@ export class ActorsScreen extends Screen {
           <th scope="col">Last error</th><th scope="col">Since</th>${this.canWrite ? html`<th scope="col">Control</th>` : nothing}
         </tr></thead>
         <tbody>
+          ${this.only || this.actors.length
+            ? nothing
+            : html`<tr><td colspan=${this.canWrite ? 9 : 8} class="muted">${this.list.empty("No actors.")}</td></tr>`}
           ${this.actors.map((a) => this.row(a))}
         </tbody>
       </table>

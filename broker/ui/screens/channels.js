@@ -1,24 +1,35 @@
-// WSX channels: create, edit, delete; and (`#/channels/<id>`) the live sessions of one channel
-// on this node, where a connected client can be invoked (`zwsx.rqc`) or disconnected.
+// WSX channels: the list, searched (name or path) and paged by the server; create, edit,
+// delete; and (`#/channels/<id>`) the live sessions of one channel on this node, searched and
+// paged too, where a connected client can be invoked (`zwsx.rqc`) or disconnected.
 
 import { get, patch, post, del, seg } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, time, opt, jsonBlock } from "../view.js";
+import { ListPage } from "../list.js";
 
 export class ChannelsScreen extends Screen {
   channelId = this.ctx.params[0] ?? null;
-  channels = [];
-  sessions = [];
+  list = new ListPage(this, { noun: "Channels", path: "/channels", search: "name or path" });
+  sessions = this.channelId
+    ? new ListPage(this, {
+        noun: "Sessions",
+        path: `/channels/${seg(this.channelId)}/sessions`,
+        search: "session, endpoint, client or address",
+        key: "sessions-",
+      })
+    : null;
+  /** The channel whose sessions are shown. */
+  channel = null;
   editing = null;
   /** `{session_id, reply}` of the last client invocation. */
   reply = null;
 
-  get channel() {
-    return this.channels.find((c) => String(c.id) === this.channelId) ?? null;
-  }
-
   async load() {
-    this.channels = await get("/channels");
-    this.sessions = this.channelId ? await get(`/channels/${seg(this.channelId)}/sessions`) : [];
+    const [, channel] = await Promise.all([
+      this.list.load(),
+      this.channelId ? get(`/channels/${seg(this.channelId)}`) : null,
+      this.sessions?.load(),
+    ]);
+    this.channel = channel;
   }
 
   save(form) {
@@ -56,14 +67,15 @@ export class ChannelsScreen extends Screen {
       <h2>WSX channels</h2>
       ${this.status()}
       ${this.canWrite ? this.form(this.editing) : nothing}
+      ${this.list.controls()}
       <table>
         <thead><tr>
           <th scope="col">Name</th><th scope="col">Path</th><th scope="col">Service</th>
           <th scope="col">Token TTL (s)</th><th scope="col">Ping (s)</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.channels.length === 0 ? html`<tr><td colspan="6" class="muted">No channels yet.</td></tr>` : nothing}
-          ${this.channels.map(
+          ${this.list.rows.length === 0 ? html`<tr><td colspan="6" class="muted">${this.list.empty("No channels yet.")}</td></tr>` : nothing}
+          ${this.list.rows.map(
             (c) => html`<tr>
               <th scope="row">${c.name}</th><td><code>${c.path}</code></td><td>${c.service}</td>
               <td class="num">${c.token_ttl}</td><td class="num">${c.ping_interval}</td>
@@ -107,6 +119,7 @@ export class ChannelsScreen extends Screen {
     return html`<section aria-label="Live sessions">
       <h3>Live sessions of ${c?.name ?? `channel ${this.channelId}`} on node ${this.ctx.node}</h3>
       <p class="hint">Each node lists the clients connected to it; open another node's console for its clients.</p>
+      ${this.sessions.controls()}
       <table>
         <thead><tr>
           <th scope="col">Session</th><th scope="col">Client</th><th scope="col">Endpoint</th>
@@ -114,8 +127,10 @@ export class ChannelsScreen extends Screen {
           ${this.canWrite ? html`<th scope="col">Actions</th>` : nothing}
         </tr></thead>
         <tbody>
-          ${this.sessions.length === 0 ? html`<tr><td colspan="7" class="muted">No client is connected to this node.</td></tr>` : nothing}
-          ${this.sessions.map((s) => this.sessionRow(s))}
+          ${this.sessions.rows.length === 0
+            ? html`<tr><td colspan="7" class="muted">${this.sessions.empty("No client is connected to this node.")}</td></tr>`
+            : nothing}
+          ${this.sessions.rows.map((s) => this.sessionRow(s))}
         </tbody>
       </table>
     </section>`;

@@ -1,25 +1,28 @@
 // Endpoints: who may publish and subscribe (role and `pub=`/`sub=` patterns), and their
-// credentials. A new password or API key is shown once, right after it was made, and never again.
+// credentials; the list searched (name or username) and paged by the server. A new password or
+// API key is shown once, right after it was made, and never again.
 
-import { get, patch, post, del } from "../api.js";
+import { patch, post, del } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, time, opt, options } from "../view.js";
+import { ListPage } from "../list.js";
 
 const ROLES = ["pub-sub", "pub-only", "sub-only"];
 const TYPES = ["rest", "soap", "wsx", "srv", "amqp", "files"];
 const AUTH = [["basic", "basic (username and password)"], ["api_key", "API key"], ["none", "none (push only)"]];
 
 export class EndpointsScreen extends Screen {
-  endpoints = [];
+  list = new ListPage(this, { noun: "Endpoints", path: "/endpoints", search: "name or username" });
   editing = null;
   /** `{endpoint, field, secret}` just made; dropped on the next action. */
   reveal = null;
 
   async load() {
-    this.endpoints = await get("/endpoints");
+    await this.list.load();
   }
 
   async act(fn, opts) {
-    this.reveal = null;
+    // A secret shown once stays while the user only searches or pages the list.
+    if (!opts?.browsing) this.reveal = null;
     await super.act(fn, opts);
   }
 
@@ -77,6 +80,7 @@ export class EndpointsScreen extends Screen {
       ${this.revealView()}
       ${this.canWrite ? this.createForm() : nothing}
       ${this.editing ? this.editForm(this.editing) : nothing}
+      ${this.list.controls()}
       <table>
         <thead><tr>
           <th scope="col">Name</th><th scope="col">Role</th><th scope="col">Type</th><th scope="col">Auth</th>
@@ -84,8 +88,8 @@ export class EndpointsScreen extends Screen {
           <th scope="col">Last seen</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.endpoints.length === 0 ? html`<tr><td colspan="9" class="muted">No endpoints yet.</td></tr>` : nothing}
-          ${this.endpoints.map(
+          ${this.list.rows.length === 0 ? html`<tr><td colspan="9" class="muted">${this.list.empty("No endpoints yet.")}</td></tr>` : nothing}
+          ${this.list.rows.map(
             (e) => html`<tr data-endpoint=${e.name}>
               <th scope="row">${e.name}</th>
               <td>${e.role}</td><td>${e.endpoint_type}</td><td>${e.auth}</td><td>${opt(e.username)}</td>

@@ -1,19 +1,21 @@
 // Outgoing WSX links to other clusters: state, next attempt and last error as this node's link
-// actor reports them; create, edit (the secret is write-only), delete; reconnect/stop/start; and
-// invoking a service on the remote end.
+// actor reports them, the list searched (name or address) and paged by the server; create, edit
+// (the secret is write-only), delete; reconnect/stop/start; and invoking a service on the remote
+// end.
 
-import { get, patch, post, del, seg } from "../api.js";
+import { patch, post, del, seg } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, time, opt, jsonBlock } from "../view.js";
 import { fits } from "./actors.js";
+import { ListPage } from "../list.js";
 
 export class LinksScreen extends Screen {
-  links = [];
+  list = new ListPage(this, { noun: "Links", path: "/links", search: "name or address" });
   editing = null;
   /** `{link, reply}` of the last invocation. */
   reply = null;
 
   async load() {
-    this.links = await get("/links");
+    await this.list.load();
   }
 
   save(form) {
@@ -48,6 +50,7 @@ export class LinksScreen extends Screen {
       <h2>Links</h2>
       ${this.status()}
       ${this.canWrite ? this.form(this.editing) : nothing}
+      ${this.list.controls()}
       <table>
         <caption>State as seen by node ${this.ctx.node}.</caption>
         <thead><tr>
@@ -56,8 +59,8 @@ export class LinksScreen extends Screen {
           <th scope="col">Received / acked</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.links.length === 0 ? html`<tr><td colspan="8" class="muted">No links yet.</td></tr>` : nothing}
-          ${this.links.map((l) => this.row(l))}
+          ${this.list.rows.length === 0 ? html`<tr><td colspan="8" class="muted">${this.list.empty("No links yet.")}</td></tr>` : nothing}
+          ${this.list.rows.map((l) => this.row(l))}
         </tbody>
       </table>
       ${this.reply ? html`<section role="status" aria-label="Reply"><h3>Reply over ${this.reply.link}</h3>${jsonBlock(this.reply.reply)}</section>` : nothing}`;

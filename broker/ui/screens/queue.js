@@ -10,6 +10,7 @@ import {
   Screen, html, nothing, time, prefix, dataText, options, perSecond, count, age, confirmTyped,
 } from "../view.js";
 import { nodeConsoleUrl } from "./cluster.js";
+import { pagerParts } from "../list.js";
 
 const PAGE_SIZES = [20, 50, 100, 500];
 const RANGES = [
@@ -31,7 +32,10 @@ export class QueueScreen extends Screen {
   rows = [];
   /** Messages in the whole queue (or dead-letter list), when known. */
   total = null;
+  /** Where the messages shown start. */
   offset = 0;
+  /** Where the page asked for starts (the messages shown stay until it comes). */
+  asked = 0;
   limit = 50;
   /** Where the owner node's console is, when the queue lives on another node. */
   ownerConsole = null;
@@ -47,10 +51,12 @@ export class QueueScreen extends Screen {
       this.ownerConsole = await nodeConsoleUrl(this.sub.node, location.hash);
     }
     const what = this.dead ? "dead-letters" : "queue";
+    const offset = this.asked;
     const [page] = await Promise.all([
-      getPage(`/subscriptions/${seg(this.subKey)}/${what}?limit=${this.limit}&offset=${this.offset}`),
+      getPage(`/subscriptions/${seg(this.subKey)}/${what}?limit=${this.limit}&offset=${offset}`),
       this.loadFigures(),
     ]);
+    this.offset = offset;
     this.rows = page.rows;
     this.total = page.total ?? this.totalFromFigures();
   }
@@ -79,7 +85,7 @@ export class QueueScreen extends Screen {
   }
 
   page(offset) {
-    this.offset = Math.max(0, offset);
+    this.asked = Math.max(0, offset);
     this.act(() => this.load(), { reload: false });
   }
 
@@ -98,7 +104,7 @@ export class QueueScreen extends Screen {
     this.act(async () => {
       const answer = await post(`/subscriptions/${seg(this.subKey)}/dead-letters/requeue`);
       this.notice = `${answer.requeued} messages requeued.`;
-      this.offset = 0;
+      this.asked = 0;
     });
   }
 
@@ -113,7 +119,7 @@ export class QueueScreen extends Screen {
     this.act(async () => {
       const answer = await post(`/subscriptions/${seg(this.subKey)}/clear`);
       this.notice = `${answer.deleted} messages deleted.`;
-      this.offset = 0;
+      this.asked = 0;
     });
   }
 
@@ -128,7 +134,7 @@ export class QueueScreen extends Screen {
     this.act(async () => {
       const answer = await del(`/subscriptions/${seg(this.subKey)}/dead-letters`);
       this.notice = `${answer.deleted} dead letters deleted.`;
-      this.offset = 0;
+      this.asked = 0;
     });
   }
 
@@ -159,27 +165,18 @@ export class QueueScreen extends Screen {
       </nav>
       <div class="toolbar">
         <label>Per page <select @change=${(e) => this.setLimit(e.target)}>${options(PAGE_SIZES.map(String), String(this.limit))}</select></label>
-        <button type="button" ?disabled=${this.offset === 0} @click=${() => this.page(this.offset - this.limit)}>Previous page</button>
-        <span>${this.rangeLabel()}</span>
-        <button type="button" ?disabled=${!this.hasNext()} @click=${() => this.page(this.offset + this.limit)}>Next page</button>
+        ${pagerParts({
+          noun: this.dead ? "Dead letters" : "Messages",
+          offset: this.offset,
+          limit: this.limit,
+          shown: this.rows.length,
+          total: this.total,
+          go: (offset) => this.page(offset),
+        })}
         <button type="button" class="secondary" @click=${() => this.page(this.offset)}>Refresh</button>
         ${this.canWrite ? this.writeControls() : nothing}
       </div>
       ${this.table()}`;
-  }
-
-  hasNext() {
-    if (this.total !== null) return this.offset + this.rows.length < this.total;
-    return this.rows.length === this.limit;
-  }
-
-  rangeLabel() {
-    const of = this.total === null ? "" : ` of ${this.total}`;
-    const noun = this.dead ? "Dead letters" : "Messages";
-    if (this.rows.length === 0) {
-      return this.offset === 0 ? `${noun}: none` : `No ${noun.toLowerCase()} past ${this.offset}${of}`;
-    }
-    return `${noun} ${this.offset + 1}–${this.offset + this.rows.length}${of}`;
   }
 
   figuresView(f) {

@@ -1,22 +1,29 @@
-// Services: the built-in ones and the user-defined `http` and `publish` services; create,
-// delete, and invoke any of them with a JSON request on this node.
+// Services: the built-in ones and the user-defined `http` and `publish` services, the list
+// searched (name or kind) and paged by the server; create, delete, and invoke any of them with a
+// JSON request on this node.
 
-import { get, post, del, seg } from "../api.js";
+import { post, del, seg } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, time, opt, options, jsonBlock } from "../view.js";
+import { ListPage, NameField } from "../list.js";
 
 export class ServicesScreen extends Screen {
-  services = [];
-  topics = [];
-  endpoints = [];
+  list = new ListPage(this, { noun: "Services", path: "/services", search: "name or kind" });
+  /** The invoke form's choice of a service, and the create form's of a topic and an endpoint. */
+  services = new NameField(this, { path: "/services", name: "service", label: "Service" });
+  topics = new NameField(this, { path: "/topics", name: "topic_name", label: "Topic" });
+  endpoints = new NameField(this, {
+    path: "/endpoints",
+    name: "endpoint",
+    label: "As endpoint",
+    keep: (e) => e.role !== "sub-only",
+  });
   kind = "http";
   /** `{service, reply}` of the last invocation. */
   reply = null;
 
   async load() {
-    const [services, topics, endpoints] = await Promise.all([get("/services"), get("/topics"), get("/endpoints")]);
-    this.services = services;
-    this.topics = topics;
-    this.endpoints = endpoints.filter((e) => e.role !== "sub-only");
+    const forms = this.canWrite ? [this.services, this.topics, this.endpoints].map((f) => f.load()) : [];
+    await Promise.all([this.list.load(), ...forms]);
   }
 
   create(form) {
@@ -47,13 +54,17 @@ export class ServicesScreen extends Screen {
       ${this.canWrite ? this.invokeForm() : nothing}
       ${this.reply ? html`<section role="status" aria-label="Reply"><h3>Reply of ${this.reply.service}</h3>${jsonBlock(this.reply.reply)}</section>` : nothing}
       ${this.canWrite ? this.createForm() : nothing}
+      ${this.list.controls()}
       <table>
         <thead><tr>
           <th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Settings</th>
           <th scope="col">Created</th>${this.canWrite ? html`<th scope="col">Actions</th>` : nothing}
         </tr></thead>
         <tbody>
-          ${this.services.map(
+          ${this.list.rows.length === 0
+            ? html`<tr><td colspan=${this.canWrite ? 5 : 4} class="muted">${this.list.empty("No services.")}</td></tr>`
+            : nothing}
+          ${this.list.rows.map(
             (s) => html`<tr>
               <th scope="row">${s.name}</th><td>${s.kind}</td>
               <td>${s.kind === "builtin" ? html`<span class="muted">built in</span>` : html`<code class="small">${JSON.stringify(settings(s))}</code>`}</td>
@@ -71,7 +82,7 @@ export class ServicesScreen extends Screen {
     return html`<section class="panel" aria-label="Invoke a service">
       <h3>Invoke a service</h3>
       <form name="invoke-service" @submit=${onSubmit((f) => this.invoke(f))}>
-        <label>Service <select name="service" required>${options(this.services.map((s) => s.name))}</select></label>
+        ${this.services.view()}
         <label class="wide">Request (JSON) <textarea name="request" data-kind="json" rows="3">{}</textarea></label>
         <button type="submit">Invoke</button>
       </form>
@@ -91,8 +102,7 @@ export class ServicesScreen extends Screen {
               <label>Timeout (s) <input name="timeout" type="number" step="any" data-kind="number" placeholder="5"></label>
               <label class="wide">Auth (JSON, optional) <textarea name="auth" data-kind="json" rows="1"
                 placeholder='{"username": "…", "password": "…"}'></textarea></label>`
-          : html`<label>Topic <select name="topic_name" required>${options(this.topics.map((t) => t.name))}</select></label>
-              <label>As endpoint <select name="endpoint" required>${options(this.endpoints.map((e) => e.name))}</select></label>`}
+          : html`${this.topics.view()} ${this.endpoints.view()}`}
         <button type="submit">Create service</button>
       </form>
     </details>`;

@@ -1,9 +1,12 @@
 // Subscriptions: an endpoint tied to a topic, with its queue on one node and its figures (ready
-// GD / in-RAM messages, in flight, dead letters, rates, the oldest message's age). Create (pull
-// or push to a target fitting the endpoint's type), edit, delete; each links to its queue browser.
+// GD / in-RAM messages, in flight, dead letters, rates, the oldest message's age). The list is
+// searched (sub key, topic or endpoint name), filtered by exact topic or endpoint and paged by
+// the server. Create (pull or push to a target fitting the endpoint's type), edit, delete; each
+// links to its queue browser.
 
 import { get, patch, post, del, seg } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, opt, options, perSecond, count, age, shortTime } from "../view.js";
+import { ListPage, NameField } from "../list.js";
 
 /** What a `push` target looks like for each endpoint type (INTERFACES §8.1). */
 const PUSH_EXAMPLES = {
@@ -16,30 +19,41 @@ const PUSH_EXAMPLES = {
 };
 
 export class SubscriptionsScreen extends Screen {
-  subscriptions = [];
-  topics = [];
-  endpoints = [];
+  list = new ListPage(this, {
+    noun: "Subscriptions",
+    path: "/subscriptions",
+    search: "sub key, topic or endpoint",
+    filters: [
+      { name: "topic_name", field: new NameField(this, { path: "/topics", name: "topic_name", label: "Topic", any: "any topic" }) },
+      { name: "endpoint", field: new NameField(this, { path: "/endpoints", name: "endpoint", label: "Endpoint", any: "any endpoint" }) },
+    ],
+  });
+  /** The create form's choices: any topic, an endpoint that may subscribe. */
+  topics = new NameField(this, { path: "/topics", name: "topic_name", label: "Topic" });
+  endpoints = new NameField(this, {
+    path: "/endpoints",
+    name: "endpoint",
+    label: "Endpoint",
+    text: (e) => `${e.name} (${e.endpoint_type})`,
+    keep: (e) => e.role !== "pub-only",
+  });
   editing = null;
   /** Endpoint type of the create form's chosen endpoint, for the push example. */
   pushType = "rest";
 
-  /** Figures by sub key (`GET /overview/subscriptions`). */
+  /** Figures by sub key (`GET /overview/subscriptions`), of the subscriptions shown. */
   figures = new Map();
 
   async load() {
-    const [subs, topics, endpoints] = await Promise.all([
-      get("/subscriptions"),
-      get("/topics"),
-      get("/endpoints"),
-    ]);
-    this.subscriptions = subs;
-    // The keys shown, or (past a couple of hundred, a long address) every subscription's.
+    await Promise.all([this.loadRows(), this.canWrite ? this.topics.load() : null, this.canWrite ? this.endpoints.load() : null]);
+  }
+
+  async loadRows() {
+    const subs = await this.list.load();
+    if (!subs) return;
     const keys = subs.map((s) => encodeURIComponent(s.sub_key)).join(",");
-    const query = subs.length <= 200 ? `?sub_keys=${keys}` : "";
-    const figures = subs.length ? await get(`/overview/subscriptions${query}`) : [];
-    this.figures = new Map(figures.map((f) => [f.sub_key, f]));
-    this.topics = topics;
-    this.endpoints = endpoints.filter((e) => e.role !== "pub-only");
+    const figures = subs.length ? await get(`/overview/subscriptions?sub_keys=${keys}`) : [];
+    if (subs === this.list.rows) this.figures = new Map(figures.map((f) => [f.sub_key, f]));
   }
 
   create(form) {
@@ -62,8 +76,8 @@ export class SubscriptionsScreen extends Screen {
     this.act(() => del(`/subscriptions/${seg(s.sub_key)}`), { notice: `Subscription ${s.sub_key} deleted.` });
   }
 
-  chooseEndpoint(select) {
-    this.pushType = this.endpoints.find((e) => e.name === select.value)?.endpoint_type ?? "rest";
+  chooseEndpoint(name) {
+    this.pushType = this.endpoints.find(name)?.endpoint_type ?? "rest";
     this.update();
   }
 
@@ -73,6 +87,7 @@ export class SubscriptionsScreen extends Screen {
       ${this.status()}
       ${this.canWrite ? this.createForm() : nothing}
       ${this.editing ? this.editForm(this.editing) : nothing}
+      ${this.list.controls()}
       <table>
         <caption>Figures as the delivering node sampled them a few seconds ago; rates per second.</caption>
         <thead><tr>
@@ -82,8 +97,8 @@ export class SubscriptionsScreen extends Screen {
           <th scope="col">Oldest message</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.subscriptions.length === 0 ? html`<tr><td colspan="11" class="muted">No subscriptions yet.</td></tr>` : nothing}
-          ${this.subscriptions.map((s) => this.row(s))}
+          ${this.list.rows.length === 0 ? html`<tr><td colspan="11" class="muted">${this.list.empty("No subscriptions yet.")}</td></tr>` : nothing}
+          ${this.list.rows.map((s) => this.row(s))}
         </tbody>
       </table>`;
   }
@@ -118,11 +133,8 @@ export class SubscriptionsScreen extends Screen {
     return html`<details class="panel">
       <summary>Create a subscription</summary>
       <form name="create-subscription" @submit=${onSubmit((f) => this.create(f))}>
-        <label>Topic <select name="topic_name" required>${options(this.topics.map((t) => t.name))}</select></label>
-        <label>Endpoint
-          <select name="endpoint" required @change=${(e) => this.chooseEndpoint(e.target)}>
-            ${options(this.endpoints.map((e) => [e.name, `${e.name} (${e.endpoint_type})`]))}
-          </select></label>
+        ${this.topics.view()}
+        ${this.endpoints.view("", (name) => this.chooseEndpoint(name))}
         ${optionFields({})}
         <label class="wide">Push target (JSON, for notify)
           <textarea name="push" data-kind="json" rows="2" placeholder=${PUSH_EXAMPLES[this.pushType] ?? ""}></textarea></label>

@@ -1,29 +1,44 @@
-// Topics: the list with depths, rates, in-flight messages, dead letters, the oldest message's
-// age and the last publication; create, edit, clear and delete (typing the name to confirm);
-// publish a message as an endpoint; the messages a topic retains.
+// Topics: the list — searched by name and paged by the server — with depths, rates, in-flight
+// messages, dead letters, the oldest message's age and the last publication; create, edit,
+// clear and delete (typing the name to confirm); publish a message as an endpoint; the messages
+// a topic retains.
 
 import { get, patch, post, del } from "../api.js";
 import {
   Screen, html, nothing, onSubmit, readForm, time, opt, options, prefix, dataText, perSecond, count, age, confirmTyped,
 } from "../view.js";
+import { ListPage, NameField } from "../list.js";
 
 export class TopicsScreen extends Screen {
-  topics = [];
+  list = new ListPage(this, { noun: "Topics", path: "/topics" });
   /** The open panel: `{kind: "edit" | "publish" | "messages", topic, …}`, or null. */
   panel = null;
+  /** The endpoints that may publish, for the publish panel. */
+  publishers = new NameField(this, {
+    path: "/endpoints",
+    name: "endpoint",
+    label: "As endpoint",
+    keep: (e) => e.role !== "sub-only",
+    none: "(no endpoint may publish)",
+  });
 
-  /** Figures by topic id (`GET /overview/topics`). */
+  /** Figures by topic id (`GET /overview/topics`), of the topics shown. */
   figures = new Map();
 
   async load() {
-    this.topics = await get("/topics");
-    const ids = this.topics.map((t) => t.id).join(",");
+    await this.loadRows();
+  }
+
+  async loadRows() {
+    const topics = await this.list.load();
+    if (!topics) return;
+    const ids = topics.map((t) => t.id).join(",");
     const figures = ids ? await get(`/overview/topics?ids=${ids}`) : [];
-    this.figures = new Map(figures.map((f) => [f.id, f]));
+    if (topics === this.list.rows) this.figures = new Map(figures.map((f) => [f.id, f]));
     if (this.panel) {
-      const fresh = this.topics.find((t) => t.id === this.panel.topic.id);
+      // A topic of the panel that is not on this page stays as it was.
+      const fresh = topics.find((t) => t.id === this.panel.topic.id);
       if (fresh) this.panel.topic = fresh;
-      else this.panel = null;
     }
   }
 
@@ -31,10 +46,7 @@ export class TopicsScreen extends Screen {
     this.act(
       async () => {
         this.panel = { kind, topic };
-        if (kind === "publish") {
-          const endpoints = await get("/endpoints");
-          this.panel.publishers = endpoints.filter((e) => e.role !== "sub-only");
-        }
+        if (kind === "publish") await this.publishers.load();
         if (kind === "messages") this.panel.messages = await get(`/topics/${topic.id}/messages?limit=100`);
       },
       { reload: false },
@@ -102,6 +114,7 @@ export class TopicsScreen extends Screen {
       ${this.status()}
       ${this.canWrite ? this.createForm() : nothing}
       ${this.panelView()}
+      ${this.list.controls()}
       <table>
         <caption>In-RAM depths are those of node ${this.ctx.node}, the other figures the cluster's;
           rates per second over the last few seconds.</caption>
@@ -111,8 +124,8 @@ export class TopicsScreen extends Screen {
           <th scope="col">Oldest message</th><th scope="col">Last publication</th><th scope="col">Actions</th>
         </tr></thead>
         <tbody>
-          ${this.topics.length === 0 ? html`<tr><td colspan="9" class="muted">No topics yet.</td></tr>` : nothing}
-          ${this.topics.map((t) => this.row(t))}
+          ${this.list.rows.length === 0 ? html`<tr><td colspan="9" class="muted">${this.list.empty("No topics yet.")}</td></tr>` : nothing}
+          ${this.list.rows.map((t) => this.row(t))}
         </tbody>
       </table>`;
   }
@@ -182,11 +195,7 @@ export class TopicsScreen extends Screen {
     return html`<section class="panel" aria-label="Publish to ${p.topic.name}">
       <h3>Publish to ${p.topic.name}</h3>
       <form name="publish" @submit=${onSubmit((f) => this.publish(f))}>
-        <label>As endpoint
-          <select name="endpoint" required>
-            ${p.publishers?.length ? nothing : html`<option value="">(no endpoint may publish)</option>`}
-            ${options(p.publishers?.map((e) => e.name) ?? [])}
-          </select></label>
+        ${this.publishers.view()}
         <label class="wide">Data (JSON, or plain text)
           <textarea name="data" data-kind="json-or-text" rows="4" required></textarea></label>
         <label>Priority <input name="priority" type="number" min="1" max="9" data-kind="number" placeholder="5"></label>
