@@ -30,7 +30,7 @@ pub mod testing;
 
 pub use connection::{AnyConnection, Backend};
 pub use figures::QueueFigures;
-pub use lists::{matches, Found, SubscriptionSearch};
+pub use lists::{matches, EndpointSearch, Found, SubscriptionSearch, TopicSearch};
 pub use sealed::{SealedCell, SealedRow};
 pub use store::{now_micros, Page, Store, LAST_ADMIN_KEY};
 

@@ -1,6 +1,7 @@
 //! Searched, paged lists for the admin API: a case-insensitive substring (`q`) over the names a
-//! person looks for, one page of the matches in id order, and how many match in all — so a
-//! client can show "51–100 of 10 000" without reading 10 000 rows.
+//! person looks for and exact filters (a topic's state, an endpoint's role), one page of the
+//! matches in id order, and how many match in all — so a client can show "51–100 of 10 000"
+//! without reading 10 000 rows.
 //!
 //! Both backends run the same SQL: `lower(column) LIKE '%…%' ESCAPE '\'`, with the search
 //! lowercased and its `%`, `_` and `\` escaped, so they match literally everywhere.
@@ -23,6 +24,25 @@ diesel::define_sql_function! {
 pub struct Found<T> {
     pub rows: Vec<T>,
     pub total: i64,
+}
+
+/// What to look for in the topics: `q` anywhere in the name; `name`, `is_active` and `has_gd`
+/// exactly.
+#[derive(Debug, Clone, Default)]
+pub struct TopicSearch {
+    pub q: Option<String>,
+    pub name: Option<String>,
+    pub is_active: Option<bool>,
+    pub has_gd: Option<bool>,
+}
+
+/// What to look for in the endpoints: `q` anywhere in the name or username; `role` and
+/// `endpoint_type` exactly.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointSearch {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub endpoint_type: Option<String>,
 }
 
 /// What to look for in the subscriptions: `q` anywhere in the sub key, topic or endpoint
@@ -61,14 +81,23 @@ pub fn matches(q: Option<&str>, fields: &[&str]) -> bool {
 }
 
 impl Store {
-    /// Topics whose name holds `q`, a page of them in id order.
-    pub fn topics_found(&self, q: Option<&str>, page: Page) -> StoreResult<Found<Topic>> {
+    /// Topics that match `search`, a page of them in id order.
+    pub fn topics_found(&self, search: &TopicSearch, page: Page) -> StoreResult<Found<Topic>> {
         let mut conn = self.conn()?;
-        let pattern = like_pattern(q);
+        let pattern = like_pattern(search.q.as_deref());
         let matching = || {
             let mut query = pubsub_topic::table.into_boxed();
             if let Some(p) = &pattern {
                 query = query.filter(lower(pubsub_topic::name).like(p.clone()).escape('\\'));
+            }
+            if let Some(name) = &search.name {
+                query = query.filter(pubsub_topic::name.eq(name.clone()));
+            }
+            if let Some(active) = search.is_active {
+                query = query.filter(pubsub_topic::is_active.eq(active));
+            }
+            if let Some(gd) = search.has_gd {
+                query = query.filter(pubsub_topic::has_gd.eq(gd));
             }
             query
         };
@@ -82,21 +111,26 @@ impl Store {
         Ok(Found { rows, total })
     }
 
-    /// Endpoints whose name or username holds `q`, a page of them in id order.
-    pub fn endpoints_found(&self, q: Option<&str>, page: Page) -> StoreResult<Found<Endpoint>> {
+    /// Endpoints that match `search`, a page of them in id order.
+    pub fn endpoints_found(&self, search: &EndpointSearch, page: Page) -> StoreResult<Found<Endpoint>> {
         let mut conn = self.conn()?;
-        let pattern = like_pattern(q);
-        let matching =
-            || {
-                let mut query = pubsub_endpoint::table.into_boxed();
-                if let Some(p) = &pattern {
-                    query =
-                        query.filter(lower(pubsub_endpoint::name).like(p.clone()).escape('\\').or(
-                            lower(pubsub_endpoint::username.assume_not_null()).like(p.clone()).escape('\\'),
-                        ));
-                }
-                query
-            };
+        let pattern = like_pattern(search.q.as_deref());
+        let matching = || {
+            let mut query = pubsub_endpoint::table.into_boxed();
+            if let Some(p) = &pattern {
+                let name = lower(pubsub_endpoint::name).like(p.clone()).escape('\\');
+                let username =
+                    lower(pubsub_endpoint::username.assume_not_null()).like(p.clone()).escape('\\');
+                query = query.filter(name.or(username));
+            }
+            if let Some(role) = &search.role {
+                query = query.filter(pubsub_endpoint::role.eq(role.clone()));
+            }
+            if let Some(endpoint_type) = &search.endpoint_type {
+                query = query.filter(pubsub_endpoint::endpoint_type.eq(endpoint_type.clone()));
+            }
+            query
+        };
         let total = matching().count().get_result(&mut *conn)?;
         let rows = matching()
             .order(pubsub_endpoint::id)

@@ -329,3 +329,124 @@ fn console_lists_page_search_and_filter_through_the_server_and_keep_it_in_the_ad
         assert_eq!(browser.page_errors(), Vec::<String>::new(), "the page logged errors");
     }
 }
+
+/// The select `name` of list `list`, as the page shows it.
+fn chosen(browser: &Browser, list: &str, name: &str) -> Value {
+    browser.script(
+        "return document.querySelector(`form[data-list=${arguments[0]}]`).elements[arguments[1]].value",
+        json!([list, name]),
+    )
+}
+
+#[test]
+fn console_topics_filter_by_state_and_endpoints_by_role_and_type_through_the_server() {
+    let Some(browser) = Browser::start() else { return };
+    for backend in backends() {
+        let node = Node::start(backend);
+        let admin = node.admin();
+        let tag = format!("{backend:?}").to_lowercase();
+
+        // 60 active topics `/on/00`…, 7 inactive `/off/0`… of which the first 3 are GD.
+        let on = |i: usize| format!("/on/{i:02}");
+        let off = |i: usize| format!("/off/{i}");
+        for i in 0..60 {
+            assert_eq!(admin.post("/admin/v1/topics", &json!({"name": on(i)})).0, 201);
+        }
+        for i in 0..7 {
+            let body = json!({"name": off(i), "is_active": false, "has_gd": i < 3});
+            assert_eq!(admin.post("/admin/v1/topics", &body).0, 201);
+        }
+        for (name, role, endpoint_type) in [
+            ("pub-rest", "pub-only", "rest"),
+            ("sub-rest", "sub-only", "rest"),
+            ("sub-wsx", "sub-only", "wsx"),
+            ("both-wsx", "pub-sub", "wsx"),
+            ("sub-soap", "sub-only", "soap"),
+        ] {
+            let body = json!({"name": name, "role": role, "endpoint_type": endpoint_type});
+            assert_eq!(admin.post("/admin/v1/endpoints", &body).0, 201);
+        }
+
+        log_in(&browser, &node);
+        record_requests(&browser);
+
+        // Topics: active ones, paged; inactive ones; inactive GD ones; searched among them.
+        show(&browser, "topics");
+        wait_range(&browser, "topics", "Topics 1–50 of 67");
+        browser.select("form[data-list=topics] select[name=active]", "true");
+        wait_range(&browser, "topics", "Topics 1–50 of 60");
+        assert_eq!(listed(&browser, "data-topic"), (0..50).map(on).collect::<Vec<_>>());
+        browser.click_button("form[data-list=topics]", "Next page");
+        wait_range(&browser, "topics", "Topics 51–60 of 60");
+        assert_eq!(listed(&browser, "data-topic"), (50..60).map(on).collect::<Vec<_>>());
+        assert_eq!(hash(&browser), "#/topics?active=true&offset=50");
+        // Another filter starts again from the first page.
+        browser.select("form[data-list=topics] select[name=active]", "false");
+        wait_range(&browser, "topics", "Topics 1–7 of 7");
+        assert_eq!(listed(&browser, "data-topic"), (0..7).map(off).collect::<Vec<_>>());
+        assert_eq!(browser.count("tr[data-topic] .tag.inactive"), 7);
+        browser.select("form[data-list=topics] select[name=has_gd]", "true");
+        wait_range(&browser, "topics", "Topics 1–3 of 3");
+        assert_eq!(listed(&browser, "data-topic"), (0..3).map(off).collect::<Vec<_>>());
+        browser.fill("form[data-list=topics] input[name=q]", "/OFF/1");
+        wait_range(&browser, "topics", "Topics 1–1 of 1");
+        assert_eq!(listed(&browser, "data-topic"), [off(1)]);
+        assert_eq!(hash(&browser), "#/topics?active=false&has_gd=true&q=%2FOFF%2F1");
+        browser.screenshot(&format!("{tag}-lists-topics-filtered"));
+        browser.select("form[data-list=topics] select[name=has_gd]", "false");
+        wait_range(&browser, "topics", "Topics: none");
+        browser.wait_text("main tbody td.muted", "No topics match the search.");
+        browser.fill("form[data-list=topics] input[name=q]", "");
+        wait_range(&browser, "topics", "Topics 1–4 of 4");
+        assert_eq!(listed(&browser, "data-topic"), (3..7).map(off).collect::<Vec<_>>());
+        // A reload keeps the filters, in the list and in the selects.
+        reload(&browser, &node);
+        wait_range(&browser, "topics", "Topics 1–4 of 4");
+        assert_eq!(listed(&browser, "data-topic"), (3..7).map(off).collect::<Vec<_>>());
+        assert_eq!(
+            (chosen(&browser, "topics", "active"), chosen(&browser, "topics", "has_gd")),
+            (json!("false"), json!("false"))
+        );
+        // "all" is no filter: the whole count is back.
+        browser.select("form[data-list=topics] select[name=has_gd]", "");
+        browser.select("form[data-list=topics] select[name=active]", "");
+        wait_range(&browser, "topics", "Topics 1–50 of 67");
+        assert_eq!(hash(&browser), "#/topics");
+        assert!(list_requests_were_pages(&browser) >= 2);
+
+        // Endpoints: by role, then by type too, then by type alone.
+        show(&browser, "endpoints");
+        wait_range(&browser, "endpoints", "Endpoints 1–5 of 5");
+        browser.select("form[data-list=endpoints] select[name=role]", "sub-only");
+        wait_range(&browser, "endpoints", "Endpoints 1–3 of 3");
+        assert_eq!(listed(&browser, "data-endpoint"), ["sub-rest", "sub-wsx", "sub-soap"]);
+        browser.select("form[data-list=endpoints] select[name=endpoint_type]", "wsx");
+        wait_range(&browser, "endpoints", "Endpoints 1–1 of 1");
+        assert_eq!(listed(&browser, "data-endpoint"), ["sub-wsx"]);
+        assert_eq!(hash(&browser), "#/endpoints?role=sub-only&endpoint_type=wsx");
+        browser.screenshot(&format!("{tag}-lists-endpoints-filtered"));
+        reload(&browser, &node);
+        wait_range(&browser, "endpoints", "Endpoints 1–1 of 1");
+        assert_eq!(listed(&browser, "data-endpoint"), ["sub-wsx"]);
+        assert_eq!(
+            (chosen(&browser, "endpoints", "role"), chosen(&browser, "endpoints", "endpoint_type")),
+            (json!("sub-only"), json!("wsx"))
+        );
+        browser.select("form[data-list=endpoints] select[name=role]", "");
+        wait_range(&browser, "endpoints", "Endpoints 1–2 of 2");
+        assert_eq!(listed(&browser, "data-endpoint"), ["sub-wsx", "both-wsx"]);
+        // The search narrows the filtered list further.
+        browser.fill("form[data-list=endpoints] input[name=q]", "BOTH");
+        wait_range(&browser, "endpoints", "Endpoints 1–1 of 1");
+        assert_eq!(listed(&browser, "data-endpoint"), ["both-wsx"]);
+        browser.select("form[data-list=endpoints] select[name=endpoint_type]", "rest");
+        wait_range(&browser, "endpoints", "Endpoints: none");
+        browser.select("form[data-list=endpoints] select[name=role]", "pub-only");
+        browser.fill("form[data-list=endpoints] input[name=q]", "");
+        wait_range(&browser, "endpoints", "Endpoints 1–1 of 1");
+        assert_eq!(listed(&browser, "data-endpoint"), ["pub-rest"]);
+        assert_eq!(hash(&browser), "#/endpoints?endpoint_type=rest&role=pub-only");
+        assert!(list_requests_were_pages(&browser) >= 5);
+        assert_eq!(browser.page_errors(), Vec::<String>::new(), "the page logged errors");
+    }
+}

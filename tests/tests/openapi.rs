@@ -179,7 +179,7 @@ fn the_document_is_openapi_3_that_a_strict_parser_reads() {
         .iter()
         .map(|p| resolve(&doc, p)["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["name", "q", "limit", "offset"]);
+    assert_eq!(names, ["name", "q", "active", "has_gd", "limit", "offset"]);
     assert!(topics["responses"]["200"]["headers"]["X-Total-Count"].is_object());
 }
 

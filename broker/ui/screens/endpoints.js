@@ -1,6 +1,6 @@
 // Endpoints: who may publish and subscribe (role and `pub=`/`sub=` patterns), and their
-// credentials; the list searched (name or username) and paged by the server. A new password or
-// API key is shown once, right after it was made, and never again.
+// credentials; the list searched (name or username), filtered by role and type and paged by the
+// server. A new password or API key is shown once, right after it was made, and never again.
 
 import { patch, post, del } from "../api.js";
 import { Screen, html, nothing, onSubmit, readForm, time, opt, options } from "../view.js";
@@ -11,7 +11,15 @@ const TYPES = ["rest", "soap", "wsx", "srv", "amqp", "files"];
 const AUTH = [["basic", "basic (username and password)"], ["api_key", "API key"], ["none", "none (push only)"]];
 
 export class EndpointsScreen extends Screen {
-  list = new ListPage(this, { noun: "Endpoints", path: "/endpoints", search: "name or username" });
+  list = new ListPage(this, {
+    noun: "Endpoints",
+    path: "/endpoints",
+    search: "name or username",
+    filters: [
+      { name: "role", label: "Role", choices: [["", "all"], ...ROLES] },
+      { name: "endpoint_type", label: "Type", choices: [["", "all"], ...TYPES] },
+    ],
+  });
   editing = null;
   /** `{endpoint, field, secret}` just made; dropped on the next action. */
   reveal = null;

@@ -1,4 +1,5 @@
-// Topics: the list — searched by name and paged by the server — with depths, rates, in-flight
+// Topics: the list — searched by name, filtered by state (active or not) and delivery (GD or
+// in-RAM), and paged by the server — with depths, rates, in-flight
 // messages, dead letters, the oldest message's age and the last publication; create, edit,
 // clear and delete (typing the name to confirm); publish a message as an endpoint; the messages
 // a topic retains.
@@ -10,7 +11,14 @@ import {
 import { ListPage, NameField } from "../list.js";
 
 export class TopicsScreen extends Screen {
-  list = new ListPage(this, { noun: "Topics", path: "/topics" });
+  list = new ListPage(this, {
+    noun: "Topics",
+    path: "/topics",
+    filters: [
+      { name: "active", label: "State", choices: [["", "all"], ["true", "active"], ["false", "inactive"]] },
+      { name: "has_gd", label: "Delivery", choices: [["", "all"], ["true", "GD"], ["false", "in-RAM"]] },
+    ],
+  });
   /** The open panel: `{kind: "edit" | "publish" | "messages", topic, …}`, or null. */
   panel = null;
   /** The endpoints that may publish, for the publish panel. */

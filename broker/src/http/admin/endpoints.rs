@@ -8,6 +8,7 @@ use signalbox_actors::patterns::Patterns;
 use signalbox_actors::secrets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, EndpointFields};
+use signalbox_schema::EndpointSearch;
 
 use super::{list_answer, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
@@ -130,16 +131,35 @@ fn with_reveal(endpoint: &Endpoint, reveal: Option<(&'static str, String)>) -> V
     body
 }
 
+/// `?role=`, `?endpoint_type=` (exactly), `?q=` (anywhere in the name or username, any case),
+/// `?limit=&offset=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointListQuery {
+    q: Option<String>,
+    role: Option<String>,
+    endpoint_type: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
 async fn list(
     _caller: AdminCaller,
     state: web::Data<Node>,
-    query: web::Query<ListQuery>,
+    query: web::Query<EndpointListQuery>,
 ) -> Result<HttpResponse, NodeError> {
-    // `?q=` finds endpoints by name or username.
+    let EndpointListQuery { q, role, endpoint_type, limit, offset } = query.into_inner();
+    if let Some(role) = &role {
+        one_of("role", role, ROLES)?;
+    }
+    if let Some(t) = &endpoint_type {
+        one_of("endpoint_type", t, ENDPOINT_TYPES)?;
+    }
+    let query = ListQuery { q, limit, offset };
     let page = query.page()?;
+    let search = EndpointSearch { q: query.q().map(str::to_owned), role, endpoint_type };
     let store = state.store.clone();
-    let q = query.q().map(str::to_owned);
-    let found = blocking(move || store.endpoints_found(q.as_deref(), page)).await?;
+    let found = blocking(move || store.endpoints_found(&search, page)).await?;
     Ok(list_answer(found.rows.iter().map(endpoint_json).collect(), found.total as usize))
 }
 

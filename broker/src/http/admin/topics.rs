@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Topic, TopicFields};
+use signalbox_schema::TopicSearch;
 
-use super::{list_answer, parse_id, search_page, with_id, ListQuery};
+use super::{list_answer, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::node::error::one_of;
 use crate::node::error::{blocking, NodeError};
@@ -133,14 +134,24 @@ pub fn topic_json(state: &Node, t: &Topic) -> Value {
     })
 }
 
-/// `?name=` (exactly), `?q=` (anywhere in the name, any case), `?limit=&offset=`.
+/// `?name=`, `?active=`, `?has_gd=` (exactly), `?q=` (anywhere in the name, any case),
+/// `?limit=&offset=`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TopicListQuery {
     name: Option<String>,
     q: Option<String>,
+    active: Option<String>,
+    has_gd: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
+}
+
+/// A yes/no filter of a list, `true` or `false` in the query.
+fn flag(field: &str, value: Option<&str>) -> Result<Option<bool>, NodeError> {
+    let Some(value) = value else { return Ok(None) };
+    one_of(field, value, &["true", "false"])?;
+    Ok(Some(value == "true"))
 }
 
 async fn list(
@@ -148,22 +159,14 @@ async fn list(
     state: web::Data<Node>,
     query: web::Query<TopicListQuery>,
 ) -> Result<HttpResponse, NodeError> {
-    let TopicListQuery { name, q, limit, offset } = query.into_inner();
+    let TopicListQuery { name, q, active, has_gd, limit, offset } = query.into_inner();
+    let is_active = flag("active", active.as_deref())?;
+    let has_gd = flag("has_gd", has_gd.as_deref())?;
     let query = ListQuery { q, limit, offset };
     let page = query.page()?;
+    let search = TopicSearch { q: query.q().map(str::to_owned), name, is_active, has_gd };
     let store = state.store.clone();
-    if let Some(name) = name {
-        let found = blocking(move || match store.topic_by_name(&name) {
-            Ok(t) => Ok(vec![t]),
-            Err(signalbox_schema::StoreError::NotFound) => Ok(vec![]),
-            Err(e) => Err(e),
-        })
-        .await?;
-        let (rows, total) = search_page(&found, &query, |t| vec![&t.name])?;
-        return Ok(list_answer(rows.into_iter().map(|t| topic_json(&state, t)).collect(), total));
-    }
-    let q = query.q().map(str::to_owned);
-    let found = blocking(move || store.topics_found(q.as_deref(), page)).await?;
+    let found = blocking(move || store.topics_found(&search, page)).await?;
     let rows = found.rows.iter().map(|t| topic_json(&state, t)).collect();
     Ok(list_answer(rows, found.total as usize))
 }

@@ -63,7 +63,7 @@ use Body::{None as NoBody, Optional, Required};
 /// Every admin route, one a line.
 #[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    route("get", "/topics", "List topics; `name` finds one by its exact name, `q` any whose name holds it", &["name", "q", "limit", "offset"], NoBody, Page("Topic"), &[]),
+    route("get", "/topics", "List topics; `name` finds one by its exact name, `q` any whose name holds it; `active` and `has_gd` keep those in that state", &["name", "q", "active", "has_gd", "limit", "offset"], NoBody, Page("Topic"), &[]),
     route("post", "/topics", "Create a topic", &[], Required("TopicCreate"), One(201, "Topic"), &[409]),
     route("get", "/topics/{id}", "Read a topic", &[], NoBody, One(200, "Topic"), &[]),
     route("patch", "/topics/{id}", "Edit a topic", &[], Required("TopicEdit"), One(200, "Topic"), &[409]),
@@ -71,7 +71,7 @@ pub const ROUTES: &[Route] = &[
     route("get", "/topics/{id}/messages", "A topic's GD messages retained for its first subscriber", PAGE, NoBody, Page("Message"), &[]),
     route("post", "/topics/{id}/publish", "Publish as an endpoint (`endpoint` + the publish fields)", &[], Required("AdminPublish"), One(200, "PublishAnswer"), &[409]),
     route("post", "/topics/{id}/clear", "Delete every message of a topic", &[], NoBody, One(200, "Cleared"), &[]),
-    route("get", "/endpoints", "List endpoints; `q` finds them by name or username", PAGED, NoBody, Page("Endpoint"), &[]),
+    route("get", "/endpoints", "List endpoints; `q` finds them by name or username; `role` and `endpoint_type` keep those of that role and type", &["q", "role", "endpoint_type", "limit", "offset"], NoBody, Page("Endpoint"), &[]),
     route("post", "/endpoints", "Create an endpoint; the answer shows its password or API key once", &[], Required("EndpointCreate"), One(201, "EndpointWithSecret"), &[409]),
     route("get", "/endpoints/{id}", "Read an endpoint", &[], NoBody, One(200, "Endpoint"), &[]),
     route("patch", "/endpoints/{id}", "Edit an endpoint", &[], Required("EndpointEdit"), One(200, "Endpoint"), &[409]),
@@ -315,6 +315,10 @@ fn parameters() -> Value {
         "name": query("name", json!({"type": "string"}), "Exactly this name"),
         "topic_name": query("topic_name", json!({"type": "string"}), "Only subscriptions to this topic"),
         "endpoint": query("endpoint", json!({"type": "string"}), "Only subscriptions of this endpoint"),
+        "active": query("active", json!({"type": "boolean"}), "Only active topics (`true`) or only inactive ones (`false`)"),
+        "has_gd": query("has_gd", json!({"type": "boolean"}), "Only GD topics (`true`) or only in-RAM ones (`false`)"),
+        "role": query("role", json!({"type": "string", "enum": super::admin::endpoints::ROLES}), "Only endpoints of this role"),
+        "endpoint_type": query("endpoint_type", json!({"type": "string", "enum": super::admin::endpoints::ENDPOINT_TYPES}), "Only endpoints of this type"),
         "kind": query("kind", json!({"type": "string", "enum": ["topic", "delivery", "peer", "session", "supervisor"]}), "Only actors of this kind"),
         "node": query("node", json!({"type": "string"}), "Only actors of this node"),
         "range": query("range", json!({"type": "integer", "minimum": 60, "maximum": MAX_RANGE}), "Seconds of history"),
