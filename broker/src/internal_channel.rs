@@ -3,6 +3,7 @@
 //! that log in to it and the cluster member all follow this one definition.
 
 use signalbox_actors::secrets::MasterKey;
+use signalbox_schema::models::Endpoint;
 
 /// The reserved path of the internal channel on every node of a cluster.
 pub const CHANNEL_PATH: &str = "/wsx/_cluster";
@@ -25,4 +26,22 @@ pub fn proof_ok(master_key: &MasterKey, node: &str, nonce: &str, timestamp: &str
         && expected.len() == proof.len()
         && expected.bytes().zip(proof.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     fresh && same
+}
+
+/// The identity a peer node's session runs as (it has no endpoint row).
+pub fn peer_endpoint(node: &str) -> Endpoint {
+    Endpoint {
+        id: 0,
+        name: format!("node:{node}"),
+        role: "pub-sub".into(),
+        endpoint_type: "wsx".into(),
+        topic_patterns: String::new(),
+        auth: "none".into(),
+        username: Some(node.to_owned()),
+        password_hash: None,
+        api_key_digest: None,
+        wsx_channel: Some("_cluster".into()),
+        created_at: 0,
+        last_seen: None,
+    }
 }

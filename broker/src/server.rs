@@ -17,13 +17,15 @@ use signalbox_schema::Backend;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cluster::handover::Leave;
-use crate::cluster::member::{Cluster, ClusterMember, MemberConfig, Start};
+use crate::cluster::member::{ClusterMember, MemberConfig, MemberDeps, Start};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http;
+use crate::links::LinkDeps;
 use crate::node::auth::Authenticator;
+use crate::node::sessions::GoingAway;
 use crate::node::Node;
 use crate::startup;
-use crate::wsx::session::GoingAway;
 
 /// How long a stopping node waits for its WSX sessions to close.
 const SESSIONS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,9 +85,21 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
                     database_url: config.database_url(),
                     heartbeat: Duration::from_secs_f64(config.heartbeat_interval),
                     timeout: Duration::from_secs_f64(config.heartbeat_timeout),
+                    tls_ca: ca.clone(),
                 },
                 prepared.store.clone(),
                 supervisor.clone(),
+                MemberDeps {
+                    registry: registry.clone(),
+                    metrics: metrics.clone(),
+                    link_deps: LinkDeps {
+                        store: prepared.store.clone(),
+                        master_key: prepared.master_key.clone(),
+                        metrics: metrics.clone(),
+                        services: services.clone(),
+                        max_frame: config.max_message_size,
+                    },
+                },
             );
             let (peers, leader, lease) = (member.peers(), member.leader_flag(), member.lease());
             let member = member.start();
@@ -137,13 +151,13 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
             // channels if it leads) before the node says it is listening.
             cluster
                 .member
-                .send(Start(state.clone()))
+                .send(Start(state.clone().into_inner()))
                 .await
                 .map_err(|e| format!("cluster member failed: {e}"))?;
         }
         None => {
             let links = prepared.store.wsx_links().map_err(|e| format!("cannot load WSX links: {e}"))?;
-            state.links.sync(&state.link_deps(), links);
+            state.run_links(links, state.leads());
         }
     }
     crate::wsx::end_orphans(&state)
@@ -194,7 +208,7 @@ pub async fn serve_with(config: Config, services: Services) -> Result<(), String
         log::info!("event=shutdown_requested signal={which}");
         // WSX clients hear 1001 now rather than a reset after the drain; their subscriptions
         // that end with the connection are gone before the process is.
-        let sessions = stopping.wsx_sessions.all().into_iter().map(|s| s.send(GoingAway));
+        let sessions = stopping.wsx_sessions.all().into_iter().map(|s| s.going_away.send(GoingAway));
         if tokio::time::timeout(SESSIONS_TIMEOUT, futures_util::future::join_all(sessions)).await.is_err() {
             log::warn!("event=wsx_sessions_close_timed_out");
         }

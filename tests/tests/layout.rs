@@ -1,6 +1,6 @@
 //! The layering of each crate, checked: the graph of its top-level modules (an arrow from `a` to
-//! `b` when a file under `a` names `crate::b`) has no cycle, and the broker's domain layer does
-//! not know its transports. A module's own files may refer to each other (an actor's handlers
+//! `b` when a file under `a` names `crate::b`) has no cycle; in the broker each layer names only
+//! layers below it, and neither the domain layer (`node`) nor the cluster knows HTTP. A module's own files may refer to each other (an actor's handlers
 //! split over files); modules may not.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -152,13 +152,44 @@ fn the_storage_and_actor_crates_have_no_import_cycle_between_their_modules() {
 }
 
 #[test]
-fn the_broker_s_node_layer_knows_no_http_types() {
-    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("../broker/src/node");
-    let mut files = Vec::new();
-    rust_files(&node, &mut files);
-    assert!(!files.is_empty(), "no files under {}", node.display());
-    for file in files {
-        let code = code_of(&std::fs::read_to_string(&file).unwrap());
-        assert!(!code.contains("actix_web"), "{} names actix_web", file.display());
+fn the_broker_s_modules_import_no_cycle_and_each_layer_only_those_below_it() {
+    let graph = graph_of("broker");
+    assert!(graph.len() > 10, "broker: read too few modules: {graph:?}");
+    if let Some(found) = cycle(&graph) {
+        panic!("broker: modules import each other in a cycle: {}\n{graph:#?}", found.join(" → "));
+    }
+    // Transports (http, wsx, cli) → node → cluster → links, internal_channel, frames.
+    let above = |layer: &str| -> &[&str] {
+        match layer {
+            "node" => &["http", "wsx", "cli", "server"],
+            "cluster" => &["node", "http", "wsx", "cli", "server"],
+            "links" | "internal_channel" | "frames" => &["cluster", "node", "http", "wsx", "cli", "server"],
+            _ => &[],
+        }
+    };
+    for (module, names) in &graph {
+        for named in names {
+            assert!(
+                !above(module).contains(&named.as_str()),
+                "broker: `{module}` names `{named}`, a layer above it\n{graph:#?}"
+            );
+        }
+    }
+    for (layer, below) in [("node", "cluster"), ("cluster", "links"), ("wsx", "node")] {
+        assert!(graph[layer].contains(below), "broker: `{layer}` no longer names `{below}`: {graph:#?}");
+    }
+}
+
+#[test]
+fn the_broker_s_node_and_cluster_layers_know_no_http_types() {
+    for layer in ["node", "cluster"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../broker/src").join(layer);
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        assert!(!files.is_empty(), "no files under {}", dir.display());
+        for file in files {
+            let code = code_of(&std::fs::read_to_string(&file).unwrap());
+            assert!(!code.contains("actix_web"), "{} names actix_web", file.display());
+        }
     }
 }

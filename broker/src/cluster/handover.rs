@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde_json::json;
 use signalbox_actors::error::blocking;
 use signalbox_actors::supervisor::{Release, Supervisor};
 use signalbox_schema::{now_micros, Store};
 
+use super::calls::Synchronize;
 use super::leader::least_loaded;
-use super::member::{ClusterMember, Peers, SyncNow};
-use crate::links::peer::Request;
+use super::member::{ClusterMember, SyncNow};
+use super::peers::Peers;
 
 pub(super) async fn hand_over(
     supervisor: Addr<Supervisor>,
@@ -31,23 +31,37 @@ pub(super) async fn hand_over(
         .map_err(|e| e.to_string())?;
     let (key, to) = (sub_key.clone(), target.clone());
     blocking(move || store.owner_assign(&key, &to, epoch, None)).await.map_err(|e| e.to_string())?;
-    let peer = peers.read().ok().and_then(|p| p.get(&target).cloned());
-    if let Some(peer) = peer {
-        let _ = peer.send(Request { service: "cluster.sync".into(), request: json!({}) }).await;
-    }
+    let _ = peers.call(&target, Synchronize { sub_key: None }).await;
     Ok(())
 }
 
-/// An admin's `move`: hand `sub_key` over to `target` and answer once it runs there.
+/// An admin's `move`, or a WSX client resuming here: hand `sub_key` over to `target` and
+/// answer once it runs there.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), MoveFailed>")]
 pub struct MoveSubscription {
     pub sub_key: String,
     pub target: String,
 }
 
+/// Why a subscription did not move.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveFailed {
+    #[error("node `{0}` is not a live node of this cluster")]
+    NotLive(String),
+    /// Anything else (the subscription is gone, the database failed, the move took too long).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl MoveFailed {
+    fn other(e: impl ToString) -> MoveFailed {
+        MoveFailed::Other(e.to_string())
+    }
+}
+
 impl Handler<MoveSubscription> for ClusterMember {
-    type Result = ResponseFuture<Result<(), String>>;
+    type Result = ResponseFuture<Result<(), MoveFailed>>;
 
     fn handle(&mut self, msg: MoveSubscription, ctx: &mut Context<Self>) -> Self::Result {
         let (store, peers, me, cluster) =
@@ -64,10 +78,10 @@ impl Handler<MoveSubscription> for ClusterMember {
                     .map(|n| n.name)
                     .collect();
                 if !live.contains(&target) {
-                    return Ok(Err(format!("node `{target}` is not a live node of this cluster")));
+                    return Ok(Err(MoveFailed::NotLive(target)));
                 }
                 let Some(owner) = s.sub_owner(&key)? else {
-                    return Ok(Err(format!("no subscription {key}")));
+                    return Ok(Err(MoveFailed::Other(format!("no subscription {key}"))));
                 };
                 match &owner.node {
                     Some(node) if *node == target => {}
@@ -81,28 +95,30 @@ impl Handler<MoveSubscription> for ClusterMember {
                 Ok(Ok(owner.node))
             })
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(MoveFailed::other)??;
             // Tell the owner to act now rather than at its next heartbeat.
-            let peer = owner.as_ref().and_then(|o| peers.read().ok().and_then(|p| p.get(o).cloned()));
-            match peer {
-                Some(peer) => {
-                    let _ = peer.send(Request { service: "cluster.sync".into(), request: json!({}) }).await;
+            match owner.filter(|o| peers.get(o).is_some()) {
+                Some(owner) => {
+                    let _ = peers.call(&owner, Synchronize { sub_key: None }).await;
                 }
-                None => me.send(SyncNow).await.map_err(|e| e.to_string())?,
+                None => me.send(SyncNow).await.map_err(MoveFailed::other)?,
             }
             for _ in 0..300 {
                 let (s, key) = (store.clone(), msg.sub_key.clone());
-                let now = blocking(move || s.sub_owner(&key)).await.map_err(|e| e.to_string())?;
+                let now = blocking(move || s.sub_owner(&key)).await.map_err(MoveFailed::other)?;
                 if now
                     .is_some_and(|o| o.node.as_deref() == Some(msg.target.as_str()) && o.moving_to.is_none())
                 {
                     // This node routes to the new owner before the admin hears back.
-                    me.send(SyncNow).await.map_err(|e| e.to_string())?;
+                    me.send(SyncNow).await.map_err(MoveFailed::other)?;
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(format!("subscription {} did not reach node {} in time", msg.sub_key, msg.target))
+            Err(MoveFailed::Other(format!(
+                "subscription {} did not reach node {} in time",
+                msg.sub_key, msg.target
+            )))
         })
     }
 }

@@ -22,95 +22,42 @@
 //! not come back in time, stops leading before its lease in the database runs out, and every
 //! write it makes as leader checks its term in the same transaction.
 //!
-//! Receives the topic actors' `ForwardRam` and `WakeTopic` (sent on over the internal links),
-//! `SyncNow` (a peer or an admin changed something), `MoveSubscription` and `Leave` (SIGTERM).
+//! The member reaches the rest of its node only through [`Subsystems`] (set by `Start`): a
+//! configuration reload, and the work only the leader does. Its links to peers are kept in
+//! `peers.rs`; what it forwards to them, `forwarding.rs`; handovers, `handover.rs`.
+//!
+//! Receives `Start`, `SyncNow` (a peer or an admin changed something), `Changed` (this node
+//! did), the topic actors' `ForwardRam` and `WakeTopic` (sent on over the internal links),
+//! `MoveSubscription` and `Leave` (SIGTERM).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::web;
-use serde_json::{json, Value};
-use signalbox_actors::cluster::{ClusterRoute, ForwardRam, MembershipLease, RemoteSub, WakeTopic};
+use signalbox_actors::cluster::{MembershipLease, RemoteSub};
 use signalbox_actors::delivery::Resync;
 use signalbox_actors::error::blocking;
-use signalbox_actors::supervisor::{Own, Supervisor, SyncTopics};
-use signalbox_actors::PubSubError;
+use signalbox_actors::registry::Registry;
+use signalbox_actors::supervisor::{Own, Supervisor};
+use signalbox_actors::{Metrics, PubSubError};
 use signalbox_schema::cluster::Leadership;
-use signalbox_schema::models::{ClusterNode, SubOwner, WsxLink};
+use signalbox_schema::models::{ClusterNode, SubOwner};
 use signalbox_schema::{now_micros, Store, StoreError, StoreResult};
 
+use super::calls::Synchronize;
 use super::handover::hand_over;
 use super::leader::lead;
-use crate::links::peer::{InvokeError, PeerLink, Request, Shutdown};
-use crate::node::error::{from_invoke, NodeError};
-use crate::node::Node;
+use super::peers::{call_link, Peers};
+use super::Subsystems;
+use crate::links::LinkDeps;
 
 /// How long a change waits for every peer to follow it.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Delivery actors read SQL for GD messages committed on other nodes every this many
 /// heartbeats, in case a wake-up was lost with a link.
 const POLL_EVERY_BEATS: u64 = 3;
-/// GD wake-ups for one node are gathered this long and sent as one frame.
-const WAKE_DELAY: Duration = Duration::from_millis(1);
-
-/// Internal links to the other live nodes, by node name.
-pub type Peers = Arc<RwLock<HashMap<String, Addr<PeerLink>>>>;
-
-/// What the rest of the node holds of the cluster.
-#[derive(Clone)]
-pub struct Cluster {
-    pub node: String,
-    pub member: Addr<ClusterMember>,
-    pub route: ClusterRoute,
-    pub peers: Peers,
-    /// Whether this node holds the leader's lock (as of its last heartbeat).
-    pub leader: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Cluster {
-    pub fn is_leader(&self) -> bool {
-        self.leader.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn peer(&self, node: &str) -> Option<Addr<PeerLink>> {
-        self.peers.read().ok()?.get(node).cloned()
-    }
-
-    /// Runs one of the cluster services on `node` over the internal link.
-    pub async fn invoke(&self, node: &str, service: &str, request: Value) -> Result<Value, InvokeError> {
-        let peer = self.peer(node).ok_or(InvokeError::NotConnected)?;
-        peer.send(Request { service: service.into(), request })
-            .await
-            .map_err(|_| InvokeError::NotConnected)?
-    }
-
-    /// Runs a cluster service on the node that delivers a subscription (`None` while it is
-    /// being handed over: the caller is asked to try again).
-    pub async fn invoke_owner(
-        &self,
-        owner: Option<String>,
-        service: &str,
-        request: Value,
-    ) -> Result<Value, NodeError> {
-        let owner = owner.ok_or_else(|| {
-            NodeError::unavailable("the subscription is moving between nodes, try again", 1)
-        })?;
-        self.invoke(&owner, service, request).await.map_err(from_invoke)
-    }
-
-    /// Runs a cluster service on every peer at once; answers (peer, answer) for each.
-    pub async fn invoke_all(
-        &self,
-        service: &str,
-        request: Value,
-    ) -> Vec<(String, Result<Value, InvokeError>)> {
-        let peers: Vec<String> = self.peers.read().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-        let asks = peers.iter().map(|node| self.invoke(node, service, request.clone()));
-        peers.iter().cloned().zip(futures_util::future::join_all(asks).await).collect()
-    }
-}
 
 /// The settings a member runs with.
 pub struct MemberConfig {
@@ -120,22 +67,38 @@ pub struct MemberConfig {
     pub database_url: String,
     pub heartbeat: Duration,
     pub timeout: Duration,
+    /// A CA file trusted, besides the system's roots, by links to peers that advertise https.
+    pub tls_ca: Option<String>,
+}
+
+/// What the member needs of its node besides the store and the supervisor.
+pub struct MemberDeps {
+    pub registry: Registry,
+    pub metrics: Metrics,
+    /// What the internal links to peers are made with.
+    pub link_deps: LinkDeps,
 }
 
 pub struct ClusterMember {
     pub(super) config: MemberConfig,
     pub(super) store: Store,
     pub(super) supervisor: Addr<Supervisor>,
+    /// This node's delivery actors, woken every few heartbeats to read SQL.
+    pub(super) registry: Registry,
+    /// Where the cluster's figures (live nodes, leadership, handovers) are counted.
+    pub(super) metrics: Metrics,
+    /// What links to peers are made with; its `max_frame` also bounds a forwarded frame.
+    pub(super) link_deps: LinkDeps,
     /// Shared with the blocking thread that runs each heartbeat's SQL.
     pub(super) leadership: Arc<Mutex<Leading>>,
     /// This node's leader lease on the monotonic clock, renewed by each renewal in the database
     /// that succeeds; `leader` is true only while it is valid.
     pub(super) leader_lease: MembershipLease,
-    /// Set by `Start`; everything that reaches the rest of the node goes through it.
-    pub(super) state: Option<web::Data<Node>>,
+    /// Set by `Start`: what reloads and leader-only work reach the rest of the node through.
+    pub(super) node: Option<Arc<dyn Subsystems>>,
     pub(super) leader: bool,
     /// `leader`, shared with the rest of the node.
-    pub(super) leader_flag: Arc<std::sync::atomic::AtomicBool>,
+    pub(super) leader_flag: Arc<AtomicBool>,
     /// The configuration version this node runs with.
     pub(super) config_version: Option<i64>,
     pub(super) peers: Peers,
@@ -144,7 +107,9 @@ pub struct ClusterMember {
     pub(super) peer_arbiter: ArbiterHandle,
     /// Subscriptions being handed over from here right now.
     pub(super) handing_over: HashSet<String>,
+    /// Node → topics whose delivery actors there are to be woken (sent together shortly).
     pub(super) wake_pending: HashMap<String, BTreeSet<i64>>,
+    /// A flush of `wake_pending` is due.
     pub(super) wake_scheduled: bool,
     /// A heartbeat is under way (the timer skips a beat rather than pile them up).
     pub(super) beating: bool,
@@ -180,7 +145,12 @@ struct Snapshot {
 }
 
 impl ClusterMember {
-    pub fn new(config: MemberConfig, store: Store, supervisor: Addr<Supervisor>) -> ClusterMember {
+    pub fn new(
+        config: MemberConfig,
+        store: Store,
+        supervisor: Addr<Supervisor>,
+        deps: MemberDeps,
+    ) -> ClusterMember {
         let arbiter = Arbiter::new();
         let peer_arbiter = arbiter.handle();
         // The arbiter lives as long as the process; its handle is what starts actors on it.
@@ -198,13 +168,16 @@ impl ClusterMember {
             config,
             store,
             supervisor,
+            registry: deps.registry,
+            metrics: deps.metrics,
+            link_deps: deps.link_deps,
             leadership: Arc::new(Mutex::new(Leading {
                 lease: leadership,
                 healthy_since: None,
                 last_beat: None,
             })),
             leader_lease,
-            state: None,
+            node: None,
             leader: false,
             leader_flag: Default::default(),
             config_version: None,
@@ -229,7 +202,7 @@ impl ClusterMember {
         self.peers.clone()
     }
 
-    pub fn leader_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+    pub fn leader_flag(&self) -> Arc<AtomicBool> {
         self.leader_flag.clone()
     }
 
@@ -333,11 +306,9 @@ impl ClusterMember {
         };
         self.config_version = Some(s.version);
         let fresh = now_micros() - self.timeout_micros();
-        if let Some(state) = &self.state {
-            let live = s.nodes.iter().filter(|n| n.state == "up" && n.last_heartbeat >= fresh).count();
-            state.metrics.cluster_nodes_live.set(live as i64);
-            state.metrics.cluster_leader.set(i64::from(self.leader));
-        }
+        let live = s.nodes.iter().filter(|n| n.state == "up" && n.last_heartbeat >= fresh).count();
+        self.metrics.cluster_nodes_live.set(live as i64);
+        self.metrics.cluster_leader.set(i64::from(self.leader));
         let live: Vec<&ClusterNode> = s
             .nodes
             .iter()
@@ -371,8 +342,8 @@ impl ClusterMember {
             .collect();
         // The polling fallback for GD wake-ups that did not arrive (a peer link was down).
         self.beats = self.beats.wrapping_add(1);
-        if let (Some(state), 0) = (&self.state, self.beats % POLL_EVERY_BEATS) {
-            for sub in state.registry.subs() {
+        if self.beats.is_multiple_of(POLL_EVERY_BEATS) {
+            for sub in self.registry.subs() {
                 sub.addr.do_send(Resync);
             }
         }
@@ -401,102 +372,19 @@ impl ClusterMember {
         }))
     }
 
-    /// Links to other clusters and inbound file channels run on the leader only: on every node
-    /// they would consume the same remote subscriptions and files several times.
+    /// The node starts or stops what only the leader runs.
     fn leader_changed(&mut self) {
-        self.leader_flag.store(self.leader, std::sync::atomic::Ordering::Relaxed);
-        let Some(state) = self.state.clone() else { return };
-        let leader = self.leader;
-        actix_rt::spawn(async move {
-            let store = state.store.clone();
-            let rows = match web::block(move || store.wsx_links()).await {
-                Ok(Ok(rows)) if leader => rows,
-                Ok(Ok(_)) => Vec::new(),
-                _ => return,
-            };
-            state.links.sync(&state.link_deps(), rows);
-            let _ = state.supervisor.send(signalbox_actors::supervisor::RunFileChannels(leader)).await;
-        });
-    }
-
-    /// Another node changed the configuration: topics, channels, services, links, credentials.
-    fn reload_configuration(&mut self) -> Option<impl std::future::Future<Output = ()> + 'static> {
-        let state = self.state.clone()?;
-        let leader = self.leader;
-        log::info!("event=configuration_reload node={}", self.config.node);
-        Some(async move {
-            if let Err(e) = state.supervisor.send(SyncTopics).await.map_err(PubSubError::from).and_then(|r| r)
-            {
-                log::warn!("event=configuration_reload_failed part=topics error={e}");
-            }
-            let store = state.store.clone();
-            let loaded = web::block(move || {
-                Ok::<_, signalbox_schema::StoreError>((
-                    store.wsx_channels()?,
-                    store.services()?,
-                    store.wsx_links()?,
-                ))
-            })
-            .await;
-            match loaded {
-                Ok(Ok((channels, services, links))) => {
-                    state.channels.reload(channels);
-                    state.services.reload(services);
-                    state.links.sync(&state.link_deps(), if leader { links } else { Vec::new() });
-                }
-                _ => log::warn!("event=configuration_reload_failed part=channels"),
-            }
-            state.auth.forget_all();
-            state.recheck_sessions(None);
-        })
-    }
-
-    fn connect_peers(&mut self, live: &[&ClusterNode]) {
-        let Some(state) = self.state.clone() else { return };
-        let Ok(mut peers) = self.peers.write() else { return };
-        let wanted: HashMap<&str, &str> =
-            live.iter().map(|n| (n.name.as_str(), n.advertise_url.as_str())).collect();
-        peers.retain(|name, addr| {
-            let keep = wanted
-                .get(name.as_str())
-                .is_some_and(|url| self.peer_urls.get(name).is_some_and(|u| u == url));
-            if !keep {
-                addr.do_send(Shutdown);
-                self.peer_urls.remove(name);
-            }
-            keep
-        });
-        for (name, url) in wanted {
-            if peers.contains_key(name) {
-                continue;
-            }
-            let link = WsxLink {
-                id: 0,
-                name: format!("cluster:{name}"),
-                address: super::channel_url(url),
-                username: self.config.node.clone(),
-                // The internal link answers each connection's challenge instead of a stored secret.
-                secret_enc: String::new(),
-                is_zato: false,
-                subscription_list: "[]".into(),
-                on_connect: None,
-                on_message: None,
-                on_close: None,
-                ping_interval: 5.0,
-                auto_reconnect: true,
-                max_connect_attempts: None,
-                invoke_timeout: 5.0,
-                // Nodes advertising https:// talk over TLS, trusting the system's roots and `tls_ca`.
-                ca_file: state.config.tls_ca.as_ref().map(|p| p.to_string_lossy().into_owned()),
-                sub_keys: "{}".into(),
-                created_at: 0,
-            };
-            let deps = state.link_deps();
-            let addr = PeerLink::start_in_arbiter(&self.peer_arbiter, move |_| PeerLink::new(link, deps));
-            log::info!("event=peer_link_started node={} peer={name} address={url}", self.config.node);
-            self.peer_urls.insert(name.to_owned(), url.to_owned());
-            peers.insert(name.to_owned(), addr);
+        self.leader_flag.store(self.leader, Ordering::Relaxed);
+        if let Some(node) = self.node.clone() {
+            actix_rt::spawn(node.leadership_changed(self.leader));
         }
+    }
+
+    /// Another node changed the configuration: the node reads it again.
+    fn reload_configuration(&mut self) -> Option<impl std::future::Future<Output = ()> + 'static> {
+        let node = self.node.clone()?;
+        log::info!("event=configuration_reload node={}", self.config.node);
+        Some(node.reload_configuration(self.leader))
     }
 
     /// Hands a subscription this node owns to `target`: delivery stops here after the batch
@@ -520,28 +408,13 @@ impl ClusterMember {
                         "event=subscription_handed_over sub_key={sub_key} from={} to={target}",
                         act.config.node
                     );
-                    if let Some(state) = &act.state {
-                        state.metrics.cluster_handovers.inc();
-                    }
+                    act.metrics.cluster_handovers.inc();
                     // Route this node's publications for it to the new owner now.
                     ctx.notify(SyncNow);
                 }
                 Err(e) => log::warn!("event=handover_failed sub_key={sub_key} to={target} error={e}"),
             }
         }));
-    }
-
-    fn flush_wakes(&mut self) {
-        self.wake_scheduled = false;
-        for (node, topics) in std::mem::take(&mut self.wake_pending) {
-            let peer = self.peers.read().ok().and_then(|p| p.get(&node).cloned());
-            if let Some(peer) = peer {
-                let request = json!({"topics": topics});
-                actix_rt::spawn(async move {
-                    let _ = peer.send(Request { service: "cluster.wake".into(), request }).await;
-                });
-            }
-        }
     }
 }
 
@@ -553,13 +426,13 @@ impl Actor for ClusterMember {
 /// subscriptions runs before it answers requests), then beat on a timer.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Start(pub web::Data<Node>);
+pub struct Start(pub Arc<dyn Subsystems>);
 
 impl Handler<Start> for ClusterMember {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) -> Self::Result {
-        self.state = Some(msg.0);
+        self.node = Some(msg.0);
         ctx.run_interval(self.config.heartbeat, |act, ctx| {
             // A renewal that hangs (the database cut off) must not keep this node leading past
             // its own count of the lease, which ends before the database's does.
@@ -619,11 +492,10 @@ impl Handler<Changed> for ClusterMember {
 
     fn handle(&mut self, msg: Changed, _ctx: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        let peers: Vec<Addr<PeerLink>> =
-            self.peers.read().map(|p| p.values().cloned().collect()).unwrap_or_default();
-        let (bump, request) = match msg {
-            Changed::Configuration => (true, json!({})),
-            Changed::Subscription(sub_key) => (false, json!({"sub_key": sub_key})),
+        let peers = self.peers.all();
+        let (bump, sync) = match msg {
+            Changed::Configuration => (true, Synchronize { sub_key: None }),
+            Changed::Subscription(sub_key) => (false, Synchronize { sub_key: Some(sub_key) }),
         };
         let bumped = blocking(move || if bump { store.config_version_bump().map(Some) } else { Ok(None) });
         Box::pin(bumped.into_actor(self).then(move |version, act, _| {
@@ -632,76 +504,14 @@ impl Handler<Changed> for ClusterMember {
                 act.config_version = Some(v);
             }
             act.beat().then(move |_, _, _| {
-                let all = peers.into_iter().map(|peer| {
-                    let ask = peer.send(Request { service: "cluster.sync".into(), request: request.clone() });
-                    tokio::time::timeout(SYNC_TIMEOUT, ask)
+                let all = peers.into_iter().map(move |(node, link)| {
+                    let sync = sync.clone();
+                    async move {
+                        let _ = tokio::time::timeout(SYNC_TIMEOUT, call_link(&node, &link, sync)).await;
+                    }
                 });
                 fut::wrap_future(futures_util::future::join_all(all)).map(|_, _, _| ())
             })
         }))
-    }
-}
-
-impl Handler<ForwardRam> for ClusterMember {
-    type Result = ResponseFuture<Result<Vec<String>, String>>;
-
-    fn handle(&mut self, msg: ForwardRam, _ctx: &mut Context<Self>) -> Self::Result {
-        let peer = self.peers.read().ok().and_then(|p| p.get(&msg.node).cloned());
-        let limit = self.state.as_ref().map_or(1 << 20, |s| s.config.max_message_size);
-        Box::pin(async move {
-            let peer = peer.ok_or_else(|| format!("no link to node {}", msg.node))?;
-            // A publication's messages go in frames of at most `limit` bytes of messages, one
-            // after another (so in order): one frame could pass the internal channel's limit.
-            let mut refused = BTreeSet::new();
-            for chunk in frames_of(&msg.messages, limit) {
-                let request = json!({"sub_keys": msg.sub_keys, "messages": chunk});
-                let answer = peer
-                    .send(Request { service: "cluster.forward".into(), request })
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("{e:?}"))?;
-                let keys: Vec<String> = serde_json::from_value(answer["refused"].clone())
-                    .unwrap_or_else(|_| msg.sub_keys.clone());
-                refused.extend(keys);
-            }
-            Ok(refused.into_iter().collect())
-        })
-    }
-}
-
-/// Messages as JSON, in order, grouped so that each group's messages take at most about `limit`
-/// bytes (a message larger than that goes alone). A message's size is estimated from its data —
-/// twice it, for escaping, plus its other fields — rather than serialised a second time; the
-/// receiving channel allows four times `limit`.
-fn frames_of(messages: &[Arc<signalbox_actors::message::Message>], limit: usize) -> Vec<Vec<Value>> {
-    let mut frames: Vec<Vec<Value>> = Vec::new();
-    let mut size = 0;
-    for message in messages {
-        const FIELDS: usize = 1024;
-        let value = serde_json::to_value(message.as_ref()).unwrap_or(Value::Null);
-        let bytes = 2 * message.data.len() + FIELDS;
-        if frames.is_empty() || (size + bytes > limit && size > 0) {
-            frames.push(Vec::new());
-            size = 0;
-        }
-        size += bytes;
-        if let Some(frame) = frames.last_mut() {
-            frame.push(value);
-        }
-    }
-    frames
-}
-
-impl Handler<WakeTopic> for ClusterMember {
-    type Result = ();
-
-    fn handle(&mut self, msg: WakeTopic, ctx: &mut Context<Self>) {
-        for node in msg.nodes {
-            self.wake_pending.entry(node).or_default().insert(msg.topic_id);
-        }
-        if !self.wake_scheduled {
-            self.wake_scheduled = true;
-            ctx.run_later(WAKE_DELAY, |act, _| act.flush_wakes());
-        }
     }
 }

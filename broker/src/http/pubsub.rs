@@ -10,8 +10,10 @@ use signalbox_actors::registry::{SubEntry, TopicEntry};
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::Subscription;
 
+use crate::cluster::calls;
 use crate::node::auth::Caller;
 use crate::node::error::{blocking, parse_json, ErrorKind, NodeError};
+use crate::node::peer_calls::call_owner;
 use crate::node::publish::{publish_answer, publish_as};
 use crate::node::publish_input;
 use crate::node::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
@@ -97,7 +99,7 @@ async fn find_subscription(
 }
 
 /// The cluster, for a subscription another node delivers (there is one when `Found::There`).
-fn owner_of(state: &Node) -> Result<&crate::cluster::member::Cluster, NodeError> {
+fn owner_of(state: &Node) -> Result<&crate::cluster::Cluster, NodeError> {
     state
         .cluster
         .as_ref()
@@ -138,9 +140,9 @@ async fn pull(
     let sub = match found {
         Found::Here(entry) => entry,
         Found::There { sub, node } => {
-            let request = json!({"sub_key": sub.sub_key, "max": max});
-            let pulled = owner_of(&state)?.invoke_owner(node, "cluster.pull", request).await?;
-            caller.count_out(pulled.as_array().map_or(0, Vec::len));
+            let request = calls::Pull { sub_key: sub.sub_key, max };
+            let pulled = call_owner(owner_of(&state)?, node, request).await?;
+            caller.count_out(pulled.len());
             return Ok(HttpResponse::Ok().json(pulled));
         }
     };
@@ -174,10 +176,8 @@ async fn ack(
     let sub = match found {
         Found::Here(entry) => entry,
         Found::There { sub, node } => {
-            let request = json!({"sub_key": sub.sub_key, "msg_ids": body.msg_id_list});
-            return Ok(
-                HttpResponse::Ok().json(owner_of(&state)?.invoke_owner(node, "cluster.ack", request).await?)
-            );
+            let request = calls::Ack { sub_key: sub.sub_key, msg_ids: body.msg_id_list };
+            return Ok(HttpResponse::Ok().json(call_owner(owner_of(&state)?, node, request).await?));
         }
     };
     let outcome = sub.addr.send(Ack { msg_ids: body.msg_id_list }).await.map_err(PubSubError::from)??;

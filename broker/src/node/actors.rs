@@ -15,9 +15,10 @@ use signalbox_actors::PubSubError;
 
 use super::error::{blocking, NodeError};
 use super::queues::clear_topic;
+use super::sessions::{DescribeSession, SessionInfo};
 use super::Node;
+use crate::cluster::calls::ListActors;
 use crate::links::peer::{LinkControl, LinkStatus};
-use crate::wsx::session::SessionInfo;
 
 pub const KINDS: &[&str] = &["topic", "delivery", "peer", "session", "supervisor"];
 
@@ -78,6 +79,11 @@ pub fn peer_row(state: &Node, name: &str, status: Value) -> Value {
     )
 }
 
+pub fn session_row(state: &Node, id: String, info: SessionInfo) -> Value {
+    let since = info.since.clone();
+    row(state, id, "session", json!({"state": "connected", "since": since, "session": info}))
+}
+
 pub fn supervisor_row(state: &Node) -> Value {
     row(
         state,
@@ -119,16 +125,9 @@ pub async fn all(state: &Node, kind: Option<&str>) -> Vec<Value> {
     }
     if wants("session") {
         let sessions = state.wsx_sessions.all();
-        let infos = join_all(sessions.iter().map(|s| s.send(SessionInfo))).await;
+        let infos = join_all(sessions.iter().map(|s| s.describe.send(DescribeSession))).await;
         for info in infos.into_iter().flatten() {
-            let id = format!("session:{}", info["session_id"].as_str().unwrap_or_default());
-            let since = info["since"].clone();
-            out.push(row(
-                state,
-                id,
-                "session",
-                json!({"state": "connected", "since": since, "session": info}),
-            ));
+            out.push(session_row(state, format!("session:{}", info.session_id), info));
         }
     }
     out
@@ -168,14 +167,8 @@ pub async fn find(state: &Node, actor_id: &str) -> Result<Value, NodeError> {
         }
         "session" => {
             let s = state.wsx_sessions.get(key).ok_or_else(missing)?;
-            let info = s.send(SessionInfo).await.map_err(|_| missing())?;
-            let since = info["since"].clone();
-            Ok(row(
-                state,
-                actor_id.to_owned(),
-                "session",
-                json!({"state": "connected", "since": since, "session": info}),
-            ))
+            let info = s.describe.send(DescribeSession).await.map_err(|_| missing())?;
+            Ok(session_row(state, actor_id.to_owned(), info))
         }
         _ => Err(missing()),
     }
@@ -193,9 +186,9 @@ pub async fn remote_node(state: &Node, actor_id: &str) -> Option<String> {
     if let Some(("delivery", key)) = actor_id.split_once(':') {
         return cluster.route.get(key).and_then(|s| s.node);
     }
-    let answers = cluster.invoke_all("cluster.actors", json!({})).await;
+    let answers = cluster.call_all(ListActors {}).await;
     answers.into_iter().find_map(|(node, answer)| match answer {
-        Ok(Value::Array(rows)) if rows.iter().any(|r| r["id"] == actor_id) => Some(node),
+        Ok(rows) if rows.iter().any(|r| r["id"] == actor_id) => Some(node),
         _ => None,
     })
 }

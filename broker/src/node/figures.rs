@@ -27,7 +27,9 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::QueueFigures;
 
 use super::error::{blocking, NodeError};
+use super::sessions::DescribeSession;
 use super::Node;
+use crate::cluster::calls::ConsoleQuestion;
 
 /// Starts sampling the node's figures every [`FINE_INTERVAL`], the first sample at once.
 pub fn start_sampling(state: std::sync::Arc<Node>) {
@@ -390,26 +392,26 @@ pub fn local_history(state: &Node, range: u64) -> (u64, Vec<PointShare>) {
 /// This node's clients: live WSX sessions (from the sessions themselves) and REST clients.
 pub async fn local_connections(state: &Node) -> (Vec<Value>, Vec<Value>) {
     let sessions = state.wsx_sessions.all();
-    let infos = join_all(sessions.iter().map(|s| s.send(crate::wsx::session::SessionInfo))).await;
+    let infos = join_all(sessions.iter().map(|s| s.describe.send(DescribeSession))).await;
     let wsx = infos
         .into_iter()
         .flatten()
         .map(|info| {
             json!({
                 "node": state.node_name,
-                "session_id": info["session_id"],
-                "channel": info["channel"],
-                "endpoint": info["endpoint"],
-                "client_id": info["client_id"],
-                "client_name": info["client_name"],
-                "address": info["peer_address"],
-                "since": info["since"],
-                "last_seen": info["last_seen"],
-                "msgs_in": info["msgs_in"],
-                "msgs_out": info["msgs_out"],
-                "rate_in": round(info["rate_in"].as_f64().unwrap_or(0.0)),
-                "rate_out": round(info["rate_out"].as_f64().unwrap_or(0.0)),
-                "subscriptions": info["subscriptions"],
+                "session_id": info.session_id,
+                "channel": info.channel,
+                "endpoint": info.endpoint,
+                "client_id": info.client_id,
+                "client_name": info.client_name,
+                "address": info.peer_address,
+                "since": info.since,
+                "last_seen": info.last_seen,
+                "msgs_in": info.msgs_in,
+                "msgs_out": info.msgs_out,
+                "rate_in": round(info.rate_in),
+                "rate_out": round(info.rate_out),
+                "subscriptions": info.subscriptions,
             })
         })
         .collect();
@@ -438,35 +440,21 @@ pub async fn local_connections(state: &Node) -> (Vec<Value>, Vec<Value>) {
     (wsx, rest)
 }
 
-/// A peer's question, as `cluster.console` carries it.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "what", rename_all = "snake_case")]
-pub enum PeerQuestion {
-    Overview,
-    History { range: u64 },
-    Subscriptions,
-    Subscription { sub_key: String, range: u64 },
-    Topics,
-    Connections,
-}
-
 /// Answers another node's `cluster.console` with this node's share.
-pub async fn answer_peer(state: &Node, request: Value) -> Result<Value, ServiceError> {
-    let question: PeerQuestion =
-        serde_json::from_value(request).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+pub async fn answer_peer(state: &Node, question: ConsoleQuestion) -> Result<Value, ServiceError> {
     let status = ServiceError::from;
     Ok(match question {
-        PeerQuestion::Overview => json!(local_overview(state)),
-        PeerQuestion::History { range } => {
+        ConsoleQuestion::Overview => json!(local_overview(state)),
+        ConsoleQuestion::History { range } => {
             let (interval, points) = local_history(state, range);
             json!({"interval": interval, "points": points})
         }
-        PeerQuestion::Subscriptions => Value::Array(local_subscriptions(state)),
-        PeerQuestion::Subscription { sub_key, range } => {
+        ConsoleQuestion::Subscriptions => Value::Array(local_subscriptions(state)),
+        ConsoleQuestion::Subscription { sub_key, range } => {
             local_subscription(state, &sub_key, range).await.map_err(status)?.unwrap_or(Value::Null)
         }
-        PeerQuestion::Topics => json!(local_topics(state)),
-        PeerQuestion::Connections => {
+        ConsoleQuestion::Topics => json!(local_topics(state)),
+        ConsoleQuestion::Connections => {
             let (wsx, rest) = local_connections(state).await;
             json!({"wsx": wsx, "rest": rest})
         }
@@ -475,11 +463,11 @@ pub async fn answer_peer(state: &Node, request: Value) -> Result<Value, ServiceE
 
 /// Asks every other node of the cluster (none on a single node); answers (node, share) for
 /// each that answered, and the names of those that did not.
-pub async fn ask_peers(state: &Node, question: Value) -> (Vec<(String, Value)>, Vec<String>) {
+pub async fn ask_peers(state: &Node, question: ConsoleQuestion) -> (Vec<(String, Value)>, Vec<String>) {
     let Some(cluster) = &state.cluster else { return (Vec::new(), Vec::new()) };
     let mut answered = Vec::new();
     let mut silent = Vec::new();
-    for (node, answer) in cluster.invoke_all("cluster.console", question).await {
+    for (node, answer) in cluster.call_all(question).await {
         match answer {
             Ok(share) => answered.push((node, share)),
             Err(e) => {

@@ -1,8 +1,11 @@
 //! What the node does, whatever asked: the operations that REST, WSX and other nodes reach
-//! alike, and the one error they answer with. Transports (`http`, `wsx`) stay thin around it.
+//! alike, and the one error they answer with. Transports (`http`, `wsx`) stay thin around it;
+//! below it, the cluster member reaches the node only as
+//! [`Subsystems`](crate::cluster::Subsystems), which [`reload`] implements.
 
 pub mod actors;
 pub mod auth;
+pub mod channels;
 pub mod clients;
 pub mod error;
 pub mod figures;
@@ -10,6 +13,8 @@ pub mod peer_calls;
 pub mod publish;
 pub mod publish_input;
 pub mod queues;
+pub mod reload;
+pub mod sessions;
 pub mod subscriptions;
 
 use actix::Addr;
@@ -17,10 +22,16 @@ use signalbox_actors::registry::Registry;
 use signalbox_actors::secrets::MasterKey;
 use signalbox_actors::supervisor::{Supervisor, SyncSubscription, SyncTopics};
 use signalbox_actors::{Metrics, PubSubError};
+use signalbox_schema::models::WsxLink;
 use signalbox_schema::Store;
 
+use crate::cluster::handover::{MoveFailed, MoveSubscription};
+use crate::cluster::member::Changed;
+use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::links::{LinkDeps, Links};
 use error::NodeError;
+use sessions::RecheckLogin;
 
 /// The node as every transport and long-lived actor reaches it: its store, keys, actors,
 /// registries and cluster handle. Shared (`web::Data<Node>`, an `Arc`); every field is cheap to
@@ -35,11 +46,11 @@ pub struct Node {
     pub supervisor: Addr<Supervisor>,
     pub auth: auth::Authenticator,
     pub services: signalbox_actors::services::Services,
-    pub channels: crate::wsx::Channels,
-    pub wsx_sessions: crate::wsx::Sessions,
-    pub links: crate::links::Links,
+    pub channels: channels::Channels,
+    pub wsx_sessions: sessions::Sessions,
+    pub links: Links,
     /// Present when this node is one of a cluster (PostgreSQL).
-    pub cluster: Option<crate::cluster::member::Cluster>,
+    pub cluster: Option<Cluster>,
     /// The node's recent figures, sampled every few seconds, for the console.
     pub history: std::sync::Arc<signalbox_actors::history::History>,
     /// REST clients seen here, and the throttle on endpoints' stored `last_seen`.
@@ -48,8 +59,8 @@ pub struct Node {
 
 impl Node {
     /// What the node's links need of it.
-    pub fn link_deps(&self) -> crate::links::LinkDeps {
-        crate::links::LinkDeps {
+    pub fn link_deps(&self) -> LinkDeps {
+        LinkDeps {
             store: self.store.clone(),
             master_key: self.master_key.clone(),
             metrics: self.metrics.clone(),
@@ -78,7 +89,7 @@ impl Node {
     /// (see `RecheckLogin`).
     pub fn recheck_sessions(&self, endpoint_id: Option<i64>) {
         for session in self.wsx_sessions.all() {
-            session.do_send(crate::wsx::session::RecheckLogin { endpoint_id });
+            session.recheck.do_send(RecheckLogin { endpoint_id });
         }
     }
 
@@ -86,7 +97,7 @@ impl Node {
     /// node follows before this returns.
     pub async fn cluster_changed(&self) {
         if let Some(cluster) = &self.cluster {
-            let _ = cluster.member.send(crate::cluster::member::Changed::Configuration).await;
+            let _ = cluster.member.send(Changed::Configuration).await;
         }
     }
 
@@ -106,9 +117,36 @@ impl Node {
                 crate::cluster::leader::assign_new(&store, &key, &me, &name, timeout)
             })
             .await?;
-            let _ =
-                cluster.member.send(crate::cluster::member::Changed::Subscription(sub_key.to_owned())).await;
+            let _ = cluster.member.send(Changed::Subscription(sub_key.to_owned())).await;
         }
         Ok(())
+    }
+
+    /// Hands `sub_key` over to node `target` of the cluster; answers once it runs there. A
+    /// target that is not a live node is a conflict; any other failure may pass if tried again.
+    pub async fn move_subscription(&self, sub_key: &str, target: &str) -> Result<(), NodeError> {
+        let Some(cluster) = &self.cluster else {
+            return Err(NodeError::conflict(format!(
+                "cannot move to `{target}`: this node runs alone (no cluster)"
+            )));
+        };
+        let ask = MoveSubscription { sub_key: sub_key.to_owned(), target: target.to_owned() };
+        match cluster.member.send(ask).await.map_err(PubSubError::from)? {
+            Ok(()) => Ok(()),
+            Err(e @ MoveFailed::NotLive(_)) => Err(NodeError::conflict(e.to_string())),
+            Err(e @ MoveFailed::Other(_)) => Err(NodeError::unavailable(e.to_string(), 1)),
+        }
+    }
+
+    /// Whether this node does the work only a leader does: it leads its cluster, or runs alone.
+    pub fn leads(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.is_leader())
+    }
+
+    /// Links to other clusters run on the leader only: on every node they would consume the
+    /// same remote subscriptions several times. Starts, restarts or stops the link actors to
+    /// match `rows` on the leader (`leading`), and stops them all elsewhere.
+    pub fn run_links(&self, rows: Vec<WsxLink>, leading: bool) {
+        self.links.sync(&self.link_deps(), if leading { rows } else { Vec::new() });
     }
 }

@@ -1,91 +1,26 @@
-//! The services a node answers on the internal channel, for its peers only.
+//! The calls nodes of a cluster make to each other ([`ClusterCall`]): the answers this node
+//! gives its peers — the same operations REST and WSX reach — and the helpers the rest of the
+//! node asks its peers with.
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::{json, Value};
-use signalbox_actors::delivery::{Ack, Enqueue, Pull, QueueCommand, Resync};
+use serde_json::Value;
+use signalbox_actors::delivery::{self, Enqueue, Resync};
 use signalbox_actors::message::{Message, QueueEntry, RamHold};
+use signalbox_actors::registry::SubEntry;
 use signalbox_actors::services::ServiceError;
 use signalbox_actors::supervisor::SyncSubscription;
 use signalbox_actors::time::now_micros;
 
+use super::error::{from_invoke, NodeError};
 use super::queues as messages;
 use super::Node;
+use crate::cluster::calls::{self, ClusterCall, ClusterReply, PeerCall};
 use crate::cluster::member::SyncNow;
+use crate::cluster::Cluster;
 
-pub const SERVICES: &[&str] = &[
-    "cluster.forward",
-    "cluster.wake",
-    "cluster.sync",
-    "cluster.pull",
-    "cluster.ack",
-    "cluster.actors",
-    "cluster.actor_command",
-    "cluster.browse",
-    "cluster.queue_command",
-    "cluster.find_message",
-    "cluster.message_edited",
-    "cluster.message_removed",
-    "cluster.clear_topic",
-    "cluster.console",
-];
-
-#[derive(Deserialize)]
-struct Forward {
-    sub_keys: Vec<String>,
-    messages: Vec<Message>,
-}
-
-#[derive(Deserialize)]
-struct Wake {
-    topics: Vec<i64>,
-}
-
-#[derive(Deserialize)]
-struct PullRequest {
-    sub_key: String,
-    max: usize,
-}
-
-#[derive(Deserialize)]
-struct AckRequest {
-    sub_key: String,
-    msg_ids: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct ActorCommand {
-    actor_id: String,
-    command: String,
-    #[serde(default)]
-    body: Value,
-}
-
-#[derive(Deserialize)]
-struct Browse {
-    sub_key: String,
-    dead: bool,
-    limit: i64,
-    offset: i64,
-    /// Answer `{"messages": […], "total": N}` instead of the page alone.
-    #[serde(default)]
-    with_total: bool,
-}
-
-#[derive(Deserialize)]
-struct QueueCommandRequest {
-    sub_key: String,
-    command: QueueCommand,
-}
-
-fn status(e: crate::node::error::NodeError) -> ServiceError {
-    e.into()
-}
-
-fn bad(e: serde_json::Error) -> ServiceError {
-    ServiceError::BadRequest(e.to_string())
-}
+/// The services of the internal channel.
+pub const SERVICES: &[&str] = ClusterCall::SERVICES;
 
 fn not_here(sub_key: &str) -> ServiceError {
     ServiceError::Status {
@@ -94,125 +29,132 @@ fn not_here(sub_key: &str) -> ServiceError {
     }
 }
 
-/// Runs one cluster service for a peer node.
+fn refused(e: impl ToString) -> ServiceError {
+    ServiceError::Status { status: 503, message: e.to_string() }
+}
+
+/// Runs one cluster service for a peer node: the gateway's service name and request, the
+/// answer's JSON.
 pub async fn invoke(state: Arc<Node>, service: String, request: Value) -> Result<Value, ServiceError> {
-    match service.as_str() {
-        "cluster.forward" => {
-            let forward: Forward = serde_json::from_value(request).map_err(bad)?;
-            Ok(json!({"refused": take_forwarded(&state, forward)}))
-        }
-        "cluster.wake" => {
-            let wake: Wake = serde_json::from_value(request).map_err(bad)?;
+    if !SERVICES.contains(&service.as_str()) {
+        return Err(ServiceError::NotFound(service));
+    }
+    let call =
+        ClusterCall::from_parts(&service, request).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    let reply = answer(&state, call).await?;
+    serde_json::to_value(reply).map_err(|e| ServiceError::failed(e.to_string()))
+}
+
+/// This node's answer to a peer's call.
+pub async fn answer(state: &Node, call: ClusterCall) -> Result<ClusterReply, ServiceError> {
+    let status = ServiceError::from;
+    Ok(match call {
+        ClusterCall::Forward(forward) => ClusterReply::Forward(take_forwarded(state, forward)),
+        ClusterCall::Wake(wake) => {
             for topic_id in wake.topics {
                 for sub in state.registry.subs_of_topic(topic_id) {
                     sub.addr.do_send(Resync);
                 }
             }
-            Ok(json!({}))
+            ClusterReply::Wake(calls::Done {})
         }
-        "cluster.sync" => {
+        ClusterCall::Sync(sync) => {
             // A subscription edited or deleted on another node: this node updates its actor
             // (if it runs it) before following the ownership table.
-            if let Some(sub_key) = request["sub_key"].as_str() {
-                let sync = SyncSubscription { sub_key: sub_key.to_owned() };
-                let _ = state.supervisor.send(sync).await;
+            if let Some(sub_key) = sync.sub_key {
+                let _ = state.supervisor.send(SyncSubscription { sub_key }).await;
             }
             if let Some(cluster) = &state.cluster {
                 let _ = cluster.member.send(SyncNow).await;
             }
-            Ok(json!({}))
+            ClusterReply::Sync(calls::Done {})
         }
-        "cluster.pull" => {
-            let pull: PullRequest = serde_json::from_value(request).map_err(bad)?;
-            let sub = state.registry.sub(&pull.sub_key).ok_or_else(|| not_here(&pull.sub_key))?;
+        ClusterCall::Pull(pull) => {
+            let sub = delivered_here(state, &pull.sub_key)?;
             let delivered = sub
                 .addr
-                .send(Pull { max: pull.max })
+                .send(delivery::Pull { max: pull.max })
                 .await
                 .map_err(|_| not_here(&pull.sub_key))?
-                .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
+                .map_err(refused)?;
             let key = Some(pull.sub_key.as_str());
-            Ok(Value::Array(
+            ClusterReply::Pull(
                 delivered.iter().map(|d| d.msg.to_external(key, d.delivery_count, d.recv_time)).collect(),
-            ))
+            )
         }
-        "cluster.ack" => {
-            let ack: AckRequest = serde_json::from_value(request).map_err(bad)?;
-            let sub = state.registry.sub(&ack.sub_key).ok_or_else(|| not_here(&ack.sub_key))?;
+        ClusterCall::Ack(ack) => {
+            let sub = delivered_here(state, &ack.sub_key)?;
             let outcome = sub
                 .addr
-                .send(Ack { msg_ids: ack.msg_ids })
+                .send(delivery::Ack { msg_ids: ack.msg_ids })
                 .await
                 .map_err(|_| not_here(&ack.sub_key))?
-                .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
-            Ok(json!({"acked": outcome.acked, "unknown": outcome.unknown}))
+                .map_err(refused)?;
+            ClusterReply::Ack(calls::Acked { acked: outcome.acked, unknown: outcome.unknown })
         }
-        "cluster.actors" => Ok(Value::Array(crate::node::actors::local_rows(&state).await)),
-        "cluster.actor_command" => {
-            let command: ActorCommand = serde_json::from_value(request).map_err(bad)?;
+        ClusterCall::Actors(calls::ListActors {}) => {
+            ClusterReply::Actors(super::actors::local_rows(state).await)
+        }
+        ClusterCall::ActorCommand(command) => {
             let body = match command.body {
                 Value::Null => Vec::new(),
                 other => other.to_string().into_bytes(),
             };
-            crate::node::actors::run_command(&state, &command.actor_id, &command.command, &body)
-                .await
-                .map_err(status)
+            let done = super::actors::run_command(state, &command.actor_id, &command.command, &body).await;
+            ClusterReply::ActorCommand(done.map_err(status)?)
         }
-        "cluster.browse" => {
-            let browse: Browse = serde_json::from_value(request).map_err(bad)?;
-            let sub = state.registry.sub(&browse.sub_key).ok_or_else(|| not_here(&browse.sub_key))?;
+        ClusterCall::Browse(browse) => {
+            let sub = delivered_here(state, &browse.sub_key)?;
             let page = signalbox_schema::Page { limit: browse.limit, offset: browse.offset };
-            let (rows, total) = messages::browse(&state, &sub, browse.dead, page).await.map_err(status)?;
-            Ok(match browse.with_total {
-                true => json!({"messages": rows, "total": total}),
-                false => Value::Array(rows),
+            let (rows, total) = messages::browse(state, &sub, browse.dead, page).await.map_err(status)?;
+            ClusterReply::Browse(match browse.with_total {
+                true => calls::Browsed::Counted { messages: rows, total },
+                false => calls::Browsed::Page(rows),
             })
         }
-        "cluster.queue_command" => {
-            let command: QueueCommandRequest = serde_json::from_value(request).map_err(bad)?;
-            let sub = state.registry.sub(&command.sub_key).ok_or_else(|| not_here(&command.sub_key))?;
+        ClusterCall::QueueCommand(command) => {
+            let sub = delivered_here(state, &command.sub_key)?;
             let count = sub
                 .addr
                 .send(command.command)
                 .await
                 .map_err(|_| not_here(&command.sub_key))?
-                .map_err(|e| ServiceError::Status { status: 503, message: e.to_string() })?;
-            Ok(json!({"count": count}))
+                .map_err(refused)?;
+            ClusterReply::QueueCommand(calls::Counted { count })
         }
-        "cluster.find_message" => {
-            let msg_id = request["msg_id"].as_str().unwrap_or_default().to_owned();
-            match messages::find_in_ram(&state, &msg_id).await {
-                Some(found) => Ok(json!(found.as_ref())),
-                None => {
-                    Err(ServiceError::Status { status: 404, message: format!("no message {msg_id} here") })
-                }
+        ClusterCall::FindMessage(find) => match messages::find_in_ram(state, &find.msg_id).await {
+            Some(found) => ClusterReply::FindMessage(calls::SharedMessage(found)),
+            None => {
+                let message = format!("no message {} here", find.msg_id);
+                return Err(ServiceError::Status { status: 404, message });
             }
+        },
+        ClusterCall::MessageEdited(calls::MessageEdited(edited)) => {
+            messages::apply_edit(state, &edited.0).await;
+            ClusterReply::MessageEdited(calls::Done {})
         }
-        "cluster.message_edited" => {
-            let edited: Message = serde_json::from_value(request).map_err(bad)?;
-            messages::apply_edit(&state, &Arc::new(edited)).await;
-            Ok(json!({}))
+        ClusterCall::MessageRemoved(removed) => {
+            messages::apply_delete(state, removed.topic_id, &removed.msg_id).await;
+            ClusterReply::MessageRemoved(calls::Done {})
         }
-        "cluster.message_removed" => {
-            let topic_id = request["topic_id"].as_i64().unwrap_or_default();
-            let msg_id = request["msg_id"].as_str().unwrap_or_default().to_owned();
-            messages::apply_delete(&state, topic_id, &msg_id).await;
-            Ok(json!({}))
+        ClusterCall::ClearTopic(clear) => {
+            let cleared = messages::clear_local_subs(state, clear.topic_id).await.map_err(status)?;
+            ClusterReply::ClearTopic(calls::Cleared { cleared })
         }
-        "cluster.clear_topic" => {
-            let topic_id = request["topic_id"].as_i64().unwrap_or_default();
-            let cleared = messages::clear_local_subs(&state, topic_id).await.map_err(status)?;
-            Ok(json!({"cleared": cleared}))
+        ClusterCall::Console(question) => {
+            ClusterReply::Console(super::figures::answer_peer(state, question).await?)
         }
-        "cluster.console" => crate::node::figures::answer_peer(&state, request).await,
-        _ => Err(ServiceError::NotFound(service)),
-    }
+    })
+}
+
+fn delivered_here(state: &Node, sub_key: &str) -> Result<SubEntry, ServiceError> {
+    state.registry.sub(sub_key).ok_or_else(|| not_here(sub_key))
 }
 
 /// Queues forwarded in-RAM messages on the delivery actors that run here; answers the
 /// sub_keys that do not (the sender keeps those messages as GD).
-fn take_forwarded(state: &Node, forward: Forward) -> Vec<String> {
-    let messages: Vec<Arc<Message>> = forward.messages.into_iter().map(Arc::new).collect();
+fn take_forwarded(state: &Node, forward: calls::Forward) -> calls::Forwarded {
+    let messages: Vec<Arc<Message>> = forward.messages.into_iter().map(|m| m.0).collect();
     let now = now_micros();
     let mut refused = Vec::new();
     for sub_key in forward.sub_keys {
@@ -237,5 +179,17 @@ fn take_forwarded(state: &Node, forward: Forward) -> Vec<String> {
             refused.push(sub_key);
         }
     }
-    refused
+    calls::Forwarded { refused }
+}
+
+/// Runs a call on the node that delivers a subscription (`None` while it is being handed
+/// over: the caller is asked to try again).
+pub async fn call_owner<C: PeerCall>(
+    cluster: &Cluster,
+    owner: Option<String>,
+    call: C,
+) -> Result<C::Reply, NodeError> {
+    let owner = owner
+        .ok_or_else(|| NodeError::unavailable("the subscription is moving between nodes, try again", 1))?;
+    cluster.call(&owner, call).await.map_err(from_invoke)
 }

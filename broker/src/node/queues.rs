@@ -14,9 +14,10 @@ use signalbox_actors::time::iso;
 use signalbox_actors::PubSubError;
 use signalbox_schema::Page;
 
-use super::error::{blocking, NodeError};
+use super::error::{blocking, from_invoke, NodeError};
 use super::Node;
-use crate::cluster::member::Cluster;
+use crate::cluster::calls::{self, PeerCall};
+use crate::cluster::Cluster;
 
 /// This node's delivery actor of `sub_key`.
 pub fn sub_entry(state: &Node, sub_key: &str) -> Result<SubEntry, NodeError> {
@@ -33,9 +34,10 @@ pub fn owner_elsewhere<'a>(state: &'a Node, sub_key: &str) -> Option<(&'a Cluste
 }
 
 /// Tells every other node of a change to messages its delivery actors may hold.
-pub async fn tell_peers(state: &Node, service: &str, request: Value) {
+pub async fn tell_peers<C: PeerCall + Clone>(state: &Node, call: C) {
     let Some(cluster) = &state.cluster else { return };
-    for (node, answer) in cluster.invoke_all(service, request).await {
+    let service = call.clone().into().service();
+    for (node, answer) in cluster.call_all(call).await {
         if let Err(e) = answer {
             log::warn!("event=peer_not_told service={service} node={node} error={e:?}");
         }
@@ -52,9 +54,8 @@ pub async fn clear_topic(
     let mut cleared = blocking(move || store.topic_clear(topic_id)).await?;
     cleared += clear_local_subs(state, topic_id).await?;
     if let Some(cluster) = &state.cluster {
-        for (_, answer) in cluster.invoke_all("cluster.clear_topic", json!({"topic_id": topic_id})).await {
-            cleared +=
-                answer.map_err(crate::node::error::from_invoke)?["cleared"].as_u64().unwrap_or(0) as usize;
+        for (_, answer) in cluster.call_all(calls::ClearTopic { topic_id }).await {
+            cleared += answer.map_err(from_invoke)?.cleared;
         }
     }
     topic.stats.gd.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -127,10 +128,11 @@ pub async fn locate(state: &Node, msg_id: &str) -> Result<(Arc<Message>, Vec<Str
         return Ok((found, holders));
     }
     if let Some(cluster) = &state.cluster {
-        for (_, answer) in cluster.invoke_all("cluster.find_message", json!({"msg_id": msg_id})).await {
-            if let Some(found) = answer.ok().and_then(|a| serde_json::from_value::<Message>(a).ok()) {
-                let holders = cluster.route.of_topic(found.topic_id).into_iter().map(|s| s.sub_key).collect();
-                return Ok((Arc::new(found), holders));
+        for (_, answer) in cluster.call_all(calls::FindMessage { msg_id: msg_id.to_owned() }).await {
+            if let Ok(found) = answer {
+                let holders =
+                    cluster.route.of_topic(found.0.topic_id).into_iter().map(|s| s.sub_key).collect();
+                return Ok((found.0, holders));
             }
         }
     }

@@ -1,8 +1,10 @@
 //! WSX channels: WebSocket paths that speak Zato 3.x's WSX protocol (INTERFACES §4).
 //!
 //! `GET <channel path>` upgrades to a WebSocket served by one [`session::WsxSession`] actor per
-//! connection. [`Channels`] maps paths to channel settings; [`Sessions`] lists live sessions for
-//! admins. The frames themselves are [`crate::frames`] (links speak them too).
+//! connection. The node's [`Channels`](crate::node::channels::Channels) maps paths to channel
+//! settings; its [`Sessions`](crate::node::sessions::Sessions) lists the live sessions, which
+//! register there and answer the node's messages. The frames themselves are [`crate::frames`]
+//! (links speak them too).
 
 mod pubsub;
 pub mod session;
@@ -10,16 +12,16 @@ pub mod session;
 pub use pubsub::end_orphans;
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use actix::{Actor, Addr, AsyncContext};
+use actix::{Actor, AsyncContext};
 use actix_web::dev::Extensions;
 use actix_web::{web, HttpRequest, HttpResponse};
 use signalbox_schema::models::WsxChannel;
 
 use crate::internal_channel::{CHANNEL_ID, CHANNEL_PATH};
+use crate::node::channels::Channel;
 use crate::node::error::NodeError;
 use crate::node::Node;
 use session::WsxSession;
@@ -35,84 +37,6 @@ pub const DEFAULT_ALLOWED: &[&str] = &[
     "helpers.echo",
 ];
 pub const GATEWAY: &str = "helpers.web-sockets-gateway";
-
-/// A channel as sessions use it.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    pub row: WsxChannel,
-    pub allowed: Vec<String>,
-}
-
-/// Channel path → settings, reloaded whenever channels change.
-#[derive(Default)]
-pub struct Channels {
-    by_path: RwLock<HashMap<String, Arc<Channel>>>,
-    /// The cluster's internal channel (not stored; never replaced by a reload).
-    internal: RwLock<Option<Arc<Channel>>>,
-}
-
-impl Channels {
-    pub fn reload(&self, rows: Vec<WsxChannel>) {
-        let map = rows
-            .into_iter()
-            .map(|row| {
-                let allowed = serde_json::from_str(&row.allowed_services).unwrap_or_default();
-                (row.path.clone(), Arc::new(Channel { row, allowed }))
-            })
-            .collect();
-        if let Ok(mut by_path) = self.by_path.write() {
-            *by_path = map;
-        }
-    }
-
-    pub fn get(&self, path: &str) -> Option<Arc<Channel>> {
-        if let Some(internal) = self.internal.read().ok()?.as_ref().filter(|c| c.row.path == path) {
-            return Some(internal.clone());
-        }
-        self.by_path.read().ok()?.get(path).cloned()
-    }
-
-    pub fn set_internal(&self, channel: Arc<Channel>) {
-        if let Ok(mut internal) = self.internal.write() {
-            *internal = Some(channel);
-        }
-    }
-}
-
-/// Live sessions, for admins: session id → its actor and channel.
-#[derive(Default)]
-pub struct Sessions {
-    map: RwLock<HashMap<String, (i64, Addr<WsxSession>)>>,
-}
-
-impl Sessions {
-    pub fn insert(&self, id: &str, channel_id: i64, addr: Addr<WsxSession>) {
-        if let Ok(mut map) = self.map.write() {
-            map.insert(id.to_owned(), (channel_id, addr));
-        }
-    }
-
-    pub fn remove(&self, id: &str) {
-        if let Ok(mut map) = self.map.write() {
-            map.remove(id);
-        }
-    }
-
-    pub fn get(&self, id: &str) -> Option<Addr<WsxSession>> {
-        self.map.read().ok()?.get(id).map(|(_, a)| a.clone())
-    }
-
-    pub fn all(&self) -> Vec<Addr<WsxSession>> {
-        self.map.read().map(|m| m.values().map(|(_, a)| a.clone()).collect()).unwrap_or_default()
-    }
-
-    pub fn of_channel(&self, channel_id: i64) -> Vec<Addr<WsxSession>> {
-        self.map
-            .read()
-            .map(|m| m.values().filter(|(c, _)| *c == channel_id).map(|(_, a)| a.clone()).collect())
-            .unwrap_or_default()
-    }
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/wsx/{tail:.*}", web::get().to(upgrade));

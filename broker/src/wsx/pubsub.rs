@@ -14,9 +14,10 @@ use signalbox_actors::services::ServiceError;
 use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
 
-use super::session::{ReleaseSubscription, WsxSession, MAX_SUBS_PER_SESSION};
+use super::session::{WsxSession, MAX_SUBS_PER_SESSION};
 use crate::node::auth::Caller;
 use crate::node::error::{blocking, ErrorKind, NodeError};
+use crate::node::sessions::ReleaseSubscription;
 use crate::node::subscriptions::{create_subscription, with_defaults, SubscriptionOptions};
 use crate::node::Node;
 use crate::node::{publish, publish_input};
@@ -273,7 +274,9 @@ fn own_subscription(
 /// another node than the one delivering it (after a reconnect, or a failover) has it handed
 /// over to this node first.
 async fn bring_here(state: &Node, endpoint: &Endpoint, sub_key: &str) -> Result<(), ServiceError> {
-    let Some(cluster) = &state.cluster else { return Ok(()) };
+    if state.cluster.is_none() {
+        return Ok(());
+    }
     let (store, key) = (state.store.clone(), sub_key.to_owned());
     let sub = blocking(move || store.subscription(&key))
         .await
@@ -281,15 +284,7 @@ async fn bring_here(state: &Node, endpoint: &Endpoint, sub_key: &str) -> Result<
     if !sub.is_wsx || sub.endpoint_id != endpoint.id {
         return Err(refused(403, crate::frames::FORBIDDEN));
     }
-    let moved = cluster
-        .member
-        .send(crate::cluster::handover::MoveSubscription {
-            sub_key: sub_key.to_owned(),
-            target: state.node_name.clone(),
-        })
-        .await
-        .map_err(|e| ServiceError::failed(e.to_string()))?;
-    moved.map_err(|e| refused(503, e))
+    state.move_subscription(sub_key, &state.node_name).await.map_err(|e| refused(503, e.details))
 }
 
 async fn resume(
@@ -308,8 +303,8 @@ async fn resume(
     // half-open connection has one) and gives back what it was still pushing, which the
     // delivery actor sends to this session before anything newer.
     for other in state.wsx_sessions.all() {
-        if other.clone().recipient::<PushFrame>() != me {
-            let _ = other.send(ReleaseSubscription { sub_key: req.sub_key.clone() }).await;
+        if other.push != me {
+            let _ = other.release.send(ReleaseSubscription { sub_key: req.sub_key.clone() }).await;
         }
     }
     // Served from this node now: a restart of the node it came from must not end it.

@@ -2,8 +2,10 @@
 //!
 //! Owns the session token, the connection's subscriptions, the pushes and server requests
 //! waiting for a `client-response`, and the one writer that owns the socket. Receives socket
-//! frames, `PushFrame` from its delivery actors, `InvokeClient` / `Disconnect` / `SessionInfo`
-//! from admins; calls services and the pub/sub actors.
+//! frames, `PushFrame` from its delivery actors, and the node's messages (`node::sessions`:
+//! `DescribeSession`, `InvokeClient`, `Disconnect`, `RecheckLogin`, `ReleaseSubscription`,
+//! `GoingAway`) through the handle it registers once logged in; calls services and the pub/sub
+//! actors.
 //!
 //! **Output budget.** Two bounds, each the session's budget in bytes:
 //! - *Pushes* not yet answered (written to the socket with auto ack; acknowledged with
@@ -28,10 +30,15 @@ use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::Endpoint;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Channel, GATEWAY};
+use super::GATEWAY;
 use crate::frames::{self, ClientFrame};
 use crate::node::auth::{authenticate, Caller, Credentials};
+use crate::node::channels::Channel;
 use crate::node::error::{ErrorKind, NodeError};
+use crate::node::sessions::{
+    DescribeSession, Disconnect, GoingAway, InvokeClient, RecheckLogin, ReleaseSubscription, SessionHandle,
+    SessionInfo,
+};
 use crate::node::Node;
 
 /// How long a server request (`zwsx.rqc`) waits for the client's answer.
@@ -373,7 +380,7 @@ impl WsxSession {
                     &timestamp,
                     &secret,
                 );
-            let peer = ok.then(|| Caller::of(Arc::new(crate::cluster::peer_endpoint(&username))));
+            let peer = ok.then(|| Caller::of(Arc::new(crate::internal_channel::peer_endpoint(&username))));
             return self.logged_in_as(ctx, peer.ok_or(None), &frame);
         }
         // The same authenticator as REST: cache, throttle, failure metric.
@@ -430,7 +437,7 @@ impl WsxSession {
             client_name: frame.meta_str("client_name"),
         });
         if first {
-            self.state.wsx_sessions.insert(&self.id, self.channel.row.id, ctx.address());
+            self.state.wsx_sessions.insert(&self.id, self.channel.row.id, handle_of(&ctx.address()));
             self.state.metrics.wsx_sessions.inc();
         }
         log::info!(target: "signalbox::audit", "event=wsx_login session={} channel={} endpoint={}", self.id, self.channel.row.name,
@@ -695,13 +702,6 @@ impl Handler<PushFrame> for WsxSession {
     }
 }
 
-/// Send the client a `zwsx.rqc` and answer its `client-response` data (admins).
-#[derive(Message)]
-#[rtype(result = "Result<Value, String>")]
-pub struct InvokeClient {
-    pub data: Value,
-}
-
 impl Handler<InvokeClient> for WsxSession {
     type Result = ResponseFuture<Result<Value, String>>;
 
@@ -723,12 +723,6 @@ impl Handler<InvokeClient> for WsxSession {
     }
 }
 
-/// The node is stopping: tell the client at once (1001, going away) and end the subscriptions
-/// that end with the connection before answering, so that none outlives the process.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct GoingAway;
-
 impl Handler<GoingAway> for WsxSession {
     type Result = ResponseActFuture<Self, ()>;
 
@@ -744,15 +738,6 @@ impl Handler<GoingAway> for WsxSession {
         let ended = async move { super::pubsub::end_subscriptions(&state, &me, subs).await };
         Box::pin(ended.into_actor(self).map(|(), _act, ctx| ctx.stop()))
     }
-}
-
-/// Another session resumed this subscription: stop serving it, and give back at once the pushes
-/// of it still waiting here (held, or unanswered), so that they go out again, first, to the
-/// session that has it now.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseSubscription {
-    pub sub_key: String,
 }
 
 impl Handler<ReleaseSubscription> for WsxSession {
@@ -780,16 +765,6 @@ impl Handler<ReleaseSubscription> for WsxSession {
         self.pushes.retain(|_, waiting| !waiting.is_empty());
         self.release_pushes(ctx);
     }
-}
-
-/// An endpoint's credentials, role, patterns or channel may have changed, or it was deleted: a
-/// session logged in as it reads it again. Deleted or with new credentials: the session is
-/// closed (a `zwsx.rsperr` 401, then 1008); otherwise it goes on with the new permissions.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RecheckLogin {
-    /// Only sessions of this endpoint (`None`: every session — another node changed something).
-    pub endpoint_id: Option<i64>,
 }
 
 impl Handler<RecheckLogin> for WsxSession {
@@ -831,11 +806,6 @@ impl Handler<RecheckLogin> for WsxSession {
     }
 }
 
-/// Close the connection (admins).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Disconnect;
-
 impl Handler<Disconnect> for WsxSession {
     type Result = ();
 
@@ -844,31 +814,39 @@ impl Handler<Disconnect> for WsxSession {
     }
 }
 
-/// What admins see of a session.
-#[derive(Message)]
-#[rtype(result = "Value")]
-pub struct SessionInfo;
+impl Handler<DescribeSession> for WsxSession {
+    type Result = MessageResult<DescribeSession>;
 
-impl Handler<SessionInfo> for WsxSession {
-    type Result = MessageResult<SessionInfo>;
-
-    fn handle(&mut self, _msg: SessionInfo, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _msg: DescribeSession, _ctx: &mut Context<Self>) -> Self::Result {
         let login = self.login.as_ref();
         let traffic = self.traffic.figures(now_micros());
-        MessageResult(json!({
-            "session_id": self.id,
-            "channel": self.channel.row.name,
-            "client_id": login.and_then(|l| l.client_id.clone()),
-            "client_name": login.and_then(|l| l.client_name.clone()),
-            "endpoint": login.map(|l| l.endpoint.name.clone()),
-            "peer_address": self.peer,
-            "since": iso(self.since),
-            "subscriptions": self.subs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-            "last_seen": iso(traffic.last_seen),
-            "msgs_in": traffic.msgs_in,
-            "msgs_out": traffic.msgs_out,
-            "rate_in": traffic.rate_in,
-            "rate_out": traffic.rate_out,
-        }))
+        MessageResult(SessionInfo {
+            session_id: self.id.clone(),
+            channel: self.channel.row.name.clone(),
+            client_id: login.and_then(|l| l.client_id.clone()),
+            client_name: login.and_then(|l| l.client_name.clone()),
+            endpoint: login.map(|l| l.endpoint.name.clone()),
+            peer_address: self.peer.clone(),
+            since: iso(self.since),
+            subscriptions: self.subs.iter().map(|(k, _)| k.clone()).collect(),
+            last_seen: iso(traffic.last_seen),
+            msgs_in: traffic.msgs_in,
+            msgs_out: traffic.msgs_out,
+            rate_in: traffic.rate_in,
+            rate_out: traffic.rate_out,
+        })
+    }
+}
+
+/// The session as the node reaches it (registered once it has logged in).
+fn handle_of(addr: &Addr<WsxSession>) -> SessionHandle {
+    SessionHandle {
+        describe: addr.clone().recipient(),
+        recheck: addr.clone().recipient(),
+        disconnect: addr.clone().recipient(),
+        invoke: addr.clone().recipient(),
+        going_away: addr.clone().recipient(),
+        release: addr.clone().recipient(),
+        push: addr.clone().recipient(),
     }
 }

@@ -4,9 +4,9 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use signalbox_actors::PubSubError;
 
 use super::{json_fields, list_answer, search_rows, ListQuery};
+use crate::cluster::calls::{ActorCommand, ListActors};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::node::actors::{all, find, move_body, move_target, parse, remote_node, run_command, KINDS};
 use crate::node::error::{ErrorKind, NodeError};
@@ -43,8 +43,8 @@ async fn list(
     let search = ListQuery { q: filter.q.clone(), limit: filter.limit, offset: filter.offset };
     let mut rows = all(&state, filter.kind.as_deref()).await;
     if let Some(cluster) = &state.cluster {
-        for (_, answer) in cluster.invoke_all("cluster.actors", json!({})).await {
-            let remote = answer.ok().and_then(|a| a.as_array().cloned()).unwrap_or_default();
+        for (_, answer) in cluster.call_all(ListActors {}).await {
+            let remote = answer.unwrap_or_default();
             let wanted = |r: &Value| filter.kind.as_ref().is_none_or(|k| r["kind"] == k.as_str());
             rows.extend(remote.into_iter().filter(wanted));
         }
@@ -73,12 +73,8 @@ async fn read(
         Err(e) if e.kind == ErrorKind::NotFound => {
             let node = remote_node(&state, &actor_id).await.ok_or(e)?;
             let cluster = state.cluster.as_ref().expect("a remote node implies a cluster");
-            let rows = cluster
-                .invoke(&node, "cluster.actors", json!({}))
-                .await
-                .map_err(crate::node::error::from_invoke)?;
-            let found =
-                rows.as_array().and_then(|r| r.iter().find(|r| r["id"] == actor_id.as_str()).cloned());
+            let rows = cluster.call(&node, ListActors {}).await.map_err(crate::node::error::from_invoke)?;
+            let found = rows.into_iter().find(|r| r["id"] == actor_id.as_str());
             Ok(HttpResponse::Ok()
                 .json(found.ok_or_else(|| NodeError::not_found(format!("no actor `{actor_id}`")))?))
         }
@@ -108,11 +104,8 @@ async fn command(
         audit_admin(&caller, &format!("actor.{command}"), &actor_id);
         let cluster = state.cluster.as_ref().expect("a remote node implies a cluster");
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let request = json!({"actor_id": actor_id, "command": command, "body": body});
-        let answer = cluster
-            .invoke(&node, "cluster.actor_command", request)
-            .await
-            .map_err(crate::node::error::from_invoke)?;
+        let request = ActorCommand { actor_id: actor_id.clone(), command, body };
+        let answer = cluster.call(&node, request).await.map_err(crate::node::error::from_invoke)?;
         return Ok(HttpResponse::Ok().json(answer));
     }
     audit_admin(&caller, &format!("actor.{command}"), &actor_id);
@@ -124,17 +117,10 @@ async fn command(
 async fn move_delivery(state: &Node, actor_id: &str, body: &[u8]) -> Result<HttpResponse, NodeError> {
     let node = move_target(body)?;
     let key = actor_id.trim_start_matches("delivery:").to_owned();
-    let cluster = state.cluster.as_ref().expect("checked by the caller");
     let (store, k) = (state.store.clone(), key.clone());
     if crate::node::error::blocking(move || store.sub_owner(&k)).await?.is_none() {
         return Err(NodeError::not_found(format!("no actor `{actor_id}`")));
     }
-    let moved = cluster
-        .member
-        .send(crate::cluster::handover::MoveSubscription { sub_key: key.clone(), target: node.clone() });
-    match moved.await.map_err(|e| NodeError::from(PubSubError::from(e)))? {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({"id": actor_id, "sub_key": key, "node": node}))),
-        Err(e) if e.contains("not a live node") => Err(NodeError::conflict(e)),
-        Err(e) => Err(NodeError::unavailable(e, 1)),
-    }
+    state.move_subscription(&key, &node).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": actor_id, "sub_key": key, "node": node})))
 }

@@ -9,8 +9,8 @@ use signalbox_schema::models::{WsxChannel, WsxChannelFields};
 use super::{json_fields, list_answer, parse_id, search_page, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::node::error::{blocking, NodeError};
+use crate::node::sessions::{DescribeSession, Disconnect, InvokeClient};
 use crate::node::Node;
-use crate::wsx::session::{Disconnect, InvokeClient, SessionInfo};
 use crate::wsx::{DEFAULT_ALLOWED, GATEWAY};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -189,7 +189,7 @@ async fn delete(
     with_id(&state, id, "channel", |store, id| store.wsx_channel_delete(id)).await?;
     reload(&state).await?;
     for session in state.wsx_sessions.of_channel(id) {
-        session.do_send(Disconnect);
+        session.disconnect.do_send(Disconnect);
     }
     audit_admin(&caller, "channel.delete", &id.to_string());
     Ok(HttpResponse::Ok().json(json!({})))
@@ -206,8 +206,8 @@ async fn sessions(
     with_id(&state, id, "channel", |store, id| store.wsx_channel(id)).await?;
     let mut out = Vec::new();
     for session in state.wsx_sessions.of_channel(id) {
-        if let Ok(info) = session.send(SessionInfo).await {
-            out.push(info);
+        if let Ok(info) = session.describe.send(DescribeSession).await {
+            out.push(json!(info));
         }
     }
     out.sort_by(|a, b| a["since"].as_str().cmp(&b["since"].as_str()));
@@ -234,7 +234,7 @@ async fn invoke_client(
             .map_err(|e| NodeError::bad_request(format!("invalid request body: {e}")))?
     };
     audit_admin(&caller, "session.invoke", &id);
-    match session.send(InvokeClient { data }).await {
+    match session.invoke.send(InvokeClient { data }).await {
         Ok(Ok(reply)) => Ok(HttpResponse::Ok().json(reply)),
         Ok(Err(why)) => Err(NodeError::timeout(why)),
         Err(_) => Err(NodeError::not_found(format!("session `{id}` has closed"))),
@@ -248,7 +248,7 @@ async fn disconnect(
 ) -> Result<HttpResponse, NodeError> {
     let session =
         state.wsx_sessions.get(&id).ok_or_else(|| NodeError::not_found(format!("no session `{id}`")))?;
-    session.do_send(Disconnect);
+    session.disconnect.do_send(Disconnect);
     audit_admin(&caller, "session.disconnect", &id);
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -16,6 +16,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use crate::cluster::calls::ConsoleQuestion;
 use crate::http::auth::AdminCaller;
 use crate::node::error::NodeError;
 use crate::node::figures;
@@ -27,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn connections(_caller: AdminCaller, state: web::Data<Node>) -> Result<HttpResponse, NodeError> {
     let (mut wsx, mut rest) = figures::local_connections(&state).await;
-    let (answers, silent) = figures::ask_peers(&state, json!({"what": "connections"})).await;
+    let (answers, silent) = figures::ask_peers(&state, ConsoleQuestion::Connections).await;
     for (_, answer) in answers {
         wsx.extend(answer["wsx"].as_array().cloned().unwrap_or_default());
         rest.extend(answer["rest"].as_array().cloned().unwrap_or_default());

@@ -131,10 +131,7 @@ async fn link_json(state: &Node, l: &WsxLink) -> Value {
 async fn sync(state: &web::Data<Node>) -> Result<(), NodeError> {
     let store = state.store.clone();
     let rows = blocking(move || store.wsx_links()).await?;
-    // In a cluster, links run on the leader only (on every node they would consume the same
-    // remote subscriptions several times).
-    let leads = state.cluster.as_ref().is_none_or(|c| c.is_leader());
-    state.links.sync(&state.link_deps(), if leads { rows } else { Vec::new() });
+    state.run_links(rows, state.leads());
     state.cluster_changed().await;
     Ok(())
 }

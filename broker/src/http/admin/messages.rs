@@ -16,10 +16,12 @@ use signalbox_schema::models::MessageEdit;
 use signalbox_schema::Page;
 
 use super::{list_answer, parse_id, PageQuery};
+use crate::cluster::calls::{self, SharedMessage};
 use crate::http::auth::{audit_admin, AdminCaller};
 use crate::http::pubsub::mime_from;
 use crate::node::auth::Caller;
 use crate::node::error::{blocking, NodeError};
+use crate::node::peer_calls::call_owner;
 use crate::node::publish::{publish_answer, publish_as};
 use crate::node::publish_input::{self, PublishItem};
 use crate::node::queues::{
@@ -150,17 +152,13 @@ async fn browse_anywhere(
     page: Page,
 ) -> Result<HttpResponse, NodeError> {
     if let Some((cluster, node)) = owner_elsewhere(state, sub_key) {
-        let request = json!({
-            "sub_key": sub_key, "dead": dead, "limit": page.limit, "offset": page.offset, "with_total": true,
-        });
-        let answer = cluster.invoke_owner(node, "cluster.browse", request).await?;
+        let sub_key = sub_key.to_owned();
+        let browse =
+            calls::Browse { sub_key, dead, limit: page.limit, offset: page.offset, with_total: true };
         // A node older than `with_total` answers the page alone.
-        return Ok(match answer {
-            Value::Array(rows) => HttpResponse::Ok().json(rows),
-            counted => {
-                let total = counted["total"].as_u64().unwrap_or(0) as usize;
-                list_answer(counted["messages"].as_array().cloned().unwrap_or_default(), total)
-            }
+        return Ok(match call_owner(cluster, node, browse).await? {
+            calls::Browsed::Page(rows) => HttpResponse::Ok().json(rows),
+            calls::Browsed::Counted { messages, total } => list_answer(messages, total),
         });
     }
     let sub = sub_entry(state, sub_key)?;
@@ -176,10 +174,8 @@ async fn queue_command(
 ) -> Result<HttpResponse, NodeError> {
     let n = match owner_elsewhere(&state, sub_key) {
         Some((cluster, node)) => {
-            let answer = cluster
-                .invoke_owner(node, "cluster.queue_command", json!({"sub_key": sub_key, "command": cmd}))
-                .await?;
-            answer["count"].as_u64().unwrap_or(0) as usize
+            let command = calls::RunQueueCommand { sub_key: sub_key.to_owned(), command: cmd };
+            call_owner(cluster, node, command).await?.count
         }
         None => {
             let sub = sub_entry(&state, sub_key)?;
@@ -306,7 +302,7 @@ async fn edit(
     let edited = Arc::new(edited);
     let _ = holders;
     apply_edit(&state, &edited).await;
-    tell_peers(&state, "cluster.message_edited", json!(edited.as_ref())).await;
+    tell_peers(&state, calls::MessageEdited(SharedMessage(edited.clone()))).await;
     audit_admin(&caller, "message.edit", &edited.msg_id);
     Ok(HttpResponse::Ok().json(edited.to_external(None, 0, edited.pub_time)))
 }
@@ -327,8 +323,7 @@ async fn delete(
     }
     let _ = holders;
     apply_delete(&state, msg.topic_id, &msg.msg_id).await;
-    tell_peers(&state, "cluster.message_removed", json!({"topic_id": msg.topic_id, "msg_id": msg.msg_id}))
-        .await;
+    tell_peers(&state, calls::MessageRemoved { topic_id: msg.topic_id, msg_id: msg.msg_id.clone() }).await;
     audit_admin(&caller, "message.delete", &msg.msg_id);
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -18,9 +18,11 @@ use serde_json::{json, Value};
 use signalbox_actors::history::{FINE_INTERVAL, MAX_RANGE, SUB_COARSE_LEN};
 use signalbox_actors::time::{iso, now_micros};
 
+use crate::cluster::calls::ConsoleQuestion;
 use crate::http::auth::AdminCaller;
 use crate::node::error::{blocking, NodeError};
 use crate::node::figures::{self, NodeShare, PointShare, TopicShare};
+use crate::node::peer_calls::call_owner;
 use crate::node::Node;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -59,7 +61,7 @@ async fn node_counts(state: &Node) -> Result<(usize, usize), NodeError> {
 
 async fn overview(_caller: AdminCaller, state: web::Data<Node>) -> Result<HttpResponse, NodeError> {
     let mine = figures::local_overview(&state);
-    let (answers, silent) = figures::ask_peers(&state, json!({"what": "overview"})).await;
+    let (answers, silent) = figures::ask_peers(&state, ConsoleQuestion::Overview).await;
     let mut shares = vec![mine];
     shares
         .extend(answers.into_iter().filter_map(|(_, share)| serde_json::from_value::<NodeShare>(share).ok()));
@@ -138,7 +140,7 @@ async fn history(
         return Err(NodeError::bad_request(format!("`range` must be 60–{MAX_RANGE} seconds")));
     }
     let (interval, mine) = figures::local_history(&state, range);
-    let (answers, _) = figures::ask_peers(&state, json!({"what": "history", "range": range})).await;
+    let (answers, _) = figures::ask_peers(&state, ConsoleQuestion::History { range }).await;
     let mut nodes: Vec<Vec<PointShare>> = vec![mine];
     for (_, answer) in answers {
         nodes.push(serde_json::from_value(answer["points"].clone()).unwrap_or_default());
@@ -199,7 +201,7 @@ async fn subscriptions(
 ) -> Result<HttpResponse, NodeError> {
     let wanted = list(query.sub_keys.as_deref(), "sub_keys")?;
     let mut rows = figures::local_subscriptions(&state);
-    let (answers, _) = figures::ask_peers(&state, json!({"what": "subscriptions"})).await;
+    let (answers, _) = figures::ask_peers(&state, ConsoleQuestion::Subscriptions).await;
     for (_, answer) in answers {
         rows.extend(answer.as_array().cloned().unwrap_or_default());
     }
@@ -227,8 +229,8 @@ async fn subscription(
     }
     let Some(cluster) = &state.cluster else { return Err(missing()) };
     let Some(remote) = cluster.route.get(&sub_key) else { return Err(missing()) };
-    let question = json!({"what": "subscription", "sub_key": sub_key.as_str(), "range": range});
-    let found = cluster.invoke_owner(remote.node, "cluster.console", question).await?;
+    let question = ConsoleQuestion::Subscription { sub_key: sub_key.to_string(), range };
+    let found = call_owner(cluster, remote.node, question).await?;
     if found.is_null() {
         return Err(NodeError::unavailable("the subscription is moving between nodes, try again", 1));
     }
@@ -249,7 +251,7 @@ async fn topics(
     let wanted = list(query.ids.as_deref(), "ids")?;
     let mut by_id: HashMap<i64, TopicShare> =
         figures::local_topics(&state).into_iter().map(|t| (t.id, t)).collect();
-    let (answers, _) = figures::ask_peers(&state, json!({"what": "topics"})).await;
+    let (answers, _) = figures::ask_peers(&state, ConsoleQuestion::Topics).await;
     for (_, answer) in answers {
         let shares: Vec<TopicShare> = serde_json::from_value(answer).unwrap_or_default();
         for share in shares {
