@@ -504,9 +504,20 @@ pub struct MetricsReading {
 }
 
 impl MetricsReading {
+    /// Reads only the families it sums: gathering the whole registry would also build every
+    /// subscription's depth gauges, every few seconds, for nothing.
     pub fn of(metrics: &Metrics) -> MetricsReading {
-        let mut out = MetricsReading::default();
-        for family in metrics.registry.gather() {
+        use prometheus::core::Collector;
+        let mut out =
+            MetricsReading { wsx_sessions: metrics.wsx_sessions.get(), ..MetricsReading::default() };
+        let families = [
+            metrics.publications.collect(),
+            metrics.deliveries.collect(),
+            metrics.acks.collect(),
+            metrics.dead_letters.collect(),
+            metrics.topic_depth.collect(),
+        ];
+        for family in families.iter().flatten() {
             let name = family.name().trim_start_matches("signalbox_");
             for m in family.get_metric() {
                 let label = |wanted: &str| {
@@ -539,7 +550,6 @@ impl MetricsReading {
                         Some("ram") => out.depth_ram += gauge,
                         _ => {}
                     },
-                    "wsx_sessions" => out.wsx_sessions = gauge,
                     _ => {}
                 }
             }
@@ -763,6 +773,29 @@ mod tests {
         let expected: Vec<i64> =
             (0..SUB_FINE_LEN as i64).map(|k| now - (SUB_FINE_LEN as i64 - 1 - k) * 5 * S).collect();
         assert_eq!(times, expected, "evenly spaced samples come back at their times");
+    }
+
+    #[test]
+    fn a_reading_of_the_metrics_sums_each_family_and_keeps_the_per_subscription_counters() {
+        let metrics = Metrics::new();
+        metrics.publications.with_label_values(&["/a", "true"]).inc_by(3);
+        metrics.publications.with_label_values(&["/a", "false"]).inc_by(2);
+        metrics.publications.with_label_values(&["/b", "true"]).inc_by(4);
+        metrics.deliveries.with_label_values(&["k1"]).inc_by(5);
+        metrics.deliveries.with_label_values(&["k2"]).inc_by(6);
+        metrics.acks.with_label_values(&["k1"]).inc_by(4);
+        metrics.dead_letters.with_label_values(&["k2"]).inc_by(1);
+        metrics.topic_depth.with_label_values(&["/a", "gd"]).set(7);
+        metrics.topic_depth.with_label_values(&["/b", "gd"]).set(1);
+        metrics.topic_depth.with_label_values(&["/a", "ram"]).set(9);
+        metrics.subscription_depth.with_label_values(&["k1", "gd"]).set(100);
+        metrics.wsx_sessions.set(2);
+        let r = MetricsReading::of(&metrics);
+        assert_eq!((r.published, r.delivered, r.acked, r.dead_lettered), (9, 11, 4, 1));
+        assert_eq!((r.depth_gd, r.depth_ram, r.wsx_sessions), (8, 9, 2));
+        assert_eq!(r.published_by_topic, [("/a".to_owned(), 5), ("/b".to_owned(), 4)].into());
+        assert_eq!(r.delivered_by_sub, [("k1".to_owned(), 5), ("k2".to_owned(), 6)].into());
+        assert_eq!(r.acked_by_sub, [("k1".to_owned(), 4)].into());
     }
 
     #[test]

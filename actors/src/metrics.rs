@@ -1,10 +1,25 @@
 //! The node's Prometheus registry and the series every part of the node adds to.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-/// Every series the node exports at `/metrics`. Cloning is cheap: the series share their values.
+/// Every series the node exports at `/metrics`, shared: a clone is one pointer, so each of the
+/// many actors that count (one per subscription) holds a word, not the whole set of handles.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Series>);
+
+impl Deref for Metrics {
+    type Target = Series;
+
+    fn deref(&self) -> &Series {
+        &self.0
+    }
+}
+
+/// The series themselves (reached through [`Metrics`]).
+pub struct Series {
     pub registry: Registry,
     /// Admin API calls by method family and resulting status class.
     pub admin_requests: IntCounterVec,
@@ -100,7 +115,7 @@ impl Metrics {
             registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
-        let metrics = Metrics {
+        let metrics = Series {
             admin_requests: counter_vec(
                 "admin_requests_total",
                 "Admin API requests by method and status class.",
@@ -200,7 +215,7 @@ impl Metrics {
         for outcome in ["taken", "kept_as_gd"] {
             metrics.cluster_forwarded.with_label_values(&[outcome]);
         }
-        metrics
+        Metrics(Arc::new(metrics))
     }
 
     /// The Prometheus text exposition of every series.

@@ -31,6 +31,8 @@ use crate::Metrics;
 
 /// How often expired messages are deleted and depths reconciled.
 const JANITOR_INTERVAL: Duration = Duration::from_secs(5);
+/// Delivery actors asked for their in-RAM depth at once, each janitor round.
+const RAM_DEPTH_READS: usize = 32;
 /// How often a cluster node reads the GD depths of its topics (the whole cluster's).
 const CLUSTER_DEPTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the supervisor looks for actors that died (a handler panicked) to start again.
@@ -341,18 +343,26 @@ impl Supervisor {
             Ok((expired, depths, queues)) => {
                 act.metrics.expired.inc_by(expired as u64);
                 let queues: HashMap<String, i64> = queues.into_iter().collect();
+                let mut ram_gauges = Vec::new();
                 for sub in act.registry.subs() {
                     let key = sub.sub.sub_key.as_str();
                     let gd = queues.get(key).copied().unwrap_or(0);
                     act.metrics.subscription_depth.with_label_values(&[key, "gd"]).set(gd);
                     let gauge = act.metrics.subscription_depth.with_label_values(&[key, "ram"]);
-                    let addr = sub.addr.clone();
-                    actix_rt::spawn(async move {
-                        if let Ok(status) = addr.send(crate::delivery::GetStatus).await {
-                            gauge.set(status.queue_depth_ram as i64);
-                        }
-                    });
+                    ram_gauges.push((sub.addr, gauge));
                 }
+                // One task asks the delivery actors a few at a time: a task per subscription
+                // would cost memory in proportion to them every janitor round.
+                actix_rt::spawn(async move {
+                    use futures_util::StreamExt;
+                    futures_util::stream::iter(ram_gauges)
+                        .for_each_concurrent(RAM_DEPTH_READS, |(addr, gauge)| async move {
+                            if let Ok(status) = addr.send(crate::delivery::GetStatus).await {
+                                gauge.set(status.queue_depth_ram as i64);
+                            }
+                        })
+                        .await;
+                });
                 for (entry, depth) in topics.iter().zip(depths) {
                     entry.stats.gd.store(depth, Ordering::Relaxed);
                     let ram = entry.stats.ram.load(Ordering::Relaxed);

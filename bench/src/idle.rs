@@ -11,6 +11,8 @@ use crate::systems::signalbox::Node;
 
 /// Subscriptions per topic (one per endpoint: one subscription per endpoint and topic).
 const PER_TOPIC: usize = 100;
+/// How long the node runs with its subscriptions before its memory is read.
+const SETTLE: Duration = Duration::from_secs(12);
 
 pub fn measure(binary: &Path, n: usize) -> Result<Value> {
     let node = Node::start(binary)?;
@@ -36,7 +38,9 @@ pub fn measure(binary: &Path, n: usize) -> Result<Value> {
             json!({"topic_name": format!("/idle/{t}"), "endpoint": format!("idle-{e}")}),
         )?;
     }
-    std::thread::sleep(Duration::from_secs(2));
+    // Past two rounds of the janitor and of the figures' sampler (5 s each), which visit every
+    // subscription: what they cost per subscription counts too.
+    std::thread::sleep(SETTLE);
     let after = node.rss_kib()?;
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / n.max(1) as f64;
     eprintln!("{n} idle subscriptions: RSS {before} KiB → {after} KiB, {:.0} bytes each", per);
