@@ -149,7 +149,7 @@ impl Drop for TestCluster {
             node.kill9();
         }
         if self.own_database {
-            std::thread::sleep(Duration::from_millis(50));
+            // `WITH (FORCE)` ends the killed nodes' backends that PostgreSQL has not reaped yet.
             drop_pg_database(&self.database_url);
         }
     }
@@ -241,6 +241,11 @@ impl PublishLoad {
 
     pub fn acked_so_far(&self) -> usize {
         self.acked.lock().unwrap().len()
+    }
+
+    /// How many publications were answered with `status` so far (0: no answer).
+    pub fn answered_so_far(&self, status: u16) -> usize {
+        self.statuses.lock().unwrap().get(&status).copied().unwrap_or(0)
     }
 }
 

@@ -6,6 +6,11 @@
 //! that would skip PostgreSQL fails instead.
 
 pub mod cluster;
+mod db;
+mod metrics;
+
+pub use db::Db;
+pub use metrics::{metric, Metrics, Sample};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -440,6 +445,23 @@ impl Http {
     pub fn delete(&self, path: &str) -> (u16, Value) {
         self.call("DELETE", path, None)
     }
+
+    /// A POST that sets something up: asserts it succeeded (200 or 201) and answers the body,
+    /// so a test never goes on from a refused setup.
+    #[track_caller]
+    pub fn post_ok(&self, path: &str, body: &Value) -> Value {
+        let (status, answer) = self.post(path, body);
+        assert!(status == 200 || status == 201, "POST {path} {body}: {status} {answer}");
+        answer
+    }
+
+    /// A PATCH that sets something up: asserts 200 and answers the body.
+    #[track_caller]
+    pub fn patch_ok(&self, path: &str, body: &Value) -> Value {
+        let (status, answer) = self.patch(path, body);
+        assert_eq!(status, 200, "PATCH {path} {body}: {answer}");
+        answer
+    }
 }
 
 /// Asserts an error answer: the status and the Zato envelope.
@@ -552,11 +574,19 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The status the receiver answered with: a request answered 2xx is a delivery, any other
+    /// is a refused push the node must make again.
+    pub status: u16,
 }
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Answered 2xx: the push was delivered.
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
     }
 }
 
@@ -680,9 +710,10 @@ fn answer_requests(
             path: first.get(1).unwrap_or(&"").to_string(),
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            status: 0,
         };
         let (status, text, delay) = respond(&received);
-        reqs.lock().unwrap().push(received);
+        reqs.lock().unwrap().push(Received { status, ..received });
         std::thread::sleep(delay);
         let answer = format!(
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
@@ -749,20 +780,68 @@ impl WsxClient {
         }
     }
 
-    /// Reads until the connection closes; answers the close code.
+    /// The next text frame as JSON if one comes within `wait`; `None` when none came. Panics on
+    /// a close or any other error: only silence counts as "nothing came".
+    pub fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        self.socket.get_ref().set_read_timeout(Some(wait)).expect("read timeout");
+        let frame = loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    break Some(serde_json::from_str(&t).expect("JSON frame"))
+                }
+                Ok(tungstenite::Message::Close(c)) => panic!("closed: {c:?}"),
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    break None
+                }
+                Err(e) => panic!("read a frame: {e}"),
+            }
+        };
+        self.socket.get_ref().set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+        frame
+    }
+
+    /// Reads until the node closes the connection; answers its close code (`None`: a close
+    /// frame without one). Text frames before the close are skipped; a connection that ends
+    /// without a close frame (reset, timeout) fails the test.
     pub fn recv_close(&mut self) -> Option<u16> {
+        self.frames_until_close().1
+    }
+
+    /// The text frames until the node closes the connection, and the close code; panics when
+    /// the connection ends without a close frame.
+    pub fn frames_until_close(&mut self) -> (Vec<Value>, Option<u16>) {
+        let mut frames = Vec::new();
         loop {
             match self.socket.read() {
-                Ok(tungstenite::Message::Close(Some(frame))) => return Some(frame.code.into()),
-                Ok(tungstenite::Message::Close(None)) => return None,
+                Ok(tungstenite::Message::Text(t)) => {
+                    frames.push(serde_json::from_str(&t).expect("JSON frame"))
+                }
+                Ok(tungstenite::Message::Close(close)) => return (frames, close.map(|c| u16::from(c.code))),
                 Ok(_) => continue,
-                Err(_) => return None,
+                Err(e) => panic!("no close frame (after {frames:?}): {e}"),
             }
         }
     }
 
-    /// `create-session`; answers the server's reply frame and keeps the token.
+    /// `create-session` that must succeed: asserts the `zwsx.rspa` with status 200 and a token,
+    /// keeps the token, and answers the reply.
+    #[track_caller]
     pub fn login(&mut self, username: &str, secret: &str) -> Value {
+        let reply = self.try_login(username, secret);
+        assert_eq!(
+            (&reply["meta"]["msg_type"], &reply["meta"]["status"]),
+            (&json!("zwsx.rspa"), &json!(200)),
+            "login as {username}: {reply}"
+        );
+        assert!(self.token.is_some(), "login as {username} answered no token: {reply}");
+        reply
+    }
+
+    /// `create-session` whatever it answers (for the refusals); keeps the token of a success.
+    pub fn try_login(&mut self, username: &str, secret: &str) -> Value {
         let id = self.id();
         self.send(&json!({"meta": {"action": "create-session", "id": id, "timestamp": "2026-01-01T00:00:00",
             "username": username, "secret": secret, "client_id": "test-client", "client_name": "tests"}}));
@@ -797,19 +876,92 @@ impl WsxClient {
     }
 }
 
-/// A WSX channel at `/wsx/<name>` and an endpoint that may log in there with pub/sub on
-/// `pattern`; answers the endpoint's password.
-pub fn wsx_setup(node: &Node, name: &str, pattern: &str) -> String {
-    let (s, c) =
-        node.admin().post("/admin/v1/channels", &json!({"name": name, "path": format!("/wsx/{name}")}));
-    assert_eq!(s, 201, "{c}");
-    let (s, e) = node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": format!("{name}-client"), "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": name,
-                "topic_patterns": [format!("pub={pattern}"), format!("sub={pattern}")]}),
-    );
-    assert_eq!(s, 201, "{e}");
-    e["password"].as_str().unwrap().to_owned()
+/// What [`wsx_setup`] made: a channel and the one endpoint that logs in there.
+#[derive(Debug, Clone)]
+pub struct WsxChannel {
+    /// The channel's id, for `/admin/v1/channels/{id}/…`.
+    pub channel_id: i64,
+    /// `/wsx/<name>`.
+    pub path: String,
+    /// `<name>-client`.
+    pub endpoint: String,
+    pub password: String,
+}
+
+impl WsxChannel {
+    /// `/admin/v1/channels/{id}`, for edits of the channel.
+    pub fn admin_path(&self) -> String {
+        format!("/admin/v1/channels/{}", self.channel_id)
+    }
+
+    /// A client connected to this channel and logged in as its endpoint.
+    pub fn logged_in(&self, node: &Node) -> WsxClient {
+        let mut ws = WsxClient::connect(node, &self.path);
+        ws.login(&self.endpoint, &self.password);
+        ws
+    }
+}
+
+/// A channel reads as its endpoint's password where a `&str` is taken (`ws.login(name, &channel)`).
+impl std::ops::Deref for WsxChannel {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.password
+    }
+}
+
+/// A WSX channel at `/wsx/<name>` and an endpoint `<name>-client` that may log in there with
+/// pub/sub on `pattern`.
+pub fn wsx_setup(node: &Node, name: &str, pattern: &str) -> WsxChannel {
+    let patterns = json!({"topic_patterns": [format!("pub={pattern}"), format!("sub={pattern}")]});
+    wsx_setup_with(node, name, json!({}), patterns)
+}
+
+/// [`wsx_setup`] with more fields: `channel` over `{"name", "path": "/wsx/<name>"}`, `endpoint`
+/// over a `pub-sub` WSX endpoint `<name>-client` of that channel (its `name`, `topic_patterns`,
+/// … as given).
+pub fn wsx_setup_with(node: &Node, name: &str, channel: Value, endpoint: Value) -> WsxChannel {
+    let mut channel_body = json!({"name": name, "path": format!("/wsx/{name}")});
+    merge(&mut channel_body, channel);
+    let made = node.admin().post_ok("/admin/v1/channels", &channel_body);
+    let path = made["path"].as_str().unwrap_or_else(|| panic!("channel path: {made}")).to_owned();
+    let channel = WsxChannel {
+        channel_id: made["id"].as_i64().unwrap_or_else(|| panic!("channel id: {made}")),
+        path,
+        endpoint: String::new(),
+        password: String::new(),
+    };
+    let mut endpoint_body = json!({"name": format!("{name}-client")});
+    merge(&mut endpoint_body, endpoint);
+    let endpoint_name = endpoint_body["name"].as_str().expect("endpoint name").to_owned();
+    channel.another_endpoint(node, &endpoint_name, endpoint_body)
+}
+
+impl WsxChannel {
+    /// Another `pub-sub` WSX endpoint of this channel, `fields` over the defaults (e.g.
+    /// `{"topic_patterns": […]}`); answers the channel as that endpoint sees it.
+    pub fn another_endpoint(&self, node: &Node, name: &str, fields: Value) -> WsxChannel {
+        let (_, channel) = node.admin().get(&self.admin_path());
+        let mut body =
+            json!({"name": name, "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": channel["name"]});
+        merge(&mut body, fields);
+        let e = node.admin().post_ok("/admin/v1/endpoints", &body);
+        WsxChannel {
+            endpoint: name.to_owned(),
+            password: e["password"].as_str().unwrap_or_else(|| panic!("password: {e}")).to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+/// `extra`'s fields set over `body`'s.
+fn merge(body: &mut Value, extra: Value) {
+    if let Value::Object(fields) = extra {
+        for (k, v) in fields {
+            body[k] = v;
+        }
+    }
 }
 
 /// A loopback address nothing listens on yet, for a node that must keep its port over restarts.
@@ -818,24 +970,6 @@ pub fn free_addr() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
-/// The value of one series of the node's `/metrics`, named exactly as exposed (`name{labels}`,
-/// labels in the node's order); `None` when the node does not expose it. An exact match: a
-/// prefix match would read `…} 1` out of `…} 10`.
-pub fn metric(node: &Node, series: &str) -> Option<f64> {
-    let (status, text, _) = node.http().raw("GET", "/metrics", None);
-    assert_eq!(status, 200, "GET /metrics: {text}");
-    let text = text.as_str().expect("metrics as text");
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        if name == series {
-            Some(value.parse().unwrap_or_else(|_| panic!("not a number: {line}")))
-        } else {
-            None
-        }
-    })
-}
-
-/// Polls `check` every 100 ms until it is true; panics after `secs` seconds naming `what`.
 /// Joins a group of tests that must not overlap; the guard keeps the others of the group
 /// waiting until it is dropped. Test binaries already run one after another; this keeps the
 /// tests of one binary apart too (the cluster tests, whose failover bounds are heartbeat
@@ -845,10 +979,40 @@ pub fn serialized(group: &'static std::sync::Mutex<()>) -> std::sync::MutexGuard
     group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+/// Polls `check` every 100 ms until it is true; panics after `secs` seconds naming `what`.
+#[track_caller]
+pub fn eventually(what: &str, secs: u64, check: impl FnMut() -> bool) {
+    eventually_with(what, secs, check, String::new)
+}
+
+/// [`eventually`], and when the time is up the panic also says what `diagnostics` answers then
+/// (the node's state, its log lines, what came so far).
+#[track_caller]
+pub fn eventually_with(
+    what: &str,
+    secs: u64,
+    mut check: impl FnMut() -> bool,
+    diagnostics: impl FnOnce() -> String,
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            let more = diagnostics();
+            let more = if more.is_empty() { more } else { format!("\n{more}") };
+            panic!("timed out after {secs} s waiting for {what}{more}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Polls `probe` every 100 ms until it answers `Some`, and answers that; panics after `secs`
+/// seconds naming `what`.
+#[track_caller]
+pub fn poll_until<T>(what: &str, secs: u64, mut probe: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    eventually(what, secs, || {
+        found = probe();
+        found.is_some()
+    });
+    found.expect("checked above")
 }

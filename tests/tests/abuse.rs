@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use signalbox_actors::time::parse_iso;
 use signalbox_tests::*;
 
 /// A WSX client whose connection comes from `source` (any 127.0.0.0/8 address is this machine).
@@ -22,9 +23,7 @@ fn connect_from(node: &Node, source: &str, path: &str) -> WsxClient {
 #[test]
 fn a_frame_with_a_reserved_bit_closes_the_connection_with_1002_instead_of_a_flood_of_errors() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "rsv", "/rsv");
-    let mut ws = WsxClient::connect(&node, "/wsx/rsv");
-    assert_eq!(ws.login("rsv-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    let mut ws = wsx_setup(&node, "rsv", "/rsv").logged_in(&node);
     // FIN + RSV1 + text, masked, 12 bytes of payload: 18 bytes on the wire.
     let payload = b"{\"meta\": {}}";
     let mask = [1u8, 2, 3, 4];
@@ -32,39 +31,29 @@ fn a_frame_with_a_reserved_bit_closes_the_connection_with_1002_instead_of_a_floo
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     ws.socket.get_mut().write_all(&frame).unwrap();
-    let (mut frames, mut code) = (0, None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match ws.socket.read() {
-            Ok(tungstenite::Message::Close(close)) => {
-                code = close.map(|c| u16::from(c.code));
-                break;
-            }
-            Ok(_) => frames += 1,
-            Err(_) => break,
-        }
-    }
-    assert_eq!(code, Some(1002), "after {frames} other frames");
-    assert!(frames <= 1, "{frames} frames answered one bad frame");
+    let (frames, code) = ws.frames_until_close();
+    assert_eq!(code, Some(1002), "after {frames:?}");
+    assert_eq!(frames, Vec::<Value>::new(), "frames answered one bad frame");
     assert_eq!(node.http().get("/health").0, 200);
 }
 
 #[test]
 fn wsx_logins_are_throttled_per_address_and_username_without_locking_the_user_out() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "guess", "/guess");
+    let password = wsx_setup(&node, "guess", "/guess").password;
     // The real user logs in once from 127.0.0.3: the credential is verified and cached.
     let mut user = connect_from(&node, "127.0.0.3", "/wsx/guess");
-    assert_eq!(user.login("guess-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    user.login("guess-client", &password);
 
     // An attacker on 127.0.0.1 guesses on one connection: ten refusals, then 429 and a close.
     let mut attacker = connect_from(&node, "127.0.0.1", "/wsx/guess");
     for n in 0..10 {
-        let reply = attacker.login("guess-client", &format!("wrong-{n}"));
+        let reply = attacker.try_login("guess-client", &format!("wrong-{n}"));
         assert_eq!(reply["meta"]["msg_type"], "zwsx.merr", "guess {n}: {reply}");
         assert_eq!(reply["meta"]["status"], 403, "guess {n}: {reply}");
+        assert_eq!(reply["data"], "You are not authorized to access this resource", "guess {n}");
     }
-    let reply = attacker.login("guess-client", "wrong-again");
+    let reply = attacker.try_login("guess-client", "wrong-again");
     assert_eq!(reply["meta"]["msg_type"], "zwsx.rsperr", "{reply}");
     assert_eq!(reply["meta"]["status"], 429, "{reply}");
     assert_eq!(reply["meta"]["error_message"], "too many failed logins, try again later");
@@ -74,10 +63,10 @@ fn wsx_logins_are_throttled_per_address_and_username_without_locking_the_user_ou
     // The user is not locked out: from another address, and over REST with the cached password
     // from the attacker's own address too.
     let mut other = connect_from(&node, "127.0.0.2", "/wsx/guess");
-    assert_eq!(other.login("guess-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    other.login("guess-client", &password);
     let mut again = connect_from(&node, "127.0.0.1", "/wsx/guess");
-    assert_eq!(again.login("guess-client", &password)["meta"]["msg_type"], "zwsx.rspa");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/guess"}));
+    again.login("guess-client", &password);
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/guess"}));
     let (status, body) =
         node.http().basic("guess-client", &password).post("/zato/pubsub/topic//guess", &json!({"data": 1}));
     assert_eq!(status, 200, "{body}");
@@ -87,8 +76,8 @@ fn wsx_logins_are_throttled_per_address_and_username_without_locking_the_user_ou
 #[test]
 fn rest_failures_from_one_address_do_not_lock_the_user_out_elsewhere() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "victim", "/locked");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/locked"}));
+    let password = wsx_setup(&node, "victim", "/locked").password;
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/locked"}));
     let user = node.http().basic("victim-client", &password);
     // Verified (and cached) before the attack, from 127.0.0.1.
     assert_eq!(user.post("/zato/pubsub/topic//locked", &json!({"data": 0})).0, 200);
@@ -97,8 +86,12 @@ fn rest_failures_from_one_address_do_not_lock_the_user_out_elsewhere() {
             .http()
             .basic("victim-client", &format!("wrong-{n}"))
             .post("/zato/pubsub/topic//locked", &json!({"data": 1}));
-        let expected = if n < 10 { 401 } else { 429 };
-        assert_eq!(status, expected, "attempt {n}: {body}");
+        let expected = if n < 10 {
+            (401, "missing or invalid credentials")
+        } else {
+            (429, "too many failed logins, try again later")
+        };
+        assert_eq!((status, body["details"].as_str().unwrap_or_default()), expected, "attempt {n}: {body}");
     }
     // The cached credential answers first, even from the address that is throttled now.
     let (status, body) = user.post("/zato/pubsub/topic//locked", &json!({"data": 2}));
@@ -106,7 +99,7 @@ fn rest_failures_from_one_address_do_not_lock_the_user_out_elsewhere() {
     // From another address, the right password (not cached for WSX's channel check) logs in:
     // the attacker's failures count against the attacker's address.
     let mut elsewhere = connect_from(&node, "127.0.0.2", "/wsx/victim");
-    assert_eq!(elsewhere.login("victim-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    elsewhere.login("victim-client", &password);
 }
 
 #[test]
@@ -129,34 +122,16 @@ fn unknown_usernames_cost_the_time_known_ones_do() {
     assert!(u * 3 >= k, "unknown {u:?} vs known {k:?}: names can be told apart by timing");
 }
 
-/// Reads frames until the node closes: answers the frames before the close, and its code.
-fn frames_until_close(ws: &mut WsxClient) -> (Vec<Value>, Option<u16>) {
-    let mut frames = Vec::new();
-    loop {
-        match ws.socket.read() {
-            Ok(tungstenite::Message::Text(t)) => frames.push(serde_json::from_str(&t).unwrap()),
-            Ok(tungstenite::Message::Close(close)) => return (frames, close.map(|c| u16::from(c.code))),
-            Ok(_) => continue,
-            Err(e) => panic!("no close frame: {e}"),
-        }
-    }
-}
-
 #[test]
 fn revoking_an_endpoint_reaches_its_live_wsx_sessions() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "rev", "/rev");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/rev"}));
-    let (_, endpoints) = node.admin().get("/admin/v1/endpoints");
-    let id = endpoints["items"]
-        .as_array()
-        .or(endpoints.as_array())
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "rev-client")
-        .expect("endpoint listed")["id"]
-        .as_i64()
-        .unwrap();
+    let password = wsx_setup(&node, "rev", "/rev").password;
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/rev"}));
+    let (status, endpoints) = node.admin().get("/admin/v1/endpoints?q=rev-client");
+    assert_eq!(status, 200, "{endpoints}");
+    let listed = endpoints.as_array().unwrap_or_else(|| panic!("not a list: {endpoints}"));
+    let id =
+        listed.iter().find(|e| e["name"] == "rev-client").expect("endpoint listed")["id"].as_i64().unwrap();
     let publish = |ws: &mut WsxClient| {
         let (reply, _) =
             ws.invoke("zato.pubsub.pubapi.publish-message", json!({"topic_name": "/rev", "data": 1}));
@@ -175,21 +150,29 @@ fn revoking_an_endpoint_reaches_its_live_wsx_sessions() {
     // Credentials rotated: the session is told and closed.
     let (s, body) = node.admin().post(&format!("/admin/v1/endpoints/{id}/credentials"), &json!({}));
     assert_eq!(s, 200, "{body}");
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1008), "{frames:?}");
     let last = frames.last().expect("an error frame before the close");
-    assert_eq!(last["meta"]["status"], 401, "{last}");
-    assert_eq!(last["meta"]["error_message"], "the endpoint's credentials or channel changed");
+    assert_eq!(
+        (&last["meta"]["msg_type"], &last["meta"]["status"], &last["meta"]["error_message"]),
+        (&json!("zwsx.rsperr"), &json!(401), &json!("the endpoint's credentials or channel changed")),
+        "{last}"
+    );
     let password = body["password"].as_str().unwrap().to_owned();
 
     // Deleted: likewise.
     let mut ws = WsxClient::connect(&node, "/wsx/rev");
-    assert_eq!(ws.login("rev-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    ws.login("rev-client", &password);
     let (s, body) = node.admin().delete(&format!("/admin/v1/endpoints/{id}"));
     assert_eq!(s, 200, "{body}");
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1008), "{frames:?}");
-    assert_eq!(frames.last().unwrap()["meta"]["error_message"], "the endpoint was deleted");
+    let last = frames.last().expect("an error frame before the close");
+    assert_eq!(
+        (&last["meta"]["status"], &last["meta"]["error_message"]),
+        (&json!(401), &json!("the endpoint was deleted")),
+        "{last}"
+    );
 }
 
 #[test]
@@ -197,23 +180,20 @@ fn a_subscriber_cannot_choose_where_the_node_pushes() {
     let node = Node::start(Backend::Sqlite);
     let ps = PubSub::setup(&node, "/ssrf", json!({}), "sneaky");
     let receiver = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
-    let (status, body) = ps.client.post(
-        "/zato/pubsub/subscribe/topic//ssrf",
-        &json!({"delivery_method": "notify", "push": {"url": format!("{}/internal/admin", receiver.url)}}),
-    );
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(
-        body["details"], "`push` targets are set by an admin (admin API, CLI or apply), not by a subscriber",
-        "{body}"
-    );
-    let (status, body) = ps.client.post(
-        "/zato/pubsub/subscribe/topic//ssrf",
-        &json!({"delivery_method": "notify", "push": {"directory": "/tmp"}}),
-    );
-    assert_eq!(status, 403, "{body}");
+    const ADMINS_ONLY: &str =
+        "`push` targets are set by an admin (admin API, CLI or apply), not by a subscriber";
+    for push in [json!({"url": format!("{}/internal/admin", receiver.url)}), json!({"directory": "/tmp"})] {
+        assert_refused(
+            &ps.client.post(
+                "/zato/pubsub/subscribe/topic//ssrf",
+                &json!({"delivery_method": "notify", "push": push}),
+            ),
+            403,
+            ADMINS_ONLY,
+        );
+    }
     ps.publish_ok(json!({"data": 1}));
-    let (_, subs) = node.admin().get("/admin/v1/subscriptions");
-    assert_eq!(subs["items"].as_array().or(subs.as_array()).map(Vec::len), Some(0), "{subs}");
+    assert_eq!(node.admin().get("/admin/v1/subscriptions"), (200, json!([])));
     assert!(receiver.received().is_empty());
 }
 
@@ -227,24 +207,29 @@ fn numeric_fields_are_bounded_with_a_400_naming_the_field() {
         assert_eq!(body["details"], "`expiration` must be 0–2147483647 seconds", "{body}");
     }
     // The longest allowed expiration is answered as a real time, not the epoch.
-    let id = ps.publish_ok(json!({"data": 1, "expiration": 2_147_483_647}));
+    ps.publish_ok(json!({"data": 1, "expiration": 2_147_483_647}));
     ps.subscribe(json!({}));
-    let (status, body) = ps.publish(json!({"data": 2, "expiration": 2_147_483_647}));
-    assert_eq!(status, 200, "{body}");
+    ps.publish_ok(json!({"data": 2, "expiration": 2_147_483_647}));
     let pulled = ps.pull(None);
-    let expiry = pulled[0]["expiration_time_iso"].as_str().expect("expiration_time_iso").to_owned();
-    assert!(expiry.starts_with("20") || expiry.starts_with("21"), "{expiry} for {id}");
-    for (field, value) in [
-        ("dedup_window", json!(9_223_372_036_854_775_807i64)),
-        ("limit_message_expiry", json!(2_147_483_648i64)),
-        ("max_depth_gd", json!(1_000_000_001)),
-        ("max_depth_non_gd", json!(0)),
-    ] {
-        let (status, body) = node.admin().post("/admin/v1/topics", &json!({"name": "/big", field: value}));
-        assert_eq!(status, 400, "{field}: {body}");
-        let details = body["details"].as_str().unwrap();
-        assert!(details.starts_with(&format!("`{field}` must be ")), "{details}");
+    assert_eq!(datas(&pulled), vec![json!(1), json!(2)]);
+    for message in &pulled {
+        let time = |key: &str| parse_iso(message[key].as_str().expect(key)).expect(key);
+        let lifetime = time("expiration_time_iso") - time("pub_time_iso");
+        assert_eq!(lifetime, 2_147_483_647 * 1_000_000, "{message}");
     }
+    for (field, value, details) in [
+        ("dedup_window", json!(9_223_372_036_854_775_807i64), "`dedup_window` must be 0–2147483647"),
+        ("limit_message_expiry", json!(2_147_483_648i64), "`limit_message_expiry` must be 1–2147483647"),
+        ("max_depth_gd", json!(1_000_000_001), "`max_depth_gd` must be 1–1000000000"),
+        ("max_depth_non_gd", json!(0), "`max_depth_non_gd` must be 1–1000000000"),
+    ] {
+        assert_refused(
+            &node.admin().post("/admin/v1/topics", &json!({"name": "/big", field: value})),
+            400,
+            details,
+        );
+    }
+    assert_eq!(node.admin().get("/admin/v1/topics?name=/big"), (200, json!([])));
 }
 
 #[test]
@@ -255,20 +240,13 @@ fn one_connection_has_bounded_calls_in_flight_and_topic_lists() {
         .admin()
         .post("/admin/v1/services", &json!({"name": "slow", "kind": "http", "url": receiver.url.clone()}));
     assert_eq!(s, 201, "{body}");
-    let (s, body) = node.admin().post(
-        "/admin/v1/channels",
-        &json!({"name": "calls", "path": "/wsx/calls",
-                "allowed_services": ["slow", "zato.pubsub.subscription.create-wsx-subscription"]}),
+    let channel = wsx_setup_with(
+        &node,
+        "calls",
+        json!({"allowed_services": ["slow", "zato.pubsub.subscription.create-wsx-subscription"]}),
+        json!({"name": "caller", "topic_patterns": ["sub=/**"]}),
     );
-    assert_eq!(s, 201, "{body}");
-    let (s, e) = node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "caller", "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": "calls",
-                "topic_patterns": ["sub=/**"]}),
-    );
-    assert_eq!(s, 201, "{e}");
-    let mut ws = WsxClient::connect(&node, "/wsx/calls");
-    ws.login("caller", e["password"].as_str().unwrap());
+    let mut ws = channel.logged_in(&node);
 
     // 1,000 calls unanswered at once, then the next is refused at once with 429.
     for n in 0..1001 {
@@ -280,8 +258,7 @@ fn one_connection_has_bounded_calls_in_flight_and_topic_lists() {
     assert_eq!(refused["meta"]["status"], 429, "{refused}");
     assert_eq!(refused["meta"]["error_message"], "more than 1000 calls unanswered on this connection");
 
-    let mut other = WsxClient::connect(&node, "/wsx/calls");
-    other.login("caller", e["password"].as_str().unwrap());
+    let mut other = channel.logged_in(&node);
     let names: Vec<String> = (0..101).map(|n| format!("/t{n}")).collect();
     let (reply, _) =
         other.invoke("zato.pubsub.subscription.create-wsx-subscription", json!({"topic_name_list": names}));
@@ -293,7 +270,7 @@ fn one_connection_has_bounded_calls_in_flight_and_topic_lists() {
 fn the_data_directory_and_database_are_the_owners_only() {
     use std::os::unix::fs::PermissionsExt;
     let node = Node::start(Backend::Sqlite);
-    node.admin().post("/admin/v1/topics", &json!({"name": "/perm", "has_gd": true}));
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/perm", "has_gd": true}));
     let mode = |name: &str| {
         let path = if name.is_empty() { node.data_dir.clone() } else { node.data_dir.join(name) };
         std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode()
@@ -321,8 +298,10 @@ fn a_cluster_login_is_bound_to_its_connection_and_cannot_be_replayed() {
         return;
     }
     let node = Node::start(Backend::Postgres);
-    let (_, nodes) = node.admin().get("/admin/v1/cluster/nodes");
-    let list = nodes.as_array().or(nodes["items"].as_array()).expect("cluster nodes").clone();
+    let (status, nodes) = node.admin().get("/admin/v1/cluster/nodes");
+    assert_eq!(status, 200, "{nodes}");
+    let list = nodes.as_array().unwrap_or_else(|| panic!("cluster nodes: {nodes}")).clone();
+    assert_eq!(list.len(), 1, "{nodes}");
     let name = list[0]["name"].as_str().expect("node name").to_owned();
     let key_text = std::fs::read_to_string(node.data_dir.join("secret.key")).unwrap();
     let master = signalbox_actors::secrets::MasterKey::from_base64(key_text.trim()).unwrap();
@@ -341,6 +320,13 @@ fn a_cluster_login_is_bound_to_its_connection_and_cannot_be_replayed() {
             "username": name, "secret": secret}}));
         ws.recv()
     };
+    let refused = |reply: Value| {
+        assert_eq!(
+            (&reply["meta"]["msg_type"], &reply["meta"]["status"], &reply["data"]),
+            (&json!("zwsx.merr"), &json!(403), &json!("You are not authorized to access this resource")),
+            "{reply}"
+        );
+    };
 
     // The right answer to this connection's nonce logs in.
     let mut first = WsxClient::connect(&node, "/wsx/_cluster");
@@ -352,17 +338,17 @@ fn a_cluster_login_is_bound_to_its_connection_and_cannot_be_replayed() {
     // The same answer on another connection (another nonce) does not; nor the old static secret.
     let mut replay = WsxClient::connect(&node, "/wsx/_cluster");
     challenge(&mut replay);
-    assert_eq!(login(&mut replay, &proof, &ts)["meta"]["status"], 403);
+    refused(login(&mut replay, &proof, &ts));
     let mut old = WsxClient::connect(&node, "/wsx/_cluster");
     challenge(&mut old);
     let static_secret = master.digest(&format!("signalbox-cluster-node:{name}"));
-    assert_eq!(login(&mut old, &static_secret, &timestamp())["meta"]["status"], 403);
+    refused(login(&mut old, &static_secret, &timestamp()));
     // An answer to the right nonce but from long ago does not either.
     let mut stale = WsxClient::connect(&node, "/wsx/_cluster");
     let nonce = challenge(&mut stale);
     let long_ago = "2026-01-01T00:00:00.000000";
     let proof = master.cluster_proof(&name, &nonce, long_ago);
-    assert_eq!(login(&mut stale, &proof, long_ago)["meta"]["status"], 403);
+    refused(login(&mut stale, &proof, long_ago));
 }
 
 #[test]
@@ -509,7 +495,6 @@ fn a_seeded_abuse_run_over_every_route_answers_2xx_or_an_enveloped_4xx_and_keeps
         }
     }
     let clients = [node.admin(), node.http(), ps.client.clone(), node.http().basic("keeper", "wrong")];
-    let mut answered = 0;
     for _ in 0..800 {
         let (method, template) = &routes[(rng.next() % routes.len() as u64) as usize];
         let path: String = template
@@ -526,9 +511,7 @@ fn a_seeded_abuse_run_over_every_route_answers_2xx_or_an_enveloped_4xx_and_keeps
             assert_eq!(answer["result"], "Error", "{method} {path}: {status} without the envelope: {answer}");
             assert!(answer["details"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path}: {answer}");
         }
-        answered += 1;
     }
-    assert_eq!(answered, 800);
     assert_eq!(node.http().get("/health").0, 200);
     // The GD message published before the run is still there, once.
     let pulled = ps.pull(None);
@@ -540,6 +523,7 @@ fn requests_that_cannot_be_parsed_are_refused_without_a_log_line_each() {
     use std::io::Read;
     let node = Node::start(Backend::Sqlite);
     let addr = node.url.trim_start_matches("http://").to_owned();
+    let lines_before = node.log().lines().count();
     for i in 0..50 {
         let garbage: &[u8] = match i % 3 {
             0 => b"GET /health HTTP/9.9\r\n\r\n",
@@ -555,5 +539,6 @@ fn requests_that_cannot_be_parsed_are_refused_without_a_log_line_each() {
     }
     assert_eq!(node.http().get("/health").0, 200);
     let log = node.log();
-    assert!(!log.contains("request parse error"), "one log line per malformed request");
+    let new_lines: Vec<&str> = log.lines().skip(lines_before).collect();
+    assert!(new_lines.len() < 5, "a log line per malformed request: {new_lines:#?}");
 }

@@ -4,7 +4,6 @@
 
 use std::process::Command;
 
-use diesel::{Connection, RunQueryDsl};
 use signalbox_tests::*;
 
 #[test]
@@ -26,7 +25,7 @@ fn an_admin_key_cannot_revoke_or_demote_itself_and_keeps_working() {
         );
         assert_eq!(admin.get("/admin/v1/whoami").1["role"], "admin");
         // With another admin key, the first can be demoted and revoked — by that other key.
-        let (_, ops) = admin.post("/admin/v1/admin-keys", &json!({"name": "ops"}));
+        let ops = admin.post_ok("/admin/v1/admin-keys", &json!({"name": "ops"}));
         let ops = node.http().bearer(ops["key"].as_str().unwrap());
         let (status, demoted) = ops.patch("/admin/v1/admin-keys/admin", &json!({"role": "read-only"}));
         assert_eq!((status, demoted["role"].as_str()), (200, Some("read-only")), "{demoted}");
@@ -35,7 +34,7 @@ fn an_admin_key_cannot_revoke_or_demote_itself_and_keeps_working() {
             403,
             "admin key `admin` is read-only: only GET is allowed",
         );
-        assert_eq!(ops.patch("/admin/v1/admin-keys/admin", &json!({"role": "admin"})).0, 200);
+        assert_eq!(ops.patch_ok("/admin/v1/admin-keys/admin", &json!({"role": "admin"}))["role"], "admin");
         assert_eq!(ops.delete("/admin/v1/admin-keys/admin").0, 200);
         assert_refused(&admin.get("/admin/v1/whoami"), 401, "unknown or revoked admin key");
         // `ops` is now the last admin key: it cannot go either.
@@ -74,10 +73,21 @@ fn two_admin_keys_revoking_each_other_at_once_leave_one() {
             assert_eq!(key_a.patch("/admin/v1/admin-keys/admin", &json!({"role": "read-only"})).0, 200);
             let (one, two) = (key_a.clone(), key_b.clone());
             let (b2, a2) = (b.clone(), a.clone());
-            let one = std::thread::spawn(move || one.delete(&format!("/admin/v1/admin-keys/{b2}")).0);
-            let two = std::thread::spawn(move || two.delete(&format!("/admin/v1/admin-keys/{a2}")).0);
+            let one = std::thread::spawn(move || one.delete(&format!("/admin/v1/admin-keys/{b2}")));
+            let two = std::thread::spawn(move || two.delete(&format!("/admin/v1/admin-keys/{a2}")));
             let answers = [one.join().unwrap(), two.join().unwrap()];
-            assert_eq!(answers.iter().filter(|s| **s == 200).count(), 1, "{answers:?}");
+            // One revocation goes. The other is refused: as the last admin key's revocation (409),
+            // or, when the first came before its caller's key was checked, as a revoked key's (401).
+            let revoked = answers.iter().position(|a| a.0 == 200).unwrap_or_else(|| panic!("{answers:?}"));
+            let (refused, target) = (&answers[1 - revoked], if revoked == 0 { &a } else { &b });
+            let last = format!(
+                "`{target}` is the last admin key with role admin: revoking it would leave no key that may \
+                 change anything; create another admin key first"
+            );
+            match refused.0 {
+                409 => assert_refused(refused, 409, &last),
+                _ => assert_refused(refused, 401, "unknown or revoked admin key"),
+            }
             let (_, keys) = node.admin().get("/admin/v1/admin-keys");
             let admins: Vec<&Value> =
                 keys.as_array().unwrap().iter().filter(|k| k["role"] == "admin").collect();
@@ -122,18 +132,8 @@ fn local_cli(node: &Node, args: &[&str], extra: &[&str]) -> (i32, String, String
 
 /// Deletes every admin key straight from the database, as an old node let its last key do.
 fn delete_every_admin_key(node: &Node) {
-    let sql = "DELETE FROM sb_admin_key";
-    match &node.database_url {
-        Some(url) => {
-            diesel::sql_query(sql).execute(&mut diesel::PgConnection::establish(url).unwrap()).unwrap();
-        }
-        None => {
-            let path = node.data_dir.join("signalbox.db");
-            let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-            diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn).unwrap();
-            diesel::sql_query(sql).execute(&mut conn).unwrap();
-        }
-    }
+    let deleted = Db::of(node).execute("DELETE FROM sb_admin_key");
+    assert!(deleted >= 1, "no admin key to delete");
 }
 
 #[test]
@@ -173,7 +173,8 @@ fn a_lost_admin_key_is_made_anew_with_the_local_cli_while_the_node_runs_or_not()
                 .unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{err}");
-            assert!(err.contains("no Signalbox database at"), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.starts_with("signalbox: no Signalbox database at"), "{err}");
             assert!(!empty.path().join("secret.key").exists(), "nothing is created");
         }
         let other_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -186,11 +187,30 @@ fn a_lost_admin_key_is_made_anew_with_the_local_cli_while_the_node_runs_or_not()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("the master key does not match this database"), "{err}");
-        // --database-url belongs to --local.
-        let (code, _, err) =
-            local_cli(&node, &["admin-key", "create", "y", "--database-url", "sqlite://x"], &[]);
-        assert_eq!(code, 2, "{err}");
+        // --database-url belongs to --local (given alone here: `local_cli` adds the node's own).
+        let out = Command::new(binary())
+            .args(["admin-key", "create", "y", "--database-url", "sqlite://x", "--data-dir"])
+            .arg(&node.data_dir)
+            .env_remove("SIGNALBOX_ADMIN_KEY")
+            .env("SIGNALBOX_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), err.as_ref()),
+            (
+                Some(2),
+                "signalbox: the following required arguments were not provided: --local (see --help)\n"
+            )
+        );
+        // Nothing of the refused commands was made.
+        let (_, keys) = viewer.get("/admin/v1/admin-keys");
+        let mut names: Vec<&str> =
+            keys.as_array().unwrap().iter().filter_map(|k| k["name"].as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["night-viewer", "rescue"]);
     }
 }
 
@@ -209,7 +229,7 @@ fn a_restart_never_overwrites_admin_key_and_says_what_it_did() {
         assert!(node.log().contains("event=admin_key_restored name=admin"), "{}", node.log());
 
         // A key in the file that the database does not know is named in the log, and left.
-        let (_, ops) = node.admin().post("/admin/v1/admin-keys", &json!({"name": "ops"}));
+        let ops = node.admin().post_ok("/admin/v1/admin-keys", &json!({"name": "ops"}));
         let ops = node.http().bearer(ops["key"].as_str().unwrap());
         assert_eq!(ops.delete("/admin/v1/admin-keys/admin").0, 200);
         node.restart();

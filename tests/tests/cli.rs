@@ -10,8 +10,12 @@ fn objects_are_managed_from_the_command_line_with_table_or_json_output() {
     let (code, out, err) = node.cli(&["topic", "create", "/cli/t", "has_gd=true", "max_depth_gd=50"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("/cli/t") && out.contains("max_depth_gd"), "{out}");
-    let (_, listed, _) = node.cli(&["topic", "list"]);
-    assert!(listed.starts_with("ID") && listed.contains("/cli/t"), "{listed}");
+    let (code, listed, err) = node.cli(&["topic", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "a header and one topic: {listed}");
+    assert_eq!(rows[0][0], "ID", "{listed}");
+    assert!(rows[1].contains(&"/cli/t"), "{listed}");
     // Client flags go before the command (as scripts wrote them), after it or after the verb.
     for args in [&["--json", "topic", "show", "/cli/t"][..], &["topic", "show", "/cli/t", "--json"]] {
         let (code, out, err) = node.cli(args);
@@ -34,32 +38,41 @@ fn objects_are_managed_from_the_command_line_with_table_or_json_output() {
     ]);
     assert_eq!(code, 0, "{err}");
     let created: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(created["password"].is_string());
+    let password = created["password"].as_str().expect("the password, shown once").to_owned();
+    let (status, body) =
+        node.http().basic("app", &password).post("/zato/pubsub/subscribe/topic//cli/t", &json!({}));
+    assert_eq!(status, 200, "the password works: {body}");
+    assert_eq!(node.http().basic("app", &password).delete("/zato/pubsub/subscribe/topic//cli/t").0, 200);
     let (code, out, err) = node.cli(&["--json", "sub", "create", "/cli/t", "app", "ack_mode=explicit"]);
     assert_eq!(code, 0, "{err}");
     let sub: serde_json::Value = serde_json::from_str(&out).unwrap();
     let key = sub["sub_key"].as_str().unwrap();
-    let (code, out, _) = node.cli(&["sub", "list"]);
-    assert_eq!(code, 0);
-    assert!(out.contains(key));
-    let (code, out, _) = node.cli(&["--json", "endpoint", "rotate-credentials", "app"]);
-    assert_eq!(code, 0);
-    assert!(out.contains("password"));
+    assert_eq!(sub["ack_mode"], "explicit");
+    let (code, out, err) = node.cli(&["sub", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.split_whitespace().any(|w| w == key)), "{out}");
+    let (code, out, err) = node.cli(&["--json", "endpoint", "rotate-credentials", "app"]);
+    assert_eq!(code, 0, "{err}");
+    let rotated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let new_password = rotated["password"].as_str().expect("a new password");
+    assert_ne!(new_password, password);
+    assert_eq!(node.http().basic("app", &password).call("PATCH", "/zato/pubsub/topic//cli/t", None).0, 401);
     assert_eq!(node.cli(&["sub", "delete", key]).0, 0);
     assert_eq!(node.cli(&["topic", "delete", "/cli/t"]).0, 0);
+    assert_eq!(node.admin().get("/admin/v1/topics"), (200, json!([])));
+    assert_eq!(node.admin().get("/admin/v1/subscriptions"), (200, json!([])));
 }
 
 #[test]
 fn errors_are_one_line_on_stderr_with_exit_codes_1_and_2() {
     let node = Node::start(Backend::Sqlite);
     let (code, _, err) = node.cli(&["topic", "show", "/missing"]);
-    assert_eq!(code, 1);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!((code, err.as_str()), (1, "signalbox: 404: no object named `/missing`\n"));
     let (code, _, err) = node.cli(&["topic", "create", "/x", "max_depth_gd=0"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("400") && err.contains("max_depth_gd"), "{err}");
-    let (code, _, _) = node.cli(&["topic", "create", "/x", "nonsense"]);
-    assert_eq!(code, 2);
+    assert_eq!((code, err.as_str()), (1, "signalbox: 400: `max_depth_gd` must be 1–1000000000\n"));
+    let (code, _, err) = node.cli(&["topic", "create", "/x", "nonsense"]);
+    assert_eq!((code, err.as_str()), (2, "signalbox: `nonsense` is not FIELD=VALUE\n"));
+    assert_eq!(node.admin().get("/admin/v1/topics"), (200, json!([])), "a refused command made something");
     let (code, _, err) = node.cli(&["no-such-verb"]);
     assert_eq!(code, 2);
     assert_eq!(err, "signalbox: unrecognized subcommand 'no-such-verb' (see --help)\n");
@@ -71,14 +84,25 @@ fn errors_are_one_line_on_stderr_with_exit_codes_1_and_2() {
 #[test]
 fn admin_keys_are_created_listed_and_revoked_from_the_cli() {
     let node = Node::start(Backend::Sqlite);
-    let (code, out, _) = node.cli(&["--json", "admin-key", "create", "ops", "--read-only"]);
-    assert_eq!(code, 0);
+    let (code, out, err) = node.cli(&["--json", "admin-key", "create", "ops", "--read-only"]);
+    assert_eq!(code, 0, "{err}");
     let created: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(created["role"], "read-only");
-    let (_, out, _) = node.cli(&["admin-key", "list"]);
-    assert!(out.contains("ops") && out.contains("read-only"));
+    assert_eq!((&created["name"], &created["role"]), (&json!("ops"), &json!("read-only")));
+    let ops = node.http().bearer(created["key"].as_str().expect("the key, shown once"));
+    assert_eq!(ops.get("/admin/v1/whoami").1["name"], "ops");
+    let (code, out, err) = node.cli(&["admin-key", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == "ops"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(row.contains(&"read-only"), "{out}");
     assert_eq!(node.cli(&["admin-key", "revoke", "ops"]).0, 0);
-    assert_eq!(node.cli(&["admin-key", "revoke", "ops"]).0, 1);
+    assert_refused(&ops.get("/admin/v1/whoami"), 401, "unknown or revoked admin key");
+    let (code, _, err) = node.cli(&["admin-key", "revoke", "ops"]);
+    assert_eq!((code, err.as_str()), (1, "signalbox: 404: no admin key named `ops`\n"));
 }
 
 const APPLY: &str = r#"
@@ -168,6 +192,8 @@ fn apply_is_idempotent_shows_a_dry_run_diff_and_round_trips_with_export() {
         let fresh = Node::start(backend);
         let (code, _, err) = fresh.cli(&["apply", export_file.to_str().unwrap()]);
         assert_eq!(code, 1, "the push password is not exported, so applying elsewhere needs it: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("push.auth.password"), "the refusal names the secret left out: {err}");
     }
 }
 
@@ -209,7 +235,29 @@ fn serve_help_lists_no_client_flags_and_every_client_command_lists_them() {
 
     let (_, top, _) = signalbox(&["--help"]);
     let commands = verbs(&top);
-    assert_eq!(commands.len(), 17, "{top}");
+    assert_eq!(
+        commands,
+        [
+            "serve",
+            "apply",
+            "export",
+            "admin-key",
+            "topic",
+            "endpoint",
+            "sub",
+            "publish",
+            "queue",
+            "msg",
+            "service",
+            "channel",
+            "link",
+            "file-channel",
+            "actors",
+            "actor",
+            "cluster"
+        ],
+        "{top}"
+    );
     for command in commands.iter().filter(|c| *c != "serve") {
         let (code, help, err) = signalbox(&[command, "--help"]);
         assert_eq!(code, 0, "{command}: {err}");
@@ -449,10 +497,11 @@ endpoint = "orders-app"
     let app = node.http().basic("orders-app", rows[0][2]);
     assert_eq!(app.post("/zato/pubsub/topic//orders/new", &json!({"data": 1})).0, 200);
     let pull = |key: &str| {
-        node.http().header("X-API-Key", key).call("PATCH", "/zato/pubsub/topic//orders/new", None).0
+        node.http().header("X-API-Key", key).call("PATCH", "/zato/pubsub/topic//orders/new", None)
     };
-    assert_eq!(pull("not-the-key"), 401);
-    assert_ne!(pull(rows[1][2]), 401, "the API key shown is the endpoint's");
+    assert_refused(&pull("not-the-key"), 401, "missing or invalid credentials");
+    // The API key shown is the endpoint's: known, and refused only for not being subscribed.
+    assert_refused(&pull(rows[1][2]), 400, "You are not subscribed to topic `/orders/new`");
 
     let second = first.replace("max_depth_gd = 500", "max_depth_gd = 600\nhas_gd = true");
     std::fs::write(file, second).unwrap();

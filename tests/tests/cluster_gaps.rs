@@ -1,4 +1,5 @@
-//! Gaps of issue #22 (item 5) in a cluster: dedup of a publisher's msg_id across nodes.
+//! Dedup of a publisher's msg_id across the nodes of a cluster: the GD check is made in the
+//! database, so a repeat on another node, or a race on two, stores the message once.
 
 use serde_json::{json, Value};
 use signalbox_tests::cluster::TestCluster;

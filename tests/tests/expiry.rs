@@ -42,7 +42,8 @@ fn expiration_0_or_absent_is_the_topics_limit_and_a_longer_one_is_capped_to_it()
                     item
                 })
                 .collect();
-            assert_eq!(ps.publish(json!({"data_list": data_list})).0, 200);
+            let (status, answer) = ps.publish(json!({"data_list": data_list}));
+            assert_eq!(status, 200, "{answer}");
             let held = ps.pull(Some(100));
             assert_eq!(held.len(), cases.len(), "{backend:?} gd={gd}: {held:?}");
             for ((asked, expected), message) in cases.iter().zip(&held) {
@@ -83,8 +84,8 @@ fn a_pulled_message_that_expires_while_leased_is_not_handed_over_again() {
         assert_eq!(ps.pull(None), Vec::<Value>::new(), "{backend:?}");
         // Not dead letters either: they expired, they were not given up on.
         let key = ps.subscribe(json!({}));
-        let (_, dead) = node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters"));
-        assert_eq!(dead, json!([]), "{backend:?}");
+        let dead = node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters"));
+        assert_eq!(dead, (200, json!([])), "{backend:?}");
     }
 }
 
@@ -92,10 +93,9 @@ fn a_pulled_message_that_expires_while_leased_is_not_handed_over_again() {
 fn a_pushed_message_that_expires_unanswered_is_not_pushed_again() {
     for backend in backends() {
         let node = Node::start(backend);
-        let password = wsx_setup(&node, "pushed", "/pushed");
-        node.admin().post("/admin/v1/topics", &json!({"name": "/pushed"}));
-        let mut ws = WsxClient::connect(&node, "/wsx/pushed");
-        ws.login("pushed-client", &password);
+        let channel = wsx_setup(&node, "pushed", "/pushed");
+        node.admin().post_ok("/admin/v1/topics", &json!({"name": "/pushed"}));
+        let mut ws = channel.logged_in(&node);
         // One message a push, two pushes out at once; each waits 1.5 s for its answer, and
         // the short messages (1 s) expire while they wait. (An unanswered push is tried again
         // `wait_non_sock_err`, 3 s, after its ack_timeout.)
@@ -131,11 +131,7 @@ fn a_pushed_message_that_expires_unanswered_is_not_pushed_again() {
             "{backend:?}"
         );
         ws.respond(next["meta"]["id"].as_str().unwrap(), json!("ok"));
-        ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        match ws.socket.read() {
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            other => panic!("{backend:?}: pushed again after the long message: {other:?}"),
-        }
+        let after = ws.recv_within(Duration::from_secs(1));
+        assert_eq!(after, None, "{backend:?}: pushed again after the long message");
     }
 }

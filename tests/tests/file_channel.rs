@@ -1,7 +1,5 @@
 //! Inbound file channels: new complete files in a directory become messages.
 
-use std::time::{Duration, Instant};
-
 use signalbox_tests::*;
 
 #[test]
@@ -20,30 +18,57 @@ fn new_files_are_published_then_moved_to_processed_or_failed_with_a_reason() {
         std::fs::write(dir.path().join("a.csv"), "id,name\n1,Ann\n").unwrap();
         std::fs::write(dir.path().join("b.txt"), "second").unwrap();
         std::fs::write(dir.path().join("bad.bin"), [0xff, 0xfe, 0x00]).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
-        while got.len() < 2 && Instant::now() < deadline {
+        eventually("both text files published", 10, || {
             got.extend(ps.pull(None));
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            got.len() >= 2
+        });
+        // Files are taken in name order.
         assert_eq!(datas(&got), vec![json!("id,name\n1,Ann\n"), json!("second")]);
-        assert_eq!(got[0]["mime_type"], "text/plain");
-        let wait_until = Instant::now() + Duration::from_secs(5);
-        while !dir.path().join("failed/bad.bin.reason").exists() && Instant::now() < wait_until {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(dir.path().join("processed/a.csv").exists());
-        assert!(dir.path().join("processed/b.txt").exists());
-        assert!(dir.path().join("failed/bad.bin").exists());
+        assert!(got.iter().all(|m| m["mime_type"] == "text/plain"), "{got:?}");
+        eventually("the file that is not UTF-8 set aside with its reason", 5, || {
+            dir.path().join("failed/bad.bin.reason").exists()
+        });
+        let names = |sub: &str| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path().join(sub))
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().unwrap().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("processed"), ["a.csv", "b.txt"]);
+        assert_eq!(names("failed"), ["bad.bin", "bad.bin.reason"]);
+        assert_eq!(names(""), Vec::<String>::new(), "files left in the inbox");
+        assert_eq!(std::fs::read(dir.path().join("failed/bad.bin")).unwrap(), [0xff, 0xfe, 0x00]);
         let reason = std::fs::read_to_string(dir.path().join("failed/bad.bin.reason")).unwrap();
-        assert!(reason.contains("UTF-8"), "{reason}");
-        assert!(!dir.path().join("a.csv").exists());
+        assert_eq!(reason.trim_end(), "the file is not UTF-8 text", "{reason}");
+        assert_eq!(ps.pull(None), Vec::<Value>::new(), "the failed file was published");
 
         let id = created["id"].as_i64().unwrap();
         assert_eq!(node.admin().delete(&format!("/admin/v1/file-channels/{id}")).0, 200);
         std::fs::write(dir.path().join("late.txt"), "after delete").unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+        // A live channel polling as often, given a file after that one: once it has taken its
+        // file, a channel still polling would have taken `late.txt` too.
+        let other = tempfile::tempdir().unwrap();
+        node.admin().post_ok(
+            "/admin/v1/file-channels",
+            &json!({"name": "marker", "directory": other.path().to_str().unwrap(), "topic_name": "/files/in",
+                    "endpoint": "loader", "poll_interval": 0.1}),
+        );
+        std::fs::write(other.path().join("marker.txt"), "marker").unwrap();
+        eventually("the live channel to take its file", 10, || {
+            other.path().join("processed/marker.txt").exists()
+        });
         assert!(dir.path().join("late.txt").exists(), "a deleted channel kept polling");
+        let mut published = Vec::new();
+        eventually("the marker published", 10, || {
+            published.extend(ps.pull(None));
+            !published.is_empty()
+        });
+        assert_eq!(datas(&published), vec![json!("marker")], "a deleted channel published");
     }
 }
 
@@ -51,6 +76,7 @@ fn new_files_are_published_then_moved_to_processed_or_failed_with_a_reason() {
 fn bad_file_channels_are_refused() {
     let node = Node::start(Backend::Sqlite);
     PubSub::setup(&node, "/f", json!({}), "loader");
+    // Nothing of the refused ones is stored (checked at the end).
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let admin = node.admin();
@@ -93,8 +119,12 @@ fn bad_file_channels_are_refused() {
         "endpoint=loader",
     ]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, _) = node.cli(&["file-channel", "list"]);
-    assert_eq!(code, 0);
-    assert!(out.contains("cli-inbox"));
+    let (_, listed) = admin.get("/admin/v1/file-channels");
+    let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["cli-inbox"], "only the one the CLI made: {listed}");
+    let (code, out, err) = node.cli(&["file-channel", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.split_whitespace().any(|w| w == "cli-inbox")), "{out}");
     assert_eq!(node.cli(&["file-channel", "delete", "cli-inbox"]).0, 0);
+    assert_eq!(admin.get("/admin/v1/file-channels"), (200, json!([])));
 }

@@ -3,7 +3,6 @@
 //! and it covers rates, depths, latencies and the cluster.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use signalbox_tests::*;
 
@@ -137,15 +136,6 @@ fn queries(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The names of every series in a Prometheus text exposition (histograms as `_bucket`, `_sum`
-/// and `_count`).
-fn exported(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next().map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn promql_names_are_read_from_expressions() {
     let found = series_in(
@@ -212,16 +202,20 @@ fn every_series_the_dashboard_queries_is_exported_by_a_node() {
     }
     ps.publish_ok(json!({"data": "ram", "has_gd": false}));
     let first = ps.pull(Some(1));
-    ps.ack(&[first[0]["msg_id"].as_str().unwrap()]);
-    ps.pull(Some(1)); // left unacknowledged: its lease runs out, and with one try it is a dead letter
-    std::thread::sleep(Duration::from_millis(500));
-    ps.pull(None);
+    assert_eq!(ps.ack(&[first[0]["msg_id"].as_str().unwrap()]).1["acked"], 1);
+    assert_eq!(ps.pull(Some(1)).len(), 1); // left unacknowledged: with one try, a dead letter once its lease ran out
+    let dead_letters = format!("/admin/v1/subscriptions/{leased}/dead-letters");
+    // (A pull finds the lease run out; it also leases the rest, which follow it.)
+    eventually("the unacknowledged message to be a dead letter", 10, || {
+        ps.pull(None);
+        admin.get(&dead_letters).1.as_array().is_some_and(|d| !d.is_empty())
+    });
     let again = PubSub::setup(&node, "/graf2", json!({"has_gd": true}), "graf2");
     again.subscribe(json!({"ack_mode": "explicit", "ack_timeout": 0.2, "delivery_max_retry": 5}));
     again.publish_ok(json!({"data": "again"}));
-    again.pull(None);
-    std::thread::sleep(Duration::from_millis(500));
-    again.pull_when_ready(10);
+    assert_eq!(again.pull(None).len(), 1);
+    // Handed over again once its lease ran out: a redelivery.
+    assert_eq!(again.pull_when_ready(10)[0]["delivery_count"], 2);
     let inactive = PubSub::setup(&node, "/graf/off", json!({"is_active": false}), "graf-off");
     assert_eq!(inactive.publish(json!({"data": 1})).0, 503);
     assert_eq!(node.http().basic("graf", "wrong").call("PATCH", &ps.topic_path(), None).0, 401);
@@ -237,24 +231,19 @@ fn every_series_the_dashboard_queries_is_exported_by_a_node() {
     assert_eq!(admin.post(&format!("/admin/v1/actors/delivery:{leased}/restart"), &json!({})).0, 200);
     let link = json!({"name": "graf-link", "address": format!("ws://{}/wsx/x", free_addr()), "username": "u", "secret": "s"});
     assert_eq!(admin.post("/admin/v1/links", &link).0, 201);
-    let password = wsx_setup(&node, "grafwsx", "/graf/**");
-    let mut client = WsxClient::connect(&node, "/wsx/grafwsx");
-    client.login("grafwsx-client", &password);
+    let mut client = wsx_setup(&node, "grafwsx", "/graf/**").logged_in(&node);
     let (_, sessions) = admin.get("/admin/v1/actors?kind=session");
     let session = sessions[0]["id"].as_str().unwrap().trim_start_matches("session:").to_owned();
     assert_eq!(admin.delete(&format!("/admin/v1/sessions/{session}")).0, 200);
-    client.recv_close();
+    assert_eq!(client.recv_close(), Some(1000));
 
     // Depths are sampled every few seconds: wait for them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let missing = loop {
-        let (_, text, _) = node.http().raw("GET", "/metrics", None);
-        let have = exported(text.as_str().unwrap_or_default());
-        let missing: BTreeSet<String> = wanted.difference(&have).cloned().collect();
-        if missing.is_empty() || std::time::Instant::now() > deadline {
-            break missing;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    assert!(missing.is_empty(), "the dashboard queries series the node does not export: {missing:?}");
+    let missing =
+        || -> BTreeSet<String> { wanted.difference(&Metrics::of(&node).metric_names()).cloned().collect() };
+    eventually_with(
+        "every series the dashboard queries to be exported",
+        30,
+        || missing().is_empty(),
+        || format!("the dashboard queries series the node does not export: {:?}", missing()),
+    );
 }

@@ -24,20 +24,13 @@ fn setup(node: &Node, endpoint_type: &str, sub: Value) -> (PubSub, String) {
     (ps, created["sub_key"].as_str().unwrap().to_owned())
 }
 
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Every message the receiver accepted (2xx), flattened, by `data`.
-fn delivered(receiver: &Receiver, ok: impl Fn(&Received) -> bool) -> Vec<Value> {
+/// Every message the receiver accepted (answered 2xx) in the requests `wanted` picks, flattened,
+/// by `data`.
+fn delivered(receiver: &Receiver, wanted: impl Fn(&Received) -> bool) -> Vec<Value> {
     receiver
         .received()
         .iter()
-        .filter(|r| ok(r))
+        .filter(|r| r.accepted() && wanted(r))
         .flat_map(|r| match serde_json::from_str::<Value>(&r.body).unwrap() {
             Value::Array(items) => items,
             one => vec![one],
@@ -59,34 +52,39 @@ fn rest_targets_get_json_batches_with_auth_and_single_objects_when_unwrapped() {
         for n in 0..5 {
             ps.publish_ok(json!({"data": n}));
         }
-        wait_for("5 pushed messages", 10, || delivered(&receiver, |_| true).len() == 5);
+        eventually("5 pushed messages", 10, || delivered(&receiver, |_| true).len() == 5);
         assert_eq!(delivered(&receiver, |_| true), (0..5).map(|n| json!(n)).collect::<Vec<_>>());
-        let first = &receiver.received()[0];
-        assert_eq!(first.method, "POST");
-        assert_eq!(first.path, "/hook");
-        assert_eq!(first.header("authorization"), Some("Basic aG9vazpob29rLXB3"));
-        let body: Value = serde_json::from_str(&first.body).unwrap();
-        assert!(body.is_array() && body.as_array().unwrap().len() <= 2, "{body}");
+        // Every push a JSON list of at most `delivery_batch_size` messages, with the target's
+        // credentials.
+        for request in receiver.received() {
+            assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hook"));
+            assert_eq!(request.header("authorization"), Some("Basic aG9vazpob29rLXB3"));
+            let body: Value = serde_json::from_str(&request.body).unwrap();
+            let batch = body.as_array().unwrap_or_else(|| panic!("not a list: {body}"));
+            assert!((1..=2).contains(&batch.len()), "{body}");
+        }
         assert!(!node.log().contains("hook-pw"));
 
         let single = Receiver::start(Box::new(|_| (200, "{}".into(), Duration::ZERO)));
         let other = PubSub::setup(&node, "/single", json!({}), "pub2");
-        node.admin().post(
+        node.admin().post_ok(
             "/admin/v1/endpoints",
             &json!({"name": "t2", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/single"]}),
         );
-        let (status, _) = node.admin().post(
+        node.admin().post_ok(
             "/admin/v1/subscriptions",
             &json!({
             "topic_name": "/single", "endpoint": "t2", "delivery_method": "notify", "delivery_batch_size": 1,
             "wrap_one_msg_in_list": false, "push": {"url": single.url.clone(), "http_method": "PUT"}}),
         );
-        assert_eq!(status, 201);
         other.publish_ok(json!({"data": "one"}));
-        wait_for("a single object", 10, || !single.received().is_empty());
-        let got = &single.received()[0];
-        assert_eq!(got.method, "PUT");
-        assert_eq!(serde_json::from_str::<Value>(&got.body).unwrap()["data"], "one");
+        eventually("a single object", 10, || !single.received().is_empty());
+        let got = single.received();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].method, "PUT");
+        let body: Value = serde_json::from_str(&got[0].body).unwrap();
+        assert!(body.is_object(), "one message unwrapped, not a list: {body}");
+        assert_eq!(body["data"], "one");
     }
 }
 
@@ -110,7 +108,7 @@ fn a_failing_target_is_retried_after_wait_non_sock_err_in_strict_order() {
     for n in 0..4 {
         ps.publish_ok(json!({"data": n}));
     }
-    wait_for("all four delivered", 20, || delivered(&receiver, |_| true).len() == 7);
+    eventually("all four delivered", 20, || delivered(&receiver, |_| true).len() == 4);
     let requests = receiver.received();
     let datas: Vec<Value> =
         requests.iter().map(|r| serde_json::from_str::<Value>(&r.body).unwrap()[0]["data"].clone()).collect();
@@ -119,6 +117,8 @@ fn a_failing_target_is_retried_after_wait_non_sock_err_in_strict_order() {
         vec![json!(0), json!(0), json!(0), json!(0), json!(1), json!(2), json!(3)],
         "strict order"
     );
+    let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 500, 500, 200, 200, 200, 200]);
     for pair in requests[..4].windows(2) {
         let gap = pair[1].at - pair[0].at;
         assert!(
@@ -151,7 +151,7 @@ fn a_receiver_that_is_down_then_comes_back_gets_every_gd_message_in_order() {
             url.trim_start_matches("http://"),
             Box::new(|_| (200, "{}".into(), Duration::ZERO)),
         );
-        wait_for("30 messages after the receiver came back", 20, || {
+        eventually("30 messages after the receiver came back", 20, || {
             delivered(&receiver, |_| true).len() >= 30
         });
         assert_eq!(delivered(&receiver, |_| true), (0..30).map(|n| json!(n)).collect::<Vec<_>>());
@@ -181,13 +181,13 @@ fn poison_run(backend: Backend, blocking: bool) -> (Instant, Instant) {
     for n in 0..5 {
         ps.publish_ok(json!({"data": n}));
     }
-    wait_for("the good messages", 10, || delivered(&receiver, |r| !r.body.contains("poison")).len() == 6);
+    eventually("the good messages", 10, || delivered(&receiver, |r| !r.body.contains("poison")).len() == 6);
     assert_eq!(
         delivered(&receiver, |r| !r.body.contains("poison")),
         vec![json!("a"), json!(0), json!(1), json!(2), json!(3), json!(4)]
     );
     let dead_letters = || node.admin().get(&format!("/admin/v1/subscriptions/{key}/dead-letters")).1;
-    wait_for("the dead letter", 10, || dead_letters().as_array().is_some_and(|d| d.len() == 1));
+    eventually("the dead letter", 10, || dead_letters().as_array().is_some_and(|d| d.len() == 1));
     assert_eq!(datas(dead_letters().as_array().unwrap()), vec![json!("poison")]);
     let received = receiver.received();
     let poison: Vec<Instant> = received.iter().filter(|r| r.body.contains("poison")).map(|r| r.at).collect();
@@ -223,17 +223,28 @@ fn soap_targets_get_an_envelope_and_a_fault_counts_as_failure() {
             (200, "<ok/>".into(), Duration::ZERO)
         }
     }));
-    let (ps, _) = setup(
+    let (ps, key) = setup(
         &node,
         "soap",
         json!({"wait_non_sock_err": 0.2, "push": {"url": receiver.url.clone(), "soap_action": "urn:notify"}}),
     );
     ps.publish_ok(json!({"data": {"order": "<1&2>"}}));
-    wait_for("a retried SOAP push", 10, || receiver.received().len() >= 2);
-    let got = &receiver.received()[1];
-    assert!(got.header("content-type").unwrap().starts_with("text/xml"));
-    assert_eq!(got.header("soapaction"), Some("\"urn:notify\""));
-    assert!(got.body.contains("soap:Envelope") && got.body.contains("&lt;1&amp;2&gt;"), "{}", got.body);
+    // Answered with a fault (and 200) the first time: a failure, so the same message comes again.
+    let failures = format!("signalbox_push_failures_total{{kind=\"other\",sub_key=\"{key}\"}}");
+    eventually("the SOAP push to succeed on its second try", 10, || {
+        metric(&node, &format!("signalbox_deliveries_total{{sub_key=\"{key}\"}}")) == Some(1.0)
+    });
+    assert_eq!(metric(&node, &failures), Some(1.0), "the fault did not count as a failure");
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "one fault, one success: {received:?}");
+    // The same message both times, its delivery_count one higher the second.
+    let first = received[0].body.replace("delivery_count&quot;:1,", "delivery_count&quot;:2,");
+    assert_eq!(first, received[1].body, "the retry is the same message");
+    for got in &received {
+        assert!(got.header("content-type").unwrap().starts_with("text/xml"));
+        assert_eq!(got.header("soapaction"), Some("\"urn:notify\""));
+        assert!(got.body.contains("soap:Envelope") && got.body.contains("&lt;1&amp;2&gt;"), "{}", got.body);
+    }
 }
 
 #[test]
@@ -252,7 +263,7 @@ fn files_targets_get_one_complete_file_per_message() {
             })
             .count()
     };
-    wait_for("three files", 10, || complete() == 3);
+    eventually("three files", 10, || complete() == 3);
     for (n, id) in ids.iter().enumerate() {
         let text = std::fs::read_to_string(dir.path().join(format!("{id}.json"))).unwrap();
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["data"]["n"], n);
@@ -264,7 +275,7 @@ fn srv_targets_invoke_a_service_that_can_bridge_into_another_topic() {
     let node = Node::start(Backend::Sqlite);
     let out = PubSub::setup(&node, "/bridged", json!({}), "bridge");
     out.subscribe(json!({}));
-    node.admin().post(
+    node.admin().post_ok(
         "/admin/v1/services",
         &json!({"name": "bridge", "kind": "publish", "topic_name": "/bridged", "endpoint": "bridge"}),
     );
@@ -273,7 +284,7 @@ fn srv_targets_invoke_a_service_that_can_bridge_into_another_topic() {
         ps.publish_ok(json!({"data": n, "priority": 7}));
     }
     let mut got = Vec::new();
-    wait_for("bridged messages", 10, || {
+    eventually("bridged messages", 10, || {
         got.extend(out.pull(None));
         got.len() == 4
     });
@@ -323,12 +334,17 @@ fn malformed_targets_are_refused_and_unreachable_ones_accepted() {
         );
         assert_refused(&answer, 400, details);
     }
-    node.admin().post(
+    node.admin().post_ok(
         "/admin/v1/endpoints",
         &json!({"name": "far", "role": "sub-only", "auth": "none", "topic_patterns": ["sub=/push"]}),
     );
-    let (status, _) = node.admin().post("/admin/v1/subscriptions", &json!({"topic_name": "/push", "endpoint": "far", "delivery_method": "notify", "push": {"url": closed_port_url()}}));
-    assert_eq!(status, 201);
+    let url = closed_port_url();
+    let (status, created) = node.admin().post(
+        "/admin/v1/subscriptions",
+        &json!({"topic_name": "/push", "endpoint": "far", "delivery_method": "notify", "push": {"url": url}}),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["push"], json!({"type": "rest", "url": url}));
 }
 
 #[test]
@@ -418,9 +434,19 @@ fn a_target_that_answers_too_slowly_counts_as_a_socket_error_and_is_retried() {
         json!({"wait_sock_err": 0.3, "wait_non_sock_err": 5, "push": {"url": receiver.url.clone(), "timeout": 0.3}}),
     );
     ps.publish_ok(json!({"data": "slow"}));
-    wait_for("the retry after a timeout", 10, || receiver.received().len() >= 2);
-    let gap = receiver.received()[1].at - receiver.received()[0].at;
-    assert!(gap < Duration::from_secs(3), "wait_sock_err (not wait_non_sock_err) must apply: {gap:?}");
+    eventually("the retry after a timeout", 10, || receiver.received().len() >= 2);
+    let received = receiver.received();
+    let tries: Vec<(Value, Value)> = received
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+        .map(|b| (b[0]["msg_id"].clone(), b[0]["delivery_count"].clone()))
+        .collect();
+    let msg_id = tries[0].0.clone();
+    assert_eq!(tries[..2], [(msg_id.clone(), json!(1)), (msg_id, json!(2))], "the same message, tried again");
+    // Timed out at 0.3 s, tried again wait_sock_err (0.3 s) later: well before the 5 s of
+    // wait_non_sock_err.
+    let gap = received[1].at - received[0].at;
+    assert!(gap < Duration::from_secs(4), "wait_sock_err (not wait_non_sock_err) must apply: {gap:?}");
     let failures = format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{key}\"}}");
     assert_eq!(metric(&node, &failures), Some(1.0));
 }
@@ -444,7 +470,7 @@ fn https_targets_with_a_trusted_ca_get_every_message_and_untrusted_ones_fail_as_
     for n in 0..10 {
         ps.publish_ok(json!({"data": n}));
     }
-    wait_for("10 messages over HTTPS", 20, || delivered(&receiver, |_| true).len() >= 10);
+    eventually("10 messages over HTTPS", 20, || delivered(&receiver, |_| true).len() >= 10);
     assert_eq!(delivered(&receiver, |_| true), (0..10).map(|n| json!(n)).collect::<Vec<_>>());
     assert!(receiver.received().iter().all(|r| r.path == "/hook" && r.method == "POST"));
 
@@ -454,7 +480,7 @@ fn https_targets_with_a_trusted_ca_get_every_message_and_untrusted_ones_fail_as_
     let (ps, sub_key) =
         setup(&other, "rest", json!({"push": {"url": untrusted.url.clone()}, "wait_sock_err": 30}));
     ps.publish_ok(json!({"data": "x"}));
-    wait_for("the push to fail", 20, || {
+    eventually("the push to fail", 20, || {
         metric(&other, &format!("signalbox_push_failures_total{{kind=\"socket\",sub_key=\"{sub_key}\"}}"))
             == Some(1.0)
     });
@@ -475,7 +501,7 @@ fn a_push_target_may_name_its_own_ca_file_which_is_checked_when_it_is_set() {
     let (ps, _) =
         setup(&node, "rest", json!({"push": {"url": receiver.url.clone(), "ca_file": ca.to_str().unwrap()}}));
     ps.publish_ok(json!({"data": "trusted by its own CA"}));
-    wait_for("the push over HTTPS", 20, || delivered(&receiver, |_| true).len() == 1);
+    eventually("the push over HTTPS", 20, || delivered(&receiver, |_| true).len() == 1);
 
     let missing = json!({"topic_name": "/push", "endpoint": "target", "delivery_method": "notify",
         "push": {"url": receiver.url.clone(), "ca_file": "/no/such/ca.pem"}});

@@ -206,11 +206,6 @@ fn every_shell_block_of_the_readme_runs_in_order_against_a_fresh_node() {
         };
         panic!("{}", failure_report(&run, &out, &why, &node.log_path()));
     }
-    let runtime = started.elapsed();
-    assert!(
-        runtime < Duration::from_secs(60),
-        "the walkthrough took {runtime:?}: it must stay well under a minute"
-    );
 }
 
 /// The failing block (its README line and text) and what it printed.

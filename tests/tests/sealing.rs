@@ -5,75 +5,31 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use signalbox_actors::secrets::MasterKey;
 use signalbox_tests::*;
 
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// The database of a stopped node, written as an older node (or an attacker with the database
-/// but not the key) would.
-enum Db {
-    Sqlite(SqliteConnection),
-    Postgres(PgConnection),
+/// Sets text `column` of the one row `filter` selects to `value` (no `'` in it), in the database
+/// of a stopped node, as an older node (or an attacker with the database but not the key) would.
+fn set(db: &mut Db, table: &str, column: &str, value: &str, filter: &str) {
+    assert!(!value.contains('\''));
+    let sql = format!("UPDATE {table} SET {column} = '{value}' WHERE {filter}");
+    assert_eq!(db.execute(&sql), 1, "{sql}");
 }
 
-#[derive(diesel::QueryableByName)]
-struct TextRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    value: String,
+fn link_secret(db: &mut Db, id: i64) -> String {
+    db.text(&format!("SELECT secret_enc AS value FROM sb_wsx_link WHERE id = {id}"))
 }
 
-impl Db {
-    fn of(node: &Node) -> Db {
-        match &node.database_url {
-            Some(url) if url.starts_with("postgres") => Db::Postgres(PgConnection::establish(url).unwrap()),
-            _ => {
-                let path = node.data_dir.join("signalbox.db");
-                Db::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap())
-            }
-        }
-    }
+fn push_config(db: &mut Db, sub_key: &str) -> Value {
+    let text = db.text(&format!("SELECT push_config AS value FROM pubsub_sub WHERE sub_key = '{sub_key}'"));
+    serde_json::from_str(&text).unwrap()
+}
 
-    /// The one text value `select` (`SELECT … AS value …`) answers.
-    fn text(&mut self, select: &str) -> String {
-        let rows: Vec<TextRow> = match self {
-            Db::Sqlite(c) => diesel::sql_query(select).load(c),
-            Db::Postgres(c) => diesel::sql_query(select).load(c),
-        }
-        .unwrap_or_else(|e| panic!("{select}: {e}"));
-        assert_eq!(rows.len(), 1, "{select}");
-        rows.into_iter().next().unwrap().value
-    }
-
-    /// Sets text `column` of the rows `filter` selects to `value` (no `'` in it).
-    fn set(&mut self, table: &str, column: &str, value: &str, filter: &str) {
-        assert!(!value.contains('\''));
-        let sql = format!("UPDATE {table} SET {column} = '{value}' WHERE {filter}");
-        let n = match self {
-            Db::Sqlite(c) => diesel::sql_query(&sql).execute(c),
-            Db::Postgres(c) => diesel::sql_query(&sql).execute(c),
-        }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        assert_eq!(n, 1, "{sql}");
-    }
-
-    fn link_secret(&mut self, id: i64) -> String {
-        self.text(&format!("SELECT secret_enc AS value FROM sb_wsx_link WHERE id = {id}"))
-    }
-
-    fn push_config(&mut self, sub_key: &str) -> Value {
-        let text =
-            self.text(&format!("SELECT push_config AS value FROM pubsub_sub WHERE sub_key = '{sub_key}'"));
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn service_config(&mut self, name: &str) -> Value {
-        serde_json::from_str(
-            &self.text(&format!("SELECT config AS value FROM sb_service WHERE name = '{name}'")),
-        )
+fn service_config(db: &mut Db, name: &str) -> Value {
+    serde_json::from_str(&db.text(&format!("SELECT config AS value FROM sb_service WHERE name = '{name}'")))
         .unwrap()
-    }
 }
 
 fn master_key(node: &Node) -> MasterKey {
@@ -84,7 +40,7 @@ fn master_key(node: &Node) -> MasterKey {
 /// and the password of the endpoint `peers-client`.
 fn remote() -> (Node, String, String) {
     let b = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&b, "peers", "/b/**");
+    let password = wsx_setup(&b, "peers", "/b/**").password;
     let address = format!("{}/wsx/peers", b.url.replacen("http://", "ws://", 1));
     (b, address, password)
 }
@@ -99,7 +55,9 @@ fn create_link(node: &Node, name: &str, address: &str, secret: &str) -> i64 {
 }
 
 fn link_status(node: &Node, id: i64) -> Value {
-    node.admin().get(&format!("/admin/v1/links/{id}")).1
+    let (status, link) = node.admin().get(&format!("/admin/v1/links/{id}"));
+    assert_eq!(status, 200, "{link}");
+    link
 }
 
 /// A topic with a publisher and a `notify` subscription of a new `endpoint_type` endpoint
@@ -108,17 +66,15 @@ fn push_subscription(node: &Node, topic: &str, endpoint_type: &str, push: Value)
     let publisher = format!("pub{}", topic.replace('/', "-"));
     let ps = PubSub::setup(node, topic, json!({"has_gd": true}), &publisher);
     let target = format!("target{}", topic.replace('/', "-"));
-    let (s, e) = node.admin().post(
+    node.admin().post_ok(
         "/admin/v1/endpoints",
         &json!({"name": target, "role": "sub-only", "auth": "none", "endpoint_type": endpoint_type,
                 "topic_patterns": [format!("sub={topic}")]}),
     );
-    assert_eq!(s, 201, "{e}");
-    let (s, sub) = node.admin().post(
+    let sub = node.admin().post_ok(
         "/admin/v1/subscriptions",
         &json!({"topic_name": topic, "endpoint": target, "delivery_method": "notify", "push": push}),
     );
-    assert_eq!(s, 201, "{sub}");
     (ps, sub["sub_key"].as_str().unwrap().to_owned())
 }
 
@@ -174,14 +130,11 @@ impl Rabbit {
     }
 }
 
-fn delivery_error(node: &Node, sub_key: &str) -> String {
-    let (_, actors) = node.admin().get("/admin/v1/actors?kind=delivery");
-    let rows = actors.as_array().or(actors["items"].as_array()).cloned().unwrap_or_default();
-    rows.iter()
-        .find(|a| a["sub_key"] == sub_key)
-        .and_then(|a| a["last_error"].as_str())
-        .unwrap_or_default()
-        .to_owned()
+/// The status of a subscription's delivery actor.
+fn delivery_actor(node: &Node, sub_key: &str) -> Value {
+    let (status, actor) = node.admin().get(&format!("/admin/v1/actors/delivery:{sub_key}"));
+    assert_eq!(status, 200, "{actor}");
+    actor
 }
 
 /// Publishes as `ps`'s endpoint to the node as it is now (a restart moves it to another port).
@@ -223,12 +176,11 @@ fn secrets_sealed_unbound_by_an_older_node_are_resealed_at_start_and_still_work(
                 json!({"url": AMQP, "exchange": r.exchange, "routing_key": "orders"}),
             )
         });
-        let (s, e) = a.admin().post(
+        a.admin().post_ok(
             "/admin/v1/services",
             &json!({"name": "hook", "kind": "http", "url": format!("{}/service", receiver.url),
                     "auth": {"type": "bearer", "token": "svc-token"}}),
         );
-        assert_eq!(s, 201, "{e}");
         eventually("the link to connect", 20, || link_status(&a, link)["state"] == "connected");
 
         // Stopped, its values are put back as an older node sealed them: bound to nothing.
@@ -236,21 +188,27 @@ fn secrets_sealed_unbound_by_an_older_node_are_resealed_at_start_and_still_work(
         let key = master_key(&a);
         let unbound = |plain: &str| key.encrypt_unbound_for_tests(plain).unwrap();
         let mut db = Db::of(&a);
-        assert!(is_bound(&db.link_secret(link)), "new values are bound");
+        assert!(is_bound(&link_secret(&mut db, link)), "new values are bound");
         let old_link = unbound(&password);
-        db.set("sb_wsx_link", "secret_enc", &old_link, &format!("id = {link}"));
-        let mut config = db.push_config(&rest_key);
+        set(&mut db, "sb_wsx_link", "secret_enc", &old_link, &format!("id = {link}"));
+        let mut config = push_config(&mut db, &rest_key);
         assert!(is_bound(config["auth"]["password_enc"].as_str().unwrap()));
         config["auth"]["password_enc"] = json!(unbound("hook-pw"));
-        db.set("pubsub_sub", "push_config", &config.to_string(), &format!("sub_key = '{rest_key}'"));
+        set(&mut db, "pubsub_sub", "push_config", &config.to_string(), &format!("sub_key = '{rest_key}'"));
         if let Some((_, amqp_key)) = &amqp {
-            let mut config = db.push_config(amqp_key);
+            let mut config = push_config(&mut db, amqp_key);
             config["url_enc"] = json!(unbound(AMQP));
-            db.set("pubsub_sub", "push_config", &config.to_string(), &format!("sub_key = '{amqp_key}'"));
+            set(
+                &mut db,
+                "pubsub_sub",
+                "push_config",
+                &config.to_string(),
+                &format!("sub_key = '{amqp_key}'"),
+            );
         }
-        let mut service = db.service_config("hook");
+        let mut service = service_config(&mut db, "hook");
         service["auth"]["token_enc"] = json!(unbound("svc-token"));
-        db.set("sb_service", "config", &service.to_string(), "name = 'hook'");
+        set(&mut db, "sb_service", "config", &service.to_string(), "name = 'hook'");
         drop(db);
 
         // At start every one is sealed again for its place, once.
@@ -258,12 +216,12 @@ fn secrets_sealed_unbound_by_an_older_node_are_resealed_at_start_and_still_work(
         let expected = 3 + usize::from(amqp.is_some());
         assert!(last_reseal(&a).ends_with(&format!("count={expected} failed=0")), "{}", last_reseal(&a));
         let mut db = Db::of(&a);
-        let resealed = db.link_secret(link);
+        let resealed = link_secret(&mut db, link);
         assert!(is_bound(&resealed) && resealed != old_link);
-        assert!(is_bound(db.push_config(&rest_key)["auth"]["password_enc"].as_str().unwrap()));
-        assert!(is_bound(db.service_config("hook")["auth"]["token_enc"].as_str().unwrap()));
+        assert!(is_bound(push_config(&mut db, &rest_key)["auth"]["password_enc"].as_str().unwrap()));
+        assert!(is_bound(service_config(&mut db, "hook")["auth"]["token_enc"].as_str().unwrap()));
         if let Some((_, amqp_key)) = &amqp {
-            assert!(is_bound(db.push_config(amqp_key)["url_enc"].as_str().unwrap()));
+            assert!(is_bound(push_config(&mut db, amqp_key)["url_enc"].as_str().unwrap()));
         }
         drop(db);
 
@@ -274,8 +232,7 @@ fn secrets_sealed_unbound_by_an_older_node_are_resealed_at_start_and_still_work(
         let pushed = receiver.received().into_iter().find(|r| r.path == "/push").unwrap();
         let basic = base64::engine::general_purpose::STANDARD.encode("hook:hook-pw");
         assert_eq!(pushed.header("authorization"), Some(format!("Basic {basic}").as_str()));
-        let (s, _) = a.admin().post("/admin/v1/services/hook/invoke", &json!({"q": 1}));
-        assert_eq!(s, 200);
+        a.admin().post_ok("/admin/v1/services/hook/invoke", &json!({"q": 1}));
         let called = receiver.received().into_iter().find(|r| r.path == "/service").unwrap();
         assert_eq!(called.header("authorization"), Some("Bearer svc-token"));
         if let (Some(rabbit), Some((ps, _))) = (&rabbit, &amqp) {
@@ -310,13 +267,13 @@ fn a_sealed_value_copied_to_another_row_or_field_does_not_open_and_says_so() {
         // Another link's secret into a link; a link's secret into a push password (another
         // table and field); a whole push config into another subscription (another row).
         let mut db = Db::of(&a);
-        let secret = db.link_secret(good);
-        db.set("sb_wsx_link", "secret_enc", &secret, &format!("id = {copy}"));
-        let mut config = db.push_config(&one_key);
+        let secret = link_secret(&mut db, good);
+        set(&mut db, "sb_wsx_link", "secret_enc", &secret, &format!("id = {copy}"));
+        let mut config = push_config(&mut db, &one_key);
         let original = config.clone();
         config["auth"]["password_enc"] = json!(secret);
-        db.set("pubsub_sub", "push_config", &config.to_string(), &format!("sub_key = '{one_key}'"));
-        db.set("pubsub_sub", "push_config", &original.to_string(), &format!("sub_key = '{two_key}'"));
+        set(&mut db, "pubsub_sub", "push_config", &config.to_string(), &format!("sub_key = '{one_key}'"));
+        set(&mut db, "pubsub_sub", "push_config", &original.to_string(), &format!("sub_key = '{two_key}'"));
         drop(db);
 
         a.restart();
@@ -330,19 +287,34 @@ fn a_sealed_value_copied_to_another_row_or_field_does_not_open_and_says_so() {
         });
         assert_ne!(link_status(&a, copy)["state"], "connected");
         let not_here = |key: &str| format!("pubsub_sub[{key}].push_config.auth.password_enc does not open");
-        assert!(
-            delivery_error(&a, &one_key).contains(&not_here(&one_key)),
-            "{}",
-            delivery_error(&a, &one_key)
-        );
-        assert!(
-            delivery_error(&a, &two_key).contains(&not_here(&two_key)),
-            "{}",
-            delivery_error(&a, &two_key)
-        );
+        // Each delivery actor finds its target unusable, says why, and pushes nothing.
+        for key in [&one_key, &two_key] {
+            let last_error = || delivery_actor(&a, key)["last_error"].as_str().unwrap_or_default().to_owned();
+            eventually_with(
+                "the delivery actor to report the copied push password",
+                10,
+                || last_error().contains(&not_here(key)),
+                last_error,
+            );
+        }
         publish(&a, &one, json!(1));
         publish(&a, &two, json!(2));
-        std::thread::sleep(Duration::from_millis(500));
+        // Each message reached its delivery actor, which holds it: it has nothing to push with (no
+        // push is tried, so none fails either).
+        for key in [&one_key, &two_key] {
+            eventually_with(
+                "the delivery actor to hold the message it cannot push",
+                10,
+                || delivery_actor(&a, key)["queue_depth_gd"] == 1,
+                || format!("{}", delivery_actor(&a, key)),
+            );
+            let actor = delivery_actor(&a, key);
+            assert_eq!(
+                (&actor["delivered"], &actor["failed"], &actor["in_flight"]),
+                (&json!(0), &json!(0), &json!(0)),
+                "{actor}"
+            );
+        }
         assert!(receiver.received().is_empty(), "pushed with a copied credential");
         assert!(a.is_running());
         let log = a.log();

@@ -1,16 +1,55 @@
 //! WSX channels with a real WebSocket client over a real socket: every frame type, every error
 //! path, and pub/sub over WSX.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use signalbox_tests::*;
+
+/// What Zato's Forbidden says, in `zwsx.merr` data and in refused pub/sub calls.
+const FORBIDDEN: &str = "You are not authorized to access this resource";
+
+/// A topic, answering its id.
+fn topic(node: &Node, body: Value) -> i64 {
+    node.admin().post_ok("/admin/v1/topics", &body)["id"].as_i64().expect("topic id")
+}
+
+/// A REST endpoint that may publish to `topic`, for admins to publish as.
+fn publisher(node: &Node, name: &str, topic: &str) {
+    node.admin().post_ok(
+        "/admin/v1/endpoints",
+        &json!({"name": name, "role": "pub-only", "topic_patterns": [format!("pub={topic}")]}),
+    );
+}
+
+/// An admin publication to topic `id` as `endpoint`; answers the msg_id (of the last one).
+fn admin_publish(node: &Node, id: i64, body: Value) -> Value {
+    node.admin().post_ok(&format!("/admin/v1/topics/{id}/publish"), &body)
+}
+
+/// The sessions an admin sees on a channel.
+fn sessions(node: &Node, channel: &WsxChannel) -> Vec<Value> {
+    let (status, list) = node.admin().get(&format!("{}/sessions", channel.admin_path()));
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap_or_else(|| panic!("not a list: {list}")).clone()
+}
+
+/// The `zwsx.rsperr` a call was refused with.
+#[track_caller]
+fn assert_rsperr(frame: &Value, status: u64, message: &str) {
+    assert_eq!(frame["meta"]["msg_type"], "zwsx.rsperr", "{frame}");
+    assert_eq!(
+        (&frame["meta"]["status"], &frame["meta"]["error_message"]),
+        (&json!(status), &json!(message)),
+        "{frame}"
+    );
+}
 
 #[test]
 fn create_session_answers_a_token_and_services_answer_rspok_with_the_reply_itself() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "gateway", "/wsx/**");
+    let channel = wsx_setup(&node, "gateway", "/wsx/**");
     let mut ws = WsxClient::connect(&node, "/wsx/gateway");
-    let reply = ws.login("gateway-client", &password);
+    let reply = ws.login("gateway-client", &channel.password);
     assert_eq!(reply["meta"]["msg_type"], "zwsx.rspa", "{reply}");
     assert_eq!(reply["meta"]["status"], 200);
     assert_eq!(reply["meta"]["in_reply_to"], "client.1");
@@ -25,38 +64,45 @@ fn create_session_answers_a_token_and_services_answer_rspok_with_the_reply_itsel
     assert!(pong["data"]["pong"].is_string());
 
     let (err, _) = ws.invoke("not.allowed", json!({}));
-    assert_eq!(err["meta"]["msg_type"], "zwsx.rsperr");
-    assert_eq!(err["meta"]["status"], 403);
-    assert!(err["meta"]["error_message"].as_str().unwrap().contains("not allowed"));
-    assert!(err["data"]["cid"].is_string());
+    assert_rsperr(&err, 403, "service `not.allowed` is not allowed on this channel");
+    assert!(err["data"]["cid"].as_str().is_some_and(|c| !c.is_empty()), "{err}");
 }
 
 #[test]
 fn bad_frames_and_bad_tokens_are_answered_and_the_connection_and_node_stay_up() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "strict", "/s/**");
+    let password = wsx_setup(&node, "strict", "/s/**").password;
     let mut ws = WsxClient::connect(&node, "/wsx/strict");
 
-    let denied = ws.login("strict-client", "wrong password");
+    let denied = ws.try_login("strict-client", "wrong password");
     assert_eq!(denied["meta"]["msg_type"], "zwsx.merr", "{denied}");
     assert_eq!(denied["meta"]["status"], 403);
-    assert_eq!(denied["data"], "You are not authorized to access this resource");
+    assert_eq!(denied["data"], FORBIDDEN);
+    assert_eq!(ws.token, None);
 
     ws.login("strict-client", &password);
     ws.send_text("{not json");
     let bad = ws.recv();
-    assert_eq!(
-        (bad["meta"]["msg_type"].as_str(), bad["meta"]["status"].as_u64()),
-        (Some("zwsx.rsperr"), Some(400))
-    );
+    assert_rsperr(&bad, 400, "invalid JSON: key must be a string at line 1 column 2");
     ws.send(&json!({"meta": {"action": "dance", "id": "x1", "token": ws.token}}));
     let unknown = ws.recv();
-    assert_eq!(unknown["meta"]["status"], 400);
+    assert_rsperr(&unknown, 400, "unknown action `dance`");
     assert_eq!(unknown["meta"]["in_reply_to"], "x1");
-    ws.send(&json!({"meta": {"action": "invoke-service", "id": "x2"}, "data": {"service": "helpers.echo"}}));
-    assert_eq!(ws.recv()["meta"]["msg_type"], "zwsx.merr", "missing token");
-    ws.send(&json!({"meta": {"action": "invoke-service", "id": "x3", "token": "zwsxt.wrong"}, "data": {"service": "helpers.echo"}}));
-    assert_eq!(ws.recv()["meta"]["msg_type"], "zwsx.merr", "wrong token");
+    for (id, token) in [("x2", None), ("x3", Some("zwsxt.wrong"))] {
+        let mut frame =
+            json!({"meta": {"action": "invoke-service", "id": id}, "data": {"service": "helpers.echo"}});
+        if let Some(token) = token {
+            frame["meta"]["token"] = json!(token);
+        }
+        ws.send(&frame);
+        let refused = ws.recv();
+        assert_eq!(
+            (&refused["meta"]["msg_type"], &refused["meta"]["status"], &refused["meta"]["in_reply_to"]),
+            (&json!("zwsx.merr"), &json!(403), &json!(id)),
+            "{refused}"
+        );
+        assert_eq!(refused["data"], FORBIDDEN);
+    }
 
     // Invalid UTF-8 after the session: 422, and the connection goes on.
     ws.socket
@@ -69,7 +115,7 @@ fn bad_frames_and_bad_tokens_are_answered_and_the_connection_and_node_stay_up() 
         )))
         .unwrap();
     let invalid = ws.recv();
-    assert_eq!(invalid["meta"]["status"], 422, "{invalid}");
+    assert_rsperr(&invalid, 422, "Invalid UTF-8 bytes");
     let (still, _) = ws.invoke("helpers.echo", json!("still here"));
     assert_eq!(still["data"], "still here");
     assert_eq!(node.http().get("/health").0, 200);
@@ -78,8 +124,9 @@ fn bad_frames_and_bad_tokens_are_answered_and_the_connection_and_node_stay_up() 
 #[test]
 fn invalid_utf8_before_a_session_closes_with_4001_and_oversized_frames_with_1009() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "edge", "/e/**");
-    node.admin().patch("/admin/v1/channels/1", &json!({"max_frame_size": 2048}));
+    let channel = wsx_setup(&node, "edge", "/e/**");
+    let password = channel.password.clone();
+    node.admin().patch_ok(&channel.admin_path(), &json!({"max_frame_size": 2048}));
     let mut ws = WsxClient::connect(&node, "/wsx/edge");
     ws.socket
         .send(tungstenite::Message::Frame(tungstenite::protocol::frame::Frame::message(
@@ -100,23 +147,26 @@ fn invalid_utf8_before_a_session_closes_with_4001_and_oversized_frames_with_1009
     );
     assert_eq!(ws.recv_close(), Some(1009));
 
+    // Other connections are unaffected.
     let mut other = WsxClient::connect(&node, "/wsx/edge");
-    assert_eq!(
-        other.login("edge-client", &password)["meta"]["msg_type"],
-        "zwsx.rspa",
-        "other connections unaffected"
-    );
+    other.login("edge-client", &password);
+    let (echo, _) = other.invoke("helpers.echo", json!("still here"));
+    assert_eq!(echo["data"], "still here");
 }
 
 #[test]
 fn a_client_that_never_creates_a_session_is_refused_and_closed_and_unknown_paths_are_404() {
     let node = Node::start(Backend::Sqlite);
-    wsx_setup(&node, "slow", "/x");
-    node.admin().patch("/admin/v1/channels/1", &json!({"new_token_wait_time": 0.5}));
+    let channel = wsx_setup(&node, "slow", "/x");
+    node.admin().patch_ok(&channel.admin_path(), &json!({"new_token_wait_time": 0.5}));
     let mut ws = WsxClient::connect(&node, "/wsx/slow");
-    let frame = ws.recv();
-    assert_eq!(frame["meta"]["msg_type"], "zwsx.merr");
-    assert!(ws.recv_close().is_some());
+    let (frames, code) = ws.frames_until_close();
+    assert_eq!(code, Some(4003), "{frames:?}");
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(
+        (&frames[0]["meta"]["msg_type"], &frames[0]["meta"]["status"], &frames[0]["data"]),
+        (&json!("zwsx.merr"), &json!(403), &json!(FORBIDDEN))
+    );
     assert_refused(&node.http().get("/wsx/nowhere"), 404, "no WSX channel at this path");
     assert_refused(
         &node.http().get("/wsx/slow"),
@@ -128,16 +178,28 @@ fn a_client_that_never_creates_a_session_is_refused_and_closed_and_unknown_paths
 #[test]
 fn expired_tokens_are_refused_and_missed_pings_close_with_4002() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "ttl", "/x");
-    node.admin().patch("/admin/v1/channels/1", &json!({"token_ttl": 1, "ping_interval": 30}));
+    let channel = wsx_setup(&node, "ttl", "/x");
+    let password = channel.password.clone();
+    node.admin().patch_ok(&channel.admin_path(), &json!({"token_ttl": 1, "ping_interval": 30}));
     let mut ws = WsxClient::connect(&node, "/wsx/ttl");
+    let logged_in_at = Instant::now();
     ws.login("ttl-client", &password);
-    std::thread::sleep(Duration::from_millis(1300));
-    let (expired, _) = ws.invoke("helpers.echo", json!(1));
-    assert_eq!(expired["meta"]["msg_type"], "zwsx.merr");
+    // Good at first; refused once its second has passed (a call does not extend it).
+    let (fresh, _) = ws.invoke("helpers.echo", json!(1));
+    assert_eq!(fresh["meta"]["msg_type"], "zwsx.rspok", "{fresh}");
+    let mut expired = Value::Null;
+    eventually("the token to expire", 10, || {
+        expired = ws.invoke("helpers.echo", json!(1)).0;
+        expired["meta"]["msg_type"] != "zwsx.rspok"
+    });
+    assert!(logged_in_at.elapsed() >= Duration::from_secs(1), "expired before token_ttl");
+    assert_eq!(
+        (&expired["meta"]["msg_type"], &expired["meta"]["status"], &expired["data"]),
+        (&json!("zwsx.merr"), &json!(403), &json!(FORBIDDEN))
+    );
 
-    node.admin().patch(
-        "/admin/v1/channels/1",
+    node.admin().patch_ok(
+        &channel.admin_path(),
         &json!({"ping_interval": 0.2, "pings_missed_threshold": 2, "token_ttl": 3600}),
     );
     // A raw socket that never reads cannot answer pings.
@@ -158,8 +220,9 @@ fn expired_tokens_are_refused_and_missed_pings_close_with_4002() {
 fn pubsub_over_wsx_rest_publisher_to_wsx_subscriber_and_back() {
     for backend in backends() {
         let node = Node::start(backend);
-        let password = wsx_setup(&node, "ps", "/ps/**");
-        node.admin().post("/admin/v1/topics", &json!({"name": "/ps/orders"}));
+        let channel = wsx_setup(&node, "ps", "/ps/**");
+        let password = channel.password.clone();
+        let orders = topic(&node, json!({"name": "/ps/orders"}));
         let rest = PubSub::setup(&node, "/ps/rest", json!({}), "rest-app");
         let mut ws = WsxClient::connect(&node, "/wsx/ps");
         ws.login("ps-client", &password);
@@ -171,13 +234,8 @@ fn pubsub_over_wsx_rest_publisher_to_wsx_subscriber_and_back() {
         assert_eq!(sub["data"]["current_depth"], 0);
 
         // REST publisher → WSX subscriber.
-        node.admin().post(
-            "/admin/v1/endpoints",
-            &json!({"name": "rest-pub", "role": "pub-only", "topic_patterns": ["pub=/ps/orders"]}),
-        );
-        let (_, admin_pub) = node
-            .admin()
-            .post("/admin/v1/topics/1/publish", &json!({"endpoint": "rest-pub", "data": {"order": 1}}));
+        publisher(&node, "rest-pub", "/ps/orders");
+        let admin_pub = admin_publish(&node, orders, json!({"endpoint": "rest-pub", "data": {"order": 1}}));
         let push = ws.recv();
         assert_eq!(push["meta"]["msg_type"], "zwsx.psrq", "{push}");
         assert_eq!(push["meta"]["id"], admin_pub["msg_id"]);
@@ -186,10 +244,6 @@ fn pubsub_over_wsx_rest_publisher_to_wsx_subscriber_and_back() {
 
         // WSX publisher → REST subscriber.
         rest.subscribe(json!({}));
-        node.admin().patch(
-            &format!("/admin/v1/endpoints/{}", rest.endpoint_id),
-            &json!({"topic_patterns": ["pub=/ps/rest", "sub=/ps/rest"]}),
-        );
         let (published, _) = ws.invoke(
             "zato.pubsub.pubapi.publish-message",
             json!({"topic_name": "/ps/rest", "data": "from wsx", "priority": 8}),
@@ -199,17 +253,19 @@ fn pubsub_over_wsx_rest_publisher_to_wsx_subscriber_and_back() {
         assert_eq!(datas(&got), vec![json!("from wsx")]);
         assert_eq!(got[0]["priority"], 8);
 
+        // A topic that exists, outside the endpoint's patterns.
+        topic(&node, json!({"name": "/elsewhere"}));
         let (forbidden, _) =
             ws.invoke("zato.pubsub.pubapi.publish-message", json!({"topic_name": "/elsewhere", "data": 1}));
-        assert_eq!(forbidden["meta"]["status"], 403);
+        assert_rsperr(&forbidden, 403, FORBIDDEN);
         let (bad, _) = ws.invoke("zato.pubsub.pubapi.publish-message", json!({"topic_name": "/ps/rest"}));
-        assert_eq!(bad["meta"]["status"], 400);
+        assert_rsperr(&bad, 400, "`data` is required");
 
-        let (sessions_status, sessions) = node.admin().get("/admin/v1/channels/1/sessions");
-        assert_eq!(sessions_status, 200);
-        assert_eq!(sessions[0]["endpoint"], "ps-client");
-        assert_eq!(sessions[0]["client_id"], "test-client");
-        assert_eq!(sessions[0]["subscriptions"], json!([key]));
+        let listed = sessions(&node, &channel);
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["endpoint"], "ps-client");
+        assert_eq!(listed[0]["client_id"], "test-client");
+        assert_eq!(listed[0]["subscriptions"], json!([key]));
 
         let (unsub, _) =
             ws.invoke("zato.pubsub.pubapi.unsubscribe", json!({"topic_name": "/ps/orders", "sub_key": key}));
@@ -225,15 +281,9 @@ fn pubsub_over_wsx_rest_publisher_to_wsx_subscriber_and_back() {
 #[test]
 fn ten_thousand_messages_are_pushed_in_order_with_explicit_acks() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "bulk", "/bulk");
-    node.admin().post(
-        "/admin/v1/topics",
-        &json!({"name": "/bulk", "max_depth_gd": 20000, "max_depth_non_gd": 20000}),
-    );
-    node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "bulk-pub", "role": "pub-only", "topic_patterns": ["pub=/bulk"]}),
-    );
+    let password = wsx_setup(&node, "bulk", "/bulk").password;
+    let bulk = topic(&node, json!({"name": "/bulk", "max_depth_gd": 20000, "max_depth_non_gd": 20000}));
+    publisher(&node, "bulk-pub", "/bulk");
     let mut ws = WsxClient::connect(&node, "/wsx/bulk");
     ws.login("bulk-client", &password);
     let (sub, _) = ws.invoke(
@@ -244,10 +294,7 @@ fn ten_thousand_messages_are_pushed_in_order_with_explicit_acks() {
     for chunk in 0..20 {
         let items: Vec<Value> =
             (0..500).map(|i| json!({"data": chunk * 500 + i, "has_gd": i % 2 == 0})).collect();
-        let (s, b) = node
-            .admin()
-            .post("/admin/v1/topics/1/publish", &json!({"endpoint": "bulk-pub", "data_list": items}));
-        assert_eq!(s, 200, "{b}");
+        admin_publish(&node, bulk, json!({"endpoint": "bulk-pub", "data_list": items}));
     }
     let mut got = Vec::new();
     while got.len() < 10_000 {
@@ -273,22 +320,17 @@ fn ten_thousand_messages_are_pushed_in_order_with_explicit_acks() {
 #[test]
 fn unacknowledged_pushes_are_redelivered_in_order() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "re", "/re");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/re"}));
-    node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "re-pub", "role": "pub-only", "topic_patterns": ["pub=/re"]}),
-    );
+    let password = wsx_setup(&node, "re", "/re").password;
+    let re = topic(&node, json!({"name": "/re"}));
+    publisher(&node, "re-pub", "/re");
     let mut ws = WsxClient::connect(&node, "/wsx/re");
     ws.login("re-client", &password);
-    ws.invoke(
+    let (sub, _) = ws.invoke(
         "zato.pubsub.pubapi.subscribe-wsx",
         json!({"topic_name": "/re", "ack_mode": "explicit", "ack_timeout": 0.5}),
     );
-    node.admin().post(
-        "/admin/v1/topics/1/publish",
-        &json!({"endpoint": "re-pub", "data_list": [{"data": "a"}, {"data": "b"}]}),
-    );
+    assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
+    admin_publish(&node, re, json!({"endpoint": "re-pub", "data_list": [{"data": "a"}, {"data": "b"}]}));
     // Messages of the next pushes until `n` have come, with their push ids.
     let mut messages = |n: usize| {
         let (mut got, mut ids) = (Vec::new(), Vec::new());
@@ -306,9 +348,13 @@ fn unacknowledged_pushes_are_redelivered_in_order() {
     let (first, _) = messages(2);
     assert_eq!(datas(&first), vec![json!("a"), json!("b")]);
     assert!(first.iter().all(|m| m["delivery_count"] == 1), "{first:?}");
-    // No ack: both come again, in order, delivery_count 2.
+    // No ack: both come again, in order, the same messages, delivery_count 2.
     let (again, ids) = messages(2);
     assert_eq!(datas(&again), vec![json!("a"), json!("b")]);
+    assert_eq!(
+        again.iter().map(|m| m["msg_id"].clone()).collect::<Vec<_>>(),
+        first.iter().map(|m| m["msg_id"].clone()).collect::<Vec<_>>()
+    );
     assert!(again.iter().all(|m| m["delivery_count"] == 2), "{again:?}");
     for id in ids {
         ws.respond(&id, json!("ok"));
@@ -319,26 +365,23 @@ fn unacknowledged_pushes_are_redelivered_in_order() {
 fn a_client_that_disconnects_and_resumes_receives_what_was_published_meanwhile() {
     for backend in backends() {
         let node = Node::start(backend);
-        let password = wsx_setup(&node, "res", "/res");
-        node.admin().post("/admin/v1/topics", &json!({"name": "/res", "has_gd": true}));
-        node.admin().post(
-            "/admin/v1/endpoints",
-            &json!({"name": "res-pub", "role": "pub-only", "topic_patterns": ["pub=/res"]}),
-        );
+        let channel = wsx_setup(&node, "res", "/res");
+        let password = channel.password.clone();
+        let res = topic(&node, json!({"name": "/res", "has_gd": true}));
+        publisher(&node, "res-pub", "/res");
         let mut ws = WsxClient::connect(&node, "/wsx/res");
         ws.login("res-client", &password);
         let (sub, _) = ws.invoke(
             "zato.pubsub.pubapi.subscribe-wsx",
             json!({"topic_name": "/res", "unsub_on_wsx_close": false, "ack_mode": "explicit"}),
         );
+        assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
         let key = sub["data"]["sub_key"].as_str().unwrap().to_owned();
         ws.socket.close(None).ok();
         drop(ws);
-        eventually("the session to end", 10, || {
-            node.admin().get("/admin/v1/channels/1/sessions").1.as_array().is_some_and(|s| s.is_empty())
-        });
+        eventually("the session to end", 10, || sessions(&node, &channel).is_empty());
         for n in 0..5 {
-            node.admin().post("/admin/v1/topics/1/publish", &json!({"endpoint": "res-pub", "data": n}));
+            admin_publish(&node, res, json!({"endpoint": "res-pub", "data": n}));
         }
         let mut ws = WsxClient::connect(&node, "/wsx/res");
         ws.login("res-client", &password);
@@ -353,23 +396,35 @@ fn a_client_that_disconnects_and_resumes_receives_what_was_published_meanwhile()
         }
         assert_eq!(got, (0..5).map(|n| json!(n)).collect::<Vec<_>>());
 
-        // Somebody else's sub_key is refused.
-        let mut other = WsxClient::connect(&node, "/wsx/res");
-        other.login("res-client", &password);
-        let (refused, _) =
-            other.invoke("zato.pubsub.resume-wsx-subscription", json!({"sub_key": "zpsk.wsx.nothing"}));
-        assert_eq!(refused["meta"]["status"], 403);
+        // Somebody else's sub_key — another endpoint's, of the same channel and topic — is
+        // refused, and stays that endpoint's.
+        let other = channel.another_endpoint(&node, "res-other", json!({"topic_patterns": ["sub=/res"]}));
+        let mut owner = other.logged_in(&node);
+        let (theirs, _) = owner.invoke(
+            "zato.pubsub.pubapi.subscribe-wsx",
+            json!({"topic_name": "/res", "unsub_on_wsx_close": false}),
+        );
+        assert_eq!(theirs["meta"]["msg_type"], "zwsx.rspok", "{theirs}");
+        let their_key = theirs["data"]["sub_key"].as_str().unwrap().to_owned();
+        let (refused, _) = ws.invoke("zato.pubsub.resume-wsx-subscription", json!({"sub_key": their_key}));
+        assert_rsperr(&refused, 403, FORBIDDEN);
+        let (status, stored) = node.admin().get(&format!("/admin/v1/subscriptions/{their_key}"));
+        assert_eq!((status, &stored["endpoint"]), (200, &json!("res-other")), "{stored}");
+        let by_endpoint: Vec<(Value, Value)> = sessions(&node, &channel)
+            .iter()
+            .map(|s| (s["endpoint"].clone(), s["subscriptions"].clone()))
+            .collect();
+        assert!(by_endpoint.contains(&(json!("res-other"), json!([their_key]))), "{by_endpoint:?}");
+        assert!(by_endpoint.contains(&(json!("res-client"), json!([key]))), "{by_endpoint:?}");
     }
 }
 
 #[test]
 fn admins_invoke_a_connected_client_and_disconnect_it() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "adm", "/x");
-    let mut ws = WsxClient::connect(&node, "/wsx/adm");
-    ws.login("adm-client", &password);
-    let session_id =
-        node.admin().get("/admin/v1/channels/1/sessions").1[0]["session_id"].as_str().unwrap().to_owned();
+    let channel = wsx_setup(&node, "adm", "/x");
+    let mut ws = channel.logged_in(&node);
+    let session_id = sessions(&node, &channel)[0]["session_id"].as_str().unwrap().to_owned();
     assert!(session_id.starts_with("ws."));
     let url = node.url.clone();
     let key = node.admin_key.clone();
@@ -387,11 +442,11 @@ fn admins_invoke_a_connected_client_and_disconnect_it() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply, json!({"response": {"answer": 42}}));
 
-    let (code, out, _) = node.cli(&["channel", "sessions", "adm"]);
-    assert_eq!(code, 0);
-    assert!(out.contains(&session_id));
+    let (code, out, err) = node.cli(&["channel", "sessions", "adm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&session_id), "{out}");
     assert_eq!(node.admin().delete(&format!("/admin/v1/sessions/{session_id}")).0, 200);
-    assert!(ws.recv_close().is_some());
+    assert_eq!(ws.recv_close(), Some(1000), "closed by an administrator");
     assert_refused(
         &node.admin().delete(&format!("/admin/v1/sessions/{session_id}")),
         404,
@@ -428,7 +483,7 @@ fn channels_are_validated_and_managed_from_the_cli() {
         "`ping_interval` must be 0.1–86400 seconds",
     );
     let (status, c) = admin.post("/admin/v1/channels", &json!({"name": "x", "path": "/wsx/x"}));
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "{c}");
     assert_eq!(c["service"], "helpers.web-sockets-gateway");
     assert_eq!(c["new_token_wait_time"], 5.0);
     assert_eq!(c["ping_interval"], 45.0);
@@ -440,53 +495,55 @@ fn channels_are_validated_and_managed_from_the_cli() {
     );
     let (code, _, err) = node.cli(&["channel", "create", "z", "path=/wsx/z"]);
     assert_eq!(code, 0, "{err}");
-    let (_, out, _) = node.cli(&["channel", "list"]);
-    assert!(out.contains("/wsx/z"));
+    let (code, out, err) = node.cli(&["channel", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.split_whitespace().any(|w| w == "/wsx/z")), "{out}");
     assert_eq!(node.cli(&["channel", "delete", "z"]).0, 0);
+    let (_, listed) = admin.get("/admin/v1/channels?q=/wsx/z");
+    assert_eq!(listed, json!([]), "deleted from the CLI");
 }
 
 #[test]
 fn a_client_that_never_reads_is_cut_off_with_1008_and_others_are_unaffected() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "flood", "/flood");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/flood", "max_depth_non_gd": 100000}));
-    node.admin().patch("/admin/v1/channels/1", &json!({"max_frame_size": 65536}));
-    node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "flood-pub", "role": "pub-only", "topic_patterns": ["pub=/flood"]}),
-    );
+    let channel = wsx_setup(&node, "flood", "/flood");
+    let password = channel.password.clone();
+    let flood = topic(&node, json!({"name": "/flood", "max_depth_non_gd": 100000}));
+    node.admin().patch_ok(&channel.admin_path(), &json!({"max_frame_size": 65536}));
+    publisher(&node, "flood-pub", "/flood");
     let mut ws = WsxClient::connect(&node, "/wsx/flood");
     ws.login("flood-client", &password);
-    ws.invoke("zato.pubsub.pubapi.subscribe-wsx", json!({"topic_name": "/flood", "delivery_batch_size": 1}));
+    let (sub, _) = ws.invoke(
+        "zato.pubsub.pubapi.subscribe-wsx",
+        json!({"topic_name": "/flood", "delivery_batch_size": 1}),
+    );
+    assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
     let payload = "x".repeat(60_000);
     let closed = |node: &Node| metric(node, "signalbox_wsx_closes_total{code=\"1008\"}") == Some(1.0);
     for _ in 0..100 {
         let items: Vec<Value> = (0..10).map(|_| json!({"data": payload})).collect();
-        let (status, body) = node
-            .admin()
-            .post("/admin/v1/topics/1/publish", &json!({"endpoint": "flood-pub", "data_list": items}));
+        let (status, body) = node.admin().post(
+            &format!("/admin/v1/topics/{flood}/publish"),
+            &json!({"endpoint": "flood-pub", "data_list": items}),
+        );
         assert!(status == 200 || closed(&node), "{status} {body}");
         if closed(&node) {
             break;
         }
     }
     // Pushes stay within the budget, so the cut-off comes from a write that has waited 10 s.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !closed(&node) {
-        if std::time::Instant::now() > deadline {
-            let (_, text, _) = node.http().raw("GET", "/metrics", None);
-            let wsx: Vec<&str> = text
-                .as_str()
-                .unwrap()
-                .lines()
-                .filter(|l| l.contains("wsx") || l.contains("overflow") || l.contains("depth"))
-                .collect();
-            panic!("a client that does not read was never cut off: {wsx:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let series = |m: &Metrics| -> Vec<String> {
+        let wanted = |s: &Sample| ["wsx", "overflow", "depth"].iter().any(|w| s.name.contains(w));
+        m.samples.iter().filter(|s| wanted(s)).map(|s| format!("{} {}", s.series, s.value)).collect()
+    };
+    eventually_with(
+        "a client that does not read to be cut off with 1008",
+        30,
+        || closed(&node),
+        || format!("{:#?}", series(&Metrics::of(&node))),
+    );
     let mut other = WsxClient::connect(&node, "/wsx/flood");
-    assert_eq!(other.login("flood-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    other.login("flood-client", &password);
     assert_eq!(node.http().get("/health").0, 200);
     drop(ws);
 }
@@ -494,12 +551,9 @@ fn a_client_that_never_reads_is_cut_off_with_1008_and_others_are_unaffected() {
 #[test]
 fn up_to_max_in_flight_pushes_may_be_unanswered_at_once() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "mif", "/mif");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/mif"}));
-    node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "mif-pub", "role": "pub-only", "topic_patterns": ["pub=/mif"]}),
-    );
+    let password = wsx_setup(&node, "mif", "/mif").password;
+    let mif = topic(&node, json!({"name": "/mif"}));
+    publisher(&node, "mif-pub", "/mif");
     let mut ws = WsxClient::connect(&node, "/wsx/mif");
     ws.login("mif-client", &password);
     let (sub, _) = ws.invoke(
@@ -509,16 +563,16 @@ fn up_to_max_in_flight_pushes_may_be_unanswered_at_once() {
     );
     assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "{sub}");
     let items: Vec<Value> = (0..5).map(|n| json!({"data": n})).collect();
-    node.admin().post("/admin/v1/topics/1/publish", &json!({"endpoint": "mif-pub", "data_list": items}));
+    admin_publish(&node, mif, json!({"endpoint": "mif-pub", "data_list": items}));
     let first: Vec<Value> = (0..3).map(|_| ws.recv()).collect();
+    assert!(first.iter().all(|p| p["meta"]["msg_type"] == "zwsx.psrq"), "{first:?}");
     assert_eq!(
         first.iter().map(|p| p["data"]["data"].clone()).collect::<Vec<_>>(),
         vec![json!(0), json!(1), json!(2)]
     );
-    // A fourth push waits for an answer.
-    ws.socket.get_ref().set_read_timeout(Some(Duration::from_millis(700))).unwrap();
-    assert!(ws.socket.read().is_err(), "more than max_in_flight pushes were unanswered");
-    ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // A fourth push waits for an answer: the connection stays open and silent.
+    let fourth = ws.recv_within(Duration::from_millis(700));
+    assert_eq!(fourth, None, "more than max_in_flight pushes were unanswered");
     for push in &first {
         ws.respond(push["meta"]["id"].as_str().unwrap(), json!("ok"));
     }
@@ -531,10 +585,10 @@ fn publications_pipelined_on_one_connection_are_pushed_in_the_order_they_were_se
     for backend in backends() {
         for gd in [false, true] {
             let node = Node::start(backend);
-            let password = wsx_setup(&node, "pipe", "/pipe");
-            node.admin().post(
-                "/admin/v1/topics",
-                &json!({"name": "/pipe", "has_gd": gd, "max_depth_gd": 10000, "max_depth_non_gd": 10000}),
+            let password = wsx_setup(&node, "pipe", "/pipe").password;
+            topic(
+                &node,
+                json!({"name": "/pipe", "has_gd": gd, "max_depth_gd": 10000, "max_depth_non_gd": 10000}),
             );
             let mut subscriber = WsxClient::connect(&node, "/wsx/pipe");
             subscriber.login("pipe-client", &password);
@@ -573,27 +627,6 @@ fn publications_pipelined_on_one_connection_are_pushed_in_the_order_they_were_se
     }
 }
 
-/// The next frame within `secs` (a push, when the client asked for nothing); `None` when none
-/// came.
-fn frame_within(ws: &mut WsxClient, secs: u64) -> Option<Value> {
-    ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
-    let frame = loop {
-        match ws.socket.read() {
-            Ok(tungstenite::Message::Text(t)) => break Some(serde_json::from_str(&t).expect("JSON frame")),
-            Ok(tungstenite::Message::Close(c)) => panic!("closed: {c:?}"),
-            Ok(_) => continue,
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-            {
-                break None
-            }
-            Err(e) => panic!("read a frame: {e}"),
-        }
-    };
-    ws.socket.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    frame
-}
-
 /// Sub keys the admin API lists, sorted.
 fn listed_sub_keys(node: &Node) -> Vec<String> {
     let (status, list) = node.admin().get("/admin/v1/subscriptions");
@@ -608,17 +641,12 @@ fn listed_sub_keys(node: &Node) -> Vec<String> {
 fn a_subscription_resumed_on_another_connection_is_not_released_when_the_first_one_closes() {
     for unsub_on_wsx_close in [true, false] {
         let node = Node::start(Backend::Sqlite);
-        let password = wsx_setup(&node, "held", "/held");
-        node.admin().post("/admin/v1/topics", &json!({"name": "/held"}));
-        node.admin().post(
-            "/admin/v1/endpoints",
-            &json!({"name": "held-pub", "role": "pub-only", "topic_patterns": ["pub=/held"]}),
-        );
+        let channel = wsx_setup(&node, "held", "/held");
+        let password = channel.password.clone();
+        let held = topic(&node, json!({"name": "/held"}));
+        publisher(&node, "held-pub", "/held");
         let publish = |data: &str| {
-            let (status, body) = node
-                .admin()
-                .post("/admin/v1/topics/1/publish", &json!({"endpoint": "held-pub", "data": data}));
-            assert_eq!(status, 200, "{body}");
+            admin_publish(&node, held, json!({"endpoint": "held-pub", "data": data}));
         };
         let mut first = WsxClient::connect(&node, "/wsx/held");
         first.login("held-client", &password);
@@ -638,14 +666,15 @@ fn a_subscription_resumed_on_another_connection_is_not_released_when_the_first_o
 
         // The first connection goes; its session's end must leave the subscription alone.
         first.socket.close(None).ok();
-        first.recv_close();
+        assert_eq!(first.recv_close(), Some(1000));
         drop(first);
         eventually("the first session closed", 10, || {
             metric(&node, "signalbox_wsx_closes_total{code=\"1000\"}") == Some(1.0)
         });
         for data in ["after the close", "and once more"] {
             publish(data);
-            let push = frame_within(&mut second, 5)
+            let push = second
+                .recv_within(Duration::from_secs(5))
                 .unwrap_or_else(|| panic!("unsub_on_wsx_close={unsub_on_wsx_close}: `{data}` never pushed"));
             assert_eq!(push["meta"]["msg_type"], "zwsx.psrq", "{push}");
             assert_eq!(
@@ -656,13 +685,13 @@ fn a_subscription_resumed_on_another_connection_is_not_released_when_the_first_o
         let (status, stored) = node.admin().get(&format!("/admin/v1/subscriptions/{key}"));
         assert_eq!(status, 200, "unsub_on_wsx_close={unsub_on_wsx_close}: {stored}");
         assert_eq!(listed_sub_keys(&node), vec![key.clone()]);
-        let (_, sessions) = node.admin().get("/admin/v1/channels/1/sessions");
-        assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
-        assert_eq!(sessions[0]["subscriptions"], json!([key]));
+        let listed = sessions(&node, &channel);
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["subscriptions"], json!([key]));
 
         // The session that holds it does release it.
         second.socket.close(None).ok();
-        second.recv_close();
+        assert_eq!(second.recv_close(), Some(1000));
         if unsub_on_wsx_close {
             eventually("the subscription ended with its holder", 10, || listed_sub_keys(&node).is_empty());
             assert_refused(
@@ -679,35 +708,19 @@ fn a_subscription_resumed_on_another_connection_is_not_released_when_the_first_o
     }
 }
 
-#[derive(diesel::QueryableByName)]
-struct StoredSubKey {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    sub_key: String,
-}
-
-/// Sub keys in a stopped node's SQLite database, sorted: what the node left behind, before a
-/// restart could change anything.
+/// Sub keys in a stopped node's database, sorted: what the node left behind, before a restart
+/// could change anything.
 fn stored_sub_keys(node: &Node) -> Vec<String> {
-    use diesel::{Connection, RunQueryDsl};
-    let path = node.data_dir.join("signalbox.db");
-    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).expect("open the database");
-    let mut keys: Vec<String> = diesel::sql_query("SELECT sub_key FROM pubsub_sub")
-        .load::<StoredSubKey>(&mut conn)
-        .expect("read subscriptions")
-        .into_iter()
-        .map(|k| k.sub_key)
-        .collect();
-    keys.sort();
-    keys
+    Db::of(node).texts("SELECT sub_key AS value FROM pubsub_sub ORDER BY sub_key")
 }
 
 /// A WSX client subscribed to `/away/ends` (ends with its connection: the default) and to
 /// `/away/stays` (`unsub_on_wsx_close: false`); answers the client, the two sub keys and the
 /// endpoint's password.
 fn ending_and_staying_subscriptions(node: &Node) -> (WsxClient, String, String, String) {
-    let password = wsx_setup(node, "away", "/away/*");
+    let password = wsx_setup(node, "away", "/away/*").password;
     for name in ["/away/ends", "/away/stays"] {
-        assert_eq!(node.admin().post("/admin/v1/topics", &json!({"name": name})).0, 201);
+        topic(node, json!({"name": name}));
     }
     let mut ws = WsxClient::connect(node, "/wsx/away");
     ws.login("away-client", &password);
@@ -784,10 +797,10 @@ fn after_a_kill_start_up_ends_the_subscriptions_that_end_with_their_connection()
 /// pings and never reads a pong, until the node cuts it off with 1008 or 400,000 pings went;
 /// answers the client, its password and how many pings it sent.
 fn ping_flood(node: &Node) -> (WsxClient, String, usize) {
-    let password = wsx_setup(node, "pings", "/pings");
-    node.admin().patch("/admin/v1/channels/1", &json!({"max_frame_size": 65536}));
+    let channel = wsx_setup(node, "pings", "/pings");
+    node.admin().patch_ok(&channel.admin_path(), &json!({"max_frame_size": 65536}));
     let mut flooder = WsxClient::connect(node, "/wsx/pings");
-    flooder.login("pings-client", &password);
+    flooder.login("pings-client", &channel.password);
     // A write that waits this long: the node no longer reads.
     flooder.socket.get_ref().set_write_timeout(Some(Duration::from_secs(2))).unwrap();
     // A small receive buffer, and pings with the largest payload a control frame takes: the
@@ -812,7 +825,7 @@ fn ping_flood(node: &Node) -> (WsxClient, String, usize) {
         }
         sent += 1000;
     }
-    (flooder, password, sent)
+    (flooder, channel.password, sent)
 }
 
 #[test]
@@ -834,7 +847,7 @@ fn a_client_flooding_pings_without_reading_the_pongs_is_closed_with_1008_and_the
     assert!(node.is_running(), "the node exited:\n{}", node.log());
     assert_eq!(node.http().get("/health").0, 200);
     let mut other = WsxClient::connect(&node, "/wsx/pings");
-    assert_eq!(other.login("pings-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    other.login("pings-client", &password);
     let (echo, _) = other.invoke("helpers.echo", json!("still here"));
     assert_eq!(echo["data"], "still here");
     assert_eq!(metric(&node, "signalbox_wsx_closes_total{code=\"1008\"}"), Some(1.0), "others were cut off");

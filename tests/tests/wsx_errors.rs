@@ -11,27 +11,6 @@ use signalbox_tests::*;
 /// What Zato's Forbidden says, in `zwsx.merr` data and in refused pub/sub calls.
 const FORBIDDEN: &str = "You are not authorized to access this resource";
 
-/// A client logged in on the channel `wsx_setup` made as `name`.
-fn logged_in(node: &Node, name: &str, password: &str) -> WsxClient {
-    let mut ws = WsxClient::connect(node, &format!("/wsx/{name}"));
-    let reply = ws.login(&format!("{name}-client"), password);
-    assert_eq!(reply["meta"]["msg_type"], "zwsx.rspa", "{reply}");
-    ws
-}
-
-/// Text frames until the server closes, and its close code.
-fn frames_until_close(ws: &mut WsxClient) -> (Vec<Value>, Option<u16>) {
-    let mut frames = Vec::new();
-    loop {
-        match ws.socket.read() {
-            Ok(tungstenite::Message::Text(t)) => frames.push(serde_json::from_str(&t).unwrap()),
-            Ok(tungstenite::Message::Close(close)) => return (frames, close.map(|c| u16::from(c.code))),
-            Ok(_) => continue,
-            Err(e) => panic!("no close frame (after {frames:?}): {e}"),
-        }
-    }
-}
-
 /// One WebSocket frame as raw bytes: `head` is FIN/RSV/opcode; masked as clients must, or not.
 fn raw_frame(head: u8, payload: &[u8], masked: bool) -> Vec<u8> {
     let mask_bit = if masked { 0x80 } else { 0 };
@@ -86,18 +65,9 @@ fn assert_still_serving(ws: &mut WsxClient) {
     assert_eq!((&echo["meta"]["msg_type"], &echo["data"]), (&json!("zwsx.rspok"), &json!("still here")));
 }
 
-fn channel_id(node: &Node, name: &str) -> i64 {
-    let (status, list) = node.admin().get("/admin/v1/channels");
-    assert_eq!(status, 200, "{list}");
-    list.as_array().unwrap().iter().find(|c| c["name"] == name).expect("channel listed")["id"]
-        .as_i64()
-        .unwrap()
-}
-
 /// The sessions an admin sees on a channel.
-fn sessions(node: &Node, channel: &str) -> Vec<Value> {
-    let (status, list) =
-        node.admin().get(&format!("/admin/v1/channels/{}/sessions", channel_id(node, channel)));
+fn sessions(node: &Node, channel: &WsxChannel) -> Vec<Value> {
+    let (status, list) = node.admin().get(&format!("{}/sessions", channel.admin_path()));
     assert_eq!(status, 200, "{list}");
     list.as_array().unwrap().clone()
 }
@@ -105,12 +75,12 @@ fn sessions(node: &Node, channel: &str) -> Vec<Value> {
 #[test]
 fn a_binary_frame_is_refused_with_400_before_and_after_login_and_the_connection_goes_on() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "bin", "/bin");
+    let password = wsx_setup(&node, "bin", "/bin").password;
     let mut ws = WsxClient::connect(&node, "/wsx/bin");
     ws.socket.send(tungstenite::Message::Binary(b"{\"meta\": {}}".to_vec().into())).unwrap();
     let refused = ws.recv();
     assert_rsperr(&refused, 400, "only JSON text frames are supported", None);
-    assert_eq!(ws.login("bin-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    ws.login("bin-client", &password);
 
     // A binary frame holding a perfectly good call is not run.
     let call = echo_frame(ws.token.as_deref(), "in-binary", json!("run me"));
@@ -124,8 +94,8 @@ fn a_binary_frame_is_refused_with_400_before_and_after_login_and_the_connection_
 #[test]
 fn an_invoke_without_data_service_is_refused_with_400_naming_the_field() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "nosvc", "/nosvc");
-    let mut ws = logged_in(&node, "nosvc", &password);
+    let channel = wsx_setup(&node, "nosvc", "/nosvc");
+    let mut ws = channel.logged_in(&node);
     let bodies = [
         ("no-data", None),
         ("request-only", Some(json!({"request": {"a": 1}}))),
@@ -151,9 +121,9 @@ fn an_invoke_without_data_service_is_refused_with_400_naming_the_field() {
 #[test]
 fn a_client_response_to_an_unknown_id_is_ignored_and_acknowledges_nothing() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "reply", "/reply");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/reply"}));
-    let mut ws = logged_in(&node, "reply", &password);
+    let channel = wsx_setup(&node, "reply", "/reply");
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/reply"}));
+    let mut ws = channel.logged_in(&node);
 
     // Nothing is answered: the next frame is the reply to the call sent after it.
     ws.respond("zwsx.not-a-request", json!("hello?"));
@@ -196,16 +166,13 @@ fn a_client_response_to_an_unknown_id_is_ignored_and_acknowledges_nothing() {
 #[test]
 fn a_second_create_session_renews_the_token_and_keeps_the_endpoint_it_logged_in_as() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "again", "/again/**");
+    let channel = wsx_setup(&node, "again", "/again/**");
+    let password = channel.password.clone();
     // A second endpoint of the same channel, allowed what the first is not.
-    let (s, other) = node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "again-other", "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": "again",
-                "topic_patterns": ["pub=/**", "sub=/**"]}),
-    );
-    assert_eq!(s, 201, "{other}");
-    let other_password = other["password"].as_str().unwrap().to_owned();
-    let mut ws = logged_in(&node, "again", &password);
+    let other =
+        channel.another_endpoint(&node, "again-other", json!({"topic_patterns": ["pub=/**", "sub=/**"]}));
+    let other_password = other.password.clone();
+    let mut ws = channel.logged_in(&node);
     let first_token = ws.token.clone().expect("token");
 
     // The same endpoint again: a new token, and the old one is no longer accepted.
@@ -226,70 +193,80 @@ fn a_second_create_session_renews_the_token_and_keeps_the_endpoint_it_logged_in_
     assert_still_serving(&mut ws);
 
     // Wrong credentials on a live session: Forbidden, and the session goes on as it was.
-    let denied = ws.login("again-client", "wrong password");
+    let denied = ws.try_login("again-client", "wrong password");
     assert_eq!((&denied["meta"]["msg_type"], &denied["data"]), (&json!("zwsx.merr"), &json!(FORBIDDEN)));
     assert_eq!(ws.token.as_deref(), Some(second_token.as_str()));
     assert_still_serving(&mut ws);
 
     // Another endpoint's good credentials: Forbidden too — a connection is one endpoint's, the
     // one its subscriptions and revocations are bound to.
-    let switched = ws.login("again-other", &other_password);
+    let switched = ws.try_login("again-other", &other_password);
     assert_eq!((&switched["meta"]["msg_type"], &switched["data"]), (&json!("zwsx.merr"), &json!(FORBIDDEN)));
     assert_eq!(ws.token.as_deref(), Some(second_token.as_str()));
     assert_still_serving(&mut ws);
-    let listed = sessions(&node, "again");
+    let listed = sessions(&node, &channel);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["endpoint"], "again-client");
-    node.admin().post("/admin/v1/topics", &json!({"name": "/elsewhere"}));
-    let (publish, _) =
-        ws.invoke("zato.pubsub.pubapi.publish-message", json!({"topic_name": "/elsewhere", "data": 1}));
-    assert_eq!(publish["meta"]["status"], 403, "still publishing as again-client: {publish}");
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/elsewhere"}));
+    let elsewhere = json!({"topic_name": "/elsewhere", "data": 1});
+    let (publish, _) = ws.invoke("zato.pubsub.pubapi.publish-message", elsewhere.clone());
+    assert_rsperr(&publish, 403, FORBIDDEN, publish["meta"]["in_reply_to"].as_str());
+    // What again-other may do, on a connection of its own: the refusal above is again-client's.
+    let mut other = other.logged_in(&node);
+    let (allowed, _) = other.invoke("zato.pubsub.pubapi.publish-message", elsewhere);
+    assert_eq!(
+        (&allowed["meta"]["msg_type"], &allowed["meta"]["status"]),
+        (&json!("zwsx.rspok"), &json!(200)),
+        "{allowed}"
+    );
 }
 
 #[test]
 fn an_endpoint_of_another_channel_or_of_none_cannot_log_in_here() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "here", "/here");
-    let other_password = wsx_setup(&node, "there", "/there");
+    let here = wsx_setup(&node, "here", "/here");
+    let there = wsx_setup(&node, "there", "/there");
     let rest = PubSub::setup(&node, "/rest", json!({}), "rest-app");
 
     let mut ws = WsxClient::connect(&node, "/wsx/here");
     for (username, secret) in
-        [("there-client", other_password.as_str()), ("rest-app", rest.password.as_str())]
+        [("there-client", there.password.as_str()), ("rest-app", rest.password.as_str())]
     {
-        let refused = ws.login(username, secret);
+        let refused = ws.try_login(username, secret);
         assert_eq!(refused["meta"]["msg_type"], "zwsx.merr", "{username}: {refused}");
         assert_eq!((&refused["meta"]["status"], &refused["data"]), (&json!(403), &json!(FORBIDDEN)));
         assert_eq!(ws.token, None, "{username} got a token");
         // Not logged in: a call with no token is Forbidden.
         ws.send_text(&echo_frame(None, "call", json!(1)));
-        assert_eq!(ws.recv()["meta"]["msg_type"], "zwsx.merr");
+        let refused = ws.recv();
+        assert_eq!(
+            (&refused["meta"]["msg_type"], &refused["meta"]["in_reply_to"], &refused["data"]),
+            (&json!("zwsx.merr"), &json!("call"), &json!(FORBIDDEN)),
+            "{refused}"
+        );
     }
-    assert_eq!(sessions(&node, "here"), Vec::<Value>::new());
+    assert_eq!(sessions(&node, &here), Vec::<Value>::new());
     // The right endpoint on the same connection still can; the other one on its own channel too.
-    assert_eq!(ws.login("here-client", &password)["meta"]["msg_type"], "zwsx.rspa");
+    ws.login("here-client", &here.password);
     assert_still_serving(&mut ws);
-    let mut there = logged_in(&node, "there", &other_password);
-    assert_still_serving(&mut there);
+    let mut theirs = there.logged_in(&node);
+    assert_still_serving(&mut theirs);
 }
 
 #[test]
 fn a_subscribe_its_sub_patterns_forbid_is_refused_with_403_and_creates_nothing() {
     let node = Node::start(Backend::Sqlite);
-    let (s, c) = node.admin().post("/admin/v1/channels", &json!({"name": "news", "path": "/wsx/news"}));
-    assert_eq!(s, 201, "{c}");
     // May publish anywhere under /news, subscribe only under /news/public.
-    let (s, e) = node.admin().post(
-        "/admin/v1/endpoints",
-        &json!({"name": "news-client", "role": "pub-sub", "endpoint_type": "wsx", "wsx_channel": "news",
-                "topic_patterns": ["pub=/news/**", "sub=/news/public/*"]}),
+    let channel = wsx_setup_with(
+        &node,
+        "news",
+        json!({}),
+        json!({"topic_patterns": ["pub=/news/**", "sub=/news/public/*"]}),
     );
-    assert_eq!(s, 201, "{e}");
     for name in ["/news/private", "/news/public/a"] {
-        let (s, t) = node.admin().post("/admin/v1/topics", &json!({"name": name}));
-        assert_eq!(s, 201, "{t}");
+        node.admin().post_ok("/admin/v1/topics", &json!({"name": name}));
     }
-    let mut ws = logged_in(&node, "news", e["password"].as_str().unwrap());
+    let mut ws = channel.logged_in(&node);
 
     let subscribe = |ws: &mut WsxClient, service: &str, request: Value| ws.invoke(service, request).0;
     for (service, request) in [
@@ -309,7 +286,7 @@ fn a_subscribe_its_sub_patterns_forbid_is_refused_with_403_and_creates_nothing()
         let (status, subs) = node.admin().get("/admin/v1/subscriptions");
         assert_eq!((status, subs), (200, json!([])), "{service} {request} left a subscription behind");
     }
-    assert_eq!(sessions(&node, "news")[0]["subscriptions"], json!([]));
+    assert_eq!(sessions(&node, &channel)[0]["subscriptions"], json!([]));
     // Publishing there is allowed (`pub=`), and subscribing where `sub=` allows works.
     let (published, _) =
         ws.invoke("zato.pubsub.pubapi.publish-message", json!({"topic_name": "/news/private", "data": 1}));
@@ -322,9 +299,9 @@ fn a_subscribe_its_sub_patterns_forbid_is_refused_with_403_and_creates_nothing()
 #[test]
 fn an_admin_invoke_of_a_client_that_never_answers_is_a_504_after_5_s_and_the_session_goes_on() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "mute", "/mute");
-    let mut ws = logged_in(&node, "mute", &password);
-    let session_id = sessions(&node, "mute")[0]["session_id"].as_str().unwrap().to_owned();
+    let channel = wsx_setup(&node, "mute", "/mute");
+    let mut ws = channel.logged_in(&node);
+    let session_id = sessions(&node, &channel)[0]["session_id"].as_str().unwrap().to_owned();
     let invoke = |body: Value| {
         let (admin, path) = (node.admin(), format!("/admin/v1/sessions/{session_id}/invoke"));
         std::thread::spawn(move || {
@@ -359,26 +336,26 @@ fn an_admin_invoke_of_a_client_that_never_answers_is_a_504_after_5_s_and_the_ses
 #[test]
 fn a_continuation_frame_without_a_start_closes_with_1002() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "cont", "/cont");
-    let mut ws = logged_in(&node, "cont", &password);
+    let channel = wsx_setup(&node, "cont", "/cont");
+    let mut ws = channel.logged_in(&node);
     ws.socket.get_mut().write_all(&raw_frame(LAST_FRAGMENT, b"{\"meta\": {}}", true)).unwrap();
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1002), "{frames:?}");
     assert_eq!(frames, Vec::<Value>::new());
     eventually("the 1002 close to be counted", 10, || {
         metric(&node, "signalbox_wsx_closes_total{code=\"1002\"}") == Some(1.0)
     });
-    assert_still_serving(&mut logged_in(&node, "cont", &password));
+    assert_still_serving(&mut channel.logged_in(&node));
 }
 
 #[test]
 fn an_unmasked_client_frame_closes_with_1002() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "unmasked", "/unmasked");
-    let mut ws = logged_in(&node, "unmasked", &password);
+    let channel = wsx_setup(&node, "unmasked", "/unmasked");
+    let mut ws = channel.logged_in(&node);
     let call = echo_frame(ws.token.as_deref(), "bare", json!(1));
     ws.socket.get_mut().write_all(&raw_frame(TEXT, call.as_bytes(), false)).unwrap();
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1002), "the unmasked call was answered: {frames:?}");
     assert_eq!(frames, Vec::<Value>::new());
 }
@@ -386,8 +363,8 @@ fn an_unmasked_client_frame_closes_with_1002() {
 #[test]
 fn a_message_sent_in_fragments_is_read_whole_and_answered_as_if_sent_in_one_frame() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "frag", "/frag");
-    let mut ws = logged_in(&node, "frag", &password);
+    let channel = wsx_setup(&node, "frag", "/frag");
+    let mut ws = channel.logged_in(&node);
     let call = echo_frame(ws.token.as_deref(), "fragmented", json!("in three parts"));
     let (a, rest) = call.as_bytes().split_at(20);
     let (b, c) = rest.split_at(30);
@@ -421,20 +398,16 @@ fn a_message_sent_in_fragments_is_read_whole_and_answered_as_if_sent_in_one_fram
     let mut wire = raw_frame(FIRST_TEXT_FRAGMENT, b"{\"meta\"", true);
     wire.extend(raw_frame(FIRST_TEXT_FRAGMENT, b"{\"meta\"", true));
     ws.socket.get_mut().write_all(&wire).unwrap();
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1002), "{frames:?}");
 }
 
 #[test]
 fn frames_up_to_max_frame_size_are_read_and_one_byte_more_closes_with_1009() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "edge", "/edge");
-    let (s, body) = node.admin().patch(
-        &format!("/admin/v1/channels/{}", channel_id(&node, "edge")),
-        &json!({"max_frame_size": 2048}),
-    );
-    assert_eq!(s, 200, "{body}");
-    let mut ws = logged_in(&node, "edge", &password);
+    let channel = wsx_setup(&node, "edge", "/edge");
+    node.admin().patch_ok(&channel.admin_path(), &json!({"max_frame_size": 2048}));
+    let mut ws = channel.logged_in(&node);
     // An echo whose frame is exactly 2048 bytes, padded in its request.
     let pad = 2048 - echo_frame(ws.token.as_deref(), "max", json!("")).len();
     let exactly = echo_frame(ws.token.as_deref(), "max", json!("x".repeat(pad)));
@@ -449,12 +422,12 @@ fn frames_up_to_max_frame_size_are_read_and_one_byte_more_closes_with_1009() {
 
     let over = echo_frame(ws.token.as_deref(), "over", json!("x".repeat(pad + 1)));
     ws.send_text(&over);
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1009), "{frames:?}");
     assert_eq!(frames, Vec::<Value>::new());
 
     // The same bound holds for a message sent in fragments, counted whole.
-    let mut ws = logged_in(&node, "edge", &password);
+    let mut ws = channel.logged_in(&node);
     let over = echo_frame(ws.token.as_deref(), "over", json!("x".repeat(pad + 1)));
     let mut wire = Vec::new();
     let chunks: Vec<&[u8]> = over.as_bytes().chunks(100).collect();
@@ -467,22 +440,18 @@ fn frames_up_to_max_frame_size_are_read_and_one_byte_more_closes_with_1009() {
         wire.extend(raw_frame(head, chunk, true));
     }
     ws.socket.get_mut().write_all(&wire).unwrap();
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert_eq!(code, Some(1009), "{frames:?}");
 }
 
 #[test]
 fn a_client_that_never_creates_a_session_hears_forbidden_and_is_closed_with_4003() {
     let node = Node::start(Backend::Sqlite);
-    wsx_setup(&node, "late", "/late");
-    let (s, body) = node.admin().patch(
-        &format!("/admin/v1/channels/{}", channel_id(&node, "late")),
-        &json!({"new_token_wait_time": 0.3}),
-    );
-    assert_eq!(s, 200, "{body}");
+    let channel = wsx_setup(&node, "late", "/late");
+    node.admin().patch_ok(&channel.admin_path(), &json!({"new_token_wait_time": 0.3}));
     let started = Instant::now();
     let mut ws = WsxClient::connect(&node, "/wsx/late");
-    let (frames, code) = frames_until_close(&mut ws);
+    let (frames, code) = ws.frames_until_close();
     assert!(started.elapsed() >= Duration::from_millis(300), "closed before new_token_wait_time");
     assert_eq!(code, Some(4003), "{frames:?}");
     assert_eq!(frames.len(), 1, "{frames:?}");

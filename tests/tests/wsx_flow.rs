@@ -142,8 +142,7 @@ struct Subscriber {
 impl Subscriber {
     fn start(node: &Node, password: &str, topic: &str, window: i64, batch: i64) -> Subscriber {
         let mut ws = WsxClient::connect(node, "/wsx/flow");
-        let login = ws.login("flow-client", password);
-        assert_eq!(login["meta"]["msg_type"], "zwsx.rspa", "{login}");
+        ws.login("flow-client", password);
         let (sub, early) = ws.invoke(
             "zato.pubsub.pubapi.subscribe-wsx",
             json!({"topic_name": topic, "ack_mode": "explicit", "max_in_flight": window, "delivery_batch_size": batch}),
@@ -344,10 +343,9 @@ fn run_combination(node: &Node, password: &str, window: i64, shape: Shape, gd: b
 fn every_window_size_and_topic_kind_delivers_in_order_exactly_once_without_cutting_off_a_reader() {
     let sweep = Instant::now();
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "flow", "/flow/**");
-    let (status, channel) =
-        node.admin().patch("/admin/v1/channels/1", &json!({"max_frame_size": MAX_FRAME_SIZE}));
-    assert_eq!(status, 200, "{channel}");
+    let channel = wsx_setup(&node, "flow", "/flow/**");
+    let password = channel.password.clone();
+    node.admin().patch_ok(&channel.admin_path(), &json!({"max_frame_size": MAX_FRAME_SIZE}));
 
     let mut outcomes = Vec::new();
     for gd in [false, true] {
@@ -383,11 +381,8 @@ fn every_window_size_and_topic_kind_delivers_in_order_exactly_once_without_cutti
 #[test]
 fn an_ack_timeout_out_of_range_is_refused_with_400_naming_it_and_the_session_goes_on() {
     let node = Node::start(Backend::Sqlite);
-    let password = wsx_setup(&node, "bounds", "/bounds");
-    let (status, topic) = node.admin().post("/admin/v1/topics", &json!({"name": "/bounds"}));
-    assert_eq!(status, 201, "{topic}");
-    let mut ws = WsxClient::connect(&node, "/wsx/bounds");
-    ws.login("bounds-client", &password);
+    let mut ws = wsx_setup(&node, "bounds", "/bounds").logged_in(&node);
+    node.admin().post_ok("/admin/v1/topics", &json!({"name": "/bounds"}));
 
     let (refused, _) = ws.invoke(
         "zato.pubsub.pubapi.subscribe-wsx",
@@ -395,13 +390,22 @@ fn an_ack_timeout_out_of_range_is_refused_with_400_naming_it_and_the_session_goe
     );
     assert_eq!(refused["meta"]["msg_type"], "zwsx.rsperr", "{refused}");
     assert_eq!(refused["meta"]["status"], 400, "{refused}");
-    let details = refused["meta"]["error_message"].as_str().unwrap_or_default();
-    assert!(details.contains("ack_timeout"), "the error does not name the field: {refused}");
+    assert_eq!(
+        refused["meta"]["error_message"], "`ack_timeout` must be a number of seconds from 0.001 to 2592000",
+        "{refused}"
+    );
+    assert_eq!(
+        node.admin().get("/admin/v1/subscriptions"),
+        (200, json!([])),
+        "a refused subscription was stored"
+    );
 
     let (sub, _) = ws.invoke(
         "zato.pubsub.pubapi.subscribe-wsx",
         json!({"topic_name": "/bounds", "ack_mode": "explicit", "ack_timeout": 30}),
     );
     assert_eq!(sub["meta"]["msg_type"], "zwsx.rspok", "the session did not go on: {sub}");
-    assert!(sub["data"]["sub_key"].as_str().is_some_and(|k| k.starts_with("zpsk.wsx")), "{sub}");
+    let key = sub["data"]["sub_key"].as_str().unwrap_or_else(|| panic!("{sub}"));
+    let (status, stored) = node.admin().get(&format!("/admin/v1/subscriptions/{key}"));
+    assert_eq!((status, &stored["ack_timeout"]), (200, &json!(30.0)), "{stored}");
 }
