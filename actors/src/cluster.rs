@@ -204,12 +204,17 @@ mod tests {
 
     #[test]
     fn an_older_heartbeat_finishing_last_does_not_shorten_the_lease() {
-        let lease = MembershipLease::new(LENGTH);
-        let older = Instant::now();
-        std::thread::sleep(Duration::from_millis(50));
-        lease.renew(Instant::now());
+        // A second's lease; the older heartbeat began half of it before the newer one. Looked at
+        // three quarters in, the lease is valid by the newer renewal only, a quarter of a second
+        // from either end: no margin a busy machine eats.
+        let length = Duration::from_secs(1);
+        let lease = MembershipLease::new(length);
+        let newer = Instant::now();
+        let older = newer - length / 2;
+        lease.renew(newer);
         lease.renew(older);
-        std::thread::sleep(LENGTH - Duration::from_millis(30));
+        std::thread::sleep((length * 3 / 4).saturating_sub(newer.elapsed()));
+        assert!(newer.elapsed() < length, "looked too late to tell: {:?}", newer.elapsed());
         assert!(lease.is_valid(), "the older heartbeat took back the newer one's renewal");
     }
 }

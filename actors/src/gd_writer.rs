@@ -114,43 +114,35 @@ impl Handler<PersistGd> for GdWriter {
 #[cfg(test)]
 mod tests {
     use signalbox_schema::models::StoredMessage;
-    use signalbox_schema::testing;
+    use signalbox_schema::testing::{self, TestStore};
 
     use super::*;
 
-    /// A store on a fresh SQLite file (in RAM where `/dev/shm` exists) with two topics, the
+    /// A store on a fresh database (SQLite, or PostgreSQL when configured) with two topics, the
     /// first with one subscription.
     struct Fixture {
-        store: Store,
+        db: TestStore,
         topic: i64,
         other_topic: i64,
         sub_key: String,
-        _dir: tempfile::TempDir,
     }
 
     impl Fixture {
-        fn new() -> Fixture {
-            let dir = match std::path::Path::new("/dev/shm").is_dir() {
-                true => tempfile::tempdir_in("/dev/shm"),
-                false => tempfile::tempdir(),
-            }
-            .expect("temporary directory");
-            let url = format!("sqlite://{}", dir.path().join("gd.db").display());
-            let store = Store::open(&url, 4).expect("store opens");
-            let endpoint = store.endpoint_create(testing::endpoint("subscriber")).expect("endpoint");
-            let topic = |name: &str| store.topic_create(testing::topic(name)).expect("topic").id;
+        fn new(db: TestStore) -> Fixture {
+            let endpoint = db.endpoint_create(testing::endpoint("subscriber")).expect("endpoint");
+            let topic = |name: &str| db.topic_create(testing::topic(name)).expect("topic").id;
             let (topic, other_topic) = (topic("/t"), topic("/other"));
-            let sub_key = store
+            let sub_key = db
                 .subscription_create(testing::subscription("zpsk.gd", topic, endpoint.id))
                 .expect("subscription")
                 .sub_key;
-            Fixture { store, topic, other_topic, sub_key, _dir: dir }
+            Fixture { db, topic, other_topic, sub_key }
         }
 
         /// The writer, started and ready: its first (empty) commit has been answered, so its
         /// mailbox has its full size and requests sent together reach it together.
         async fn writer(&self, metrics: &Metrics) -> Addr<GdWriter> {
-            let writer = GdWriter::new(self.store.clone(), metrics.clone()).start();
+            let writer = GdWriter::new(self.db.store.clone(), metrics.clone()).start();
             let warm_up = writer.send(PersistGd { publications: Vec::new() }).await.expect("writer runs");
             assert_eq!(warm_up, Ok(Vec::new()));
             writer
@@ -190,7 +182,7 @@ mod tests {
         }
 
         fn queued(&self) -> Vec<String> {
-            let rows = self.store.queue_load(&self.sub_key, 100_000, &[]).expect("queue_load");
+            let rows = self.db.queue_load(&self.sub_key, 100_000, &[]).expect("queue_load");
             rows.into_iter().map(|q| q.message.pub_msg_id).collect()
         }
     }
@@ -202,105 +194,112 @@ mod tests {
 
     #[actix_rt::test]
     async fn publications_sent_together_share_one_commit_and_each_request_gets_its_own_outcomes_in_order() {
-        let fx = Fixture::new();
-        let metrics = Metrics::new();
-        let writer = fx.writer(&metrics).await;
-        // Earlier publications that later ones repeat: a duplicate on the same topic, a
-        // conflict from another topic.
-        let earlier = vec![fx.publication("x", fx.topic, true), fx.publication("y", fx.other_topic, true)];
-        writer.send(PersistGd { publications: earlier }).await.expect("writer").expect("stored");
-        let before = commits(&metrics);
+        for db in TestStore::all() {
+            let fx = Fixture::new(db);
+            let metrics = Metrics::new();
+            let writer = fx.writer(&metrics).await;
+            // Earlier publications that later ones repeat: a duplicate on the same topic, a
+            // conflict from another topic.
+            let earlier =
+                vec![fx.publication("x", fx.topic, true), fx.publication("y", fx.other_topic, true)];
+            writer.send(PersistGd { publications: earlier }).await.expect("writer").expect("stored");
+            let before = commits(&metrics);
 
-        let mut expected: Vec<Vec<GdOutcome>> = Vec::new();
-        let mut requests = Vec::new();
-        let mut new_ids = Vec::new();
-        for r in 0..20 {
-            let mut publications = Vec::new();
-            let mut outcomes = Vec::new();
-            for p in 0..(r % 4 + 1) {
-                let (publication, outcome) = match (r + p) % 5 {
-                    3 => (fx.publication("x", fx.topic, true), GdOutcome::Duplicate),
-                    4 => (fx.publication("y", fx.topic, true), GdOutcome::Conflict),
-                    _ => {
-                        new_ids.push(format!("r{r:02}p{p}"));
-                        (
-                            fx.publication(&format!("r{r:02}p{p}"), fx.topic, false),
-                            GdOutcome::Stored { queued: 1 },
-                        )
-                    }
-                };
-                publications.push(publication);
-                outcomes.push(outcome);
+            let mut expected: Vec<Vec<GdOutcome>> = Vec::new();
+            let mut requests = Vec::new();
+            let mut new_ids = Vec::new();
+            for r in 0..20 {
+                let mut publications = Vec::new();
+                let mut outcomes = Vec::new();
+                for p in 0..(r % 4 + 1) {
+                    let (publication, outcome) = match (r + p) % 5 {
+                        3 => (fx.publication("x", fx.topic, true), GdOutcome::Duplicate),
+                        4 => (fx.publication("y", fx.topic, true), GdOutcome::Conflict),
+                        _ => {
+                            new_ids.push(format!("r{r:02}p{p}"));
+                            (
+                                fx.publication(&format!("r{r:02}p{p}"), fx.topic, false),
+                                GdOutcome::Stored { queued: 1 },
+                            )
+                        }
+                    };
+                    publications.push(publication);
+                    outcomes.push(outcome);
+                }
+                expected.push(outcomes);
+                requests.push(writer.send(PersistGd { publications }));
             }
-            expected.push(outcomes);
-            requests.push(writer.send(PersistGd { publications }));
+            let answers = futures_util::future::join_all(requests).await;
+            for (r, (answer, expected)) in answers.into_iter().zip(expected).enumerate() {
+                assert_eq!(answer.expect("writer"), Ok(expected), "request {r}");
+            }
+            let total: usize = (0..20).map(|r| r % 4 + 1).sum();
+            let after = commits(&metrics);
+            // The first request commits alone; the other 19 arrive while it runs and share the next.
+            assert_eq!(after.0 - before.0, 2, "commits for 20 requests");
+            assert_eq!(after.1 - before.1, total as f64, "publications committed");
+            // Stored exactly once each, in publication order; the repeats stored nothing.
+            assert_eq!(fx.queued(), [&["x".to_owned()][..], &new_ids].concat());
         }
-        let answers = futures_util::future::join_all(requests).await;
-        for (r, (answer, expected)) in answers.into_iter().zip(expected).enumerate() {
-            assert_eq!(answer.expect("writer"), Ok(expected), "request {r}");
-        }
-        let total: usize = (0..20).map(|r| r % 4 + 1).sum();
-        let after = commits(&metrics);
-        // The first request commits alone; the other 19 arrive while it runs and share the next.
-        assert_eq!(after.0 - before.0, 2, "commits for 20 requests");
-        assert_eq!(after.1 - before.1, total as f64, "publications committed");
-        // Stored exactly once each, in publication order; the repeats stored nothing.
-        assert_eq!(fx.queued(), [&["x".to_owned()][..], &new_ids].concat());
     }
 
     #[actix_rt::test]
     async fn a_commit_takes_at_most_max_batch_publications_unless_one_request_is_larger() {
-        let fx = Fixture::new();
-        let metrics = Metrics::new();
-        let writer = fx.writer(&metrics).await;
-        let before = commits(&metrics);
-        let request = |tag: &str, n: usize| {
-            let publications =
-                (0..n).map(|i| fx.publication(&format!("{tag}{i:05}"), fx.topic, false)).collect();
-            writer.send(PersistGd { publications })
-        };
-        // [a] alone; then [b] (c would take it past MAX_BATCH); then [c, d]; [e] is larger than
-        // MAX_BATCH on its own and still goes, alone.
-        let sizes = [("a", 1), ("b", MAX_BATCH - 500), ("c", 600), ("d", 1), ("e", MAX_BATCH + 1)];
-        let sent: Vec<_> = sizes.iter().map(|(tag, n)| request(tag, *n)).collect();
-        for (answer, (tag, n)) in futures_util::future::join_all(sent).await.into_iter().zip(sizes) {
-            let outcomes = answer.expect("writer").expect("stored");
-            assert_eq!(outcomes.len(), n, "{tag}");
-            assert!(outcomes.iter().all(|o| *o == GdOutcome::Stored { queued: 1 }), "{tag}");
+        for db in TestStore::all() {
+            let fx = Fixture::new(db);
+            let metrics = Metrics::new();
+            let writer = fx.writer(&metrics).await;
+            let before = commits(&metrics);
+            let request = |tag: &str, n: usize| {
+                let publications =
+                    (0..n).map(|i| fx.publication(&format!("{tag}{i:05}"), fx.topic, false)).collect();
+                writer.send(PersistGd { publications })
+            };
+            // [a] alone; then [b] (c would take it past MAX_BATCH); then [c, d]; [e] is larger than
+            // MAX_BATCH on its own and still goes, alone.
+            let sizes = [("a", 1), ("b", MAX_BATCH - 500), ("c", 600), ("d", 1), ("e", MAX_BATCH + 1)];
+            let sent: Vec<_> = sizes.iter().map(|(tag, n)| request(tag, *n)).collect();
+            for (answer, (tag, n)) in futures_util::future::join_all(sent).await.into_iter().zip(sizes) {
+                let outcomes = answer.expect("writer").expect("stored");
+                assert_eq!(outcomes.len(), n, "{tag}");
+                assert!(outcomes.iter().all(|o| *o == GdOutcome::Stored { queued: 1 }), "{tag}");
+            }
+            let after = commits(&metrics);
+            assert_eq!(after.0 - before.0, 4, "[a], [b], [c, d], [e]");
+            assert_eq!(fx.queued().len(), sizes.iter().map(|(_, n)| n).sum::<usize>());
         }
-        let after = commits(&metrics);
-        assert_eq!(after.0 - before.0, 4, "[a], [b], [c, d], [e]");
-        assert_eq!(fx.queued().len(), sizes.iter().map(|(_, n)| n).sum::<usize>());
     }
 
     #[actix_rt::test]
     async fn a_failed_commit_answers_every_request_in_it_with_the_error_and_the_writer_goes_on() {
-        let fx = Fixture::new();
-        let metrics = Metrics::new();
-        let writer = fx.writer(&metrics).await;
-        let one = |id: &str| PersistGd { publications: vec![fx.publication(id, fx.topic, false)] };
-        // The first commits alone; the next three share a transaction that the database refuses
-        // (a server-made id twice), so none of them is stored.
-        let first = writer.send(one("first"));
-        let before = writer.send(one("before"));
-        let bad = writer.send(PersistGd {
-            publications: vec![
-                fx.publication("twice", fx.topic, false),
-                fx.publication("twice", fx.topic, false),
-            ],
-        });
-        let after = writer.send(one("after"));
-        let (first, before, bad, after) = futures_util::join!(first, before, bad, after);
-        assert_eq!(first.expect("writer"), Ok(vec![GdOutcome::Stored { queued: 1 }]));
-        let errors = [before.expect("writer"), bad.expect("writer"), after.expect("writer")];
-        for e in &errors {
-            assert!(matches!(e, Err(PubSubError::Storage(_))), "{e:?}");
+        for db in TestStore::all() {
+            let fx = Fixture::new(db);
+            let metrics = Metrics::new();
+            let writer = fx.writer(&metrics).await;
+            let one = |id: &str| PersistGd { publications: vec![fx.publication(id, fx.topic, false)] };
+            // The first commits alone; the next three share a transaction that the database refuses
+            // (a server-made id twice), so none of them is stored.
+            let first = writer.send(one("first"));
+            let before = writer.send(one("before"));
+            let bad = writer.send(PersistGd {
+                publications: vec![
+                    fx.publication("twice", fx.topic, false),
+                    fx.publication("twice", fx.topic, false),
+                ],
+            });
+            let after = writer.send(one("after"));
+            let (first, before, bad, after) = futures_util::join!(first, before, bad, after);
+            assert_eq!(first.expect("writer"), Ok(vec![GdOutcome::Stored { queued: 1 }]));
+            let errors = [before.expect("writer"), bad.expect("writer"), after.expect("writer")];
+            for e in &errors {
+                assert!(matches!(e, Err(PubSubError::Storage(_))), "{e:?}");
+            }
+            assert!(errors.iter().all(|e| *e == errors[0]), "the same error for all: {errors:?}");
+            assert_eq!(fx.queued(), ["first"]);
+            // The writer is not stuck: the next request commits.
+            let again = writer.send(one("again")).await.expect("writer");
+            assert_eq!(again, Ok(vec![GdOutcome::Stored { queued: 1 }]));
+            assert_eq!(fx.queued(), ["first", "again"]);
         }
-        assert!(errors.iter().all(|e| *e == errors[0]), "the same error for all: {errors:?}");
-        assert_eq!(fx.queued(), ["first"]);
-        // The writer is not stuck: the next request commits.
-        let again = writer.send(one("again")).await.expect("writer");
-        assert_eq!(again, Ok(vec![GdOutcome::Stored { queued: 1 }]));
-        assert_eq!(fx.queued(), ["first", "again"]);
     }
 }

@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn lines_without_a_prefix_are_refused() {
-        assert!(Patterns::parse(&["/a/*"]).is_err());
-        assert!(Patterns::parse(&["pub="]).is_err());
+        assert_eq!(
+            Patterns::parse(&["/a/*"]).err().unwrap(),
+            "topic pattern `/a/*` must start with `pub=` or `sub=`"
+        );
+        assert_eq!(Patterns::parse(&["pub="]).err().unwrap(), "topic pattern `pub=` has an empty glob");
     }
 }

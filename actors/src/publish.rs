@@ -20,7 +20,7 @@ pub async fn publish_as(
     let endpoint = crate::error::blocking(move || store.endpoint_by_name(&name))
         .await
         .map_err(|_| format!("endpoint `{endpoint_name}` does not exist"))?;
-    let may_publish = matches!(endpoint.role.as_str(), "pub-only" | "pub-sub");
+    let may_publish = endpoint.role.may_publish();
     let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
     let pattern = patterns
         .matching(Access::Pub, topic_name)

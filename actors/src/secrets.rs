@@ -335,7 +335,8 @@ mod tests {
         assert!(err.to_string().contains("sealed for another row or field"), "{err}");
         let a = SealedAt::subscription_push("zpsk.rest.000001").child("auth").child("password_enc");
         let b = SealedAt::subscription_push("zpsk.rest.000002").child("auth").child("password_enc");
-        assert!(key.decrypt(&key.encrypt("pw", &a).unwrap(), &b).is_err());
+        let err = key.decrypt(&key.encrypt("pw", &a).unwrap(), &b).unwrap_err();
+        assert!(matches!(&err, SecretError::NotSealedHere { at } if *at == b.to_string()), "{err}");
     }
 
     #[test]
@@ -343,13 +344,19 @@ mod tests {
         let key = MasterKey::generate().unwrap();
         let push = SealedAt::subscription_push("zpsk.rest.000001").child("auth");
         let sealed = key.encrypt("pw", &push.child("password_enc")).unwrap();
-        assert!(key.decrypt(&sealed, &push.child("token_enc")).is_err());
+        // Refused as not sealed for the place it is opened at, that place named.
+        let not_here = |result: Result<String, SecretError>, place: &SealedAt| match result {
+            Err(SecretError::NotSealedHere { at }) => assert_eq!(at, place.to_string()),
+            other => panic!("opened at {place}: {other:?}"),
+        };
+        not_here(key.decrypt(&sealed, &push.child("token_enc")), &push.child("token_enc"));
         // A link's secret pasted into a subscription's AMQP URL, or a service's password into a
         // push target's: another table.
         let secret = key.encrypt("amqp://attacker", &link(7)).unwrap();
-        assert!(key.decrypt(&secret, &SealedAt::subscription_push("7").child("url_enc")).is_err());
+        let url = SealedAt::subscription_push("7").child("url_enc");
+        not_here(key.decrypt(&secret, &url), &url);
         let service = SealedAt::service_config("zpsk.rest.000001").child("auth").child("password_enc");
-        assert!(key.decrypt(&sealed, &service).is_err());
+        not_here(key.decrypt(&sealed, &service), &service);
         assert_eq!(key.decrypt(&sealed, &push.child("password_enc")).unwrap(), "pw");
     }
 
@@ -390,7 +397,7 @@ mod tests {
         let resealed = key.reseal_unbound(&old, &link(1)).unwrap().expect("re-sealed");
         assert!(!is_unbound(&resealed));
         assert_eq!(key.decrypt(&resealed, &link(1)).unwrap(), "s3cret");
-        assert!(key.decrypt(&resealed, &link(2)).is_err());
+        assert!(matches!(key.decrypt(&resealed, &link(2)), Err(SecretError::NotSealedHere { .. })));
         // Bound values are left alone; an old value under another key is reported, not guessed.
         assert_eq!(key.reseal_unbound(&resealed, &link(1)).unwrap(), None);
         // Bound values are sealed under a key derived for sealing, not the master key itself.

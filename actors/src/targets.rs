@@ -6,6 +6,7 @@
 //! below it, e.g. `push_config.auth.password_enc`.
 
 use serde_json::{Map, Value};
+use signalbox_schema::modes::EndpointType;
 
 use crate::secrets::{MasterKey, SealedAt, SecretError};
 
@@ -14,20 +15,24 @@ const AUTH_SECRETS: &[&str] = &["password", "token"];
 
 /// Checks a push object against its endpoint type and answers what may be stored: the same
 /// object with its secrets sealed for `at` (the subscription's `push_config`). Errors name the field.
-pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey, at: &SealedAt) -> Result<Value, String> {
+pub fn seal(
+    endpoint_type: EndpointType,
+    push: &Value,
+    key: &MasterKey,
+    at: &SealedAt,
+) -> Result<Value, String> {
     let obj = push.as_object().ok_or("`push` must be an object")?;
     let allowed: &[&str] = match endpoint_type {
-        "rest" => &["url", "http_method", "auth", "timeout", "ca_file"],
-        "soap" => &["url", "soap_action", "auth", "timeout", "ca_file"],
-        "amqp" => &["url", "exchange", "routing_key"],
-        "files" => &["directory"],
-        "srv" => &["service"],
-        "wsx" => &[],
-        other => return Err(format!("endpoints of type `{other}` cannot be pushed to")),
+        EndpointType::Rest => &["url", "http_method", "auth", "timeout", "ca_file"],
+        EndpointType::Soap => &["url", "soap_action", "auth", "timeout", "ca_file"],
+        EndpointType::Amqp => &["url", "exchange", "routing_key"],
+        EndpointType::Files => &["directory"],
+        EndpointType::Srv => &["service"],
+        EndpointType::Wsx => &[],
     };
     match obj.get("type") {
         None => {}
-        Some(Value::String(t)) if t == endpoint_type => {}
+        Some(Value::String(t)) if t == endpoint_type.as_str() => {}
         Some(_) => return Err(format!("`push.type` must be `{endpoint_type}`, the endpoint's type")),
     }
     if let Some(unknown) = obj.keys().find(|k| *k != "type" && !allowed.contains(&k.as_str())) {
@@ -45,9 +50,9 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey, at: &SealedAt) -
     };
     let mut out = obj.clone();
     // The sink is chosen by this, so the stored target says what it is.
-    out.insert("type".into(), Value::String(endpoint_type.into()));
+    out.insert("type".into(), Value::String(endpoint_type.as_str().into()));
     match endpoint_type {
-        "rest" | "soap" => {
+        EndpointType::Rest | EndpointType::Soap => {
             let url = text("url")?;
             if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
                 return Err(format!("`push.url` must be an http:// or https:// URL, not `{url}`"));
@@ -73,7 +78,7 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey, at: &SealedAt) -
                 crate::outbound::client_config(Some(ca)).map_err(|e| format!("`push.ca_file`: {e}"))?;
             }
         }
-        "amqp" => {
+        EndpointType::Amqp => {
             let url = text("url")?;
             if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
                 return Err("`push.url` must be an amqp:// or amqps:// URL".into());
@@ -87,14 +92,14 @@ pub fn seal(endpoint_type: &str, push: &Value, key: &MasterKey, at: &SealedAt) -
             out.insert("url_enc".into(), Value::String(sealed));
             out.insert("url_display".into(), Value::String(strip_userinfo(url)));
         }
-        "files" => {
+        EndpointType::Files => {
             let directory = text("directory")?;
             if !std::path::Path::new(directory).is_dir() {
                 return Err(format!("`push.directory`: `{directory}` is not an existing directory"));
             }
         }
-        "wsx" => {}
-        _ => {
+        EndpointType::Wsx => {}
+        EndpointType::Srv => {
             text("service")?;
         }
     }
@@ -236,7 +241,7 @@ mod tests {
     fn secrets_are_sealed_and_hidden_from_the_public_view() {
         let key = MasterKey::generate().unwrap();
         let push = json!({"url": "http://h/x", "auth": {"type": "basic", "username": "u", "password": "pw"}});
-        let stored = seal("rest", &push, &key, &at("s1")).unwrap();
+        let stored = seal(EndpointType::Rest, &push, &key, &at("s1")).unwrap();
         assert!(!stored.to_string().contains("\"pw\""));
         let shown = public_view(&stored);
         assert_eq!(
@@ -244,7 +249,8 @@ mod tests {
             json!({"type": "rest", "url": "http://h/x", "auth": {"type": "basic", "username": "u"}})
         );
         let amqp =
-            seal("amqp", &json!({"url": "amqp://g:secret@h/", "exchange": "x"}), &key, &at("s1")).unwrap();
+            seal(EndpointType::Amqp, &json!({"url": "amqp://g:secret@h/", "exchange": "x"}), &key, &at("s1"))
+                .unwrap();
         assert!(!public_view(&amqp).to_string().contains("secret"));
         assert_eq!(public_view(&amqp)["url_display"], "amqp://h/");
     }
@@ -253,17 +259,27 @@ mod tests {
     fn malformed_targets_are_refused() {
         let key = MasterKey::generate().unwrap();
         let at = at("s1");
-        assert!(seal("rest", &json!({"url": "ftp://x"}), &key, &at).is_err());
-        assert!(seal("amqp", &json!({"url": "amqp://h"}), &key, &at).unwrap_err().contains("exchange"));
-        assert!(seal("files", &json!({}), &key, &at).is_err());
-        assert!(seal("rest", &json!({"url": "http://host/", "bogus": 1}), &key, &at).is_err());
+        let refused = |kind, push: Value| seal(kind, &push, &key, &at).err().expect("refused");
+        assert_eq!(
+            refused(EndpointType::Rest, json!({"url": "ftp://x"})),
+            "`push.url` must be an http:// or https:// URL, not `ftp://x`"
+        );
+        assert_eq!(
+            refused(EndpointType::Amqp, json!({"url": "amqp://h"})),
+            "`push.exchange` is required for a `amqp` target"
+        );
+        assert_eq!(
+            refused(EndpointType::Files, json!({})),
+            "`push.directory` is required for a `files` target"
+        );
+        assert_eq!(refused(EndpointType::Rest, json!({"url": "http://host/", "bogus": 1})), "unknown field `push.bogus` for a `rest` target (allowed: url, http_method, auth, timeout, ca_file)");
     }
 
     #[test]
     fn sealed_members_are_bound_to_their_path_and_rebind_to_another_row() {
         let key = MasterKey::generate().unwrap();
         let push = json!({"url": "http://h/x", "auth": {"type": "bearer", "token": "tok"}});
-        let stored = seal("rest", &push, &key, &at("s1")).unwrap();
+        let stored = seal(EndpointType::Rest, &push, &key, &at("s1")).unwrap();
         let token = stored["auth"]["token_enc"].as_str().unwrap();
         assert_eq!(key.decrypt(token, &at("s1").child("auth").child("token_enc")).unwrap(), "tok");
         assert!(key.decrypt(token, &at("s2").child("auth").child("token_enc")).is_err());

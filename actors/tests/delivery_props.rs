@@ -12,14 +12,24 @@
 //! order by luck, and the test could not see it reorder). Each case runs in its own actix
 //! `System`, on its own topic and subscription in one SQLite file per property.
 //!
+//! Half the cases run the actor on a fenced store, as on a cluster member (every node on
+//! PostgreSQL), where GD messages announced by the topic actor are read back from SQL rather than
+//! queued as they are; and in every case another node may commit GD messages to the queue
+//! (`RemoteCommit`), which the actor learns of only by a wake-up (`Resync`).
+//!
 //! Invariants: (1) first deliveries of one priority come in publication order, and every batch
 //! is in queue order; (2) nothing acknowledged is delivered again; (3) nothing queued is lost;
 //! (4) a redelivery comes only after the lease expired or the push failed, with
 //! `delivery_count` one more (the same after a push nobody received); (5) depths — the actor's,
-//! the topic's and SQL's — equal what is queued.
+//! the topic's and SQL's — equal what is queued. Across nodes (1) is what the actor's module
+//! docs say: a message committed elsewhere goes out in its place among what was not yet known
+//! when it was committed; nothing published after its commit goes ahead of it but in-RAM
+//! messages.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -27,21 +37,17 @@ use actix::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use signalbox_actors::delivery::{
-    Ack, AttachSession, BrowseRam, Control, DeliveryActor, Enqueue, GetStatus, Pull, QueueCommand,
+    Ack, AttachSession, BrowseRam, Control, DeliveryActor, Enqueue, GetStatus, Pull, QueueCommand, Resync,
 };
-use signalbox_actors::message::{Message, QueueEntry, RamHold};
-use signalbox_actors::outbound::Outbound;
-use signalbox_actors::secrets::MasterKey;
-use signalbox_actors::sinks::{PushFrame, SinkDeps, SinkError};
+use signalbox_actors::message::{QueueEntry, RamHold};
 use signalbox_actors::stats::TopicStats;
 use signalbox_actors::time::Clock;
-use signalbox_actors::Metrics;
-use signalbox_schema::models::{GdOutcome, GdPublication, Subscription, SubscriptionFields, TopicFields};
-use signalbox_schema::{testing, Page, Store};
+use signalbox_schema::models::{GdOutcome, GdPublication, Subscription, SubscriptionFields};
+use signalbox_schema::{AckMode, DeliveryMethod, Page};
+use support::{
+    gd_publication, lock, message, sql, Event, FakeSession, Fixture, Flush, Reply, Wire, NEVER, SECOND,
+};
 
-const SECOND: i64 = 1_000_000;
-/// A message published without an expiration lives this long.
-const NEVER: i64 = 10 * 365 * 86_400;
 /// How long the end of a push case may take to settle (real time; it needs milliseconds).
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -66,21 +72,12 @@ struct Publication {
     publisher: i64,
 }
 
-/// How the fake session answers a push when it arrives.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Reply {
-    Ack,
-    /// Keep it unanswered until a later `Answer` step.
-    Hold,
-    /// The client did not acknowledge within `ack_timeout`.
-    Fail,
-    /// The session went away: its answer is dropped.
-    Drop,
-}
-
 #[derive(Debug, Clone)]
 enum Step {
     Publish(Vec<Publication>),
+    /// Another node commits these messages (GD, whatever `gd` says) to the queue; only a
+    /// wake-up (`Resync`) tells the actor.
+    RemoteCommit(Vec<Publication>),
     /// Move the test clock forward by these seconds.
     Advance(i64),
     Pause,
@@ -110,6 +107,8 @@ struct Case {
     /// Push mode: the session attaches only at the first `Reattach` (or at the end).
     attach_late: bool,
     start_paused: bool,
+    /// The actor writes through a fenced store, as on a cluster member.
+    fenced: bool,
     /// Push mode: answers to the pushes as they arrive, in turn; `Ack` once they run out.
     replies: Vec<Reply>,
     steps: Vec<Step>,
@@ -142,6 +141,7 @@ fn publish() -> impl Strategy<Value = Step> {
 fn common_step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => publish(),
+        2 => prop::collection::vec(publication(), 1..=4).prop_map(Step::RemoteCommit),
         2 => (1..=40i64).prop_map(Step::Advance),
         1 => Just(Step::Pause),
         2 => Just(Step::Resume),
@@ -187,14 +187,14 @@ fn case(push: bool) -> impl Strategy<Value = Case> {
             max_in_flight(),
             prop_oneof![Just(1000i64), 2..=4i64],
         ),
-        (any::<bool>(), 1..=30i64, any::<bool>(), prop::bool::weighted(0.2)),
+        (any::<bool>(), 1..=30i64, any::<bool>(), prop::bool::weighted(0.2), any::<bool>()),
         prop::collection::vec(reply(), 0..=40),
         prop::collection::vec(steps, 1..=24),
     )
         .prop_map(
             move |(
                 (explicit, batch, max_in_flight, max_retry),
-                (block_on_error, ack_timeout, attach_late, start_paused),
+                (block_on_error, ack_timeout, attach_late, start_paused, fenced),
                 replies,
                 steps,
             )| Case {
@@ -206,6 +206,7 @@ fn case(push: bool) -> impl Strategy<Value = Case> {
                 ack_timeout,
                 attach_late: push && attach_late,
                 start_paused,
+                fenced,
                 replies: if push { replies } else { Vec::new() },
                 steps,
             },
@@ -245,6 +246,8 @@ struct Tracked {
     /// Push mode: died of a failure the actor may have handled after a later Clear (which then
     /// dropped the batch instead): a dead letter or gone, either is right.
     dead_or_cleared: bool,
+    /// Committed by another node.
+    remote: bool,
 }
 
 impl Tracked {
@@ -399,6 +402,9 @@ impl Model {
         // Known exception, left visible here: the GD part of a publication is in SQL from its
         // commit, before the topic hands the whole publication over, so a read of the backlog
         // under way then may deliver it ahead of that same publication's in-RAM messages.
+        // Across nodes: a B committed elsewhere may follow an A known before B was committed (A
+        // published in an earlier step) — order among what is known — and an in-RAM A, queued
+        // at once while no read has seen B yet; never a GD A published in B's step or later.
         for (i, a) in self.first_seen.iter().enumerate() {
             let ta = &self.msgs[a];
             for b in &self.first_seen[i + 1..] {
@@ -407,6 +413,7 @@ impl Model {
                     continue;
                 }
                 let gd_read_early = ta.gd && !tb.gd && ta.published_in == tb.published_in;
+                let known_first = tb.remote && (!ta.gd || ta.published_in < tb.published_in);
                 let queued_before_a_taken =
                     tb.published_in <= ta.published_in || ta.first_seen_in > Some(tb.published_in);
                 let wrong = match ta.priority == tb.priority {
@@ -414,7 +421,7 @@ impl Model {
                     false => !tb.expires && queued_before_a_taken,
                 };
                 ensure!(
-                    !wrong || gd_read_early,
+                    !wrong || gd_read_early || known_first,
                     "(1) {a} (priority {}, published #{} in step {}, first seen in step {:?}) was first \
                      delivered before {b} (priority {}, published #{} in step {}), which comes first in \
                      queue order",
@@ -442,173 +449,6 @@ impl Model {
     }
 }
 
-// ---- the fake WSX session -----------------------------------------------------------------
-
-#[derive(Debug)]
-enum Event {
-    Pushed(Vec<(String, i64)>),
-    Acked(Vec<String>),
-    Failed(Vec<String>),
-    Dropped(Vec<String>),
-}
-
-struct HeldPush {
-    ids: Vec<String>,
-    done: tokio::sync::oneshot::Sender<Result<(), SinkError>>,
-}
-
-/// What the session saw and holds; shared with the test.
-#[derive(Default)]
-struct Wire {
-    replies: VecDeque<Reply>,
-    events: Vec<Event>,
-    held: Vec<HeldPush>,
-}
-
-impl Wire {
-    fn answer(
-        &mut self,
-        ids: Vec<String>,
-        done: tokio::sync::oneshot::Sender<Result<(), SinkError>>,
-        how: Reply,
-    ) {
-        match how {
-            Reply::Ack => {
-                self.events.push(Event::Acked(ids));
-                let _ = done.send(Ok(()));
-            }
-            Reply::Fail => {
-                self.events.push(Event::Failed(ids));
-                let _ = done.send(Err(SinkError::other("no client-response within ack_timeout")));
-            }
-            Reply::Drop => {
-                self.events.push(Event::Dropped(ids));
-                drop(done);
-            }
-            Reply::Hold => self.held.push(HeldPush { ids, done }),
-        }
-    }
-}
-
-struct FakeSession {
-    wire: Arc<Mutex<Wire>>,
-}
-
-impl Actor for FakeSession {
-    type Context = Context<Self>;
-}
-
-impl Handler<PushFrame> for FakeSession {
-    type Result = ();
-
-    fn handle(&mut self, frame: PushFrame, _ctx: &mut Context<Self>) {
-        let batch: Vec<(String, i64)> = frame
-            .messages
-            .iter()
-            .map(|m| {
-                (
-                    m["msg_id"].as_str().unwrap_or_default().to_owned(),
-                    m["delivery_count"].as_i64().unwrap_or(-1),
-                )
-            })
-            .collect();
-        let ids = batch.iter().map(|(id, _)| id.clone()).collect();
-        let mut wire = self.wire.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        wire.events.push(Event::Pushed(batch));
-        let how = wire.replies.pop_front().unwrap_or(Reply::Ack);
-        wire.answer(ids, frame.done, how);
-    }
-}
-
-/// Answered once every push queued before it has been handled.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Flush;
-
-impl Handler<Flush> for FakeSession {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) {}
-}
-
-// ---- the harness --------------------------------------------------------------------------
-
-/// One SQLite file and endpoint for all the cases of a property; a topic and subscription each.
-struct Fixture {
-    store: Store,
-    metrics: Metrics,
-    deps: SinkDeps,
-    endpoint_id: i64,
-    cases: AtomicU64,
-    _dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        // RAM-backed when there is one: SQLite syncs every commit and cases commit a lot.
-        let dir = match std::path::Path::new("/dev/shm").is_dir() {
-            true => tempfile::tempdir_in("/dev/shm"),
-            false => tempfile::tempdir(),
-        }
-        .expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("props.db").display());
-        let store = Store::open(&url, 4).expect("store opens");
-        let endpoint = store.endpoint_create(testing::endpoint("prop-subscriber")).expect("endpoint");
-        // Pushes here go to the fake session only; HTTPS would trust nothing.
-        let tls =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("TLS versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-        let deps = SinkDeps {
-            node: "test".into(),
-            master_key: MasterKey::generate().expect("key"),
-            outbound: Outbound::new(Arc::new(tls)),
-            services: None,
-        };
-        Fixture {
-            store,
-            metrics: Metrics::new(),
-            deps,
-            endpoint_id: endpoint.id,
-            cases: AtomicU64::new(0),
-            _dir: dir,
-        }
-    }
-
-    /// A fresh topic and subscription for one case.
-    fn subscription(&self, case: &Case, push: bool) -> (Arc<Subscription>, String) {
-        let n = self.cases.fetch_add(1, Ordering::Relaxed);
-        let name = format!("/prop/{n}");
-        let topic = TopicFields {
-            has_gd: Some(false),
-            max_depth_non_gd: Some(1_000_000),
-            limit_message_expiry: Some(NEVER),
-            limit_sub_inactivity: Some(NEVER),
-            dedup_window: Some(0),
-            ..testing::topic(&name)
-        };
-        let topic = self.store.topic_create(topic).expect("topic");
-        // No waiting after a failure (the testing default): the retry comes at once, with no
-        // real sleep.
-        let sub = SubscriptionFields {
-            delivery_method: Some(if push { "notify" } else { "pull" }.into()),
-            ack_mode: Some(if case.explicit { "explicit" } else { "auto" }.into()),
-            ack_timeout: Some(case.ack_timeout as f64),
-            delivery_batch_size: Some(case.batch),
-            delivery_max_retry: Some(case.max_retry),
-            delivery_err_should_block: Some(case.block_on_error),
-            max_in_flight: Some(case.max_in_flight),
-            push_config: Some(push.then(|| r#"{"type":"wsx"}"#.to_owned())),
-            is_wsx: Some(push),
-            ..testing::subscription(&format!("zpsk.prop.{n}"), topic.id, self.endpoint_id)
-        };
-        let sub = self.store.subscription_create(sub).expect("subscription");
-        (Arc::new(sub), name)
-    }
-}
-
 /// One case: the actor, its surroundings, and the model.
 struct Run<'f> {
     fx: &'f Fixture,
@@ -629,20 +469,29 @@ struct Run<'f> {
     published: usize,
 }
 
-async fn sql<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
-
 impl<'f> Run<'f> {
     async fn start(fx: &'f Fixture, case: &Case, push: bool) -> Run<'f> {
-        let (sub, topic_name) = fx.subscription(case, push);
+        let (sub, topic_name) = fx.subscription(|fields| SubscriptionFields {
+            // No waiting after a failure (the testing default): the retry comes at once, with
+            // no real sleep.
+            delivery_method: Some(if push { DeliveryMethod::Notify } else { DeliveryMethod::Pull }),
+            ack_mode: Some(if case.explicit { AckMode::Explicit } else { AckMode::Auto }),
+            ack_timeout: Some(case.ack_timeout as f64),
+            delivery_batch_size: Some(case.batch),
+            delivery_max_retry: Some(case.max_retry),
+            delivery_err_should_block: Some(case.block_on_error),
+            max_in_flight: Some(case.max_in_flight),
+            push_config: Some(push.then(|| r#"{"type":"wsx"}"#.to_owned())),
+            is_wsx: Some(push),
+            ..fields
+        });
         let clock = Clock::manual(signalbox_schema::now_micros() + 365 * 86_400 * SECOND);
         let stats = Arc::new(TopicStats::default());
         let actor = {
             let (sub, name, store, metrics, stats, deps, clock) = (
                 sub.clone(),
                 topic_name.clone(),
-                fx.store.clone(),
+                fx.delivery_store(&sub.sub_key, case.fenced),
                 fx.metrics.clone(),
                 stats.clone(),
                 fx.deps.clone(),
@@ -691,7 +540,7 @@ impl<'f> Run<'f> {
     }
 
     fn wire(&self) -> MutexGuard<'_, Wire> {
-        self.wire.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.wire)
     }
 
     fn now(&self) -> i64 {
@@ -699,7 +548,8 @@ impl<'f> Run<'f> {
     }
 
     /// As the topic actor does: GD messages committed first, then the whole publication enqueued.
-    async fn publish(&mut self, publications: &[Publication]) -> Check {
+    /// `remote`: as another node does — every message GD, committed, and a wake-up sent.
+    async fn publish(&mut self, publications: &[Publication], remote: bool) -> Check {
         let now = self.now();
         let mut messages = Vec::new();
         for p in publications {
@@ -707,34 +557,20 @@ impl<'f> Run<'f> {
             self.published += 1;
             let pub_time = now + seq as i64;
             let expiration = p.expiration.unwrap_or(NEVER);
-            let msg = Message {
-                msg_id: format!("zpsm.{}.{seq:04}", self.topic_id),
-                topic_id: self.topic_id,
-                topic_name: self.topic_name.clone(),
+            let gd = p.gd || remote;
+            let msg = signalbox_actors::message::Message {
                 published_by_id: Some(p.publisher),
-                correl_id: None,
-                in_reply_to: None,
-                ext_client_id: None,
-                group_id: None,
-                position_in_group: None,
-                pub_pattern_matched: "pub=/**".into(),
-                pub_time,
-                ext_pub_time: None,
                 expiration,
                 expiration_time: pub_time + expiration * SECOND,
-                data: format!("{seq}"),
-                mime_type: "application/json".into(),
-                size: 1,
                 priority: p.priority,
-                user_ctx: None,
-                has_gd: p.gd,
+                ..message(self.topic_id, &self.topic_name, seq, pub_time, gd)
             };
             self.model.msgs.insert(
                 msg.msg_id.clone(),
                 Tracked {
                     seq,
                     priority: p.priority,
-                    gd: p.gd,
+                    gd,
                     expires_at: msg.expiration_time,
                     state: State::Queued,
                     next_count: 1,
@@ -743,21 +579,12 @@ impl<'f> Run<'f> {
                     first_seen_in: None,
                     expires: p.expiration.is_some(),
                     dead_or_cleared: false,
+                    remote,
                 },
             );
             messages.push(msg);
         }
-        let gd: Vec<GdPublication> = messages
-            .iter()
-            .filter(|m| m.has_gd)
-            .map(|m| GdPublication {
-                message: m.to_stored(),
-                dedup_window: 0,
-                drop_if_no_subs: false,
-                client_msg_id: false,
-                only_sub_keys: None,
-            })
-            .collect();
+        let gd: Vec<GdPublication> = messages.iter().filter(|m| m.has_gd).map(gd_publication).collect();
         if !gd.is_empty() {
             let store = self.fx.store.clone();
             let outcomes = sql(move || store.gd_commit(&gd)).await.expect("gd_commit");
@@ -765,6 +592,10 @@ impl<'f> Run<'f> {
                 ensure!(outcome == GdOutcome::Stored { queued: 1 }, "GD publication answered {outcome:?}");
                 self.stats.gd.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if remote {
+            self.actor.send(Resync).await.expect("actor");
+            return Ok(());
         }
         let entries = messages
             .into_iter()
@@ -831,7 +662,8 @@ impl<'f> Run<'f> {
 
     async fn step(&mut self, step: &Step) -> Check {
         match step {
-            Step::Publish(publications) => self.publish(publications).await?,
+            Step::Publish(publications) => self.publish(publications, false).await?,
+            Step::RemoteCommit(publications) => self.publish(publications, true).await?,
             Step::Advance(secs) => {
                 // Pushes made before the clock moves are seen with the time they were made at.
                 self.observe().await?;
@@ -1094,7 +926,7 @@ fn config() -> ProptestConfig {
 }
 
 fn check_property(push: bool) {
-    let fx = Fixture::new();
+    let fx = Fixture::sqlite();
     let mut runner = TestRunner::new(config());
     if let Err(e) = runner.run(&case(push), |case| run_case(&fx, &case, push)) {
         panic!("{e}");
@@ -1118,6 +950,7 @@ fn restart_during_a_backlog_read_keeps_what_was_set_aside() {
         ack_timeout: 2,
         attach_late: true,
         start_paused: false,
+        fenced: false,
         replies: [&[Reply::Hold, Reply::Ack, Reply::Fail, Reply::Fail][..], &[Reply::Hold; 5]].concat(),
         steps: vec![
             Step::Reattach,
@@ -1139,7 +972,7 @@ fn restart_during_a_backlog_read_keeps_what_was_set_aside() {
             Step::Restart,
         ],
     };
-    let fx = Fixture::new();
+    let fx = Fixture::sqlite();
     for round in 0..200 {
         if let Err(e) = run_case(&fx, &case, true) {
             panic!("round {round}: {e}");

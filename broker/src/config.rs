@@ -48,6 +48,10 @@ pub struct Config {
     /// Seconds without a heartbeat after which the leader declares a node dead and gives its
     /// subscriptions to live nodes.
     pub heartbeat_timeout: f64,
+    /// Delivery actors take the `crash` command (a test hook): set by
+    /// `SIGNALBOX_FAULT_INJECTION=1` when the node starts, never by the file or a flag.
+    #[serde(skip)]
+    pub fault_injection: bool,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             metrics_auth: false,
             heartbeat_interval: 1.0,
             heartbeat_timeout: 10.0,
+            fault_injection: false,
         }
     }
 }
@@ -79,7 +84,9 @@ impl Default for Config {
 #[command(after_help = "Secrets are read from the environment only, never from flags:\n  \
     SIGNALBOX_SECRET_KEY   the master key (32 bytes, standard base64); else <data_dir>/secret.key\n  \
     SIGNALBOX_ADMIN_KEY    the bootstrap admin key on first start; else one is made into <data_dir>/admin.key\n  \
-    RUST_LOG               log filter, overriding the `log` setting")]
+    RUST_LOG               log filter, overriding the `log` setting\n\
+    For tests only, from the environment at start-up:\n  \
+    SIGNALBOX_FAULT_INJECTION=1  delivery actors take the `crash` command (they panic, to test the respawn)")]
 pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "SIGNALBOX_CONFIG")]
@@ -215,6 +222,7 @@ impl Config {
         if let Some(v) = heartbeat_timeout {
             config.heartbeat_timeout = v;
         }
+        config.fault_injection = std::env::var("SIGNALBOX_FAULT_INJECTION").is_ok_and(|v| v == "1");
         config.validate()?;
         Ok(config)
     }
@@ -297,6 +305,13 @@ mod tests {
     #[test]
     fn an_empty_file_gives_the_defaults() {
         assert_eq!(toml::from_str::<Config>("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn fault_injection_cannot_be_set_by_the_file() {
+        let err = toml::from_str::<Config>("fault_injection = true").unwrap_err();
+        assert!(err.to_string().contains("unknown field `fault_injection`"), "{err}");
+        assert!(!Config::default().fault_injection);
     }
 
     #[test]

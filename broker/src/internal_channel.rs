@@ -4,6 +4,7 @@
 
 use signalbox_actors::secrets::MasterKey;
 use signalbox_schema::models::Endpoint;
+use signalbox_schema::{AuthKind, EndpointType, Role};
 
 /// The reserved path of the internal channel on every node of a cluster.
 pub const CHANNEL_PATH: &str = "/wsx/_cluster";
@@ -33,10 +34,10 @@ pub fn peer_endpoint(node: &str) -> Endpoint {
     Endpoint {
         id: 0,
         name: format!("node:{node}"),
-        role: "pub-sub".into(),
-        endpoint_type: "wsx".into(),
+        role: Role::PubSub,
+        endpoint_type: EndpointType::Wsx,
         topic_patterns: String::new(),
-        auth: "none".into(),
+        auth: AuthKind::None,
         username: Some(node.to_owned()),
         password_hash: None,
         api_key_digest: None,

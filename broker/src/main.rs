@@ -49,7 +49,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A start-up refusal is one line on stderr, exit 1 — also when the reason came with line breaks
+/// of its own (libpq's connection errors do).
 fn fail(message: &str) -> ExitCode {
-    eprintln!("signalbox: {message}");
+    let one_line: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    eprintln!("signalbox: {}", one_line.join(" "));
     ExitCode::FAILURE
 }

@@ -78,7 +78,8 @@ fn push_target_and_service(key: &MasterKey, body: &[u8]) {
     }
     for endpoint_type in ["rest", "soap", "amqp"] {
         let at = SealedAt::subscription_push("zpsk.fuzz.000001");
-        match signalbox_actors::targets::seal(endpoint_type, &given, key, &at) {
+        let target = endpoint_type.parse().expect("an endpoint type");
+        match signalbox_actors::targets::seal(target, &given, key, &at) {
             Err(reason) => assert!(!reason.is_empty()),
             Ok(stored) => {
                 no_secret_in_the_clear(&stored);

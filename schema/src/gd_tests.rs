@@ -4,82 +4,21 @@
 //!
 //! Each test gets a fresh SQLite file (in RAM where `/dev/shm` exists) and, when
 //! `SIGNALBOX_TEST_PG_URL` names a PostgreSQL database, runs again on a fresh database created
-//! from it; without it PostgreSQL is skipped.
+//! from it ([`TestStore`]).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::Removal;
 use crate::cluster::Fence;
 use crate::models::*;
+use crate::testing::TestStore;
 use crate::{now_micros, testing, Page, Store, StoreError};
 
 const SECOND: i64 = 1_000_000;
 
-static FRESH: AtomicU64 = AtomicU64::new(0);
-
-fn fresh_name(prefix: &str) -> String {
-    let n = FRESH.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}_{}_{n}_{}", std::process::id(), now_micros() % 1_000_000_000)
-}
-
-/// A store on a database of its own, removed when dropped (after the store: fields drop in
-/// order, and a live pool would write its files again).
-struct Db {
-    store: Store,
-    name: &'static str,
-    _cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Dir(PathBuf),
-    PgDatabase { admin: String, name: String },
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        match self {
-            Cleanup::Dir(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Cleanup::PgDatabase { admin, name } => {
-                if let Ok(mut conn) = PgConnection::establish(admin) {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = diesel::sql_query(drop).execute(&mut conn);
-                }
-            }
-        }
-    }
-}
-
-fn sqlite() -> Db {
-    let base = match std::path::Path::new("/dev/shm").is_dir() {
-        true => PathBuf::from("/dev/shm"),
-        false => std::env::temp_dir(),
-    };
-    let dir = base.join(fresh_name("sb_schema"));
-    std::fs::create_dir_all(&dir).expect("temporary directory");
-    let url = format!("sqlite://{}", dir.join("test.db").display());
-    let store = Store::open(&url, 4).expect("SQLite store opens");
-    Db { store, name: "sqlite", _cleanup: Cleanup::Dir(dir) }
-}
-
-fn postgres() -> Option<Db> {
-    let admin = std::env::var("SIGNALBOX_TEST_PG_URL").ok().filter(|u| !u.is_empty())?;
-    let name = fresh_name("sbs");
-    let mut conn = PgConnection::establish(&admin).expect("connect to SIGNALBOX_TEST_PG_URL");
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
-    let (base, _) = admin.rsplit_once('/').expect("database URL with a path");
-    let store = Store::open(&format!("{base}/{name}"), 4).expect("PostgreSQL store opens");
-    Some(Db { store, name: "postgres", _cleanup: Cleanup::PgDatabase { admin, name } })
-}
-
 /// SQLite always; PostgreSQL when configured.
-fn backends() -> Vec<Db> {
-    std::iter::once(sqlite()).chain(postgres()).collect()
+fn backends() -> Vec<TestStore> {
+    TestStore::all()
 }
 
 /// One endpoint, and topics and subscriptions made on demand.
@@ -91,7 +30,7 @@ struct Fixture<'a> {
 }
 
 impl<'a> Fixture<'a> {
-    fn new(db: &'a Db) -> Fixture<'a> {
+    fn new(db: &'a TestStore) -> Fixture<'a> {
         let endpoint = db.store.endpoint_create(testing::endpoint("subscriber")).expect("endpoint");
         Fixture { store: &db.store, endpoint_id: endpoint.id, now: now_micros() }
     }
@@ -580,7 +519,7 @@ fn a_fenced_store_refuses_queue_writes_once_the_subscription_has_another_owner()
 fn a_removal_left_pending_is_answered_by_the_next_write_only() {
     // `queue_remove` pushes its removal and commits whatever is pending; a removal pushed by a
     // caller that then lost the race is answered by the transaction that took it.
-    let db = sqlite();
+    let db = TestStore::sqlite();
     let fx = Fixture::new(&db);
     let t = fx.topic("/t");
     let sub = fx.subscribe(t, "s");

@@ -8,12 +8,13 @@
 //! # Layout
 //!
 //! Lower modules never name higher ones (checked by `tests/tests/layout.rs`): `schema` (diesel
-//! tables) and `models` (rows) at the bottom; `connection` (one connection type over both
-//! backends); `fence` (the check every fenced queue write makes); `store` (the [`Store`] handle,
-//! its pool, migrations and configuration CRUD); then modules that add methods to `Store` for
-//! one concern each — `gd` (GD messages and queues), `cluster` (membership, ownership, the
-//! leader's lease), `lists` (searched, paged admin lists), `figures` (the console's figures),
-//! `sealed` (re-sealing stored secrets).
+//! tables) and `connection` (one connection type over both backends) at the bottom; `modes` (the
+//! closed sets of words — delivery method, ack mode, role, … — as enums stored as text); `models`
+//! (rows, which carry those enums); `fence` (the check every fenced queue write makes); `store`
+//! (the [`Store`] handle, its pool, migrations and configuration CRUD); then modules that add
+//! methods to `Store` for one concern each — `gd` (GD messages and queues), `cluster`
+//! (membership, ownership, the leader's lease), `lists` (searched, paged admin lists), `figures`
+//! (the console's figures), `sealed` (re-sealing stored secrets).
 
 pub mod cluster;
 mod connection;
@@ -22,6 +23,7 @@ mod figures;
 mod gd;
 mod lists;
 pub mod models;
+pub mod modes;
 pub mod schema;
 mod sealed;
 mod store;
@@ -31,6 +33,9 @@ pub mod testing;
 pub use connection::{AnyConnection, Backend};
 pub use figures::QueueFigures;
 pub use lists::{matches, EndpointSearch, Found, SubscriptionSearch, TopicSearch};
+pub use modes::{
+    AckMode, AuthKind, DeliveryMethod, EndpointType, NoSubsPolicy, OverflowPolicy, Role, UnknownMode,
+};
 pub use sealed::{SealedCell, SealedRow};
 pub use store::{now_micros, Page, Store, LAST_ADMIN_KEY};
 
@@ -67,6 +72,8 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // A row that does not read (a word outside a mode's set): the field and why.
+            Error::DeserializationError(e) => StoreError::Other(with_causes(&*e)),
             // A restarting or unreachable server shows up under several kinds; callers should
             // see "try again" (503), not a storage fault.
             other if looks_unavailable(&other.to_string()) => StoreError::Unavailable(other.to_string()),
@@ -79,6 +86,19 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     fn from(err: diesel::r2d2::PoolError) -> Self {
         StoreError::Unavailable(err.to_string())
     }
+}
+
+/// An error's message followed by those of its causes, e.g. "Error deserializing field 'role':
+/// `role` must be one of …".
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        message.push_str(": ");
+        message.push_str(&e.to_string());
+        cause = e.source();
+    }
+    message
 }
 
 fn looks_unavailable(message: &str) -> bool {

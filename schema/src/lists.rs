@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use crate::models::*;
+use crate::modes::{EndpointType, Role};
 use crate::schema::*;
 use crate::store::{Page, Store};
 use crate::StoreResult;
@@ -41,8 +42,8 @@ pub struct TopicSearch {
 #[derive(Debug, Clone, Default)]
 pub struct EndpointSearch {
     pub q: Option<String>,
-    pub role: Option<String>,
-    pub endpoint_type: Option<String>,
+    pub role: Option<Role>,
+    pub endpoint_type: Option<EndpointType>,
 }
 
 /// What to look for in the subscriptions: `q` anywhere in the sub key, topic or endpoint
@@ -123,11 +124,11 @@ impl Store {
                     lower(pubsub_endpoint::username.assume_not_null()).like(p.clone()).escape('\\');
                 query = query.filter(name.or(username));
             }
-            if let Some(role) = &search.role {
-                query = query.filter(pubsub_endpoint::role.eq(role.clone()));
+            if let Some(role) = search.role {
+                query = query.filter(pubsub_endpoint::role.eq(role));
             }
-            if let Some(endpoint_type) = &search.endpoint_type {
-                query = query.filter(pubsub_endpoint::endpoint_type.eq(endpoint_type.clone()));
+            if let Some(endpoint_type) = search.endpoint_type {
+                query = query.filter(pubsub_endpoint::endpoint_type.eq(endpoint_type));
             }
             query
         };

@@ -1,5 +1,7 @@
-//! Rows as diesel reads and writes them. Validation happens at the HTTP edge; these are plain data.
+//! Rows as diesel reads and writes them. Validation happens at the HTTP edge; these are plain data,
+//! with the closed sets of words as the enums of [`crate::modes`] (stored as text).
 
+use crate::modes::{AckMode, AuthKind, DeliveryMethod, EndpointType, NoSubsPolicy, OverflowPolicy, Role};
 use crate::schema::*;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -34,10 +36,10 @@ pub struct Topic {
     pub is_api_sub_allowed: bool,
     pub max_depth_gd: i64,
     pub max_depth_non_gd: i64,
-    pub on_overflow_non_gd: String,
+    pub on_overflow_non_gd: OverflowPolicy,
     pub limit_message_expiry: i64,
     pub limit_sub_inactivity: i64,
-    pub on_no_subs_pub: String,
+    pub on_no_subs_pub: NoSubsPolicy,
     pub dedup_window: i64,
     pub created_at: i64,
     pub last_pub_time: Option<i64>,
@@ -53,10 +55,10 @@ pub struct TopicFields {
     pub is_api_sub_allowed: Option<bool>,
     pub max_depth_gd: Option<i64>,
     pub max_depth_non_gd: Option<i64>,
-    pub on_overflow_non_gd: Option<String>,
+    pub on_overflow_non_gd: Option<OverflowPolicy>,
     pub limit_message_expiry: Option<i64>,
     pub limit_sub_inactivity: Option<i64>,
-    pub on_no_subs_pub: Option<String>,
+    pub on_no_subs_pub: Option<NoSubsPolicy>,
     pub dedup_window: Option<i64>,
     pub created_at: Option<i64>,
 }
@@ -66,11 +68,11 @@ pub struct TopicFields {
 pub struct Endpoint {
     pub id: i64,
     pub name: String,
-    pub role: String,
-    pub endpoint_type: String,
+    pub role: Role,
+    pub endpoint_type: EndpointType,
     /// Newline-separated `pub=GLOB` / `sub=GLOB` lines, in the order they are tried.
     pub topic_patterns: String,
-    pub auth: String,
+    pub auth: AuthKind,
     pub username: Option<String>,
     /// `pbkdf2-sha256$<iterations>$<salt>$<hash>`; never leaves the node.
     pub password_hash: Option<String>,
@@ -85,10 +87,10 @@ pub struct Endpoint {
 #[diesel(table_name = pubsub_endpoint)]
 pub struct EndpointFields {
     pub name: Option<String>,
-    pub role: Option<String>,
-    pub endpoint_type: Option<String>,
+    pub role: Option<Role>,
+    pub endpoint_type: Option<EndpointType>,
     pub topic_patterns: Option<String>,
-    pub auth: Option<String>,
+    pub auth: Option<AuthKind>,
     pub username: Option<Option<String>>,
     pub password_hash: Option<Option<String>>,
     pub api_key_digest: Option<Option<String>>,
@@ -105,8 +107,8 @@ pub struct Subscription {
     pub endpoint_id: i64,
     pub creation_time: i64,
     pub sub_pattern_matched: String,
-    pub delivery_method: String,
-    pub ack_mode: String,
+    pub delivery_method: DeliveryMethod,
+    pub ack_mode: AckMode,
     pub ack_timeout: f64,
     pub delivery_batch_size: i64,
     pub wrap_one_msg_in_list: bool,
@@ -131,8 +133,8 @@ pub struct SubscriptionFields {
     pub endpoint_id: Option<i64>,
     pub creation_time: Option<i64>,
     pub sub_pattern_matched: Option<String>,
-    pub delivery_method: Option<String>,
-    pub ack_mode: Option<String>,
+    pub delivery_method: Option<DeliveryMethod>,
+    pub ack_mode: Option<AckMode>,
     pub ack_timeout: Option<f64>,
     pub delivery_batch_size: Option<i64>,
     pub wrap_one_msg_in_list: Option<bool>,

@@ -1,41 +1,13 @@
 //! Unit tests of the sealed values in `Store`: a link's secret sealed for its own id in the
 //! transaction that creates it, the listing of stored values with sealed secrets, and the
 //! compare-and-set that lets nodes re-seal at once. On a fresh SQLite file, and on a fresh
-//! PostgreSQL database when `SIGNALBOX_TEST_PG_URL` names one.
-
-use diesel::{Connection, PgConnection, RunQueryDsl};
+//! PostgreSQL database when `SIGNALBOX_TEST_PG_URL` names one ([`TestStore`]).
 
 use super::{SealedCell, SealedRow};
 use crate::models::*;
-use crate::{now_micros, testing, Store};
-
-/// A store on a database of its own, and what removes it.
-fn stores() -> Vec<(Store, Box<dyn FnOnce()>)> {
-    let dir = std::env::temp_dir().join(format!("sb_sealed_{}_{}", std::process::id(), now_micros()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = Store::open(&format!("sqlite://{}", dir.join("test.db").display()), 2).unwrap();
-    let mut out: Vec<(Store, Box<dyn FnOnce()>)> = vec![(
-        sqlite,
-        Box::new(move || {
-            let _ = std::fs::remove_dir_all(dir);
-        }),
-    )];
-    if let Some(admin) = std::env::var("SIGNALBOX_TEST_PG_URL").ok().filter(|u| !u.is_empty()) {
-        let name = format!("sbsealed_{}_{}", std::process::id(), now_micros() % 1_000_000_000);
-        let mut conn = PgConnection::establish(&admin).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        let store = Store::open(&format!("{base}/{name}"), 2).unwrap();
-        out.push((
-            store,
-            Box::new(move || {
-                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let _ = diesel::sql_query(drop).execute(&mut conn);
-            }),
-        ));
-    }
-    out
-}
+use crate::modes::{DeliveryMethod, EndpointType, Role};
+use crate::testing::{self, TestStore};
+use crate::Store;
 
 fn link(name: &str) -> WsxLinkFields {
     WsxLinkFields {
@@ -57,13 +29,13 @@ fn link(name: &str) -> WsxLinkFields {
 fn subscription(store: &Store, sub_key: &str, push_config: &str) {
     let topic = store.topic_create(testing::topic(&format!("/t/{sub_key}"))).unwrap();
     let endpoint = EndpointFields {
-        role: Some("sub-only".into()),
-        endpoint_type: Some("amqp".into()),
+        role: Some(Role::SubOnly),
+        endpoint_type: Some(EndpointType::Amqp),
         ..testing::endpoint(&format!("e-{sub_key}"))
     };
     let endpoint = store.endpoint_create(endpoint).unwrap();
     let subscription = SubscriptionFields {
-        delivery_method: Some("notify".into()),
+        delivery_method: Some(DeliveryMethod::Notify),
         push_config: Some(Some(push_config.into())),
         max_in_flight: Some(1),
         ..testing::subscription(sub_key, topic.id, endpoint.id)
@@ -73,22 +45,23 @@ fn subscription(store: &Store, sub_key: &str, push_config: &str) {
 
 #[test]
 fn a_new_link_s_secret_is_sealed_for_its_own_id_or_the_link_is_not_stored() {
-    for (store, cleanup) in stores() {
+    for db in TestStore::all() {
+        let store = &db.store;
         let first = store.wsx_link_create(link("one"), |id| Ok(format!("sealed-for-{id}"))).unwrap();
         assert_eq!(first.secret_enc, format!("sealed-for-{}", first.id));
         let refused = store.wsx_link_create(link("two"), |_| Err("the seal failed".into()));
         assert_eq!(refused.unwrap_err().to_string(), "the seal failed");
         assert_eq!(store.wsx_links().unwrap().len(), 1, "nothing of the refused link stored");
-        cleanup();
     }
 }
 
 #[test]
 fn sealed_values_are_listed_and_replaced_only_while_unchanged() {
-    for (store, cleanup) in stores() {
+    for db in TestStore::all() {
+        let store = &db.store;
         let link = store.wsx_link_create(link("one"), |_| Ok("old-secret".into())).unwrap();
-        subscription(&store, "zpsk.amqp.000001", r#"{"type":"amqp","url_enc":"old-url"}"#);
-        subscription(&store, "zpsk.amqp.000002", r#"{"type":"wsx"}"#);
+        subscription(store, "zpsk.amqp.000001", r#"{"type":"amqp","url_enc":"old-url"}"#);
+        subscription(store, "zpsk.amqp.000002", r#"{"type":"wsx"}"#);
         let service = |name: &str, config: &str| {
             store.service_create(NewService { name, kind: "http", config, created_at: 1 }).unwrap();
         };
@@ -120,6 +93,5 @@ fn sealed_values_are_listed_and_replaced_only_while_unchanged() {
         assert!(store.subscription("zpsk.amqp.000001").unwrap().push_config.unwrap().contains("new-url"));
         let gone = SealedCell { row: SealedRow::Service("no-such".into()), value: String::new() };
         assert!(!store.sealed_cell_replace(&gone, "x").unwrap());
-        cleanup();
     }
 }

@@ -71,6 +71,12 @@ impl Store {
     /// PostgreSQL, so nodes starting together do not race) and opens the pool.
     pub fn open(url: &str, pool_size: u32) -> StoreResult<Store> {
         let backend = Backend::of_url(url);
+        if backend == Backend::Postgres {
+            // OpenSSL, which libpq uses, set up before libpq does it, without the clean-up
+            // OpenSSL would otherwise run at exit: a process ending while a pool thread is still
+            // opening a connection crashed in that clean-up (SIGSEGV after its last line).
+            openssl_sys::init();
+        }
         run_migrations(url, backend)?;
         let pool_size = match backend {
             // Readers never block in WAL mode; a handful is plenty for one node.

@@ -5,6 +5,23 @@
 //! in SQL (`Store::queue_load`). The actor keeps every in-RAM message and a bounded window of
 //! the GD backlog in a `BTreeMap`; the rest of the backlog stays in SQL and is read back, in
 //! order, when the window runs low (`Backlog`), so a deep GD queue costs disk, not memory.
+//! A read is never wasted: what it found is delivered even when more was committed while it
+//! ran (see `backlog`), so a steady stream of publications cannot stop delivery.
+//!
+//! **Order across nodes.** On a single SQLite node this node alone commits to the queue, and a
+//! GD message announced by the topic actor (after its commit) goes into the window in its
+//! place. With a fenced store — every node on PostgreSQL, one alone included, is a cluster
+//! member — other nodes commit to the queue too, and their commits are announced later, by a
+//! wake-up (`Resync`), if at all. The rule there: a GD message announced here, and everything
+//! ordered after it, goes out only after a read of the backlog that started after the
+//! announcement; a wake-up holds back everything ordered after what the window holds, until
+//! such a read. Meanwhile what earlier reads found keeps going out. So a GD message never goes
+//! out ahead of one committed before it was published, wherever each was published (that read
+//! sees every earlier commit); a message committed elsewhere whose order key is earlier than
+//! messages already read (a higher priority, or another node's clock) takes its place among
+//! what is not yet delivered when it is read, after what went out before. In-RAM messages are
+//! not in SQL and are queued at once: one may go out ahead of a GD message committed elsewhere
+//! that no read has seen yet.
 //!
 //! **Ack.** A message leaves the queue only when handed over and acknowledged — at once with
 //! `ack_mode = auto`, or by `Ack` within `ack_timeout` with `explicit` (else it goes back in its
@@ -16,6 +33,7 @@
 //! Receives `Enqueue` from its topic actor, `Pull` / `Ack` from the edges, admin commands;
 //! talks only to the `Store`.
 
+mod backlog;
 mod messages;
 mod push;
 mod window;
@@ -78,9 +96,8 @@ pub struct DeliveryActor {
     /// Another session took over while pushes to the last one were under way: nothing more is
     /// pushed until they are over, so what comes back from them goes first, in its place.
     switching: bool,
-    /// A GD message or a wake-up arrived while that read was under way: the read may have
-    /// missed it, so the backlog is read again after it (else a later message could go first).
-    refill_stale: bool,
+    /// What happened while that read was under way, applied when it answers.
+    during_read: backlog::DuringRead,
     /// After a failure with `delivery_err_should_block`: no push before this time (µs).
     blocked_until: i64,
     /// Failed batches waiting for their retry (`delivery_err_should_block = false`).
@@ -143,7 +160,7 @@ impl DeliveryActor {
             pushing_ids: Default::default(),
             refilling: false,
             switching: false,
-            refill_stale: false,
+            during_read: Default::default(),
             blocked_until: 0,
             set_aside: Vec::new(),
             clears: 0,
@@ -177,9 +194,8 @@ impl DeliveryActor {
     }
 
     fn build_sink(&mut self) {
-        self.sink = match (&self.sub.push_config, self.sub.delivery_method.as_str()) {
-            (Some(config), "notify") => match crate::sinks::build(config, &self.sub.sub_key, &self.sink_deps)
-            {
+        self.sink = match (&self.sub.push_config, self.pushes()) {
+            (Some(config), true) => match crate::sinks::build(config, &self.sub.sub_key, &self.sink_deps) {
                 Ok(sink) => Some(sink),
                 Err(e) => {
                     log::error!("event=push_target_unusable sub_key={} error={e}", self.sub.sub_key);
@@ -192,7 +208,7 @@ impl DeliveryActor {
     }
 
     fn explicit(&self) -> bool {
-        self.sub.ack_mode == "explicit"
+        self.sub.ack_mode == signalbox_schema::AckMode::Explicit
     }
 
     /// Leases past their time go back into the queue, or to the dead letters once
@@ -267,76 +283,8 @@ impl DeliveryActor {
         self.backlog_unknown();
     }
 
-    /// Messages handed over or set aside: a read of the backlog must not bring them back.
-    fn in_flight_ids(&self) -> Vec<String> {
-        self.in_flight
-            .keys()
-            .cloned()
-            .chain(self.set_aside.iter().flat_map(|b| b.entries.iter().map(|(_, e)| e.msg.msg_id.clone())))
-            .chain(self.pushing_ids.iter().cloned())
-            .collect()
-    }
-
-    fn note_loaded(&mut self, msg_id: &str) {
-        const KEEP: usize = 10_000;
-        let (order, set) = &mut self.loaded_recently;
-        if set.insert(msg_id.to_owned()) {
-            order.push_back(msg_id.to_owned());
-            if order.len() > KEEP {
-                if let Some(old) = order.pop_front() {
-                    set.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// The window no longer knows what SQL holds: read it before delivering. A read under way
-    /// started before this and may have missed what changed (or skipped what was put back), so
-    /// it is read again after that one.
-    fn backlog_unknown(&mut self) {
-        self.refill_stale |= self.refilling;
-        self.window.backlog_unknown();
-    }
-
     fn gd_gone(&self, gone: usize) {
         self.stats.gd.fetch_sub(gone as i64, Ordering::Relaxed);
-    }
-
-    /// Reads the GD backlog into the window when it may hold what comes next.
-    fn refill(&mut self, want: usize) -> Option<ResponseActFuture<Self, Result<(), PubSubError>>> {
-        if !self.window.needs_refill(want) {
-            return None;
-        }
-        let store = self.store.clone();
-        let sub_key = self.sub.sub_key.clone();
-        let skip = self.in_flight_ids();
-        let limit = GD_WINDOW as i64;
-        let topic = self.topic_name.clone();
-        Some(Box::pin(
-            async move { blocking(move || store.queue_load(&sub_key, limit, &skip)).await }
-                .into_actor(self)
-                .map(move |rows, act, _| {
-                    let rows = rows?;
-                    let full = rows.len() >= GD_WINDOW;
-                    for q in &rows {
-                        act.note_loaded(&q.message.pub_msg_id);
-                    }
-                    let entries = rows
-                        .into_iter()
-                        .map(|q| QueueEntry {
-                            msg: Arc::new(Message::from_stored(q.message, &topic)),
-                            hold: None,
-                            delivery_count: q.delivery_count,
-                            recv_time: q.creation_time,
-                        })
-                        .collect();
-                    act.window.replace_gd(entries, full);
-                    if std::mem::take(&mut act.refill_stale) {
-                        act.window.backlog_unknown();
-                    }
-                    Ok(())
-                }),
-        ))
     }
 }
 
@@ -353,27 +301,14 @@ impl Handler<Enqueue> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
-        // In a cluster, other nodes commit GD messages to this queue too: GD order is what SQL
-        // says, so a local GD publication is only a reason to read SQL again.
-        let cluster = self.store.is_fenced();
-        if self.refilling && msg.entries.iter().any(|e| e.msg.has_gd) {
-            self.refill_stale = true;
-        }
         for entry in msg.entries {
-            if cluster && entry.msg.has_gd {
-                self.backlog_unknown();
-                continue;
+            if entry.msg.has_gd {
+                self.gd_announced(entry);
+            } else {
+                // An in-RAM message is always new, even when a publisher reused a msg_id that
+                // is out now.
+                self.window.insert(entry.msg.order_key(), entry);
             }
-            // A GD message already read from SQL (and perhaps out now) is not queued twice; an
-            // in-RAM one is always new, even when a publisher reused a msg_id that is out now.
-            let id = &entry.msg.msg_id;
-            let known = self.in_flight.contains_key(id)
-                || self.pushing_ids.contains(id)
-                || self.loaded_recently.1.contains(id);
-            if entry.msg.has_gd && known {
-                continue;
-            }
-            self.window.insert(entry.msg.order_key(), entry);
         }
         self.kick(ctx);
     }
@@ -627,7 +562,7 @@ impl Handler<QueueCommand> for DeliveryActor {
                     let set_aside = std::mem::take(&mut act.set_aside);
                     act.clears += 1;
                     // A read of the backlog under way may have seen the rows just purged.
-                    act.refill_stale |= act.refilling;
+                    act.during_read.stale |= act.refilling;
                     let n = act.window.iter().filter(|(_, e)| !e.msg.has_gd).count()
                         + act.in_flight.values().filter(|l| !l.entry.msg.has_gd).count()
                         + set_aside.iter().flat_map(|b| &b.entries).filter(|(_, e)| !e.msg.has_gd).count();
@@ -671,7 +606,7 @@ impl Handler<Resync> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _msg: Resync, ctx: &mut Context<Self>) {
-        self.backlog_unknown();
+        self.woken();
         self.kick(ctx);
     }
 }

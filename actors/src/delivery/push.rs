@@ -53,7 +53,7 @@ const MEMBERSHIP_RECHECK: Duration = Duration::from_millis(50);
 
 impl DeliveryActor {
     pub(super) fn pushes(&self) -> bool {
-        self.sub.delivery_method == "notify"
+        self.sub.delivery_method == signalbox_schema::DeliveryMethod::Notify
     }
 
     /// Pushes that may be unanswered at once: `max_in_flight` for WSX subscriptions, else one,
@@ -89,18 +89,8 @@ impl DeliveryActor {
             if self.blocked_until > now {
                 return;
             }
-            if let Some(refill) = self.refill(size) {
-                self.refilling = true;
-                ctx.spawn(refill.map(|result, act, ctx| {
-                    act.refilling = false;
-                    match result {
-                        Ok(()) => act.kick(ctx),
-                        Err(e) => {
-                            act.last_error = Some(e.to_string());
-                            ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
-                        }
-                    }
-                }));
+            if self.window.needs_refill(size) {
+                self.start_read(ctx);
                 return;
             }
             let taken = self.take(size, now, Vec::new());
@@ -108,10 +98,27 @@ impl DeliveryActor {
                 if !taken.expired_gd.is_empty() {
                     self.remove_in_sql(taken.expired_gd, ctx);
                 }
-                return;
+                break;
             }
             self.push(taken.handed, taken.expired_gd, ctx);
         }
+        // Commits no read has seen yet: read once the pushes that could start have started
+        // (starting the read first would let a read per publication starve the pushes).
+        if self.window.unread() && !self.refilling {
+            self.start_read(ctx);
+        }
+    }
+
+    /// Reads the backlog; no push starts until it has answered.
+    fn start_read(&mut self, ctx: &mut Context<Self>) {
+        let read = self.read_backlog(true);
+        ctx.spawn(read.map(|result, act, ctx| match result {
+            Ok(()) => act.kick(ctx),
+            Err(e) => {
+                act.last_error = Some(e.to_string());
+                ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
+            }
+        }));
     }
 
     /// Whether a push may start now: not once told to stop, and in a cluster only while the
@@ -137,7 +144,7 @@ impl DeliveryActor {
     /// Puts a message of a failed batch back in its place. A read of the backlog under way
     /// skipped it (it was being pushed) and replaces the window's GD part: read again after it.
     fn requeue(&mut self, key: OrderKey, entry: QueueEntry) {
-        self.refill_stale |= self.refilling && entry.msg.has_gd;
+        self.during_read.stale |= self.refilling && entry.msg.has_gd;
         self.window.insert(key, entry);
     }
 
@@ -183,7 +190,7 @@ impl DeliveryActor {
                 .map(|(_, e)| (e.msg.clone(), e.delivery_count + 1, e.recv_time))
                 .collect(),
             unwrap_single: self.sub.delivery_batch_size == 1 && !self.sub.wrap_one_msg_in_list,
-            ack_timeout: (self.sub.ack_mode == "explicit").then(|| ack_wait(self.sub.ack_timeout)),
+            ack_timeout: self.explicit().then(|| ack_wait(self.sub.ack_timeout)),
         };
         let delivery = sink.deliver(batch);
         let era = PushEra { clears: self.clears, attaches: self.attaches };

@@ -16,6 +16,10 @@ pub enum Backlog {
     /// SQL may hold GD messages ordered after this key that are not in the window; entries up
     /// to it are complete and may be delivered.
     Upto(OrderKey),
+    /// GD messages were committed that no read has seen, ordered after this key (or anywhere
+    /// after it, for commits made elsewhere): what the window holds up to it was known before
+    /// and may still be delivered; nothing after it until the next read, which is due.
+    Unread(OrderKey),
 }
 
 pub struct Window {
@@ -42,12 +46,35 @@ impl Window {
         self.backlog = Backlog::Unknown;
     }
 
+    /// GD messages were committed that no read has seen: from `from` on (their first order key),
+    /// or — when the keys are not known (commits made elsewhere) — after everything the window
+    /// holds now. Nothing from there on may be delivered (nor come in) before the next read; what
+    /// comes before it still may.
+    pub fn mark_unread(&mut self, from: Option<&OrderKey>) {
+        let before = match from {
+            Some(key) => self.entries.range(..key).next_back(),
+            None => self.entries.iter().next_back(),
+        }
+        .map(|(k, _)| k.clone());
+        self.backlog = match (std::mem::replace(&mut self.backlog, Backlog::Unknown), before) {
+            (Backlog::Unknown, _) | (_, None) => Backlog::Unknown,
+            (Backlog::InWindow, Some(b)) => Backlog::Unread(b),
+            (Backlog::Upto(bound) | Backlog::Unread(bound), Some(b)) => Backlog::Unread(bound.min(b)),
+        };
+    }
+
+    /// True when messages were committed that no read has seen (`Backlog::Unread`): a read is
+    /// due, though what the window holds may go out first.
+    pub fn unread(&self) -> bool {
+        matches!(self.backlog, Backlog::Unread(_))
+    }
+
     /// Adds a message in its place. A GD message past what the window covers is left to SQL.
     pub fn insert(&mut self, key: OrderKey, entry: QueueEntry) {
         if entry.msg.has_gd {
             match &self.backlog {
                 Backlog::Unknown => return,
-                Backlog::Upto(bound) if key > *bound => return,
+                Backlog::Upto(bound) | Backlog::Unread(bound) if key > *bound => return,
                 _ => {}
             }
         }
@@ -71,6 +98,7 @@ impl Window {
         self.backlog = match (std::mem::replace(&mut self.backlog, Backlog::Unknown), before) {
             (_, None) => Backlog::Unknown,
             (Backlog::Upto(bound), Some(b)) => Backlog::Upto(bound.min(b)),
+            (Backlog::Unread(bound), Some(b)) => Backlog::Unread(bound.min(b)),
             (Backlog::InWindow, Some(b)) => Backlog::Upto(b),
             (Backlog::Unknown, _) => Backlog::Unknown,
         };
@@ -80,7 +108,7 @@ impl Window {
         match &self.backlog {
             Backlog::Unknown => false,
             Backlog::InWindow => true,
-            Backlog::Upto(bound) => key <= bound,
+            Backlog::Upto(bound) | Backlog::Unread(bound) => key <= bound,
         }
     }
 
@@ -97,12 +125,15 @@ impl Window {
         Some((key, entry))
     }
 
-    /// True when SQL must be read before `want` messages can be handed over in order.
+    /// True when SQL must be read before `want` messages can be handed over in order. With
+    /// commits unread, only when nothing may be handed over: a read is due then anyway, and what
+    /// is known goes out first (waiting for `want` would wait for publications).
     pub fn needs_refill(&self, want: usize) -> bool {
         match &self.backlog {
             Backlog::Unknown => true,
             Backlog::InWindow => false,
             Backlog::Upto(bound) => self.entries.range(..=bound.clone()).take(want).count() < want,
+            Backlog::Unread(bound) => self.entries.range(..=bound.clone()).next().is_none(),
         }
     }
 

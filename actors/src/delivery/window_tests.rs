@@ -221,6 +221,71 @@ fn needs_refill_counts_only_what_may_be_delivered() {
 }
 
 #[test]
+fn a_commit_not_yet_read_holds_back_everything_from_its_key_until_the_next_read() {
+    let mut w = in_window(10);
+    let (a, b, c) = (gd("a", 5, 10), gd("b", 5, 20), gd("c", 5, 40));
+    for m in [&a, &b, &c] {
+        insert(&mut w, m);
+    }
+    insert(&mut w, &ram("r", 5, 50));
+    // Committed at 30 (between b and c), announced, not read yet.
+    let unread = gd("unread", 5, 30);
+    w.mark_unread(Some(&unread.order_key()));
+    assert_eq!(w.backlog, Backlog::Unread(b.order_key()));
+    assert!(w.unread());
+    assert!(!w.needs_refill(50), "a and b may go out first, whatever the batch size");
+    // Nothing after the bound comes in meanwhile, GD or not deliverable.
+    insert(&mut w, &gd("later", 5, 35));
+    assert_eq!(held(&w), ["a", "b", "c", "r"]);
+    assert_eq!(drain(&mut w), ["a", "b"]);
+    assert!(w.needs_refill(1), "nothing more may go out before a read");
+    // The read sees it: everything is in order again.
+    w.replace_gd(vec![entry(&unread), entry(&c)], false);
+    assert!(!w.unread());
+    assert_eq!(drain(&mut w), ["unread", "c", "r"]);
+}
+
+#[test]
+fn a_commit_not_yet_read_that_comes_first_holds_back_the_whole_window() {
+    let mut w = in_window(10);
+    insert(&mut w, &gd("a", 5, 10));
+    w.mark_unread(Some(&gd("urgent", 9, 20).order_key()));
+    assert_eq!(w.backlog, Backlog::Unknown, "nothing precedes it: read before anything goes out");
+    assert!(w.needs_refill(1));
+    assert!(w.pop_deliverable().is_none());
+}
+
+#[test]
+fn commits_made_elsewhere_leave_what_the_window_holds_deliverable_and_hold_back_the_rest() {
+    let mut w = Window::new(10);
+    let (a, b) = (gd("a", 5, 10), gd("b", 5, 20));
+    w.replace_gd(vec![entry(&a), entry(&b)], true);
+    insert(&mut w, &ram("r", 5, 15));
+    w.mark_unread(None);
+    assert_eq!(w.backlog, Backlog::Unread(b.order_key()), "Upto(b) narrowed to the last held, b");
+    // What arrives after the wake and sorts after all that was held waits for the read.
+    insert(&mut w, &ram("late", 5, 30));
+    insert(&mut w, &gd("g", 5, 25));
+    assert_eq!(held(&w), ["a", "r", "b", "late"]);
+    assert_eq!(drain(&mut w), ["a", "r", "b"]);
+    // A wake with nothing held: nothing is known to be deliverable.
+    let mut empty = in_window(10);
+    empty.mark_unread(None);
+    assert_eq!(empty.backlog, Backlog::Unknown);
+    // Unread stays unread, narrowing only, until a read; eviction narrows it like a bound.
+    let mut w = in_window(2);
+    let (x, y) = (gd("x", 5, 1), gd("y", 5, 2));
+    insert(&mut w, &x);
+    insert(&mut w, &y);
+    w.mark_unread(None);
+    w.mark_unread(None);
+    assert_eq!(w.backlog, Backlog::Unread(y.order_key()));
+    insert(&mut w, &gd("first", 9, 3));
+    assert_eq!(held(&w), ["first", "x"]);
+    assert_eq!(w.backlog, Backlog::Unread(x.order_key()));
+}
+
+#[test]
 fn replace_gd_swaps_the_gd_part_and_keeps_the_in_ram_messages() {
     let mut w = in_window(10);
     insert(&mut w, &gd("old", 5, 1));
@@ -321,6 +386,11 @@ enum Op {
     TakeRam,
     /// Something changed in SQL behind the window's back.
     Unknown,
+    /// A GD message committed on a fenced store and announced by this node: the window is told
+    /// where it sorts, not given it (a read must see the commits made before it elsewhere).
+    CommitUnread { priority: i32 },
+    /// A GD message committed elsewhere: the window is only told that something was.
+    Wake { priority: i32 },
     /// An admin clears the queue.
     Clear,
 }
@@ -336,8 +406,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Expire),
         1 => any::<usize>().prop_map(Op::Ack),
         1 => any::<usize>().prop_map(Op::Remove),
-        1 => (any::<usize>(), priority).prop_map(|(i, p)| Op::Edit(i, p)),
+        1 => (any::<usize>(), priority.clone()).prop_map(|(i, p)| Op::Edit(i, p)),
         1 => Just(Op::Unknown),
+        2 => priority.clone().prop_map(|priority| Op::CommitUnread { priority }),
+        2 => priority.prop_map(|priority| Op::Wake { priority }),
         1 => prop_oneof![Just(Op::TakeRam), Just(Op::Clear)],
     ]
 }
@@ -348,12 +420,16 @@ fn op() -> impl Strategy<Value = Op> {
 struct Model {
     queued: BTreeMap<String, Arc<Message>>,
     in_flight: BTreeMap<String, Arc<Message>>,
+    /// Queued GD messages committed elsewhere that no read has seen yet: the window cannot know
+    /// them, and the messages it knew before may go out ahead of them (order among what is known).
+    unseen: std::collections::BTreeSet<String>,
     published: i64,
 }
 
 impl Model {
+    /// The head of the queue among the messages the window can know of.
     fn head(&self) -> Option<OrderKey> {
-        self.queued.values().map(|m| m.order_key()).min()
+        self.queued.values().filter(|m| !self.unseen.contains(&m.msg_id)).map(|m| m.order_key()).min()
     }
 
     /// What `Store::queue_load` answers: queued GD messages in order, in-flight ones skipped.
@@ -406,11 +482,11 @@ fn check(w: &Window, model: &Model) -> Check {
     }
     // The window is complete as far as it says: no GD message in SQL that it claims to cover
     // is missing from it.
-    for m in model.sql() {
+    for m in model.sql().iter().filter(|m| !model.unseen.contains(&m.msg_id)) {
         let covered = match &w.backlog {
             Backlog::Unknown => false,
             Backlog::InWindow => true,
-            Backlog::Upto(bound) => m.order_key() <= *bound,
+            Backlog::Upto(bound) | Backlog::Unread(bound) => m.order_key() <= *bound,
         };
         ensure!(
             !covered || ids.contains(m.msg_id.as_str()),
@@ -420,15 +496,22 @@ fn check(w: &Window, model: &Model) -> Check {
         );
     }
     // `needs_refill(want) == false` is a promise that `want` messages can be handed over now,
-    // each the head of the queue.
+    // each the head of the queue — with commits unread, that one can (what is known goes out
+    // while the read is due).
     for want in 1..=3 {
         if w.needs_refill(want) {
             continue;
         }
+        let promised = if w.unread() { 1 } else { want };
         let mut probe = copy(w);
-        let mut queued: Vec<OrderKey> = model.queued.values().map(|m| m.order_key()).collect();
+        let mut queued: Vec<OrderKey> = model
+            .queued
+            .values()
+            .filter(|m| !model.unseen.contains(&m.msg_id))
+            .map(|m| m.order_key())
+            .collect();
         queued.sort();
-        for (i, expected) in queued.iter().take(want).enumerate() {
+        for (i, expected) in queued.iter().take(promised).enumerate() {
             let popped = probe.pop_deliverable().map(|(k, _)| k);
             ensure!(
                 popped.as_ref() == Some(expected),
@@ -471,7 +554,7 @@ fn apply(w: &mut Window, model: &mut Model, op: &Op) -> Check {
                     Backlog::Unknown => {
                         return Err(TestCaseError::fail("delivered with the backlog unknown"))
                     }
-                    Backlog::Upto(bound) => {
+                    Backlog::Upto(bound) | Backlog::Unread(bound) => {
                         ensure!(key <= *bound, "delivered {} past the bound", e.msg.msg_id)
                     }
                     Backlog::InWindow => {}
@@ -487,6 +570,7 @@ fn apply(w: &mut Window, model: &mut Model, op: &Op) -> Check {
             // As the delivery actor decides: a full read means SQL may hold more.
             let full = rows.len() >= w.gd_limit;
             w.replace_gd(rows, full);
+            model.unseen.clear();
             ensure!(
                 model.queued.is_empty() || !w.needs_refill(1),
                 "a fresh read still cannot deliver the head"
@@ -506,6 +590,7 @@ fn apply(w: &mut Window, model: &mut Model, op: &Op) -> Check {
         Op::Remove(i) => {
             if let Some(msg) = model.nth_queued(*i) {
                 model.queued.remove(&msg.msg_id);
+                model.unseen.remove(&msg.msg_id);
                 let found = w.remove(&msg.msg_id).is_some();
                 ensure!(found || msg.has_gd, "in-RAM {} was not in the window", msg.msg_id);
             }
@@ -532,10 +617,25 @@ fn apply(w: &mut Window, model: &mut Model, op: &Op) -> Check {
             model.queued.retain(|_, m| m.has_gd);
         }
         Op::Unknown => w.backlog_unknown(),
+        Op::CommitUnread { priority } | Op::Wake { priority } => {
+            model.published += 1;
+            let pub_time = model.published * 10;
+            let id = format!("m{:03}", model.published);
+            let msg = gd(&id, *priority, pub_time);
+            model.queued.insert(id.clone(), msg.clone());
+            match op {
+                Op::Wake { .. } => {
+                    model.unseen.insert(id);
+                    w.mark_unread(None);
+                }
+                _ => w.mark_unread(Some(&msg.order_key())),
+            }
+        }
         Op::Clear => {
             w.clear();
             model.queued.clear();
             model.in_flight.clear();
+            model.unseen.clear();
         }
     }
     Ok(())
@@ -559,12 +659,14 @@ fn window_hands_over_the_head_of_the_queue_and_never_past_what_it_knows() {
                 .map_err(|e| TestCaseError::fail(format!("step {i} {op:?}: {e}")))?;
             check(&w, &model).map_err(|e| TestCaseError::fail(format!("after step {i} {op:?}: {e}")))?;
         }
-        // Whatever is left is delivered, in order, with at most one read of SQL per pop.
+        // Whatever is left is delivered, in order, with at most one read of SQL per pop (and one
+        // as soon as commits are unread, as a pull does).
         let mut last: Option<OrderKey> = None;
-        while let Some(head) = model.head() {
-            if w.needs_refill(1) {
+        loop {
+            if w.needs_refill(1) || w.unread() {
                 apply(&mut w, &mut model, &Op::Refill)?;
             }
+            let Some(head) = model.head() else { break };
             let (key, e) = w.pop_deliverable().ok_or_else(|| TestCaseError::fail("stuck after a refill"))?;
             ensure!(key == head, "drained {} out of order", e.msg.msg_id);
             ensure!(last.as_ref().is_none_or(|l| *l < key), "drain not strictly increasing");

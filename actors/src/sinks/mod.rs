@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
+use signalbox_schema::modes::EndpointType;
 
 use crate::message::Message;
 use crate::secrets::{MasterKey, SealedAt};
@@ -112,18 +113,19 @@ pub struct SinkDeps {
 pub fn build(push_config: &str, sub_key: &str, deps: &SinkDeps) -> Result<Box<dyn Sink>, String> {
     let config: Value = serde_json::from_str(push_config).map_err(|e| format!("bad push config: {e}"))?;
     let at = SealedAt::subscription_push(sub_key);
-    match config.get("type").and_then(Value::as_str) {
-        Some("rest") => Ok(Box::new(http::HttpSink::rest(&config, &at, deps)?)),
-        Some("soap") => Ok(Box::new(http::HttpSink::soap(&config, &at, deps)?)),
-        Some("amqp") => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key, &at)?)),
-        Some("files") => Ok(Box::new(files::FilesSink::new(&config)?)),
-        Some("wsx") => Ok(Box::new(WsxSink::default())),
-        Some("srv") => {
+    let kind = config.get("type").and_then(Value::as_str);
+    match kind.and_then(|t| t.parse::<EndpointType>().ok()) {
+        Some(EndpointType::Rest) => Ok(Box::new(http::HttpSink::rest(&config, &at, deps)?)),
+        Some(EndpointType::Soap) => Ok(Box::new(http::HttpSink::soap(&config, &at, deps)?)),
+        Some(EndpointType::Amqp) => Ok(Box::new(amqp::AmqpSink::new(&config, &deps.master_key, &at)?)),
+        Some(EndpointType::Files) => Ok(Box::new(files::FilesSink::new(&config)?)),
+        Some(EndpointType::Wsx) => Ok(Box::new(WsxSink::default())),
+        Some(EndpointType::Srv) => {
             let service = config["service"].as_str().ok_or("push.service missing")?.to_owned();
             let services = deps.services.clone().ok_or("no services on this node")?;
             Ok(Box::new(ServiceSink { service, services }))
         }
-        other => Err(format!("no sink for push type {other:?}")),
+        None => Err(format!("no sink for push type {kind:?}")),
     }
 }
 

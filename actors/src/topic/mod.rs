@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use signalbox_schema::models::{GdOutcome, GdPublication, Topic};
+use signalbox_schema::modes::{NoSubsPolicy, OverflowPolicy};
 
 pub use messages::*;
 pub use overflow::OverflowLog;
@@ -333,7 +334,7 @@ impl Handler<Publish> for TopicActor {
         }
         let ram_depth = self.stats.ram.load(Ordering::Relaxed);
         let ram_over = !ram.is_empty() && ram_depth + ram.len() as i64 > topic.max_depth_non_gd;
-        if ram_over && topic.on_overflow_non_gd == "reject" {
+        if ram_over && topic.on_overflow_non_gd == OverflowPolicy::Reject {
             self.metrics.publications_rejected.with_label_values(&["ram_depth"]).inc();
             return Box::pin(fut::ready(Err(PubSubError::RamDepthExceeded {
                 topic: topic.name.clone(),
@@ -400,7 +401,7 @@ impl Handler<Publish> for TopicActor {
             .map(|(_, m, client_id)| GdPublication {
                 message: m.to_stored(),
                 dedup_window: window,
-                drop_if_no_subs: topic.on_no_subs_pub == "drop",
+                drop_if_no_subs: topic.on_no_subs_pub == NoSubsPolicy::Drop,
                 client_msg_id: *client_id,
                 only_sub_keys: None,
             })

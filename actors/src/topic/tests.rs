@@ -1,23 +1,23 @@
 //! Admission of publications by the `TopicActor`, tested through the actor (the checks live in
-//! its `Publish` handler): a real `GdWriter` on a fresh SQLite file, and as subscriber a
-//! delivery actor's mailbox that is never read — so every in-RAM message fanned out to it stays
-//! held (and counted in the topic's in-RAM depth) until the test drops that mailbox.
+//! its `Publish` handler): a real `GdWriter` on a fresh SQLite file ([`TestStore`]), and as
+//! subscriber a delivery actor's mailbox that is never read — so every in-RAM message fanned out
+//! to it stays held (and counted in the topic's in-RAM depth) until the test drops that mailbox.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use signalbox_schema::models::{Topic, TopicFields};
-use signalbox_schema::{Page, Store};
+use signalbox_schema::testing::TestStore;
+use signalbox_schema::Page;
 
 use super::*;
 use crate::delivery::DeliveryActor;
 
 struct Fixture {
-    store: Store,
+    db: TestStore,
     metrics: Metrics,
     writer: Addr<GdWriter>,
-    dir: tempfile::TempDir,
 }
 
 /// One topic actor under test, with what the test reads back.
@@ -29,16 +29,10 @@ struct Running {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = match std::path::Path::new("/dev/shm").is_dir() {
-            true => tempfile::tempdir_in("/dev/shm"),
-            false => tempfile::tempdir(),
-        }
-        .expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("topic.db").display());
-        let store = Store::open(&url, 4).expect("store opens");
+        let db = TestStore::sqlite();
         let metrics = Metrics::new();
-        let writer = GdWriter::new(store.clone(), metrics.clone()).start();
-        Fixture { store, metrics, writer, dir }
+        let writer = GdWriter::new(db.store.clone(), metrics.clone()).start();
+        Fixture { db, metrics, writer }
     }
 
     /// A topic with generous limits except where `fields` says otherwise, and its actor,
@@ -50,13 +44,13 @@ impl Fixture {
             limit_message_expiry: Some(3_600),
             ..signalbox_schema::testing::topic(name)
         };
-        let topic = self.store.topic_create(merge(defaults, fields)).expect("topic");
+        let topic = self.db.topic_create(merge(defaults, fields)).expect("topic");
         let stats = Arc::new(TopicStats::default());
         let addr = TopicActor::new(
             Arc::new(topic.clone()),
             stats.clone(),
             self.writer.clone(),
-            OverflowLog::new(self.dir.path()),
+            OverflowLog::new(self.db.dir()),
             self.metrics.clone(),
             None,
         )
@@ -66,11 +60,11 @@ impl Fixture {
     }
 
     fn retained(&self, topic: &Topic) -> Vec<signalbox_schema::models::StoredMessage> {
-        self.store.retained(topic.id, Page::default()).expect("retained")
+        self.db.retained(topic.id, Page::default()).expect("retained")
     }
 
     fn gd_depth(&self, topic: &Topic) -> i64 {
-        self.store.gd_depth(topic.id).expect("gd_depth")
+        self.db.gd_depth(topic.id).expect("gd_depth")
     }
 
     fn rejected(&self, reason: &str) -> u64 {
@@ -158,11 +152,11 @@ fn ids(published: &[Published]) -> Vec<&str> {
     published.iter().map(|p| p.msg_id.as_str()).collect()
 }
 
-fn limits(max_depth_gd: i64, max_depth_non_gd: i64, on_overflow_non_gd: &str) -> TopicFields {
+fn limits(max_depth_gd: i64, max_depth_non_gd: i64, on_overflow_non_gd: OverflowPolicy) -> TopicFields {
     TopicFields {
         max_depth_gd: Some(max_depth_gd),
         max_depth_non_gd: Some(max_depth_non_gd),
-        on_overflow_non_gd: Some(on_overflow_non_gd.into()),
+        on_overflow_non_gd: Some(on_overflow_non_gd),
         ..Default::default()
     }
 }
@@ -198,7 +192,7 @@ async fn a_publication_to_an_inactive_topic_is_refused_and_stores_nothing() {
 #[actix_rt::test]
 async fn a_gd_publication_past_max_depth_gd_is_refused_whole() {
     let fx = Fixture::new();
-    let t = fx.topic("/gd", limits(3, 1_000, "reject")).await;
+    let t = fx.topic("/gd", limits(3, 1_000, OverflowPolicy::Reject)).await;
     assert_eq!(t.publish(vec![gd(), gd()]).await.map(|p| p.len()), Ok(2));
     let refused = Err(PubSubError::GdDepthExceeded { topic: "/gd".into(), limit: 3 });
     // Two more would make 4: neither is stored, though one would have fitted.
@@ -213,7 +207,7 @@ async fn a_gd_publication_past_max_depth_gd_is_refused_whole() {
 #[actix_rt::test]
 async fn concurrent_gd_publications_never_pass_max_depth_gd() {
     let fx = Fixture::new();
-    let t = fx.topic("/gd-burst", limits(5, 1_000, "reject")).await;
+    let t = fx.topic("/gd-burst", limits(5, 1_000, OverflowPolicy::Reject)).await;
     // All forty reach the actor before the first commit answers: the check must count what
     // is admitted and still committing, not only what has committed.
     let sizes: Vec<usize> = (0..40).map(|i| i % 3 + 1).collect();
@@ -236,7 +230,7 @@ async fn concurrent_gd_publications_never_pass_max_depth_gd() {
 #[actix_rt::test]
 async fn concurrent_in_ram_publications_never_pass_max_depth_non_gd_and_the_depth_frees_as_queues_let_go() {
     let fx = Fixture::new();
-    let t = fx.topic("/ram-burst", limits(1_000, 5, "reject")).await;
+    let t = fx.topic("/ram-burst", limits(1_000, 5, OverflowPolicy::Reject)).await;
     let subscriber = t.attach_idle_subscriber("zpsk.idle").await;
     let sizes: Vec<usize> = (0..40).map(|i| i % 3 + 1).collect();
     let sent: Vec<_> = sizes.iter().map(|n| t.addr.send(publication(vec![ram(); *n]))).collect();
@@ -265,7 +259,7 @@ async fn concurrent_in_ram_publications_never_pass_max_depth_non_gd_and_the_dept
 async fn past_max_depth_non_gd_an_in_ram_publication_goes_whole_to_the_overflow_log_when_the_topic_says_log()
 {
     let fx = Fixture::new();
-    let t = fx.topic("/spill", limits(1_000, 2, "log")).await;
+    let t = fx.topic("/spill", limits(1_000, 2, OverflowPolicy::Log)).await;
     let _subscriber = t.attach_idle_subscriber("zpsk.idle").await;
     let queued = t.publish(vec![ram()]).await.expect("queued");
     assert!(!queued[0].overflow);
@@ -273,7 +267,7 @@ async fn past_max_depth_non_gd_an_in_ram_publication_goes_whole_to_the_overflow_
     let spilled = t.publish(vec![ram(), ram()]).await.expect("answered");
     assert!(spilled.iter().all(|p| p.overflow), "{spilled:?}");
     assert_eq!(t.ram_depth(), 1, "overflowed messages are not queued");
-    let log = std::fs::read_to_string(fx.dir.path().join("pubsub-overflow.log")).expect("overflow log");
+    let log = std::fs::read_to_string(fx.db.dir().join("pubsub-overflow.log")).expect("overflow log");
     let logged: Vec<String> = log
         .lines()
         .map(|l| {
@@ -288,7 +282,7 @@ async fn past_max_depth_non_gd_an_in_ram_publication_goes_whole_to_the_overflow_
 #[actix_rt::test]
 async fn a_mixed_publication_refused_for_its_in_ram_part_stores_nothing_of_its_gd_part() {
     let fx = Fixture::new();
-    let t = fx.topic("/mixed", limits(1_000, 1, "reject")).await;
+    let t = fx.topic("/mixed", limits(1_000, 1, OverflowPolicy::Reject)).await;
     let _subscriber = t.attach_idle_subscriber("zpsk.idle").await;
     let answer = t.publish(vec![gd(), ram(), ram()]).await;
     assert_eq!(answer, Err(PubSubError::RamDepthExceeded { topic: "/mixed".into(), limit: 1 }));
@@ -306,7 +300,7 @@ async fn a_topic_without_subscribers_keeps_every_message_as_gd_for_the_first_one
     assert_eq!(retained, ids(&published), "in-RAM ones too, in order");
     assert_eq!((t.gd_depth(), t.ram_depth()), (2, 0));
     // Kept as GD, they count against the GD limit.
-    let small = fx.topic("/keep-small", limits(1, 1_000, "reject")).await;
+    let small = fx.topic("/keep-small", limits(1, 1_000, OverflowPolicy::Reject)).await;
     assert_eq!(
         small.publish(vec![ram(), ram()]).await,
         Err(PubSubError::GdDepthExceeded { topic: "/keep-small".into(), limit: 1 })
@@ -316,7 +310,7 @@ async fn a_topic_without_subscribers_keeps_every_message_as_gd_for_the_first_one
 #[actix_rt::test]
 async fn a_topic_without_subscribers_that_drops_answers_but_stores_nothing() {
     let fx = Fixture::new();
-    let fields = TopicFields { on_no_subs_pub: Some("drop".into()), ..Default::default() };
+    let fields = TopicFields { on_no_subs_pub: Some(NoSubsPolicy::Drop), ..Default::default() };
     let t = fx.topic("/drop", fields).await;
     let published = t.publish(vec![ram(), gd()]).await.expect("answered");
     assert_eq!(published.len(), 2);
@@ -365,8 +359,9 @@ async fn a_gd_msg_id_repeated_within_one_publication_is_stored_once() {
     assert_eq!((fx.gd_depth(&t.topic), t.gd_depth()), (1, 1));
 }
 
-/// The in-RAM check looks only at ids remembered from earlier publications; ids of the same
-/// publication are remembered after the loop that checks them, so both copies are queued.
+/// An in-RAM id is checked against the earlier publications' ids and against the ones before it
+/// in the same publication: a repeat within one `data_list` is answered with the id, and queued
+/// once.
 #[actix_rt::test]
 async fn an_in_ram_msg_id_repeated_within_one_publication_is_queued_once() {
     let fx = Fixture::new();
@@ -390,7 +385,7 @@ async fn expiration_defaults_to_and_is_capped_by_the_topic_limit() {
     let stored: Vec<(i64, i64)> = published
         .iter()
         .map(|p| {
-            let m = fx.store.message(&p.msg_id).expect("stored");
+            let m = fx.db.message(&p.msg_id).expect("stored");
             (m.expiration, m.expiration_time - m.pub_time)
         })
         .collect();

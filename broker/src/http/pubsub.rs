@@ -9,6 +9,7 @@ use signalbox_actors::patterns::Access;
 use signalbox_actors::registry::{SubEntry, TopicEntry};
 use signalbox_actors::PubSubError;
 use signalbox_schema::models::Subscription;
+use signalbox_schema::DeliveryMethod;
 
 use crate::cluster::calls;
 use crate::node::auth::Caller;
@@ -127,7 +128,7 @@ async fn pull(
     let (topic, _) = permitted(&state, &caller, Access::Sub, &name)?;
     let found = subscription(&state, &caller, &topic).await?;
     let sub = found.sub();
-    if sub.delivery_method != "pull" {
+    if sub.delivery_method != DeliveryMethod::Pull {
         return Err(NodeError::bad_request(format!(
             "subscription `{}` delivers by push (`notify`): there is nothing to pull",
             sub.sub_key
@@ -218,8 +219,8 @@ async fn subscribe(
     fields.server_name = Some(Some(state.node_name.clone()));
     let fields = with_defaults(fields);
     let state2 = state.clone();
-    let endpoint_type = caller.endpoint.endpoint_type.clone();
-    let created = blocking(move || create_subscription(&state2, fields, &endpoint_type)).await;
+    let endpoint_type = caller.endpoint.endpoint_type;
+    let created = blocking(move || create_subscription(&state2, fields, endpoint_type.as_str())).await;
     let sub = match created {
         Ok(sub) => sub,
         // Subscribed a moment ago by a parallel request: answer that subscription.

@@ -199,8 +199,9 @@ pub struct MoveBody {
     pub node: Option<String>,
 }
 
-pub fn allowed(kind: &str) -> &'static [&'static str] {
-    let faults = std::env::var("SIGNALBOX_FAULT_INJECTION").is_ok_and(|v| v == "1");
+/// The commands an actor of `kind` takes; `crash` only where the node's configuration enables
+/// fault injection.
+pub fn allowed(kind: &str, faults: bool) -> &'static [&'static str] {
     match kind {
         "delivery" if faults => &["pause", "resume", "restart", "clear", "move", "crash"],
         "delivery" => &["pause", "resume", "restart", "clear", "move"],
@@ -231,8 +232,8 @@ pub async fn run_command(
     body: &[u8],
 ) -> Result<Value, NodeError> {
     let (kind, key) = parse(actor_id)?;
-    if !allowed(kind).contains(&command) {
-        let options = allowed(kind);
+    let options = allowed(kind, state.config.fault_injection);
+    if !options.contains(&command) {
         let names = if options.is_empty() { "none".to_owned() } else { options.join(", ") };
         return Err(NodeError::bad_request(format!(
             "`{command}` does not apply to a {kind} actor (allowed: {names})"
@@ -281,5 +282,20 @@ pub async fn run_command(
             Ok(json!({"cleared": n}))
         }
         _ => Err(NodeError::not_found(format!("no actor `{actor_id}`"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn crash_is_a_command_only_where_fault_injection_is_enabled() {
+        assert_eq!(allowed("delivery", false), ["pause", "resume", "restart", "clear", "move"]);
+        assert_eq!(allowed("delivery", true), ["pause", "resume", "restart", "clear", "move", "crash"]);
+        for kind in ["topic", "peer", "other"] {
+            assert_eq!(allowed(kind, true), allowed(kind, false), "{kind}");
+            assert!(!allowed(kind, true).contains(&"crash"), "{kind}");
+        }
     }
 }

@@ -17,7 +17,7 @@ use ring::digest;
 use signalbox_actors::patterns::{Access, Patterns};
 use signalbox_actors::secrets::verify_password;
 use signalbox_schema::models::Endpoint;
-use signalbox_schema::StoreError;
+use signalbox_schema::{AuthKind, StoreError};
 
 use super::error::NodeError;
 use super::Node;
@@ -65,8 +65,8 @@ impl Caller {
     /// Role first, then the `pub=` / `sub=` lines in order; the first match wins and is answered.
     pub fn allowed(&self, access: Access, topic: &str) -> Option<String> {
         let role_ok = match access {
-            Access::Pub => matches!(self.endpoint.role.as_str(), "pub-only" | "pub-sub"),
-            Access::Sub => matches!(self.endpoint.role.as_str(), "sub-only" | "pub-sub"),
+            Access::Pub => self.endpoint.role.may_publish(),
+            Access::Sub => self.endpoint.role.may_subscribe(),
         };
         if !role_ok {
             return None;
@@ -232,13 +232,16 @@ pub async fn authenticate(
                     Err(StoreError::NotFound) => None,
                     Err(e) => return Err(e),
                 };
-                let hash = found.as_ref().filter(|e| e.auth == "basic").and_then(|e| e.password_hash.clone());
+                let hash = found
+                    .as_ref()
+                    .filter(|e| e.auth == AuthKind::Basic)
+                    .and_then(|e| e.password_hash.clone());
                 // One PBKDF2 whether or not the username exists.
                 let verified = verify_password(password, hash.as_deref().unwrap_or(decoy_hash()));
                 found.filter(|_| verified && hash.is_some())
             }
             Credentials::ApiKey(key) => match store.endpoint_by_api_key_digest(&master.digest(key)) {
-                Ok(e) if e.auth == "api_key" => Some(e),
+                Ok(e) if e.auth == AuthKind::ApiKey => Some(e),
                 Ok(_) | Err(StoreError::NotFound) => None,
                 Err(e) => return Err(e),
             },

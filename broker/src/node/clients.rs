@@ -95,15 +95,16 @@ impl RestClients {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signalbox_schema::{AuthKind, EndpointType, Role};
 
     fn endpoint(id: i64) -> Endpoint {
         Endpoint {
             id,
             name: format!("e{id}"),
-            role: "pub-sub".into(),
-            endpoint_type: "rest".into(),
+            role: Role::PubSub,
+            endpoint_type: EndpointType::Rest,
             topic_patterns: String::new(),
-            auth: "basic".into(),
+            auth: AuthKind::Basic,
             username: None,
             password_hash: None,
             api_key_digest: None,

@@ -5,7 +5,7 @@
 
 use signalbox_actors::services::ServiceError;
 use signalbox_actors::PubSubError;
-use signalbox_schema::StoreError;
+use signalbox_schema::{StoreError, UnknownMode};
 
 /// What went wrong, in the caller's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,13 @@ impl From<StoreError> for NodeError {
                 NodeError::internal("storage error")
             }
         }
+    }
+}
+
+/// A word given for a mode that does not take it: 400 naming the field and its words.
+impl From<UnknownMode> for NodeError {
+    fn from(e: UnknownMode) -> Self {
+        NodeError::bad_request(e.to_string())
     }
 }
 

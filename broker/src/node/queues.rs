@@ -12,7 +12,7 @@ use signalbox_actors::message::{Message, OrderKey};
 use signalbox_actors::registry::SubEntry;
 use signalbox_actors::time::iso;
 use signalbox_actors::PubSubError;
-use signalbox_schema::Page;
+use signalbox_schema::{DeliveryMethod, Page};
 
 use super::error::{blocking, from_invoke, NodeError};
 use super::Node;
@@ -181,8 +181,9 @@ pub async fn explain_dead_letters(
     let max = sub.sub.delivery_max_retry;
     for row in &mut rows {
         let count = row["delivery_count"].as_i64().unwrap_or(0);
-        row["dead_letter_reason"] = json!(match sub.sub.delivery_method.as_str() {
-            "notify" if !sub.sub.is_wsx => format!("push failed {count} times (delivery_max_retry {max})"),
+        row["dead_letter_reason"] = json!(match sub.sub.delivery_method {
+            DeliveryMethod::Notify if !sub.sub.is_wsx =>
+                format!("push failed {count} times (delivery_max_retry {max})"),
             _ => format!("not acknowledged after {count} deliveries (delivery_max_retry {max})"),
         });
         if let Some(Some(at)) = row["msg_id"].as_str().and_then(|id| times.get(id)) {

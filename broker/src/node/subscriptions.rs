@@ -8,7 +8,7 @@ use signalbox_actors::secrets::{random_bytes, SealedAt};
 use signalbox_actors::targets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, Subscription, SubscriptionFields};
-use signalbox_schema::StoreError;
+use signalbox_schema::{AckMode, DeliveryMethod, StoreError};
 
 use super::error::{one_of, NodeError};
 use super::Node;
@@ -46,6 +46,9 @@ pub struct SubscriptionOptions {
     pub max_in_flight: Option<i64>,
     pub push: Option<Value>,
 }
+
+/// The words `active_status` takes (stored as given; nothing inside reads it).
+pub const ACTIVE_STATUSES: &[&str] = &["pub-sub", "pub-only", "sub-only", "disabled"];
 
 /// The most pushes a WSX subscription may have unanswered.
 pub const MAX_IN_FLIGHT: i64 = 1000;
@@ -90,49 +93,45 @@ impl SubscriptionOptions {
     ) -> Result<SubscriptionFields, NodeError> {
         self.check_bounds()?;
         if let Some(v) = &self.active_status {
-            one_of("active_status", v, &["pub-sub", "pub-only", "sub-only", "disabled"])?;
+            one_of("active_status", v, ACTIVE_STATUSES)?;
         }
-        let method = self
-            .delivery_method
-            .clone()
-            .or_else(|| current.map(|c| c.delivery_method.clone()))
-            .unwrap_or_else(|| "pull".into());
-        one_of("delivery_method", &method, &["pull", "notify"])?;
-        let ack_mode = self
-            .ack_mode
-            .clone()
-            .or_else(|| current.map(|c| c.ack_mode.clone()))
-            .unwrap_or_else(|| "auto".into());
-        one_of("ack_mode", &ack_mode, &["auto", "explicit"])?;
+        let method = match &self.delivery_method {
+            Some(word) => word.parse()?,
+            None => current.map_or(DeliveryMethod::Pull, |c| c.delivery_method),
+        };
+        let ack_mode = match &self.ack_mode {
+            Some(word) => word.parse()?,
+            None => current.map_or(AckMode::Auto, |c| c.ack_mode),
+        };
         // A WSX subscription (made by its client) pushes to a session that acknowledges.
         let wsx = current.is_some_and(|c| c.is_wsx);
-        if method == "notify" && ack_mode == "explicit" && !wsx {
+        if method == DeliveryMethod::Notify && ack_mode == AckMode::Explicit && !wsx {
             return Err(NodeError::bad_request(
                 "`ack_mode = explicit` is for pull and WSX subscriptions: a push target acknowledges by succeeding",
             ));
         }
         let sub_key = match current {
             Some(c) => c.sub_key.clone(),
-            None => new_sub_key(&endpoint.endpoint_type),
+            None => new_sub_key(endpoint.endpoint_type.as_str()),
         };
-        let push_config = match (&self.push, method.as_str()) {
-            (Some(_), "pull") => {
+        let push_config = match (&self.push, method) {
+            (Some(_), DeliveryMethod::Pull) => {
                 return Err(NodeError::bad_request("`push` applies to `delivery_method = notify` only"))
             }
-            (Some(p), _) => {
+            (Some(p), DeliveryMethod::Notify) => {
                 let at = SealedAt::subscription_push(&sub_key);
-                let sealed = targets::seal(&endpoint.endpoint_type, p, &state.master_key, &at)
+                let sealed = targets::seal(endpoint.endpoint_type, p, &state.master_key, &at)
                     .map_err(NodeError::bad_request)?;
                 if let Some(directory) = sealed.get("directory").and_then(Value::as_str) {
                     outside_data_dir(directory, &state.config.data_dir)?;
                 }
                 Some(Some(sealed.to_string()))
             }
-            (None, "notify") if current.and_then(|c| c.push_config.as_ref()).is_none() => {
+            (None, DeliveryMethod::Notify) if current.and_then(|c| c.push_config.as_ref()).is_none() => {
                 return Err(NodeError::bad_request("`delivery_method = notify` needs a `push` target"))
             }
-            (None, "pull") => Some(None),
-            (None, _) => None,
+            (None, DeliveryMethod::Pull) => Some(None),
+            (None, DeliveryMethod::Notify) => None,
         };
         Ok(SubscriptionFields {
             delivery_method: Some(method),

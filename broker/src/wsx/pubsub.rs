@@ -13,6 +13,7 @@ use signalbox_actors::patterns::Access;
 use signalbox_actors::services::ServiceError;
 use signalbox_actors::sinks::PushFrame;
 use signalbox_schema::models::{Endpoint, SubscriptionFields};
+use signalbox_schema::{AckMode, DeliveryMethod};
 
 use super::session::{WsxSession, MAX_SUBS_PER_SESSION};
 use crate::node::auth::Caller;
@@ -174,10 +175,12 @@ async fn subscribe(
             ))
         }
     };
-    let ack_mode = req.ack_mode.clone().unwrap_or_else(|| "auto".into());
-    if !["auto", "explicit"].contains(&ack_mode.as_str()) {
-        return Err(ServiceError::bad_request("`ack_mode` must be `auto` or `explicit`"));
-    }
+    let ack_mode = match req.ack_mode.as_deref() {
+        None => AckMode::Auto,
+        Some(word) => {
+            word.parse().map_err(|_| ServiceError::bad_request("`ack_mode` must be `auto` or `explicit`"))?
+        }
+    };
     SubscriptionOptions {
         ack_timeout: req.ack_timeout,
         delivery_batch_size: req.delivery_batch_size,
@@ -210,8 +213,8 @@ async fn subscribe(
             topic_id: Some(topic.topic.id),
             endpoint_id: Some(endpoint.id),
             sub_pattern_matched: Some(pattern),
-            delivery_method: Some("notify".into()),
-            ack_mode: Some(ack_mode.clone()),
+            delivery_method: Some(DeliveryMethod::Notify),
+            ack_mode: Some(ack_mode),
             ack_timeout: req.ack_timeout,
             delivery_batch_size: req.delivery_batch_size,
             wrap_one_msg_in_list: req.wrap_one_msg_in_list,

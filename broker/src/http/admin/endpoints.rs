@@ -8,17 +8,12 @@ use signalbox_actors::patterns::Patterns;
 use signalbox_actors::secrets;
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Endpoint, EndpointFields};
-use signalbox_schema::EndpointSearch;
+use signalbox_schema::{AuthKind, EndpointSearch, EndpointType, Role};
 
 use super::{list_answer, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
-use crate::node::error::one_of;
 use crate::node::error::{blocking, NodeError};
 use crate::node::Node;
-
-pub const ROLES: &[&str] = &["pub-only", "sub-only", "pub-sub"];
-pub const ENDPOINT_TYPES: &[&str] = &["rest", "soap", "wsx", "srv", "amqp", "files"];
-pub const AUTH_KINDS: &[&str] = &["basic", "api_key", "none"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/endpoints").route(web::get().to(list)).route(web::post().to(create)))
@@ -43,22 +38,24 @@ pub struct EndpointInput {
     pub wsx_channel: Option<String>,
 }
 
+/// The modes an [`EndpointInput`] names, parsed.
+struct EndpointModes {
+    role: Option<Role>,
+    endpoint_type: Option<EndpointType>,
+    auth: Option<AuthKind>,
+}
+
 impl EndpointInput {
-    fn validate(&self) -> Result<(), NodeError> {
+    /// Checks every given field; answers the modes it names.
+    fn validate(&self) -> Result<EndpointModes, NodeError> {
         if let Some(name) = &self.name {
             if name.trim().is_empty() || name.len() > 200 {
                 return Err(NodeError::bad_request("`name` must be 1–200 characters"));
             }
         }
-        if let Some(role) = &self.role {
-            one_of("role", role, ROLES)?;
-        }
-        if let Some(t) = &self.endpoint_type {
-            one_of("endpoint_type", t, ENDPOINT_TYPES)?;
-        }
-        if let Some(a) = &self.auth {
-            one_of("auth", a, AUTH_KINDS)?;
-        }
+        let role = self.role.as_deref().map(str::parse).transpose()?;
+        let endpoint_type = self.endpoint_type.as_deref().map(str::parse).transpose()?;
+        let auth = self.auth.as_deref().map(str::parse).transpose()?;
         if let Some(lines) = &self.topic_patterns {
             // Patterns are stored one a line: a line break (or any control character) inside
             // one would come back as two.
@@ -74,7 +71,7 @@ impl EndpointInput {
                 return Err(NodeError::bad_request("`username` must be 1–200 characters without `:`"));
             }
         }
-        Ok(())
+        Ok(EndpointModes { role, endpoint_type, auth })
     }
 }
 
@@ -100,10 +97,10 @@ struct NewCredentials {
     reveal: Option<(&'static str, String)>,
 }
 
-fn make_credentials(state: &Node, auth: &str) -> Result<NewCredentials, NodeError> {
+fn make_credentials(state: &Node, auth: AuthKind) -> Result<NewCredentials, NodeError> {
     let fail = |e: secrets::SecretError| NodeError::internal(e.to_string());
     Ok(match auth {
-        "basic" => {
+        AuthKind::Basic => {
             let password = secrets::new_password().map_err(fail)?;
             NewCredentials {
                 password_hash: Some(secrets::hash_password(&password).map_err(fail)?),
@@ -111,7 +108,7 @@ fn make_credentials(state: &Node, auth: &str) -> Result<NewCredentials, NodeErro
                 reveal: Some(("password", password)),
             }
         }
-        "api_key" => {
+        AuthKind::ApiKey => {
             let key = secrets::new_token("sbk_").map_err(fail)?;
             NewCredentials {
                 password_hash: None,
@@ -119,7 +116,7 @@ fn make_credentials(state: &Node, auth: &str) -> Result<NewCredentials, NodeErro
                 reveal: Some(("api_key", key)),
             }
         }
-        _ => NewCredentials { password_hash: None, api_key_digest: None, reveal: None },
+        AuthKind::None => NewCredentials { password_hash: None, api_key_digest: None, reveal: None },
     })
 }
 
@@ -149,12 +146,8 @@ async fn list(
     query: web::Query<EndpointListQuery>,
 ) -> Result<HttpResponse, NodeError> {
     let EndpointListQuery { q, role, endpoint_type, limit, offset } = query.into_inner();
-    if let Some(role) = &role {
-        one_of("role", role, ROLES)?;
-    }
-    if let Some(t) = &endpoint_type {
-        one_of("endpoint_type", t, ENDPOINT_TYPES)?;
-    }
+    let role = role.as_deref().map(str::parse).transpose()?;
+    let endpoint_type = endpoint_type.as_deref().map(str::parse).transpose()?;
     let query = ListQuery { q, limit, offset };
     let page = query.page()?;
     let search = EndpointSearch { q: query.q().map(str::to_owned), role, endpoint_type };
@@ -169,24 +162,22 @@ async fn create(
     body: web::Json<EndpointInput>,
 ) -> Result<HttpResponse, NodeError> {
     let input = body.into_inner();
-    input.validate()?;
+    let modes = input.validate()?;
     let name = input.name.clone().ok_or_else(|| NodeError::bad_request("`name` is required"))?;
-    let role = input
-        .role
-        .clone()
-        .ok_or_else(|| NodeError::bad_request(format!("`role` is required: one of {}", ROLES.join(", "))))?;
-    let auth = input.auth.clone().unwrap_or_else(|| "basic".into());
+    let role = modes.role.ok_or_else(|| {
+        NodeError::bad_request(format!("`role` is required: one of {}", Role::NAMES.join(", ")))
+    })?;
+    let auth = modes.auth.unwrap_or(AuthKind::Basic);
     let state2 = state.clone();
-    let auth2 = auth.clone();
-    let creds = web::block(move || make_credentials(&state2, &auth2)).await??;
-    let username = match auth.as_str() {
-        "basic" => Some(input.username.clone().unwrap_or_else(|| name.clone())),
-        _ => None,
+    let creds = web::block(move || make_credentials(&state2, auth)).await??;
+    let username = match auth {
+        AuthKind::Basic => Some(input.username.clone().unwrap_or_else(|| name.clone())),
+        AuthKind::ApiKey | AuthKind::None => None,
     };
     let fields = EndpointFields {
         name: Some(name.clone()),
         role: Some(role),
-        endpoint_type: Some(input.endpoint_type.unwrap_or_else(|| "rest".into())),
+        endpoint_type: Some(modes.endpoint_type.unwrap_or(EndpointType::Rest)),
         topic_patterns: Some(input.topic_patterns.unwrap_or_default().join("\n")),
         auth: Some(auth),
         username: Some(username),
@@ -222,20 +213,20 @@ async fn edit(
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let input = body.into_inner();
-    input.validate()?;
+    let modes = input.validate()?;
     if input.auth.is_some() {
         return Err(NodeError::bad_request(
             "`auth` cannot be changed in place: delete the endpoint and create it again",
         ));
     }
     let current = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
-    if input.username.is_some() && current.auth != "basic" {
+    if input.username.is_some() && current.auth != AuthKind::Basic {
         return Err(NodeError::bad_request("`username` applies to `basic` endpoints only"));
     }
     let fields = EndpointFields {
         name: input.name,
-        role: input.role,
-        endpoint_type: input.endpoint_type,
+        role: modes.role,
+        endpoint_type: modes.endpoint_type,
         topic_patterns: input.topic_patterns.map(|l| l.join("\n")),
         username: input.username.map(Some),
         wsx_channel: input.wsx_channel.map(Some),
@@ -281,12 +272,12 @@ async fn rotate(
 ) -> Result<HttpResponse, NodeError> {
     let id = parse_id(&id)?;
     let current = with_id(&state, id, "endpoint", |store, id| store.endpoint(id)).await?;
-    if current.auth == "none" {
+    if current.auth == AuthKind::None {
         return Err(NodeError::bad_request("endpoint has `auth = none`: it has no credentials"));
     }
     let state2 = state.clone();
-    let auth = current.auth.clone();
-    let creds = web::block(move || make_credentials(&state2, &auth)).await??;
+    let auth = current.auth;
+    let creds = web::block(move || make_credentials(&state2, auth)).await??;
     let fields = EndpointFields {
         password_hash: Some(creds.password_hash),
         api_key_digest: Some(creds.api_key_digest),

@@ -109,10 +109,14 @@ async fn create(
     fields.server_name = Some(Some(state.node_name.clone()));
     let fields = with_defaults(fields);
     let state2 = state.clone();
-    let endpoint_type = endpoint.endpoint_type.clone();
-    let sub = blocking(move || create_subscription(&state2, fields, &endpoint_type)).await.map_err(|e| {
-        e.when_conflict(|| format!("endpoint `{}` is already subscribed to `{}`", endpoint.name, topic.name))
-    })?;
+    let endpoint_type = endpoint.endpoint_type;
+    let sub = blocking(move || create_subscription(&state2, fields, endpoint_type.as_str())).await.map_err(
+        |e| {
+            e.when_conflict(|| {
+                format!("endpoint `{}` is already subscribed to `{}`", endpoint.name, topic.name)
+            })
+        },
+    )?;
     audit_admin(&caller, "subscription.create", &sub.sub_key);
     state.subscription_changed(&sub.sub_key).await?;
     Ok(HttpResponse::Created().json(with_owner(&state, subscription_json(&sub, &topic.name, &endpoint.name))))

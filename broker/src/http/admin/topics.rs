@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use signalbox_actors::time::{iso, now_micros};
 use signalbox_schema::models::{Topic, TopicFields};
-use signalbox_schema::TopicSearch;
+use signalbox_schema::{NoSubsPolicy, OverflowPolicy, TopicSearch};
 
 use super::{list_answer, parse_id, with_id, ListQuery};
 use crate::http::auth::{audit_admin, AdminCaller};
@@ -67,12 +67,8 @@ impl TopicInput {
                 return Err(NodeError::bad_request(format!("`{field}` must be {min}–{max}")));
             }
         }
-        if let Some(v) = &self.on_overflow_non_gd {
-            one_of("on_overflow_non_gd", v, &["log", "reject"])?;
-        }
-        if let Some(v) = &self.on_no_subs_pub {
-            one_of("on_no_subs_pub", v, &["accept", "drop"])?;
-        }
+        let on_overflow_non_gd = self.on_overflow_non_gd.as_deref().map(str::parse).transpose()?;
+        let on_no_subs_pub = self.on_no_subs_pub.as_deref().map(str::parse).transpose()?;
         Ok(TopicFields {
             name: self.name,
             is_active: self.is_active,
@@ -80,10 +76,10 @@ impl TopicInput {
             is_api_sub_allowed: self.is_api_sub_allowed,
             max_depth_gd: self.max_depth_gd,
             max_depth_non_gd: self.max_depth_non_gd,
-            on_overflow_non_gd: self.on_overflow_non_gd,
+            on_overflow_non_gd,
             limit_message_expiry: self.limit_message_expiry,
             limit_sub_inactivity: self.limit_sub_inactivity,
-            on_no_subs_pub: self.on_no_subs_pub,
+            on_no_subs_pub,
             dedup_window: self.dedup_window,
             created_at: None,
         })
@@ -97,10 +93,10 @@ fn with_defaults(mut f: TopicFields) -> TopicFields {
     f.is_api_sub_allowed.get_or_insert(true);
     f.max_depth_gd.get_or_insert(10_000);
     f.max_depth_non_gd.get_or_insert(1_000);
-    f.on_overflow_non_gd.get_or_insert_with(|| "log".into());
+    f.on_overflow_non_gd.get_or_insert(OverflowPolicy::Log);
     f.limit_message_expiry.get_or_insert(86_400);
     f.limit_sub_inactivity.get_or_insert(0);
-    f.on_no_subs_pub.get_or_insert_with(|| "accept".into());
+    f.on_no_subs_pub.get_or_insert(NoSubsPolicy::Accept);
     f.dedup_window.get_or_insert(120);
     f.created_at = Some(now_micros());
     f

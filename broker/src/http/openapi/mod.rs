@@ -10,6 +10,7 @@ mod schemas;
 
 use serde_json::{json, Map, Value};
 use signalbox_actors::history::{MAX_RANGE, SUB_COARSE_LEN};
+use signalbox_schema::{EndpointType, Role};
 
 /// A request body: none, one that must be sent, or one that may be left out.
 #[derive(Debug, Clone, Copy)]
@@ -317,8 +318,8 @@ fn parameters() -> Value {
         "endpoint": query("endpoint", json!({"type": "string"}), "Only subscriptions of this endpoint"),
         "active": query("active", json!({"type": "boolean"}), "Only active topics (`true`) or only inactive ones (`false`)"),
         "has_gd": query("has_gd", json!({"type": "boolean"}), "Only GD topics (`true`) or only in-RAM ones (`false`)"),
-        "role": query("role", json!({"type": "string", "enum": super::admin::endpoints::ROLES}), "Only endpoints of this role"),
-        "endpoint_type": query("endpoint_type", json!({"type": "string", "enum": super::admin::endpoints::ENDPOINT_TYPES}), "Only endpoints of this type"),
+        "role": query("role", json!({"type": "string", "enum": Role::NAMES}), "Only endpoints of this role"),
+        "endpoint_type": query("endpoint_type", json!({"type": "string", "enum": EndpointType::NAMES}), "Only endpoints of this type"),
         "kind": query("kind", json!({"type": "string", "enum": ["topic", "delivery", "peer", "session", "supervisor"]}), "Only actors of this kind"),
         "node": query("node", json!({"type": "string"}), "Only actors of this node"),
         "range": query("range", json!({"type": "integer", "minimum": 60, "maximum": MAX_RANGE}), "Seconds of history"),

@@ -8,9 +8,10 @@
 //! field is not a breaking change.
 
 use serde_json::{json, Map, Value};
+use signalbox_schema::{AckMode, AuthKind, DeliveryMethod, EndpointType, NoSubsPolicy, OverflowPolicy, Role};
 
 use crate::node::publish_input::MAX_SECONDS;
-use crate::node::subscriptions::{MAX_IN_FLIGHT, MAX_WAIT_SECS};
+use crate::node::subscriptions::{ACTIVE_STATUSES, MAX_IN_FLIGHT, MAX_WAIT_SECS};
 
 /// Largest depth a topic takes (`max_depth_gd`, `max_depth_non_gd`).
 const MAX_DEPTH: i64 = 1_000_000_000;
@@ -150,10 +151,10 @@ fn topic_fields() -> Vec<(&'static str, Value)> {
         ("is_api_sub_allowed", boolean()),
         ("max_depth_gd", int(1, Some(MAX_DEPTH))),
         ("max_depth_non_gd", int(1, Some(MAX_DEPTH))),
-        ("on_overflow_non_gd", one_of(&["log", "reject"])),
+        ("on_overflow_non_gd", one_of(OverflowPolicy::NAMES)),
         ("limit_message_expiry", int(1, Some(MAX_SECONDS))),
         ("limit_sub_inactivity", int(0, Some(MAX_SECONDS))),
-        ("on_no_subs_pub", one_of(&["accept", "drop"])),
+        ("on_no_subs_pub", one_of(NoSubsPolicy::NAMES)),
         ("dedup_window", int(0, Some(MAX_SECONDS))),
     ]
 }
@@ -193,14 +194,14 @@ fn topics(put: &mut impl FnMut(&str, Value)) {
 fn endpoint_fields() -> Vec<(&'static str, Value)> {
     vec![
         ("name", name()),
-        ("role", one_of(crate::http::admin::endpoints::ROLES)),
-        ("endpoint_type", one_of(crate::http::admin::endpoints::ENDPOINT_TYPES)),
+        ("role", one_of(Role::NAMES)),
+        ("endpoint_type", one_of(EndpointType::NAMES)),
         (
             "topic_patterns",
             json!({"type": "array", "items": {"type": "string", "pattern": "^(?:[^\\S\\n\\r]|\\x85)*(pub|sub)=[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*(?:[^\\S\\n\\r]|\\x85)*$"},
             "description": "`pub=GLOB` / `sub=GLOB` lines; the first match wins."}),
         ),
-        ("auth", one_of(crate::http::admin::endpoints::AUTH_KINDS)),
+        ("auth", one_of(AuthKind::NAMES)),
         ("username", json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^:]*$"})),
         ("wsx_channel", string()),
     ]
@@ -234,8 +235,8 @@ fn endpoints(put: &mut impl FnMut(&str, Value)) {
 
 fn subscription_options() -> Vec<(&'static str, Value)> {
     vec![
-        ("delivery_method", one_of(&["pull", "notify"])),
-        ("ack_mode", one_of(&["auto", "explicit"])),
+        ("delivery_method", one_of(DeliveryMethod::NAMES)),
+        ("ack_mode", one_of(AckMode::NAMES)),
         ("ack_timeout", number(0.001, MAX_WAIT_SECS)),
         ("delivery_batch_size", int(1, Some(10_000))),
         ("wrap_one_msg_in_list", boolean()),
@@ -243,7 +244,7 @@ fn subscription_options() -> Vec<(&'static str, Value)> {
         ("delivery_err_should_block", boolean()),
         ("wait_sock_err", number(0.0, MAX_WAIT_SECS)),
         ("wait_non_sock_err", number(0.0, MAX_WAIT_SECS)),
-        ("active_status", one_of(&["pub-sub", "pub-only", "sub-only", "disabled"])),
+        ("active_status", one_of(ACTIVE_STATUSES)),
         ("max_in_flight", int(1, Some(MAX_IN_FLIGHT))),
         (
             "push",
