@@ -259,7 +259,7 @@ mod tests {
     fn malformed_targets_are_refused() {
         let key = MasterKey::generate().unwrap();
         let at = at("s1");
-        let refused = |kind, push: Value| seal(kind, &push, &key, &at).err().expect("refused");
+        let refused = |kind, push: Value| seal(kind, &push, &key, &at).expect_err("refused");
         assert_eq!(
             refused(EndpointType::Rest, json!({"url": "ftp://x"})),
             "`push.url` must be an http:// or https:// URL, not `ftp://x`"

@@ -49,7 +49,8 @@ fn a_node_on_postgresql_with_sslmode_require_talks_to_it_only_over_tls() {
     assert_eq!(pulled[0]["msg_id"], json!(msg_id));
     assert_eq!(pulled[0]["data"], json!("over TLS"));
 
-    let of_node = format!("FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{name}'");
+    let of_node =
+        format!("FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{name}'");
     let encrypted = count(&mut admin, &format!("SELECT count(*) AS n {of_node} AND s.ssl"));
     let plain = count(&mut admin, &format!("SELECT count(*) AS n {of_node} AND NOT s.ssl"));
     assert!(encrypted > 0, "no connection of the node is open");
