@@ -104,9 +104,12 @@ impl Store {
                 pubsub_endp_msg_queue::creation_time,
             ))
             .load(&mut *conn)?;
+        // A set: the skip list is every message out now (up to a window of pushes of up to
+        // 10,000 messages each), checked against every row read.
+        let skip: std::collections::HashSet<&str> = skip.iter().map(String::as_str).collect();
         Ok(rows
             .into_iter()
-            .filter(|(m, _, _)| !skip.contains(&m.pub_msg_id))
+            .filter(|(m, _, _)| !skip.contains(m.pub_msg_id.as_str()))
             .take(limit as usize)
             .map(to_queued)
             .collect())

@@ -237,6 +237,11 @@ impl TopicActor {
             if addr.try_send(Enqueue { entries }).is_err() {
                 self.metrics.mailbox_overflows.with_label_values(&["delivery"]).inc();
                 log::warn!("event=delivery_mailbox_full sub_key={sub_key} topic={}", self.topic.name);
+                if messages.iter().any(|(msg, _)| msg.has_gd) {
+                    // Past the bound on purpose (one small message per full mailbox): the GD
+                    // messages it missed are in SQL, and only a read finds them.
+                    addr.do_send(crate::delivery::Resync);
+                }
             }
         }
     }
