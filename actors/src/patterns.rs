@@ -2,11 +2,38 @@
 //! `*` matches within one `/`-separated level, `**` across levels, `?` one character.
 
 use globset::{GlobBuilder, GlobMatcher};
+use signalbox_schema::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Pub,
     Sub,
+}
+
+/// What an endpoint may do: its role, then its `pub=` / `sub=` lines. The one check every path
+/// makes (REST, WSX, services and file channels publishing as an endpoint, admin actions on its
+/// behalf).
+#[derive(Debug, Clone)]
+pub struct Permissions {
+    role: Role,
+    patterns: Patterns,
+}
+
+impl Permissions {
+    /// An endpoint's stored role and pattern lines. The lines were validated when stored; one
+    /// that no longer parses allows nothing.
+    pub fn of(role: Role, stored_patterns: &str) -> Permissions {
+        Permissions { role, patterns: Patterns::from_stored(stored_patterns).unwrap_or_default() }
+    }
+
+    /// Role first, then the lines in order; the first match wins and is answered.
+    pub fn allowed(&self, access: Access, topic: &str) -> Option<&str> {
+        let role_allows = match access {
+            Access::Pub => self.role.may_publish(),
+            Access::Sub => self.role.may_subscribe(),
+        };
+        role_allows.then(|| self.patterns.matching(access, topic)).flatten()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +91,23 @@ impl Patterns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_check_the_role_before_the_lines_and_answer_the_line_that_matched() {
+        let lines = "sub=/a/**\npub=/a/*\npub=/b/**";
+        let both = Permissions::of(Role::PubSub, lines);
+        assert_eq!(both.allowed(Access::Pub, "/a/x"), Some("pub=/a/*"));
+        assert_eq!(both.allowed(Access::Sub, "/a/x/y"), Some("sub=/a/**"));
+        assert_eq!(both.allowed(Access::Pub, "/a/x/y"), None, "`*` stays within one level");
+        assert_eq!(both.allowed(Access::Sub, "/b/x"), None, "a pub= line does not let anyone subscribe");
+        let publisher = Permissions::of(Role::PubOnly, lines);
+        assert_eq!(publisher.allowed(Access::Pub, "/b/c"), Some("pub=/b/**"));
+        assert_eq!(publisher.allowed(Access::Sub, "/a/x"), None, "the role forbids what a line allows");
+        let subscriber = Permissions::of(Role::SubOnly, lines);
+        assert_eq!(subscriber.allowed(Access::Pub, "/a/x"), None);
+        assert_eq!(subscriber.allowed(Access::Sub, "/a/x"), Some("sub=/a/**"));
+        assert_eq!(Permissions::of(Role::PubSub, "nonsense").allowed(Access::Pub, "/a/x"), None);
+    }
 
     fn p(lines: &[&str]) -> Patterns {
         Patterns::parse(lines).unwrap()

@@ -3,7 +3,7 @@
 
 use signalbox_schema::Store;
 
-use crate::patterns::{Access, Patterns};
+use crate::patterns::{Access, Permissions};
 use crate::registry::Registry;
 use crate::topic::{NewMessage, Publish, Published};
 
@@ -20,11 +20,8 @@ pub async fn publish_as(
     let endpoint = crate::error::blocking(move || store.endpoint_by_name(&name))
         .await
         .map_err(|_| format!("endpoint `{endpoint_name}` does not exist"))?;
-    let may_publish = endpoint.role.may_publish();
-    let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
-    let pattern = patterns
-        .matching(Access::Pub, topic_name)
-        .filter(|_| may_publish)
+    let pattern = Permissions::of(endpoint.role, &endpoint.topic_patterns)
+        .allowed(Access::Pub, topic_name)
         .ok_or_else(|| format!("endpoint `{endpoint_name}` may not publish to `{topic_name}`"))?
         .to_owned();
     let topic = registry.topic(topic_name).ok_or_else(|| format!("topic `{topic_name}` does not exist"))?;

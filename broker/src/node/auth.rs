@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ring::digest;
-use signalbox_actors::patterns::{Access, Patterns};
+use signalbox_actors::patterns::{Access, Permissions};
 use signalbox_actors::secrets::verify_password;
 use signalbox_schema::models::Endpoint;
 use signalbox_schema::{AuthKind, StoreError};
@@ -34,18 +34,17 @@ const MAX_CACHED: usize = 100_000;
 #[derive(Clone)]
 pub struct Caller {
     pub endpoint: Arc<Endpoint>,
-    pub patterns: Arc<Patterns>,
+    pub permissions: Arc<Permissions>,
     /// The REST client this request came from (none for WSX and admin publications): what it
     /// publishes and pulls is counted there for the console.
     pub client: Option<Arc<super::clients::RestClient>>,
 }
 
 impl Caller {
-    /// An endpoint as a caller: its stored patterns parsed. They were validated when stored; a
-    /// line that no longer parses allows nothing.
+    /// An endpoint as a caller, with its permissions read once.
     pub fn of(endpoint: Arc<Endpoint>) -> Caller {
-        let patterns = Patterns::from_stored(&endpoint.topic_patterns).unwrap_or_default();
-        Caller { endpoint, patterns: Arc::new(patterns), client: None }
+        let permissions = Permissions::of(endpoint.role, &endpoint.topic_patterns);
+        Caller { endpoint, permissions: Arc::new(permissions), client: None }
     }
 
     /// `n` messages came in from this caller's REST client.
@@ -64,14 +63,7 @@ impl Caller {
 
     /// Role first, then the `pub=` / `sub=` lines in order; the first match wins and is answered.
     pub fn allowed(&self, access: Access, topic: &str) -> Option<String> {
-        let role_ok = match access {
-            Access::Pub => self.endpoint.role.may_publish(),
-            Access::Sub => self.endpoint.role.may_subscribe(),
-        };
-        if !role_ok {
-            return None;
-        }
-        self.patterns.matching(access, topic).map(str::to_owned)
+        self.permissions.allowed(access, topic).map(str::to_owned)
     }
 }
 
