@@ -77,7 +77,7 @@ fn nullable(mut schema: Value) -> Value {
 
 /// A message's `data`: any JSON but null, `""`, `[]` or `{}`.
 fn data() -> Value {
-    json!({"description": "Any JSON but null, \"\", [] or {}.", "not": {"enum": ["", [], {}]}})
+    json!({"description": "Any JSON but null, \"\", [] or {}.", "not": {"enum": [null, "", [], {}]}})
 }
 
 /// A request object: `required` fields as given, every other one nullable, nothing else.
