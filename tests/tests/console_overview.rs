@@ -24,16 +24,9 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// The sum of every series of `/metrics` named `name` whose labels contain `labels`.
-fn metric_sum(node: &Node, name: &str, labels: &str) -> f64 {
-    let (_, text, _) = node.http().raw("GET", "/metrics", None);
-    text.as_str()
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| l.contains(labels))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
+/// The sum of every series of `/metrics` named `name` with these labels.
+fn metric_sum(node: &Node, name: &str, labels: &[(&str, &str)]) -> f64 {
+    Metrics::of(node).metric_sum(name, labels)
 }
 
 /// 21 GD messages on `/o` for `app`'s pull subscription (explicit ack): 2 handed over, 1
@@ -105,15 +98,15 @@ fn overview_routes_answer_what_metrics_exports_with_their_exact_fields() {
             ])
         );
         // The figures are those of /metrics, summed where the console shows a total.
-        assert_eq!(o["totals"]["published"], metric_sum(&node, "signalbox_publications_total", "") as u64);
+        assert_eq!(o["totals"]["published"], metric_sum(&node, "signalbox_publications_total", &[]) as u64);
         assert_eq!(o["totals"]["published"], 21);
-        assert_eq!(o["totals"]["delivered"], metric_sum(&node, "signalbox_deliveries_total", "") as u64);
+        assert_eq!(o["totals"]["delivered"], metric_sum(&node, "signalbox_deliveries_total", &[]) as u64);
         assert_eq!(o["totals"]["delivered"], 2);
-        assert_eq!(o["totals"]["acked"], metric_sum(&node, "signalbox_acks_total", "") as u64);
+        assert_eq!(o["totals"]["acked"], metric_sum(&node, "signalbox_acks_total", &[]) as u64);
         assert_eq!(o["totals"]["acked"], 1);
-        assert_eq!(o["depth"]["gd"], metric_sum(&node, "signalbox_topic_depth", r#"kind="gd""#) as i64);
+        assert_eq!(o["depth"]["gd"], metric_sum(&node, "signalbox_topic_depth", &[("kind", "gd")]) as i64);
         assert_eq!(o["depth"]["gd"], 20);
-        assert_eq!(o["depth"]["ram"], metric_sum(&node, "signalbox_topic_depth", r#"kind="ram""#) as i64);
+        assert_eq!(o["depth"]["ram"], metric_sum(&node, "signalbox_topic_depth", &[("kind", "ram")]) as i64);
         assert_eq!(o["connections"]["wsx"], metric(&node, "signalbox_wsx_sessions").unwrap() as i64);
         assert_eq!(o["connections"], json!({"wsx": 1, "rest": 1}));
         assert_eq!((o["nodes"].clone(), o["topics"].clone()), (json!({"total": 1, "live": 1}), json!(1)));
@@ -332,7 +325,7 @@ fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_ho
     let mut client = WsxClient::connect(&node, "/wsx/live");
     client.login("live-client", &wsx_password);
     eventually("/metrics counts the depths", 15, || {
-        metric_sum(&node, "signalbox_topic_depth", r#"kind="gd""#) == 21.0
+        metric_sum(&node, "signalbox_topic_depth", &[("kind", "gd")]) == 21.0
     });
 
     // The landing page is the overview; its figures are those of /metrics; its charts fill.
@@ -343,7 +336,7 @@ fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_ho
     browser.wait_text(".tile[data-figure=wsx] .value", "1");
     browser.wait_text(".tile[data-figure=nodes] .value", "1 / 1");
     let gd = browser.text(&browser.wait(".tile[data-figure=depth-gd] .value"));
-    assert_eq!(gd, format!("{}", metric_sum(&node, "signalbox_topic_depth", r#"kind="gd""#) as i64));
+    assert_eq!(gd, format!("{}", metric_sum(&node, "signalbox_topic_depth", &[("kind", "gd")]) as i64));
     eventually("the rates chart has points", UI_TIMEOUT.as_secs(), || {
         browser.script(
             "return Number(document.querySelector('figure[data-chart=rates] polyline')?.dataset.points ?? 0)",
@@ -353,7 +346,7 @@ fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_ho
         .unwrap_or(0)
             >= 1
     });
-    let published = metric_sum(&node, "signalbox_publications_total", "") as u64;
+    let published = metric_sum(&node, "signalbox_publications_total", &[]) as u64;
     browser.wait_text("main .hint", &format!("{published} published"));
     shot("overview");
 
@@ -424,10 +417,13 @@ fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_ho
         browser.wait(&format!("tr[data-topic='{name}']"));
     }
     for name in ["/f1", "/f2"] {
-        let (_, t) = admin.get(&format!("/admin/v1/topics?name={name}"));
+        let (status, t) = admin.get(&format!("/admin/v1/topics?name={name}"));
+        assert_eq!(status, 200, "{t}");
+        let rows = t.as_array().unwrap_or_else(|| panic!("a list: {t}"));
+        assert_eq!(rows.len(), 1, "{t}");
         assert_eq!(
-            (t[0]["is_active"].clone(), t[0]["is_api_sub_allowed"].clone()),
-            (json!(true), json!(true)),
+            (&rows[0]["name"], &rows[0]["is_active"], &rows[0]["is_api_sub_allowed"]),
+            (&json!(name), &json!(true), &json!(true)),
             "{t}"
         );
     }
