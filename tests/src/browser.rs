@@ -131,6 +131,24 @@ impl Browser {
         self.command("POST", "/execute/sync", Some(json!({"script": script, "args": args})))
     }
 
+    /// Opens the console of the node at `node_url`, logs in from the keyboard (the key, then
+    /// Enter) and waits for the shell to name the key.
+    pub fn log_in(&self, node_url: &str, key: &str, key_name: &str) {
+        self.goto(&format!("{node_url}/admin/ui/"));
+        self.fill("form[name=login] input[name=key]", &format!("{key}\u{E007}"));
+        self.wait_text("header.top .who", key_name);
+    }
+
+    /// Whether the page is wider than the window (it would scroll sideways): `false`, or the
+    /// two widths.
+    pub fn scrolls_sideways(&self) -> Value {
+        self.script(
+            "const d = document.documentElement;
+             return d.scrollWidth > d.clientWidth ? `${d.scrollWidth} > ${d.clientWidth}` : false",
+            json!([]),
+        )
+    }
+
     fn find_all(&self, css: &str) -> Result<Vec<Element>, String> {
         let found =
             self.try_command("POST", "/elements", Some(json!({"using": "css selector", "value": css})))?;

@@ -12,16 +12,6 @@ fn page(node: &Node, hash: &str) -> String {
     format!("{}/admin/ui/#/{hash}", node.url)
 }
 
-/// WebDriver's Enter key.
-const ENTER: &str = "\u{E007}";
-
-/// Logs in from the keyboard (the key, then Enter) and waits for the shell to name the key.
-fn log_in(browser: &Browser, node: &Node, key: &str, key_name: &str) {
-    browser.goto(&format!("{}/admin/ui/", node.url));
-    browser.fill("form[name=login] input[name=key]", &format!("{key}{ENTER}"));
-    browser.wait_text("header.top .who", key_name);
-}
-
 fn log_out(browser: &Browser) {
     browser.click("header.top button");
     browser.wait("form[name=login]");
@@ -60,7 +50,7 @@ fn console_publishes_edits_in_place_and_pauses_delivery_as_the_api_and_subscribe
         assert_eq!(browser.script("return sessionStorage.length", json!([])), json!(0));
         shot("login-refused");
 
-        log_in(&browser, &node, &node.admin_key, "admin");
+        browser.log_in(&node.url, &node.admin_key, "admin");
         browser.wait_text("header.top .role", "admin");
 
         // A GD topic, created in the console.
@@ -185,7 +175,7 @@ fn console_publishes_edits_in_place_and_pauses_delivery_as_the_api_and_subscribe
         let (_, viewer) =
             node.admin().post("/admin/v1/admin-keys", &json!({"name": "viewer", "role": "read-only"}));
         log_out(&browser);
-        log_in(&browser, &node, viewer["key"].as_str().unwrap(), "viewer");
+        browser.log_in(&node.url, viewer["key"].as_str().unwrap(), "viewer");
         browser.goto(&page(&node, "topics"));
         browser.wait("tr[data-topic='/console/orders']");
         browser.wait_text(".readonly", "read-only");
@@ -266,7 +256,7 @@ fn console_pages_queues_handles_dead_letters_rotates_credentials_and_reaches_cli
         assert_eq!(published.0, 200, "{published:?}");
         kill_two();
 
-        log_in(&browser, &node, &node.admin_key, "admin");
+        browser.log_in(&node.url, &node.admin_key, "admin");
 
         // Dead letters requeued, then (dead again) purged.
         browser.goto(&page(&node, &format!("queue/{key}/dead")));
@@ -446,7 +436,7 @@ fn console_shows_a_three_node_cluster_and_controls_actors_on_other_nodes() {
     }
 
     let Some(browser) = Browser::start() else { return };
-    log_in(&browser, &nodes[0], &admin_key, "admin");
+    browser.log_in(&nodes[0].url, &admin_key, "admin");
 
     // Every node listed, each linked to its own console.
     browser.goto(&page(&nodes[0], "cluster"));

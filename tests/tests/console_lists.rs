@@ -20,13 +20,6 @@ fn topic(i: usize) -> String {
     format!("/load/{i:03}")
 }
 
-/// Logs in from the keyboard (the key, then Enter) and waits for the shell to name the key.
-fn log_in(browser: &Browser, node: &Node) {
-    browser.goto(&format!("{}/admin/ui/", node.url));
-    browser.fill("form[name=login] input[name=key]", &format!("{}\u{E007}", node.admin_key));
-    browser.wait_text("header.top .who", "admin");
-}
-
 /// Loads the console anew (a new document, as a reload does) at the page's current hash,
 /// after checking the list requests the old document made.
 fn reload(browser: &Browser, node: &Node) {
@@ -105,15 +98,6 @@ fn list_requests_were_pages(browser: &Browser) -> usize {
     seen.len()
 }
 
-/// Whether the page is wider than the window (it would scroll sideways).
-fn scrolls_sideways(browser: &Browser) -> Value {
-    browser.script(
-        "const d = document.documentElement;
-         return d.scrollWidth > d.clientWidth ? `${d.scrollWidth} > ${d.clientWidth}` : false",
-        json!([]),
-    )
-}
-
 #[test]
 fn console_lists_page_search_and_filter_through_the_server_and_keep_it_in_the_address() {
     let Some(browser) = Browser::start() else { return };
@@ -141,7 +125,7 @@ fn console_lists_page_search_and_filter_through_the_server_and_keep_it_in_the_ad
         let keys_b: Vec<String> = (0..READER_B_TOPICS).map(|i| subscribe("reader-b", i)).collect();
         let subscriptions = TOPICS + READER_B_TOPICS;
 
-        log_in(&browser, &node);
+        browser.log_in(&node.url, &node.admin_key, "admin");
         record_requests(&browser);
 
         // Topics: the first page of 50 and the count, then the next page.
@@ -317,7 +301,7 @@ fn console_lists_page_search_and_filter_through_the_server_and_keep_it_in_the_ad
         ] {
             show(&browser, screen);
             wait_range(&browser, list, &range);
-            let wide = scrolls_sideways(&browser);
+            let wide = browser.scrolls_sideways();
             let path = shot(&format!("narrow-{}", screen.split('?').next().unwrap()));
             assert_eq!(wide, json!(false), "{screen} scrolls sideways at 800 px; see {}", path.display());
         }
@@ -367,7 +351,7 @@ fn console_topics_filter_by_state_and_endpoints_by_role_and_type_through_the_ser
             assert_eq!(admin.post("/admin/v1/endpoints", &body).0, 201);
         }
 
-        log_in(&browser, &node);
+        browser.log_in(&node.url, &node.admin_key, "admin");
         record_requests(&browser);
 
         // Topics: active ones, paged; inactive ones; inactive GD ones; searched among them.

@@ -282,22 +282,6 @@ fn overview_routes_answer_what_metrics_exports_with_their_exact_fields() {
     }
 }
 
-/// Logs in from the keyboard and waits for the shell to name the key.
-fn log_in(browser: &Browser, node: &Node) {
-    browser.goto(&format!("{}/admin/ui/", node.url));
-    browser.fill("form[name=login] input[name=key]", &format!("{}\u{E007}", node.admin_key));
-    browser.wait_text("header.top .who", "admin");
-}
-
-/// Whether the page is wider than the window (it would scroll sideways).
-fn scrolls_sideways(browser: &Browser) -> Value {
-    browser.script(
-        "const d = document.documentElement;
-         return d.scrollWidth > d.clientWidth ? `${d.scrollWidth} > ${d.clientWidth}` : false",
-        json!([]),
-    )
-}
-
 #[test]
 fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_hold() {
     let Some(browser) = Browser::start() else { return };
@@ -329,7 +313,7 @@ fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_ho
     });
 
     // The landing page is the overview; its figures are those of /metrics; its charts fill.
-    log_in(&browser, &node);
+    browser.log_in(&node.url, &node.admin_key, "admin");
     browser.wait_text("main h2", "Overview");
     browser.wait_text(".tile[data-figure=depth-gd] .value", "21");
     browser.wait_text(".tile[data-figure=dead-letters] .value", "1");
@@ -466,7 +450,7 @@ fn console_overview_connections_and_queue_figures_match_the_api_and_the_fixes_ho
         browser.goto(&page(&node, &screen));
         browser.wait("main h2");
         browser.wait("main table, main .tiles");
-        let wide = scrolls_sideways(&browser);
+        let wide = browser.scrolls_sideways();
         if wide != json!(false) {
             let path = browser.screenshot(&format!("overview-too-wide-{}", screen.replace('/', "-")));
             panic!("{screen} scrolls sideways at 800 px ({wide}); see {}", path.display());
