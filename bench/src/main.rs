@@ -65,6 +65,10 @@ struct Args {
     /// Measure the node's resident memory with this many idle subscriptions, then exit.
     #[arg(long)]
     idle_subscriptions: Option<usize>,
+    /// Run the Signalbox node on PostgreSQL: a URL of the server (any database on it); the
+    /// bench makes a fresh database for the node and drops it afterwards. SQLite otherwise.
+    #[arg(long)]
+    postgres: Option<String>,
     /// The signalbox binary (default: next to this executable).
     #[arg(long)]
     signalbox: Option<PathBuf>,
@@ -87,7 +91,7 @@ fn main() -> Result<()> {
 async fn bench(args: Args) -> Result<()> {
     let binary = signalbox::binary(args.signalbox.as_deref())?;
     if let Some(n) = args.idle_subscriptions {
-        let report = tokio::task::block_in_place(|| idle::measure(&binary, n))?;
+        let report = tokio::task::block_in_place(|| idle::measure(&binary, args.postgres.as_deref(), n))?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return write_out(&args, "", &report);
     }
@@ -100,7 +104,8 @@ async fn bench(args: Args) -> Result<()> {
             .collect::<Result<_>>()?
     };
     let node = if systems.iter().any(|s| s.is_signalbox()) {
-        let mut node = tokio::task::block_in_place(|| signalbox::Node::start(&binary))?;
+        let mut node =
+            tokio::task::block_in_place(|| signalbox::Node::start(&binary, args.postgres.as_deref()))?;
         node.push_window = args.push_window;
         Some(node)
     } else {

@@ -34,18 +34,35 @@ pub(crate) fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
-/// Per-connection SQLite settings: WAL so readers never wait for the writer, `synchronous=FULL`
-/// so a committed GD message survives power loss, and a busy timeout for the rare checkpoint.
+/// How a connection's commits reach the disk (SQLite; PostgreSQL sets it per transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = FULL`: a commit is on disk (fsync) before it returns. Every write but
+    /// the removal of acknowledged messages.
+    Full,
+    /// `synchronous = NORMAL`: a commit survives the process being killed at once, and an
+    /// operating-system crash or power loss only with the next `Full` commit, which writes the
+    /// WAL up to itself. Used only where losing the last commits repeats a delivery and loses
+    /// nothing: removing acknowledged messages from their queues.
+    Relaxed,
+}
+
+/// Per-connection SQLite settings: WAL so readers never wait for the writer, `synchronous` by
+/// [`Durability`], and a busy timeout for the rare checkpoint.
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SqlitePragmas(Durability);
 
 impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
+        let synchronous = match self.0 {
+            Durability::Full => "FULL",
+            Durability::Relaxed => "NORMAL",
+        };
+        conn.batch_execute(&format!(
             // busy_timeout first: the pool opens connections side by side. WAL mode is set once
             // by the migrations and stays with the file.
-            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+        ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -72,6 +89,7 @@ pub(crate) fn build_pool(
     url: &str,
     backend: Backend,
     size: u32,
+    durability: Durability,
 ) -> Result<Pool<ConnectionManager<AnyConnection>>, String> {
     let target = match backend {
         Backend::Postgres => url,
@@ -84,7 +102,7 @@ pub(crate) fn build_pool(
         .min_idle(Some(1))
         .connection_timeout(std::time::Duration::from_secs(5));
     let builder = match backend {
-        Backend::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
+        Backend::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas(durability))),
         Backend::Postgres => builder.connection_customizer(Box::new(PgSettings)),
     };
     builder

@@ -4,11 +4,12 @@
 //! the publisher's time if given else the server's, then the server's time, then msg_id.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
-use crate::connection::AnyConnection;
+use crate::connection::{AnyConnection, Durability};
 use crate::models::*;
 use crate::schema::*;
 use crate::store::{delete_unreferenced, now_micros, Page, Removal, Store};
@@ -20,8 +21,34 @@ fn to_queued((message, delivery_count, creation_time): QueueRow) -> QueuedMessag
     QueuedMessage { message, delivery_count, creation_time }
 }
 
+/// Ids removed one statement each, below this many: the statements are the same every time,
+/// so SQLite parses them once per connection; a list of ids is a new statement to parse for
+/// every length (most removals are one push's few messages).
+const ONE_BY_ONE: usize = 16;
+
 /// Removes one subscription's rows for `msg_ids`, then the messages no queue holds any more.
 fn remove_queued(conn: &mut AnyConnection, sub_key: &str, msg_ids: &[String]) -> StoreResult<(usize, usize)> {
+    if msg_ids.len() < ONE_BY_ONE {
+        let (mut rows, mut gone) = (0, 0);
+        for msg_id in msg_ids {
+            rows += diesel::delete(
+                pubsub_endp_msg_queue::table
+                    .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
+                    .filter(pubsub_endp_msg_queue::pub_msg_id.eq(msg_id)),
+            )
+            .execute(conn)?;
+            let still_queued =
+                pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq(msg_id));
+            gone += diesel::delete(
+                pubsub_message::table
+                    .filter(pubsub_message::pub_msg_id.eq(msg_id))
+                    .filter(pubsub_message::is_in_sub_queue.eq(true))
+                    .filter(diesel::dsl::not(exists(still_queued))),
+            )
+            .execute(conn)?;
+        }
+        return Ok((rows, gone));
+    }
     let mut rows = 0;
     for chunk in msg_ids.chunks(500) {
         rows += diesel::delete(
@@ -38,11 +65,15 @@ fn remove_queued(conn: &mut AnyConnection, sub_key: &str, msg_ids: &[String]) ->
 impl Store {
     /// Runs `f` in one write transaction that also removes every pending acknowledged row, and
     /// answers each removal's caller once it committed.
-    fn write_with_removals<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+    fn write_with_removals<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let _committing = self.removals.committing.lock().unwrap_or_else(|p| p.into_inner());
         let taken = std::mem::take(&mut *self.removals.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let mut results = Vec::with_capacity(taken.len());
-        let outcome = self.write(|conn| {
+        let outcome = self.write_as(durability, |conn| {
             results.clear();
             for removal in &taken {
                 results.push(remove_queued(conn, &removal.sub_key, &removal.msg_ids)?);
@@ -56,6 +87,11 @@ impl Store {
             };
             *removal.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
         }
+        if !taken.is_empty() {
+            // Under the lock the waiters check their result with, so none misses this.
+            let _pending = self.removals.pending.lock().unwrap_or_else(|p| p.into_inner());
+            self.removals.answered.notify_all();
+        }
         outcome
     }
 
@@ -65,7 +101,7 @@ impl Store {
     /// many publishers' messages into one call, and they go in as a few multi-row INSERTs
     /// rather than statements per message.
     pub fn gd_commit(&self, batch: &[GdPublication]) -> StoreResult<Vec<GdOutcome>> {
-        self.write_with_removals(|conn| {
+        self.write_with_removals(Durability::Full, |conn| {
             let mut tries = 0;
             loop {
                 // Another node may commit a publisher's msg_id between our look for repeats and
@@ -163,25 +199,70 @@ impl Store {
 
     /// Removes messages from a subscription's queue (delivered with auto ack, acknowledged,
     /// expired) and the messages no queue holds any more. Answers (rows removed, messages removed).
+    ///
+    /// Committed with [`Durability::Relaxed`]: a removal survives the node being killed, and an
+    /// operating-system crash or power loss only once a later GD commit (fsync'd) followed it.
+    /// What such a crash can forget is the last few milliseconds of acknowledgements, whose
+    /// messages are then delivered again — at least once, never lost — and in exchange a
+    /// subscriber's acknowledgement costs no fsync and never delays a publisher's commit.
     pub fn queue_remove(&self, sub_key: &str, msg_ids: &[String]) -> StoreResult<(usize, usize)> {
         if msg_ids.is_empty() {
             return Ok((0, 0));
         }
         if self.is_fenced() {
-            return self.write(|conn| remove_queued(conn, sub_key, msg_ids));
+            return self.write_as(Durability::Relaxed, |conn| remove_queued(conn, sub_key, msg_ids));
         }
+        self.remove_in_a_commit(sub_key, msg_ids, Duration::ZERO)
+    }
+
+    /// [`queue_remove`](Self::queue_remove) for acknowledgements nobody waits on (a push's):
+    /// the removal joins the next GD group commit if one starts within `linger`, and only
+    /// otherwise commits on its own — under a steady stream of publications a subscriber's
+    /// acknowledgements then add no transaction of their own.
+    pub fn queue_remove_lingering(
+        &self,
+        sub_key: &str,
+        msg_ids: &[String],
+        linger: Duration,
+    ) -> StoreResult<(usize, usize)> {
+        if msg_ids.is_empty() {
+            return Ok((0, 0));
+        }
+        if self.is_fenced() {
+            return self.write_as(Durability::Relaxed, |conn| remove_queued(conn, sub_key, msg_ids));
+        }
+        self.remove_in_a_commit(sub_key, msg_ids, linger)
+    }
+
+    fn remove_in_a_commit(
+        &self,
+        sub_key: &str,
+        msg_ids: &[String],
+        linger: Duration,
+    ) -> StoreResult<(usize, usize)> {
         let mine = Arc::new(Removal {
             sub_key: sub_key.to_owned(),
             msg_ids: msg_ids.to_vec(),
             result: Default::default(),
         });
-        self.removals.pending.lock().unwrap_or_else(|p| p.into_inner()).push(mine.clone());
+        let deadline = Instant::now() + linger;
+        let removals = &self.removals;
+        let mut pending = removals.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.push(mine.clone());
         loop {
             if let Some(result) = mine.result.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return result;
             }
-            // Not taken yet: commit what is pending (this one with it).
-            self.write_with_removals(|_| Ok(()))?;
+            let now = Instant::now();
+            if now >= deadline {
+                // Not taken yet: commit what is pending (this one with it).
+                drop(pending);
+                self.write_with_removals(Durability::Relaxed, |_| Ok(()))?;
+                pending = removals.pending.lock().unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            pending =
+                removals.answered.wait_timeout(pending, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 

@@ -529,3 +529,135 @@ fn a_removal_left_pending_is_answered_by_the_next_write_only() {
     assert_eq!(db.store.queue_remove(&sub, &strings(&["m2"])).expect("remove"), (1, 1));
     assert!(matches!(result_of(&first), Some(Ok((1, 1)))), "{:?}", result_of(&first));
 }
+
+// ---- durability of each kind of write --------------------------------------------------------
+
+/// What a transaction of this durability runs with: SQLite's `synchronous` (2 = FULL, 1 =
+/// NORMAL) or PostgreSQL's `synchronous_commit`.
+fn durability_seen(store: &Store, durability: crate::connection::Durability) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    store
+        .write_as(durability, |conn| {
+            let query = match store.backend() {
+                crate::Backend::Sqlite => "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous",
+                crate::Backend::Postgres => "SELECT current_setting('synchronous_commit') AS value",
+            };
+            Ok(diesel::RunQueryDsl::get_result::<Setting>(diesel::sql_query(query), conn)?.value)
+        })
+        .expect("setting")
+}
+
+#[test]
+fn gd_commits_wait_for_the_disk_and_only_removals_are_relaxed() {
+    use crate::connection::Durability;
+    for db in backends() {
+        let (full, relaxed) = match db.store.backend() {
+            crate::Backend::Sqlite => ("2", "1"),
+            crate::Backend::Postgres => ("on", "off"),
+        };
+        // Twice each, alternating: a relaxed transaction leaves nothing behind for the next.
+        for _ in 0..2 {
+            assert_eq!(durability_seen(&db.store, Durability::Full), full, "{}", db.name);
+            assert_eq!(durability_seen(&db.store, Durability::Relaxed), relaxed, "{}", db.name);
+        }
+        // Every pooled connection a GD commit may take is FULL.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = db.store.conn().expect("connection");
+            if db.store.backend() == crate::Backend::Sqlite {
+                #[derive(diesel::QueryableByName)]
+                struct Sync {
+                    #[diesel(sql_type = diesel::sql_types::Integer)]
+                    synchronous: i32,
+                }
+                let seen: Sync =
+                    diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA synchronous"), &mut *conn)
+                        .expect("pragma");
+                assert_eq!(seen.synchronous, 2, "{}: a pooled connection is not FULL", db.name);
+            }
+            held.push(conn);
+        }
+    }
+}
+
+// ---- removals that wait for a GD commit ------------------------------------------------------
+
+#[test]
+fn a_lingering_removal_rides_on_the_next_gd_commit_instead_of_a_transaction_of_its_own() {
+    for db in backends() {
+        let fx = Fixture::new(&db);
+        let t = fx.topic("/t");
+        let sub = fx.subscribe(t, "s");
+        fx.commit(vec![fx.publication("acked", t, 5, 1), fx.publication("kept", t, 5, 2)]);
+        let long = std::time::Duration::from_secs(60);
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            let (store, sub) = (db.store.clone(), sub.clone());
+            let removal = s.spawn(move || store.queue_remove_lingering(&sub, &strings(&["acked"]), long));
+            // Once the removal waits, a GD commit takes it and answers it.
+            while db.store.removals.pending.lock().expect("pending").is_empty() {
+                std::thread::yield_now();
+            }
+            assert_eq!(fx.commit(vec![fx.publication("new", t, 5, 3)]), [STORED_1], "{}", db.name);
+            assert_eq!(removal.join().expect("thread").expect("removed"), (1, 1), "{}", db.name);
+        });
+        assert!(started.elapsed() < long / 2, "{}: answered by the commit, not its linger", db.name);
+        assert_eq!(fx.load(&sub, 10, &[]), ["kept", "new"], "{}", db.name);
+    }
+}
+
+#[test]
+fn a_lingering_removal_with_no_gd_commit_coming_commits_on_its_own_after_its_linger() {
+    for db in backends() {
+        let fx = Fixture::new(&db);
+        let t = fx.topic("/t");
+        let sub = fx.subscribe(t, "s");
+        fx.commit((1..=3).map(|i| fx.publication(&format!("m{i}"), t, 5, i)).collect());
+        let linger = std::time::Duration::from_millis(50);
+        let started = std::time::Instant::now();
+        let removed =
+            db.store.queue_remove_lingering(&sub, &strings(&["m1", "m3"]), linger).expect("removed");
+        assert_eq!(removed, (2, 2), "{}", db.name);
+        assert!(started.elapsed() >= linger, "{}: committed before its linger", db.name);
+        assert_eq!(fx.load(&sub, 10, &[]), ["m2"], "{}", db.name);
+        // Nothing is left pending for a later transaction.
+        assert!(db.store.removals.pending.lock().expect("pending").is_empty(), "{}", db.name);
+    }
+}
+
+#[test]
+fn removals_of_a_few_ids_and_of_many_count_rows_and_messages_alike() {
+    for db in backends() {
+        let fx = Fixture::new(&db);
+        let t = fx.topic("/t");
+        let (a, b) = (fx.subscribe(t, "a"), fx.subscribe(t, "b"));
+        fx.commit((0..40).map(|i| fx.publication(&format!("m{i:02}"), t, 5, i)).collect());
+        let ids =
+            |range: std::ops::Range<i64>| -> Vec<String> { range.map(|i| format!("m{i:02}")).collect() };
+        // Many at once (one statement per list), then a few (one statement per id): a message goes
+        // once the last queue holding it lets go.
+        for (range, what) in [(0..30, "many"), (30..33, "a few")] {
+            let n = range.end - range.start;
+            assert_eq!(
+                db.store.queue_remove(&a, &ids(range.clone())).expect("a"),
+                (n as usize, 0),
+                "{}: {what}",
+                db.name
+            );
+            assert_eq!(
+                db.store.queue_remove(&b, &ids(range.clone())).expect("b"),
+                (n as usize, n as usize),
+                "{}: {what}",
+                db.name
+            );
+            // Again: nothing left to remove.
+            assert_eq!(db.store.queue_remove(&b, &ids(range)).expect("again"), (0, 0), "{}: {what}", db.name);
+        }
+        assert_eq!(fx.load(&a, 100, &[]), ids(33..40), "{}", db.name);
+        assert_eq!(fx.load(&b, 100, &[]), ids(33..40), "{}", db.name);
+    }
+}

@@ -8,7 +8,8 @@
 //! # Layout
 //!
 //! Lower modules never name higher ones (checked by `tests/tests/layout.rs`): `schema` (diesel
-//! tables) and `connection` (one connection type over both backends) at the bottom; `modes` (the
+//! tables) and `connection` (one connection type over both backends, each backend's settings) at
+//! the bottom; `modes` (the
 //! closed sets of words — delivery method, ack mode, role, … — as enums stored as text); `models`
 //! (rows, which carry those enums); `fence` (the check every fenced queue write makes); `store`
 //! (the [`Store`] handle, its pool, migrations and configuration CRUD); then modules that add

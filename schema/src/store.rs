@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::connection::{build_pool, sqlite_path, AnyConnection, Backend};
+use crate::connection::{build_pool, sqlite_path, AnyConnection, Backend, Durability};
 use crate::models::*;
 use crate::schema::*;
 use crate::{StoreError, StoreResult};
@@ -53,6 +53,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite's single writer. `None` on PostgreSQL, where the database sorts writers out itself.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite: the connection for [`Durability::Relaxed`] writes (`synchronous = NORMAL`).
+    relaxed: Option<Pool<ConnectionManager<AnyConnection>>>,
     /// Set on the clone a delivery actor writes with: every write first checks the actor
     /// still owns its subscription.
     fence: Option<Arc<crate::fence::Fence>>,
@@ -83,9 +85,15 @@ impl Store {
             Backend::Sqlite => pool_size.min(8),
             Backend::Postgres => pool_size,
         };
-        let pool = build_pool(url, backend, pool_size).map_err(StoreError::Unavailable)?;
-        let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Store { pool, backend, write_lock, fence: None, removals: Default::default() })
+        let pool = build_pool(url, backend, pool_size, Durability::Full).map_err(StoreError::Unavailable)?;
+        let (write_lock, relaxed) = match backend {
+            Backend::Sqlite => (
+                Some(Arc::new(Mutex::new(()))),
+                Some(build_pool(url, backend, 1, Durability::Relaxed).map_err(StoreError::Unavailable)?),
+            ),
+            Backend::Postgres => (None, None),
+        };
+        Ok(Store { pool, backend, write_lock, relaxed, fence: None, removals: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -116,15 +124,33 @@ impl Store {
         &self,
         f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
     ) -> StoreResult<T> {
+        self.write_as(Durability::Full, f)
+    }
+
+    /// [`write`](Self::write), committed as `durability` says: on SQLite through the connection
+    /// with that `synchronous` setting, on PostgreSQL with `synchronous_commit` off for a
+    /// relaxed transaction (the commit returns before the server's WAL flush; the server
+    /// loses it only if it crashes itself within a moment).
+    pub(crate) fn write_as<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> StoreResult<T> {
         let _writer = self.writer();
-        let mut conn = self.conn()?;
-        match &self.fence {
-            None => AnyConnection::transaction(&mut conn, f),
-            Some(fence) => AnyConnection::transaction(&mut conn, |conn| {
+        let mut conn = match (durability, &self.relaxed) {
+            (Durability::Relaxed, Some(relaxed)) => relaxed.get()?,
+            _ => self.conn()?,
+        };
+        let relaxed_pg = durability == Durability::Relaxed && self.backend == Backend::Postgres;
+        AnyConnection::transaction(&mut conn, |conn| {
+            if relaxed_pg {
+                diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
+            }
+            if let Some(fence) = &self.fence {
                 crate::fence::check_fence(conn, fence)?;
-                f(conn)
-            }),
-        }
+            }
+            f(conn)
+        })
     }
 
     /// True when the database answers a trivial query.
@@ -779,6 +805,8 @@ fn run_migrations(url: &str, backend: Backend) -> StoreResult<()> {
 #[derive(Default)]
 pub(crate) struct Removals {
     pub(crate) pending: std::sync::Mutex<Vec<Arc<Removal>>>,
+    /// Notified (under `pending`) once a transaction has answered the removals it took.
+    pub(crate) answered: std::sync::Condvar,
     /// Held by the one transaction that takes the pending removals; the others wait on it.
     pub(crate) committing: std::sync::Mutex<()>,
 }

@@ -742,7 +742,9 @@ impl Handler<TakeRam> for DeliveryActor {
     type Result = Option<Vec<QueueEntry>>;
 
     fn handle(&mut self, _msg: TakeRam, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.pushing > 0 {
+        // Not while a push is under way, nor while acknowledged GD messages wait for their
+        // removal to commit (the next owner reads the queue from SQL).
+        if self.pushing > 0 || !self.pushing_ids.is_empty() {
             return None;
         }
         let mut entries = self.window.take_ram();

@@ -46,6 +46,9 @@ pub(super) struct PushEra {
     attaches: u64,
 }
 
+/// How long an acknowledged push's GD removal waits for a GD commit to carry it before it
+/// commits on its own (nothing waits on it meanwhile: the push window has moved on).
+const REMOVAL_LINGER: Duration = Duration::from_millis(2);
 /// How long to wait before trying again after a storage error during push.
 const STORAGE_RETRY: Duration = Duration::from_secs(1);
 /// How often a delivery actor looks at an expired membership lease again.
@@ -151,15 +154,28 @@ impl DeliveryActor {
     /// A batch (these msg_ids) is no longer under way. Answers whether it was the last push to
     /// a session that another has taken over from (pushing may start again).
     fn batch_done(&mut self, ids: &[String]) -> bool {
+        let switched = self.push_slot_free();
+        self.ids_done(ids);
+        switched
+    }
+
+    /// One push fewer under way (its ids may still be out: see [`ids_done`](Self::ids_done)).
+    /// Answers whether it was the last push to a session that another has taken over from.
+    fn push_slot_free(&mut self) -> bool {
         self.pushing = self.pushing.saturating_sub(1);
-        for id in ids {
-            self.pushing_ids.remove(id);
-        }
         let switched = self.switching && self.pushing == 0;
         if switched {
             self.switching = false;
         }
         switched
+    }
+
+    /// These msg_ids are no longer out: a read of the backlog may find them again (they were
+    /// put back), or cannot (their removal committed).
+    fn ids_done(&mut self, ids: &[String]) {
+        for id in ids {
+            self.pushing_ids.remove(id);
+        }
     }
 
     fn remove_in_sql(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
@@ -213,13 +229,23 @@ impl DeliveryActor {
             self.metrics.deliver_latency.observe((now - e.msg.pub_time).max(0) as f64 / 1e6);
         }
         self.last_error = None;
-        expired.extend(entries.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()));
-        let ids: Vec<String> = entries.iter().map(|(_, e)| e.msg.msg_id.clone()).collect();
+        // The push slot is free at once; the GD messages stay out (no read brings them back)
+        // until their removal has committed, which waits for the next GD commit to carry it.
+        self.push_slot_free();
+        let ram_ids: Vec<String> =
+            entries.iter().filter(|(_, e)| !e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()).collect();
+        self.ids_done(&ram_ids);
+        let gd_ids: Vec<String> =
+            entries.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()).collect();
+        expired.extend(gd_ids.iter().cloned());
         let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
-        let sql = async move { blocking(move || store.queue_remove(&sub_key, &expired)).await };
-        // In-RAM entries (and their depth holds) are released here, GD ones once SQL agrees.
+        let sql = async move {
+            blocking(move || store.queue_remove_lingering(&sub_key, &expired, REMOVAL_LINGER)).await
+        };
+        // In-RAM entries release their depth holds here; GD depth falls once SQL agrees.
+        drop(entries);
         ctx.spawn(sql.into_actor(self).map(move |result, act, ctx| {
-            act.batch_done(&ids);
+            act.ids_done(&gd_ids);
             match result {
                 Ok((_, gone)) => {
                     act.gd_gone(gone);
@@ -229,11 +255,11 @@ impl DeliveryActor {
                     // Delivered but not yet removed: GD messages will go out again (at least once).
                     act.last_error = Some(e.to_string());
                     act.backlog_unknown();
-                    drop(entries);
                     ctx.run_later(STORAGE_RETRY, |act, ctx| act.kick(ctx));
                 }
             }
         }));
+        self.kick(ctx);
     }
 
     fn failed(

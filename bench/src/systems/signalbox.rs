@@ -1,8 +1,9 @@
 //! Signalbox: the node the bench starts for itself, and its WSX and REST clients.
 //!
 //! The node runs the release binary on a fresh temporary data directory (SQLite with the
-//! product's settings: WAL, `synchronous = FULL`). Every run gets its own topic; clients log in
-//! as endpoints made once per node.
+//! product's settings: WAL, `synchronous = FULL`), or with `--postgres` on a fresh database of
+//! that PostgreSQL server. Every run gets its own topic; clients log in as endpoints made once
+//! per node.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -47,12 +48,49 @@ pub struct Node {
     passwords: HashMap<String, String>,
     /// WSX pushes a subscriber may leave unanswered (`max_in_flight`).
     pub push_window: usize,
+    /// The PostgreSQL database made for this node, dropped with it.
+    database: Option<FreshDatabase>,
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(db) = self.database.take() {
+            db.drop_it();
+        }
+    }
+}
+
+/// A database made on a PostgreSQL server for one node.
+struct FreshDatabase {
+    /// A URL of the server to make and drop databases through.
+    admin: String,
+    name: String,
+    /// The new database's URL.
+    url: String,
+}
+
+impl FreshDatabase {
+    fn create(admin: &str) -> Result<FreshDatabase> {
+        use diesel::{Connection, RunQueryDsl};
+        let name = format!("sb_bench_{}", std::process::id());
+        let (server, _) = admin.rsplit_once('/').context("--postgres: a URL with a database path")?;
+        let mut conn =
+            diesel::PgConnection::establish(admin).with_context(|| format!("connect to {admin}"))?;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn)?;
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
+        Ok(FreshDatabase { admin: admin.to_owned(), url: format!("{server}/{name}"), name })
+    }
+
+    fn drop_it(self) {
+        use diesel::{Connection, RunQueryDsl};
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            if let Err(e) = diesel::sql_query(drop).execute(&mut conn) {
+                eprintln!("could not drop database {}: {e}", self.name);
+            }
+        }
     }
 }
 
@@ -70,15 +108,23 @@ pub fn binary(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 impl Node {
-    pub fn start(binary: &Path) -> Result<Node> {
+    /// Starts a node on a fresh data directory; on a fresh database of the PostgreSQL server
+    /// `postgres` names (any database of it) if given, else on SQLite.
+    pub fn start(binary: &Path, postgres: Option<&str>) -> Result<Node> {
         let data_dir = tempfile::Builder::new().prefix("signalbox-bench-").tempdir()?;
         let log = std::fs::File::create(data_dir.path().join("node.log"))?;
-        let mut child = Command::new(binary)
+        let database = postgres.map(FreshDatabase::create).transpose()?;
+        let mut command = Command::new(binary);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .env("RUST_LOG", std::env::var("SIGNALBOX_BENCH_LOG").unwrap_or_else(|_| "info".into()))
             .env_remove("SIGNALBOX_DATABASE_URL")
-            .env_remove("SIGNALBOX_ADMIN_KEY")
+            .env_remove("SIGNALBOX_ADMIN_KEY");
+        if let Some(db) = &database {
+            command.env("SIGNALBOX_DATABASE_URL", &db.url);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -96,8 +142,16 @@ impl Node {
         let key = std::fs::read_to_string(data_dir.path().join("admin.key"))?.trim().to_owned();
         let agent =
             ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).max_idle_connections(64).build();
-        let mut node =
-            Node { child, url, data_dir, key, agent, passwords: HashMap::new(), push_window: PUSH_WINDOW };
+        let mut node = Node {
+            child,
+            url,
+            data_dir,
+            key,
+            agent,
+            passwords: HashMap::new(),
+            push_window: PUSH_WINDOW,
+            database,
+        };
         node.admin("POST", "/channels", json!({"name": "bench", "path": "/wsx/bench"}))?;
         for n in 0..CLIENTS {
             let patterns = ["pub=/bench/**", "sub=/bench/**"];
