@@ -113,7 +113,6 @@ impl Handler<PersistGd> for GdWriter {
 
 #[cfg(test)]
 mod tests {
-    use signalbox_schema::models::StoredMessage;
     use signalbox_schema::testing::{self, TestStore};
 
     use super::*;
@@ -149,31 +148,8 @@ mod tests {
         }
 
         fn publication(&self, msg_id: &str, topic_id: i64, chosen: bool) -> GdPublication {
-            let pub_time = signalbox_schema::now_micros();
             GdPublication {
-                message: StoredMessage {
-                    id: 0,
-                    pub_msg_id: msg_id.into(),
-                    topic_id,
-                    published_by_id: None,
-                    pub_correl_id: None,
-                    in_reply_to: None,
-                    ext_client_id: None,
-                    group_id: None,
-                    position_in_group: None,
-                    pub_pattern_matched: "pub=/**".into(),
-                    pub_time,
-                    ext_pub_time: None,
-                    expiration: 3_600,
-                    expiration_time: pub_time + 3_600_000_000,
-                    data: "1".into(),
-                    mime_type: "application/json".into(),
-                    size: 1,
-                    priority: 5,
-                    user_ctx: None,
-                    is_in_sub_queue: true,
-                    last_updated: None,
-                },
+                message: testing::stored_message(msg_id, topic_id, 5, signalbox_schema::now_micros()),
                 dedup_window: 120_000_000,
                 drop_if_no_subs: false,
                 client_msg_id: chosen,

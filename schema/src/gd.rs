@@ -21,34 +21,8 @@ fn to_queued((message, delivery_count, creation_time): QueueRow) -> QueuedMessag
     QueuedMessage { message, delivery_count, creation_time }
 }
 
-/// Ids removed one statement each, below this many: the statements are the same every time,
-/// so SQLite parses them once per connection; a list of ids is a new statement to parse for
-/// every length (most removals are one push's few messages).
-const ONE_BY_ONE: usize = 16;
-
 /// Removes one subscription's rows for `msg_ids`, then the messages no queue holds any more.
 fn remove_queued(conn: &mut AnyConnection, sub_key: &str, msg_ids: &[String]) -> StoreResult<(usize, usize)> {
-    if msg_ids.len() < ONE_BY_ONE {
-        let (mut rows, mut gone) = (0, 0);
-        for msg_id in msg_ids {
-            rows += diesel::delete(
-                pubsub_endp_msg_queue::table
-                    .filter(pubsub_endp_msg_queue::sub_key.eq(sub_key))
-                    .filter(pubsub_endp_msg_queue::pub_msg_id.eq(msg_id)),
-            )
-            .execute(conn)?;
-            let still_queued =
-                pubsub_endp_msg_queue::table.filter(pubsub_endp_msg_queue::pub_msg_id.eq(msg_id));
-            gone += diesel::delete(
-                pubsub_message::table
-                    .filter(pubsub_message::pub_msg_id.eq(msg_id))
-                    .filter(pubsub_message::is_in_sub_queue.eq(true))
-                    .filter(diesel::dsl::not(exists(still_queued))),
-            )
-            .execute(conn)?;
-        }
-        return Ok((rows, gone));
-    }
     let mut rows = 0;
     for chunk in msg_ids.chunks(500) {
         rows += diesel::delete(
@@ -206,13 +180,7 @@ impl Store {
     /// messages are then delivered again — at least once, never lost — and in exchange a
     /// subscriber's acknowledgement costs no fsync and never delays a publisher's commit.
     pub fn queue_remove(&self, sub_key: &str, msg_ids: &[String]) -> StoreResult<(usize, usize)> {
-        if msg_ids.is_empty() {
-            return Ok((0, 0));
-        }
-        if self.is_fenced() {
-            return self.write_as(Durability::Relaxed, |conn| remove_queued(conn, sub_key, msg_ids));
-        }
-        self.remove_in_a_commit(sub_key, msg_ids, Duration::ZERO)
+        self.queue_remove_lingering(sub_key, msg_ids, Duration::ZERO)
     }
 
     /// [`queue_remove`](Self::queue_remove) for acknowledgements nobody waits on (a push's):
@@ -231,15 +199,6 @@ impl Store {
         if self.is_fenced() {
             return self.write_as(Durability::Relaxed, |conn| remove_queued(conn, sub_key, msg_ids));
         }
-        self.remove_in_a_commit(sub_key, msg_ids, linger)
-    }
-
-    fn remove_in_a_commit(
-        &self,
-        sub_key: &str,
-        msg_ids: &[String],
-        linger: Duration,
-    ) -> StoreResult<(usize, usize)> {
         let mine = Arc::new(Removal {
             sub_key: sub_key.to_owned(),
             msg_ids: msg_ids.to_vec(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::Removal;
 use crate::cluster::Fence;
 use crate::models::*;
+use crate::testing::stored_message as stored;
 use crate::testing::TestStore;
 use crate::{now_micros, testing, Page, Store, StoreError};
 
@@ -101,33 +102,6 @@ impl<'a> Fixture<'a> {
             Err(StoreError::NotFound) => false,
             Err(e) => panic!("reading {msg_id}: {e}"),
         }
-    }
-}
-
-/// A message as a publisher made it at `pub_time`, living an hour.
-fn stored(msg_id: &str, topic_id: i64, priority: i32, pub_time: i64) -> StoredMessage {
-    StoredMessage {
-        id: 0,
-        pub_msg_id: msg_id.into(),
-        topic_id,
-        published_by_id: None,
-        pub_correl_id: None,
-        in_reply_to: None,
-        ext_client_id: None,
-        group_id: None,
-        position_in_group: None,
-        pub_pattern_matched: "pub=/**".into(),
-        pub_time,
-        ext_pub_time: None,
-        expiration: 3_600,
-        expiration_time: pub_time + 3_600 * SECOND,
-        data: format!("{msg_id:?}"),
-        mime_type: "application/json".into(),
-        size: 1,
-        priority,
-        user_ctx: None,
-        is_in_sub_queue: true,
-        last_updated: None,
     }
 }
 

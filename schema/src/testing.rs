@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use crate::models::{EndpointFields, SubscriptionFields, TopicFields};
+use crate::models::{EndpointFields, StoredMessage, SubscriptionFields, TopicFields};
 use crate::modes::{AckMode, AuthKind, DeliveryMethod, EndpointType, NoSubsPolicy, OverflowPolicy, Role};
 use crate::{now_micros, Store};
 
@@ -172,5 +172,32 @@ pub fn subscription(sub_key: &str, topic_id: i64, endpoint_id: i64) -> Subscript
         is_wsx: Some(false),
         unsub_on_wsx_close: Some(false),
         server_name: Some(None),
+    }
+}
+
+/// A GD message as a publisher made it at `pub_time`, living an hour.
+pub fn stored_message(msg_id: &str, topic_id: i64, priority: i32, pub_time: i64) -> StoredMessage {
+    StoredMessage {
+        id: 0,
+        pub_msg_id: msg_id.into(),
+        topic_id,
+        published_by_id: None,
+        pub_correl_id: None,
+        in_reply_to: None,
+        ext_client_id: None,
+        group_id: None,
+        position_in_group: None,
+        pub_pattern_matched: "pub=/**".into(),
+        pub_time,
+        ext_pub_time: None,
+        expiration: 3_600,
+        expiration_time: pub_time + 3_600 * 1_000_000,
+        data: format!("{msg_id:?}"),
+        mime_type: "application/json".into(),
+        size: 1,
+        priority,
+        user_ctx: None,
+        is_in_sub_queue: true,
+        last_updated: None,
     }
 }

@@ -232,11 +232,10 @@ impl DeliveryActor {
         // The push slot is free at once; the GD messages stay out (no read brings them back)
         // until their removal has committed, which waits for the next GD commit to carry it.
         self.push_slot_free();
-        let ram_ids: Vec<String> =
-            entries.iter().filter(|(_, e)| !e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()).collect();
+        let (gd, ram): (Vec<_>, Vec<_>) = entries.iter().map(|(_, e)| &e.msg).partition(|m| m.has_gd);
+        let ram_ids: Vec<String> = ram.into_iter().map(|m| m.msg_id.clone()).collect();
         self.ids_done(&ram_ids);
-        let gd_ids: Vec<String> =
-            entries.iter().filter(|(_, e)| e.msg.has_gd).map(|(_, e)| e.msg.msg_id.clone()).collect();
+        let gd_ids: Vec<String> = gd.into_iter().map(|m| m.msg_id.clone()).collect();
         expired.extend(gd_ids.iter().cloned());
         let (store, sub_key) = (self.store.clone(), self.sub.sub_key.clone());
         let sql = async move {

@@ -117,28 +117,15 @@ impl Fixture {
 /// A message of topic `topic_id` as the topic actor builds it: msg_id `zpsm.<topic>.<seq>`,
 /// published at `pub_time` by endpoint 1, priority 5, never expiring within a test.
 pub fn message(topic_id: i64, topic_name: &str, seq: usize, pub_time: i64, gd: bool) -> Message {
-    Message {
-        msg_id: format!("zpsm.{topic_id}.{seq:05}"),
-        topic_id,
-        topic_name: topic_name.to_owned(),
+    let msg_id = format!("zpsm.{topic_id}.{seq:05}");
+    let stored = signalbox_schema::models::StoredMessage {
         published_by_id: Some(1),
-        correl_id: None,
-        in_reply_to: None,
-        ext_client_id: None,
-        group_id: None,
-        position_in_group: None,
-        pub_pattern_matched: "pub=/**".into(),
-        pub_time,
-        ext_pub_time: None,
         expiration: NEVER,
         expiration_time: pub_time + NEVER * SECOND,
         data: format!("{seq}"),
-        mime_type: "application/json".into(),
-        size: 1,
-        priority: 5,
-        user_ctx: None,
-        has_gd: gd,
-    }
+        ..signalbox_schema::testing::stored_message(&msg_id, topic_id, 5, pub_time)
+    };
+    Message { has_gd: gd, ..Message::from_stored(stored, topic_name) }
 }
 
 /// A GD message as the topic actor hands it to the GD writer (queued for every subscription).
